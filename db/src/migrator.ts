@@ -18,8 +18,11 @@ export async function migrateToLatest(sequelize: Sequelize): Promise<string[]> {
   return applied.map((m) => m.name);
 }
 
-/** Reverts migrations down to (not including) `to`, or every migration when `to` is 0. */
-export async function migrateDown(sequelize: Sequelize, to: string | 0 = 0): Promise<string[]> {
-  const reverted = await createMigrator(sequelize).down({ to });
+/**
+ * Reverts the last applied migration; with `to`, every migration after `to` and `to` itself
+ * (0 reverts all).
+ */
+export async function migrateDown(sequelize: Sequelize, to?: string | 0): Promise<string[]> {
+  const reverted = await createMigrator(sequelize).down(to === undefined ? undefined : { to });
   return reverted.map((m) => m.name);
 }

@@ -1,0 +1,120 @@
+import type { Database, Role } from '@hdms/db';
+import { Lucia, TimeSpan } from 'lucia';
+import { SequelizeSessionAdapter } from './adapter';
+import { newSessionToken } from './tokens';
+
+interface UserAttributes {
+  role: Role;
+  username: string;
+  email: string;
+  doctorId: number | null;
+  patientId: number | null;
+}
+
+declare module 'lucia' {
+  interface Register {
+    Lucia: Lucia<{ createdAt: Date }, UserAttributes>;
+    UserId: number;
+    DatabaseSessionAttributes: { createdAt: Date };
+    DatabaseUserAttributes: UserAttributes;
+  }
+}
+
+/** The signed-in user a valid session belongs to. */
+export interface SessionUser extends UserAttributes {
+  id: number;
+}
+
+/** A valid session: its token, its current expiry and its user. */
+export interface ValidSession {
+  token: string;
+  expiresAt: Date;
+  user: SessionUser;
+}
+
+/** The name of the browser cookie that carries the session token. */
+export const SESSION_COOKIE = 'hdms_session';
+
+/**
+ * Sessions, behind lucia v3: the only module that touches lucia. Sessions expire after
+ * `idleMinutes` without use (extended on use once half that has passed) and `maxHours` after
+ * sign-in, whatever happens.
+ */
+export class SessionManager {
+  private readonly lucia: Lucia<{ createdAt: Date }, UserAttributes>;
+  private readonly maxMs: number;
+
+  constructor(
+    db: Database,
+    options: { idleMinutes: number; maxHours: number; secureCookie: boolean },
+  ) {
+    this.maxMs = options.maxHours * 3_600_000;
+    this.lucia = new Lucia(new SequelizeSessionAdapter(db), {
+      sessionExpiresIn: new TimeSpan(options.idleMinutes, 'm'),
+      sessionCookie: {
+        name: SESSION_COOKIE,
+        expires: false,
+        attributes: { sameSite: 'lax', secure: options.secureCookie, path: '/' },
+      },
+      getSessionAttributes: (attributes) => ({ createdAt: attributes.createdAt }),
+      getUserAttributes: (attributes) => attributes,
+    });
+  }
+
+  /** Starts a session with a new random token. */
+  async create(userId: number): Promise<{ token: string; expiresAt: Date }> {
+    const session = await this.lucia.createSession(
+      userId,
+      { createdAt: new Date() },
+      { sessionId: newSessionToken() },
+    );
+    return { token: session.id, expiresAt: session.expiresAt };
+  }
+
+  /** The session a token names, or null if it is unknown, expired or its account is disabled. */
+  async validate(token: string): Promise<ValidSession | null> {
+    const { session, user } = await this.lucia.validateSession(token);
+    if (!session) return null;
+    if (Date.now() - session.createdAt.getTime() >= this.maxMs) {
+      await this.lucia.invalidateSession(token);
+      return null;
+    }
+    const { id, role, username, email, doctorId, patientId } = user;
+    return { token, expiresAt: session.expiresAt, user: { id, role, username, email, doctorId, patientId } };
+  }
+
+  /** Ends one session. */
+  invalidate(token: string): Promise<void> {
+    return this.lucia.invalidateSession(token);
+  }
+
+  /** Ends every session of a user (password change, disabled account). */
+  invalidateUser(userId: number): Promise<void> {
+    return this.lucia.invalidateUserSessions(userId);
+  }
+
+  /** Removes expired sessions from the database. */
+  purgeExpired(): Promise<void> {
+    return this.lucia.deleteExpiredSessions();
+  }
+
+  /** The session token from an `Authorization: Bearer` header, if any. */
+  readBearer(header: string | undefined): string | null {
+    return header ? this.lucia.readBearerToken(header) : null;
+  }
+
+  /** The session token from a `Cookie` header, if any. */
+  readCookie(header: string | undefined): string | null {
+    return header ? this.lucia.readSessionCookie(header) : null;
+  }
+
+  /** A `Set-Cookie` value carrying the token (HttpOnly, SameSite=Lax). */
+  cookieFor(token: string): string {
+    return this.lucia.createSessionCookie(token).serialize();
+  }
+
+  /** A `Set-Cookie` value that clears the session cookie. */
+  blankCookie(): string {
+    return this.lucia.createBlankSessionCookie().serialize();
+  }
+}

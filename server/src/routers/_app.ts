@@ -1,0 +1,18 @@
+import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
+import { createCallerFactory, router } from '../trpc';
+import { authRouter } from './auth';
+
+/** Every domain router, merged: the whole tRPC API. */
+export const appRouter = router({
+  auth: authRouter,
+});
+
+/** The API's type, for clients (the SDK imports it with `import type`). */
+export type AppRouter = typeof appRouter;
+/** Inputs of every procedure, by path. */
+export type RouterInputs = inferRouterInputs<AppRouter>;
+/** Outputs of every procedure, by path. */
+export type RouterOutputs = inferRouterOutputs<AppRouter>;
+
+/** Server-side caller: the REST endpoints and tests call procedures through it. */
+export const createCaller = createCallerFactory(appRouter);

@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createDatabase, type Database } from '@hdms/db';
+import { Sequelize } from 'sequelize';
+
+/** Which database this test project runs on: `sqlite` (default) or `mysql` (TEST_MYSQL_URL). */
+export const TEST_DB_KIND = process.env.HDMS_TEST_DB === 'mysql' ? 'mysql' : 'sqlite';
+
+/** A fresh, empty database of this project's kind, and how to remove it afterwards. */
+export interface TestDatabase {
+  url: string;
+  kind: 'sqlite' | 'mysql';
+  /** Deletes the database (file or schema). */
+  drop(): Promise<void>;
+}
+
+/**
+ * Makes a fresh database for one suite: a SQLite file in a temporary folder, or a new schema on
+ * the server of TEST_MYSQL_URL (which must answer: an unreachable MySQL fails the run).
+ */
+export async function freshDatabase(): Promise<TestDatabase> {
+  const suffix = `${process.pid}_${randomBytes(4).toString('hex')}`;
+  if (TEST_DB_KIND === 'mysql') {
+    const base = process.env.TEST_MYSQL_URL;
+    if (!base) throw new Error('HDMS_TEST_DB=mysql needs TEST_MYSQL_URL');
+    const url = new URL(base);
+    const name = `${url.pathname.replace(/^\//, '') || 'hdms_test'}_${suffix}`;
+    url.pathname = `/${name}`;
+    return {
+      url: url.toString(),
+      kind: 'mysql',
+      async drop() {
+        const admin = new Sequelize({
+          dialect: 'mysql',
+          host: url.hostname,
+          port: Number(url.port || 3306),
+          username: decodeURIComponent(url.username),
+          password: decodeURIComponent(url.password),
+          logging: false,
+        });
+        await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);
+        await admin.close();
+      },
+    };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'hdms-test-'));
+  return {
+    url: `sqlite:${join(dir, 'hdms.sqlite')}`,
+    kind: 'sqlite',
+    async drop() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Opens a fresh database of this project's kind (not migrated). */
+export async function openFreshDatabase(): Promise<{ db: Database; target: TestDatabase }> {
+  const target = await freshDatabase();
+  return { db: await createDatabase(target.url), target };
+}

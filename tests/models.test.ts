@@ -40,10 +40,20 @@ describe('models', () => {
     });
     expect(patient.role).toBe('patient');
     await expect(
-      createAccount(db, { username: 'BOB', email: 'other@example.org', password: 'password-b', role: 'doctor' }),
+      createAccount(db, {
+        username: 'BOB',
+        email: 'other@example.org',
+        password: 'password-b',
+        role: 'doctor',
+      }),
     ).rejects.toMatchObject({ code: 'CONFLICT', message: 'That username is already taken' });
     await expect(
-      createAccount(db, { username: 'bobby', email: 'BOB@example.ORG', password: 'password-b', role: 'doctor' }),
+      createAccount(db, {
+        username: 'bobby',
+        email: 'BOB@example.ORG',
+        password: 'password-b',
+        role: 'doctor',
+      }),
     ).rejects.toMatchObject({ code: 'CONFLICT', message: 'That email is already registered' });
     expect(await db.models.User.count({ where: { usernameKey: 'bobby' } })).toBe(0);
   });
@@ -60,14 +70,14 @@ describe('models', () => {
       bedNumber: 'A',
     });
     const withDoctor = await Patient.findByPk(patient.id, { include: ['doctor'] });
-    expect((withDoctor?.get('doctor') as { name: string }).name).toBe('Dr. Who');
+    expect((withDoctor!.get('doctor') as { name: string }).name).toBe('Dr. Who');
     const withPatients = await Doctor.findByPk(doctor.id, { include: ['patients'] });
-    expect((withPatients?.get('patients') as { id: number }[]).map((p) => p.id)).toEqual([patient.id]);
+    expect((withPatients!.get('patients') as { id: number }[]).map((p) => p.id)).toEqual([patient.id]);
 
     await CheckHistory.create({ patientId: patient.id });
     await CheckHistory.create({ patientId: patient.id, checkTime: new Date('2026-01-02T03:04:05.678Z') });
     const checks = await Patient.findByPk(patient.id, { include: ['checks'] });
-    expect((checks?.get('checks') as unknown[]).length).toBe(2);
+    expect((checks!.get('checks') as unknown[]).length).toBe(2);
   });
 
   it('defaults a check time to now, in UTC, to the millisecond', async () => {

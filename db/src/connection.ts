@@ -19,7 +19,8 @@ export function parseDatabaseUrl(raw: string, cwd = process.cwd()): DatabaseTarg
   if (raw.startsWith('sqlite:')) {
     const rest = raw.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
     if (rest === ':memory:') return { dialect: 'sqlite', storage: ':memory:' };
-    if (rest === '') throw new DatabaseUrlError('a sqlite: URL needs a file path, e.g. sqlite:data/hdms.sqlite');
+    if (rest === '')
+      throw new DatabaseUrlError('a sqlite: URL needs a file path, e.g. sqlite:data/hdms.sqlite');
     return { dialect: 'sqlite', storage: resolve(cwd, rest) };
   }
   if (raw.startsWith('mysql://') || raw.startsWith('mariadb://')) {
@@ -31,7 +32,9 @@ export function parseDatabaseUrl(raw: string, cwd = process.cwd()): DatabaseTarg
     }
     const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
     if (!/^[A-Za-z0-9_$-]{1,64}$/.test(database)) {
-      throw new DatabaseUrlError('a mysql:// URL must name a database, e.g. mysql://root@127.0.0.1:3306/hdms');
+      throw new DatabaseUrlError(
+        'a mysql:// URL must name a database, e.g. mysql://root@127.0.0.1:3306/hdms',
+      );
     }
     return { dialect: 'mysql', url, database };
   }

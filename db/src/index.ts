@@ -10,4 +10,9 @@ export { createMigrator, migrateToLatest, migrateDown } from './migrator';
 export { migrations, type Migration } from './migrations/index';
 export * from './models/index';
 export type { Transaction } from 'sequelize';
-export { Op, UniqueConstraintError, ValidationError as SequelizeValidationError, ConnectionError } from 'sequelize';
+export {
+  Op,
+  UniqueConstraintError,
+  ValidationError as SequelizeValidationError,
+  ConnectionError,
+} from 'sequelize';

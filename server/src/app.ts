@@ -7,6 +7,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import { resolveActor } from './auth/index';
 import { type AppEnv, type AppServices, createContext } from './context';
 import { safeError, toTRPCError } from './errors';
+import { mountPanel } from './panel';
 import { mountRest } from './rest/index';
 import { appRouter } from './routers/_app';
 
@@ -90,12 +91,14 @@ export function createApp(services: AppServices): Hono<AppEnv> {
       endpoint: '/trpc',
       createContext,
       onError: ({ error, path }) => {
-        if (error.code === 'INTERNAL_SERVER_ERROR') services.logger.error({ err: safeError(error.cause ?? error), path }, 'tRPC error');
+        if (error.code === 'INTERNAL_SERVER_ERROR')
+          services.logger.error({ err: safeError(error.cause ?? error), path }, 'tRPC error');
       },
     }),
   );
 
   mountRest(app);
+  mountPanel(app, services.config.panelEnabled);
 
   app.notFound((c) => c.json({ error: 'Not found' }, 404));
   app.onError((error, c) => {

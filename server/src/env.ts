@@ -74,13 +74,17 @@ export class ConfigError extends Error {
  */
 export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
   const picked = Object.fromEntries(
-    Object.keys(schema.shape).map((key) => [key, source[key]] as const).filter(([, v]) => v !== undefined),
+    Object.keys(schema.shape)
+      .map((key) => [key, source[key]] as const)
+      .filter(([, v]) => v !== undefined),
   );
   const parsed = schema.safeParse(picked);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const variable = String(issue.path[0] ?? 'environment');
-    throw new ConfigError(`Invalid configuration: ${variable} ${issue.message} (got "${source[variable] ?? ''}")`);
+    throw new ConfigError(
+      `Invalid configuration: ${variable} ${issue.message} (got "${source[variable] ?? ''}")`,
+    );
   }
   const env = parsed.data;
   const production = env.NODE_ENV === 'production';

@@ -13,10 +13,18 @@ export function toTRPCError(error: unknown): TRPCError {
     return new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: 'Database unavailable', cause: error });
   }
   if (error instanceof UniqueConstraintError) {
-    return new TRPCError({ code: 'CONFLICT', message: 'A record with these values already exists', cause: error });
+    return new TRPCError({
+      code: 'CONFLICT',
+      message: 'A record with these values already exists',
+      cause: error,
+    });
   }
   if (error instanceof ForeignKeyConstraintError) {
-    return new TRPCError({ code: 'BAD_REQUEST', message: 'A referenced record does not exist', cause: error });
+    return new TRPCError({
+      code: 'BAD_REQUEST',
+      message: 'A referenced record does not exist',
+      cause: error,
+    });
   }
   if (error instanceof SequelizeValidationError) {
     return new TRPCError({ code: 'BAD_REQUEST', message: error.message, cause: error });

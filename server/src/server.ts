@@ -18,7 +18,11 @@ export interface RunningServer {
 }
 
 /** Opens the database, applies pending migrations, bootstraps the admin and starts listening. */
-export async function startServer(config: Config, logger: Logger, database?: Database): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  logger: Logger,
+  database?: Database,
+): Promise<RunningServer> {
   const db = database ?? (await createDatabase(config.databaseUrl));
   const applied = await migrateToLatest(db.sequelize);
   if (applied.length) logger.info({ migrations: applied }, 'migrations applied');

@@ -38,7 +38,10 @@ export function describeIssues(issues: Issue[]): string {
   const first = issues[0];
   if (!first) return 'Invalid input';
   const where = first.path.length
-    ? first.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '')
+    ? first.path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
+        .join('')
+        .replace(/^\./, '')
     : '';
   const itemIndex = typeof first.path[0] === 'number' ? `item ${first.path[0]}: ` : '';
   const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
@@ -52,10 +55,7 @@ const t = initTRPC
     transformer: superjson,
     isDev: false,
     errorFormatter({ shape, error }) {
-      const issues =
-        error.cause instanceof ZodError
-          ? flattenIssues(error.cause.issues)
-          : undefined;
+      const issues = error.cause instanceof ZodError ? flattenIssues(error.cause.issues) : undefined;
       const message =
         error.code === 'INTERNAL_SERVER_ERROR'
           ? 'Internal server error'

@@ -38,7 +38,10 @@ export function oneOrMany<T extends z.ZodTypeAny>(item: T, max = 1000) {
 }
 
 /** Keyset page: asks for one row more than `limit` to know whether there is a next page. */
-export function page<T extends { id: number }>(rows: T[], limit: number): { items: T[]; nextCursor: number | null } {
+export function page<T extends { id: number }>(
+  rows: T[],
+  limit: number,
+): { items: T[]; nextCursor: number | null } {
   const items = rows.slice(0, limit);
   return { items, nextCursor: rows.length > limit ? (items[items.length - 1]?.id ?? null) : null };
 }

@@ -115,13 +115,16 @@ export async function signedInUser(
     await user.update({ doctorId: options.doctorId ?? null, patientId: options.patientId ?? null });
   }
   const res = await http(t.url, 'POST', '/login', { body: { username, password } });
-  if (res.status !== 200) throw new Error(`login of ${username} failed: ${res.status} ${JSON.stringify(res.body)}`);
+  if (res.status !== 200)
+    throw new Error(`login of ${username} failed: ${res.status} ${JSON.stringify(res.body)}`);
   return { id: user.id, username, password, token: res.body.token };
 }
 
 /** Signs in the bootstrap admin and returns the token. */
 export async function adminToken(t: TestServer): Promise<string> {
-  const res = await http(t.url, 'POST', '/login', { body: { username: ADMIN.username, password: ADMIN.password } });
+  const res = await http(t.url, 'POST', '/login', {
+    body: { username: ADMIN.username, password: ADMIN.password },
+  });
   if (res.status !== 200) throw new Error(`admin login failed: ${res.status}`);
   return res.body.token;
 }

@@ -10,7 +10,10 @@ describe('DATABASE_URL parsing', () => {
   });
 
   it('accepts an absolute SQLite path and memory', () => {
-    expect(parseDatabaseUrl('sqlite:/var/lib/hdms.sqlite')).toEqual({ dialect: 'sqlite', storage: '/var/lib/hdms.sqlite' });
+    expect(parseDatabaseUrl('sqlite:/var/lib/hdms.sqlite')).toEqual({
+      dialect: 'sqlite',
+      storage: '/var/lib/hdms.sqlite',
+    });
     expect(parseDatabaseUrl('sqlite::memory:')).toEqual({ dialect: 'sqlite', storage: ':memory:' });
   });
 

@@ -10,7 +10,10 @@ import {
 import type { Patient } from './Patient';
 
 /** One check-up of a patient; `checkTime` defaults to the current UTC time. */
-export class CheckHistory extends Model<InferAttributes<CheckHistory>, InferCreationAttributes<CheckHistory>> {
+export class CheckHistory extends Model<
+  InferAttributes<CheckHistory>,
+  InferCreationAttributes<CheckHistory>
+> {
   declare id: CreationOptional<number>;
   declare patientId: ForeignKey<Patient['id']>;
   declare checkTime: CreationOptional<Date>;

@@ -11,7 +11,10 @@ import {
  * One failed sign-in, keyed by `user:<name>` or `ip:<address>`. Kept in the database so every
  * server instance on the same database throttles alike.
  */
-export class LoginFailure extends Model<InferAttributes<LoginFailure>, InferCreationAttributes<LoginFailure>> {
+export class LoginFailure extends Model<
+  InferAttributes<LoginFailure>,
+  InferCreationAttributes<LoginFailure>
+> {
   declare id: CreationOptional<number>;
   declare key: string;
   declare createdAt: CreationOptional<Date>;
@@ -26,7 +29,13 @@ export function initLoginFailure(sequelize: Sequelize): typeof LoginFailure {
       key: { type: DataTypes.STRING(200), allowNull: false },
       createdAt: DataTypes.DATE(3),
     },
-    { sequelize, modelName: 'LoginFailure', tableName: 'login_failures', underscored: true, updatedAt: false },
+    {
+      sequelize,
+      modelName: 'LoginFailure',
+      tableName: 'login_failures',
+      underscored: true,
+      updatedAt: false,
+    },
   );
   return LoginFailureModel;
 }

@@ -11,7 +11,10 @@ import { jsonText } from './json';
 import type { User } from './User';
 
 /** A named credential for an internal service. Only the SHA-256 of the token is stored. */
-export class ServiceToken extends Model<InferAttributes<ServiceToken>, InferCreationAttributes<ServiceToken>> {
+export class ServiceToken extends Model<
+  InferAttributes<ServiceToken>,
+  InferCreationAttributes<ServiceToken>
+> {
   declare id: CreationOptional<number>;
   declare name: string;
   declare tokenHash: string;

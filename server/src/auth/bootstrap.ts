@@ -20,14 +20,24 @@ export async function bootstrapAdmin(db: Database, config: Config, logger: Logge
   if (password) {
     const name = username ?? 'admin';
     if (await findAccount(db, name)) return { kind: 'none' };
-    await createAccount(db, { username: name, email: email ?? `${name}@hdms.local`, password, role: 'admin' });
+    await createAccount(db, {
+      username: name,
+      email: email ?? `${name}@hdms.local`,
+      password,
+      role: 'admin',
+    });
     logger.info({ username: name }, 'admin account created from ADMIN_* settings');
     return { kind: 'configured', username: name };
   }
   if (await db.models.User.findOne({ where: { role: 'admin' } })) return { kind: 'none' };
   const name = username ?? 'admin';
   const generated = randomBytes(18).toString('base64url');
-  await createAccount(db, { username: name, email: email ?? `${name}@hdms.local`, password: generated, role: 'admin' });
+  await createAccount(db, {
+    username: name,
+    email: email ?? `${name}@hdms.local`,
+    password: generated,
+    role: 'admin',
+  });
   logger.info({ username: name }, 'admin account created with a generated password');
   return { kind: 'generated', username: name, password: generated };
 }

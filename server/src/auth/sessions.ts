@@ -44,10 +44,7 @@ export class SessionManager {
   private readonly lucia: Lucia<{ createdAt: Date }, UserAttributes>;
   private readonly maxMs: number;
 
-  constructor(
-    db: Database,
-    options: { idleMinutes: number; maxHours: number; secureCookie: boolean },
-  ) {
+  constructor(db: Database, options: { idleMinutes: number; maxHours: number; secureCookie: boolean }) {
     this.maxMs = options.maxHours * 3_600_000;
     this.lucia = new Lucia(new SequelizeSessionAdapter(db), {
       sessionExpiresIn: new TimeSpan(options.idleMinutes, 'm'),

@@ -13,7 +13,8 @@ export const publicProcedure = baseProcedure.use(async ({ ctx, path, next }) => 
   if (!result.ok) {
     if (result.error.code !== 'INTERNAL_SERVER_ERROR') throw result.error;
     const error = toTRPCError(result.error.cause ?? result.error);
-    if (error.code === 'INTERNAL_SERVER_ERROR') ctx.logger.error({ err: safeError(error.cause), path }, 'procedure failed');
+    if (error.code === 'INTERNAL_SERVER_ERROR')
+      ctx.logger.error({ err: safeError(error.cause), path }, 'procedure failed');
     throw error;
   }
   return result;

@@ -3,7 +3,12 @@ import type { AppEnv } from '../context';
 import type { UserView } from '../views';
 import { callerFor, readJson, rest, toSnake } from './util';
 
-const publicUser = (user: UserView) => ({ id: user.id, username: user.username, email: user.email, role: user.role });
+const publicUser = (user: UserView) => ({
+  id: user.id,
+  username: user.username,
+  email: user.email,
+  role: user.role,
+});
 
 /** `POST /register`, `POST /login`, `POST /logout`. */
 export function authRoutes(app: Hono<AppEnv>): void {
@@ -23,7 +28,11 @@ export function authRoutes(app: Hono<AppEnv>): void {
         toSnake({
           token: result.token,
           expiresAt: result.expiresAt.toISOString(),
-          user: { ...publicUser(result.user), doctorId: result.user.doctorId, patientId: result.user.patientId },
+          user: {
+            ...publicUser(result.user),
+            doctorId: result.user.doctorId,
+            patientId: result.user.patientId,
+          },
         }),
         200,
       );

@@ -70,14 +70,22 @@ export function errorResponse(c: HonoContext<AppEnv>, error: unknown): Response 
     const issues = flattenIssues(trpcError.cause.issues);
     return c.json(
       {
-        error: describeIssues(issues.map((i) => ({ ...i, path: i.path.map((p) => (typeof p === 'string' ? snake(p) : p)) }))),
-        issues: issues.map((i) => ({ path: i.path.map((p) => (typeof p === 'string' ? snake(p) : p)).join('.'), message: i.message })),
+        error: describeIssues(
+          issues.map((i) => ({ ...i, path: i.path.map((p) => (typeof p === 'string' ? snake(p) : p)) })),
+        ),
+        issues: issues.map((i) => ({
+          path: i.path.map((p) => (typeof p === 'string' ? snake(p) : p)).join('.'),
+          message: i.message,
+        })),
       },
       status,
     );
   }
   if (trpcError.code === 'INTERNAL_SERVER_ERROR') {
-    c.get('services').logger.error({ err: safeError(trpcError.cause), reqId: c.get('requestId') }, 'REST handler failed');
+    c.get('services').logger.error(
+      { err: safeError(trpcError.cause), reqId: c.get('requestId') },
+      'REST handler failed',
+    );
     return c.json({ error: 'Internal server error' }, 500);
   }
   return c.json({ error: trpcError.message }, status);

@@ -1,10 +1,24 @@
 import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
 import { createCallerFactory, router } from '../trpc';
+import { auditRouter } from './audit';
 import { authRouter } from './auth';
+import { checkHistoryRouter } from './checkHistory';
+import { doctorsRouter } from './doctors';
+import { notesRouter } from './notes';
+import { patientsRouter } from './patients';
+import { serviceTokensRouter } from './serviceTokens';
+import { usersRouter } from './users';
 
 /** Every domain router, merged: the whole tRPC API. */
 export const appRouter = router({
   auth: authRouter,
+  users: usersRouter,
+  doctors: doctorsRouter,
+  patients: patientsRouter,
+  checkHistory: checkHistoryRouter,
+  notes: notesRouter,
+  audit: auditRouter,
+  serviceTokens: serviceTokensRouter,
 });
 
 /** The API's type, for clients (the SDK imports it with `import type`). */

@@ -25,7 +25,9 @@ const loginInput = z
 /** Accounts and sessions: register, login, logout, me. */
 export const authRouter = router({
   register: publicProcedure
-    .meta({ description: 'Create a doctor or patient account. It sees no patient data until an admin links it.' })
+    .meta({
+      description: 'Create a doctor or patient account. It sees no patient data until an admin links it.',
+    })
     .input(registerInput)
     .mutation(async ({ ctx, input }) => {
       const user = await createAccount(ctx.db, input);
@@ -34,7 +36,9 @@ export const authRouter = router({
     }),
 
   login: publicProcedure
-    .meta({ description: 'Sign in with username (or email) and password. Returns a bearer token and sets a cookie.' })
+    .meta({
+      description: 'Sign in with username (or email) and password. Returns a bearer token and sets a cookie.',
+    })
     .input(loginInput)
     .mutation(async ({ ctx, input }) => {
       const throttle = new LoginThrottle(ctx.db);
@@ -60,19 +64,15 @@ export const authRouter = router({
       return { token: session.token, expiresAt: session.expiresAt, user: userView(user) };
     }),
 
-  logout: userProcedure
-    .meta({ description: 'End the current session.' })
-    .mutation(async ({ ctx }) => {
-      await ctx.sessions.invalidate(ctx.actor.sessionToken);
-      ctx.setCookie(ctx.sessions.blankCookie());
-      return { ok: true as const };
-    }),
+  logout: userProcedure.meta({ description: 'End the current session.' }).mutation(async ({ ctx }) => {
+    await ctx.sessions.invalidate(ctx.actor.sessionToken);
+    ctx.setCookie(ctx.sessions.blankCookie());
+    return { ok: true as const };
+  }),
 
-  me: userProcedure
-    .meta({ description: 'The signed-in account.' })
-    .query(async ({ ctx }) => {
-      const user = await ctx.db.models.User.findByPk(ctx.actor.id);
-      if (!user) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Sign in first' });
-      return userView(user);
-    }),
+  me: userProcedure.meta({ description: 'The signed-in account.' }).query(async ({ ctx }) => {
+    const user = await ctx.db.models.User.findByPk(ctx.actor.id);
+    if (!user) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Sign in first' });
+    return userView(user);
+  }),
 });

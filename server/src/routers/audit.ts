@@ -1,0 +1,4 @@
+import { router } from '../trpc';
+
+/** The `audit` domain router. */
+export const auditRouter = router({});

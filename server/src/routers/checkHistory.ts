@@ -1,0 +1,4 @@
+import { router } from '../trpc';
+
+/** The `checkHistory` domain router. */
+export const checkHistoryRouter = router({});

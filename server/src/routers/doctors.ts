@@ -1,0 +1,4 @@
+import { router } from '../trpc';
+
+/** The `doctors` domain router. */
+export const doctorsRouter = router({});

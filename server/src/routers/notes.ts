@@ -1,0 +1,4 @@
+import { router } from '../trpc';
+
+/** The `notes` domain router. */
+export const notesRouter = router({});

@@ -1,0 +1,4 @@
+import { router } from '../trpc';
+
+/** The `patients` domain router. */
+export const patientsRouter = router({});

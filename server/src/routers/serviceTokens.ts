@@ -1,0 +1,4 @@
+import { router } from '../trpc';
+
+/** The `serviceTokens` domain router. */
+export const serviceTokensRouter = router({});

@@ -1,0 +1,4 @@
+import { router } from '../trpc';
+
+/** The `users` domain router. */
+export const usersRouter = router({});

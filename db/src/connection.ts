@@ -54,7 +54,7 @@ export interface Database {
   transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
-  /** Closes every connection. */
+  /** Closes every connection, once; later calls wait for the same close. */
   close(): Promise<void>;
 }
 
@@ -133,6 +133,7 @@ export async function createDatabase(
   const models = initModels(sequelize);
 
   let queue: Promise<unknown> = Promise.resolve();
+  let closing: Promise<void> | undefined;
   const transaction = <T>(work: (tx: Transaction) => Promise<T>): Promise<T> => {
     if (target.dialect !== 'sqlite') return sequelize.transaction(work);
     const run = queue.then(() => sequelize.transaction(work));
@@ -148,9 +149,16 @@ export async function createDatabase(
     async ping() {
       await sequelize.query('SELECT 1');
     },
-    async close() {
-      await queue;
-      await sequelize.close();
+    close() {
+      closing ??= queue.then(async () => {
+        try {
+          await sequelize.close();
+        } catch (error) {
+          // Closed already (e.g. by a test or a second shutdown signal): nothing left to close.
+          if (!/closed/i.test((error as Error).message)) throw error;
+        }
+      });
+      return closing;
     },
   };
 }

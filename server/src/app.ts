@@ -54,7 +54,11 @@ export function createApp(services: AppServices): Hono<AppEnv> {
   app.use(
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
-      onError: (c) => c.json({ error: `Request body too large (limit ${MAX_BODY_BYTES} bytes)` }, 413),
+      onError: (c) => {
+        // The unread rest of the body would poison a kept-alive connection: close it.
+        c.header('Connection', 'close');
+        return c.json({ error: `Request body too large (limit ${MAX_BODY_BYTES} bytes)` }, 413);
+      },
     }),
   );
 

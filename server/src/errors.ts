@@ -9,7 +9,7 @@ import { ForeignKeyConstraintError, TimeoutError } from 'sequelize';
  */
 export function toTRPCError(error: unknown): TRPCError {
   if (error instanceof TRPCError) return error;
-  if (error instanceof ConnectionError || error instanceof TimeoutError) {
+  if (error instanceof ConnectionError || error instanceof TimeoutError || isClosedPool(error)) {
     return new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: 'Database unavailable', cause: error });
   }
   if (error instanceof UniqueConstraintError) {
@@ -30,6 +30,11 @@ export function toTRPCError(error: unknown): TRPCError {
     return new TRPCError({ code: 'BAD_REQUEST', message: error.message, cause: error });
   }
   return new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error', cause: error });
+}
+
+/** Sequelize's error for a query after `close()`: the database is gone for this process. */
+function isClosedPool(error: unknown): boolean {
+  return error instanceof Error && /connection manager was closed/i.test(error.message);
 }
 
 /** The HTTP status of each tRPC error code, for the REST endpoints. */

@@ -20,9 +20,9 @@ export interface TestDatabase {
  * Makes a fresh database for one suite: a SQLite file in a temporary folder, or a new schema on
  * the server of TEST_MYSQL_URL (which must answer: an unreachable MySQL fails the run).
  */
-export async function freshDatabase(): Promise<TestDatabase> {
+export async function freshDatabase(kind: 'sqlite' | 'mysql' = TEST_DB_KIND): Promise<TestDatabase> {
   const suffix = `${process.pid}_${randomBytes(4).toString('hex')}`;
-  if (TEST_DB_KIND === 'mysql') {
+  if (kind === 'mysql') {
     const base = process.env.TEST_MYSQL_URL;
     if (!base) throw new Error('HDMS_TEST_DB=mysql needs TEST_MYSQL_URL');
     const url = new URL(base);

@@ -1,0 +1,379 @@
+import { sha256Hex } from '../server/src/auth/index';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN, http, startTestServer, type TestServer, trpcClient, trpcCode } from './helpers/server';
+
+const REGISTER = {
+  username: 'nurse.joy',
+  email: 'joy@example.org',
+  password: 'pokemon-center',
+  role: 'doctor',
+};
+
+describe('sign-in over REST and tRPC', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer();
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const userCount = () => t.db.models.User.count();
+
+  it('registers, signs in and answers auth.me over REST and tRPC', async () => {
+    const reg = await http(t.url, 'POST', '/register', { body: REGISTER });
+    expect(reg.status).toBe(201);
+    expect(reg.body).toEqual({
+      id: expect.any(Number),
+      username: 'nurse.joy',
+      email: 'joy@example.org',
+      role: 'doctor',
+    });
+
+    const login = await http(t.url, 'POST', '/login', {
+      body: { username: 'nurse.joy', password: REGISTER.password },
+    });
+    expect(login.status).toBe(200);
+    expect(login.body).toEqual({
+      token: expect.stringMatching(/^[0-9a-f]{64}$/),
+      expires_at: expect.any(String),
+      user: {
+        id: reg.body.id,
+        username: 'nurse.joy',
+        email: 'joy@example.org',
+        role: 'doctor',
+        doctor_id: null,
+        patient_id: null,
+      },
+    });
+    const expiresIn = Date.parse(login.body.expires_at) - Date.now();
+    expect(expiresIn).toBeGreaterThan(29 * 60_000);
+    expect(expiresIn).toBeLessThanOrEqual(30 * 60_000);
+
+    const me = await trpcClient(t.url, login.body.token).auth.me.query();
+    expect(me).toMatchObject({ id: reg.body.id, username: 'nurse.joy', role: 'doctor', doctorId: null });
+    expect(me.createdAt).toBeInstanceOf(Date);
+    expect(me).not.toHaveProperty('passwordHash');
+  });
+
+  it('signs in over tRPC with the email in any letter case, returning a Date expiry', async () => {
+    const result = await trpcClient(t.url).auth.login.mutate({
+      username: 'JOY@example.org',
+      password: REGISTER.password,
+    });
+    expect(result.expiresAt).toBeInstanceOf(Date);
+    expect(result.user.username).toBe('nurse.joy');
+    expect(await trpcClient(t.url, result.token).auth.me.query()).toMatchObject({ username: 'nurse.joy' });
+  });
+
+  it('issues a new token on every login and stores only its SHA-256', async () => {
+    const a = await http(t.url, 'POST', '/login', {
+      body: { username: 'nurse.joy', password: REGISTER.password },
+    });
+    const b = await http(t.url, 'POST', '/login', {
+      body: { username: 'nurse.joy', password: REGISTER.password },
+    });
+    expect(a.body.token).not.toBe(b.body.token);
+    const ids = (await t.db.models.Session.findAll()).map((s) => s.id);
+    expect(ids).not.toContain(a.body.token);
+    expect(ids).toContain(sha256Hex(a.body.token));
+    expect(ids).toContain(sha256Hex(b.body.token));
+  });
+
+  it('sets an HttpOnly SameSite=Lax cookie that authorizes browser calls', async () => {
+    const login = await http(t.url, 'POST', '/login', {
+      body: { username: 'nurse.joy', password: REGISTER.password },
+    });
+    const cookie = login.headers.get('set-cookie') ?? '';
+    expect(cookie).toMatch(/^hdms_session=[0-9a-f]{64};/);
+    expect(cookie).toMatch(/HttpOnly/i);
+    expect(cookie).toMatch(/SameSite=Lax/i);
+    const pair = cookie.split(';')[0]!;
+    const me = await http(t.url, 'GET', '/trpc/auth.me', { headers: { cookie: pair } });
+    expect(me.status).toBe(200);
+    expect(me.body.result.data.json.username).toBe('nurse.joy');
+  });
+
+  it('logout ends that session only', async () => {
+    const a = await http(t.url, 'POST', '/login', {
+      body: { username: 'nurse.joy', password: REGISTER.password },
+    });
+    const b = await http(t.url, 'POST', '/login', {
+      body: { username: 'nurse.joy', password: REGISTER.password },
+    });
+    const out = await http(t.url, 'POST', '/logout', { token: a.body.token });
+    expect(out.status).toBe(204);
+    expect(out.headers.get('set-cookie')).toMatch(/hdms_session=;/);
+    expect(await trpcCode(trpcClient(t.url, a.body.token).auth.me.query())).toBe('UNAUTHORIZED');
+    expect(await trpcCode(trpcClient(t.url, b.body.token).auth.me.query())).toBe('OK');
+    expect((await http(t.url, 'POST', '/logout', { token: a.body.token })).status).toBe(401);
+    expect(await trpcCode(trpcClient(t.url, b.body.token).auth.logout.mutate())).toBe('OK');
+    expect(await trpcCode(trpcClient(t.url, b.body.token).auth.me.query())).toBe('UNAUTHORIZED');
+  });
+
+  it('never registers an admin', async () => {
+    const before = await userCount();
+    const res = await http(t.url, 'POST', '/register', {
+      body: { username: 'sneaky', email: 'sneaky@example.org', password: 'password-123', role: 'admin' },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.issues).toEqual([{ path: 'role', message: 'must be doctor or patient' }]);
+    expect(
+      await trpcCode(
+        trpcClient(t.url).auth.register.mutate({ ...REGISTER, username: 'x-admin', role: 'admin' as never }),
+      ),
+    ).toBe('BAD_REQUEST');
+    expect(await userCount()).toBe(before);
+  });
+
+  it.each([
+    ['a missing field', { username: 'newbie', email: 'newbie@example.org', role: 'patient' }, 'password'],
+    ['a short username', { ...REGISTER, username: 'ab', email: 'ab@example.org' }, 'username'],
+    ['a username with spaces', { ...REGISTER, username: 'a b c', email: 'abc@example.org' }, 'username'],
+    ['a bad email', { ...REGISTER, username: 'mailer', email: 'not-an-email' }, 'email'],
+    [
+      'a short password',
+      { ...REGISTER, username: 'shorty', email: 'shorty@example.org', password: '1234567' },
+      'password',
+    ],
+    [
+      'a long password',
+      { ...REGISTER, username: 'longy', email: 'longy@example.org', password: 'x'.repeat(257) },
+      'password',
+    ],
+    ['an unknown field', { ...REGISTER, username: 'extra', email: 'extra@example.org', isAdmin: true }, ''],
+    ['a wrong type', { ...REGISTER, username: 42, email: 'typed@example.org' }, 'username'],
+  ])('register rejects %s with 400 and writes nothing', async (_name, body, path) => {
+    const before = await userCount();
+    const res = await http(t.url, 'POST', '/register', { body });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatch(/^Invalid input/);
+    expect(res.body.issues.map((i: { path: string }) => i.path)).toContain(path);
+    expect(await userCount()).toBe(before);
+  });
+
+  it('register answers 409 for a username or email taken in any letter case, writing nothing', async () => {
+    const before = await userCount();
+    const byName = await http(t.url, 'POST', '/register', {
+      body: { ...REGISTER, username: 'NURSE.JOY', email: 'other@example.org' },
+    });
+    expect(byName.status).toBe(409);
+    expect(byName.body).toEqual({ error: 'That username is already taken' });
+    const byEmail = await http(t.url, 'POST', '/register', {
+      body: { ...REGISTER, username: 'joy2', email: 'Joy@Example.org' },
+    });
+    expect(byEmail.status).toBe(409);
+    expect(byEmail.body).toEqual({ error: 'That email is already registered' });
+    expect(
+      await trpcCode(trpcClient(t.url).auth.register.mutate({ ...REGISTER, username: 'Nurse.Joy' })),
+    ).toBe('CONFLICT');
+    expect(await userCount()).toBe(before);
+  });
+
+  it('answers 415 for a body that is not JSON and 400 for malformed JSON', async () => {
+    const before = await userCount();
+    const form = await http(t.url, 'POST', '/register', {
+      raw: 'username=a&password=b',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(form.status).toBe(415);
+    expect(form.body).toEqual({ error: 'Content-Type must be application/json' });
+    const broken = await http(t.url, 'POST', '/login', {
+      raw: '{"username": ',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(broken.status).toBe(400);
+    expect(broken.body).toEqual({ error: 'Request body is not valid JSON' });
+    const empty = await http(t.url, 'POST', '/login', { headers: { 'content-type': 'application/json' } });
+    expect(empty.status).toBe(400);
+    expect(await userCount()).toBe(before);
+  });
+
+  it('answers 413 for a body over the limit, on REST and tRPC', async () => {
+    const big = { ...REGISTER, username: 'big', padding: 'x'.repeat(1_100_000) };
+    const res = await http(t.url, 'POST', '/register', { body: big });
+    expect(res.status).toBe(413);
+    expect(res.body.error).toMatch(/too large/);
+    const trpc = await http(t.url, 'POST', '/trpc/auth.register', { body: { json: big } });
+    expect(trpc.status).toBe(413);
+  });
+
+  it('answers 401 alike for an unknown user and a wrong password', async () => {
+    const unknown = await http(t.url, 'POST', '/login', {
+      body: { username: 'ghost', password: 'whatever-123' },
+    });
+    const wrong = await http(t.url, 'POST', '/login', {
+      body: { username: 'nurse.joy', password: 'wrong-password' },
+    });
+    expect(unknown.status).toBe(401);
+    expect(wrong.status).toBe(401);
+    expect(unknown.body).toEqual(wrong.body);
+    expect(unknown.body).toEqual({ error: 'Invalid username or password' });
+    expect(unknown.headers.get('set-cookie')).toBeNull();
+  });
+
+  it('answers 401 without a token, with a bad token, and 400 for an empty login', async () => {
+    expect((await http(t.url, 'POST', '/logout')).status).toBe(401);
+    expect((await http(t.url, 'POST', '/logout', { token: 'f'.repeat(64) })).status).toBe(401);
+    expect(await trpcCode(trpcClient(t.url).auth.me.query())).toBe('UNAUTHORIZED');
+    const empty = await http(t.url, 'POST', '/login', { body: { username: '', password: '' } });
+    expect(empty.status).toBe(400);
+    expect(empty.body.issues.map((i: { path: string }) => i.path)).toEqual(['username', 'password']);
+  });
+
+  it('throttles repeated failures per account with 429, even with the right password', async () => {
+    await http(t.url, 'POST', '/register', {
+      body: { username: 'target', email: 'target@example.org', password: 'right-password', role: 'patient' },
+    });
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      statuses.push(
+        (await http(t.url, 'POST', '/login', { body: { username: 'target', password: `wrong-${i}-pass` } }))
+          .status,
+      );
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
+    const blocked = await http(t.url, 'POST', '/login', {
+      body: { username: 'TARGET@example.org', password: 'right-password' },
+    });
+    expect(blocked.status).toBe(429);
+    expect(blocked.body.error).toMatch(/Too many failed sign-in attempts; try again in \d+ minutes?/);
+    expect(
+      await trpcCode(trpcClient(t.url).auth.login.mutate({ username: 'target', password: 'right-password' })),
+    ).toBe('TOO_MANY_REQUESTS');
+    // Once the window has passed, the account signs in again.
+    await t.db.models.LoginFailure.update({ createdAt: new Date(Date.now() - 16 * 60_000) }, { where: {} });
+    const later = await http(t.url, 'POST', '/login', {
+      body: { username: 'target', password: 'right-password' },
+    });
+    expect(later.status).toBe(200);
+  });
+
+  it('throttles one address that tries many accounts', async () => {
+    await t.db.models.LoginFailure.destroy({ where: {} });
+    const statuses: number[] = [];
+    for (let i = 0; i < 21; i++) {
+      statuses.push(
+        (await http(t.url, 'POST', '/login', { body: { username: `nobody${i}`, password: 'wrong-pass' } }))
+          .status,
+      );
+    }
+    expect(statuses.slice(0, 20).every((s) => s === 401)).toBe(true);
+    expect(statuses[20]).toBe(429);
+    await t.db.models.LoginFailure.destroy({ where: {} });
+  });
+
+  it('ends a session after the idle timeout and after the absolute lifetime', async () => {
+    const idle = await http(t.url, 'POST', '/login', {
+      body: { username: 'nurse.joy', password: REGISTER.password },
+    });
+    await t.db.models.Session.update(
+      { expiresAt: new Date(Date.now() - 1000) },
+      { where: { id: sha256Hex(idle.body.token) } },
+    );
+    expect(await trpcCode(trpcClient(t.url, idle.body.token).auth.me.query())).toBe('UNAUTHORIZED');
+    expect(await t.db.models.Session.findByPk(sha256Hex(idle.body.token))).toBeNull();
+
+    const old = await http(t.url, 'POST', '/login', {
+      body: { username: 'nurse.joy', password: REGISTER.password },
+    });
+    await t.db.models.Session.update(
+      { createdAt: new Date(Date.now() - 12 * 3_600_000 - 1000) },
+      { where: { id: sha256Hex(old.body.token) } },
+    );
+    expect(await trpcCode(trpcClient(t.url, old.body.token).auth.me.query())).toBe('UNAUTHORIZED');
+  });
+
+  it('extends an active session once half of its idle time has passed', async () => {
+    const login = await http(t.url, 'POST', '/login', {
+      body: { username: 'nurse.joy', password: REGISTER.password },
+    });
+    const soon = new Date(Date.now() + 10 * 60_000);
+    await t.db.models.Session.update({ expiresAt: soon }, { where: { id: sha256Hex(login.body.token) } });
+    expect(await trpcCode(trpcClient(t.url, login.body.token).auth.me.query())).toBe('OK');
+    const row = await t.db.models.Session.findByPk(sha256Hex(login.body.token));
+    expect(row!.expiresAt.getTime()).toBeGreaterThan(Date.now() + 29 * 60_000);
+  });
+
+  it('ends every session of a disabled account and refuses its sign-in', async () => {
+    const login = await http(t.url, 'POST', '/login', {
+      body: { username: 'nurse.joy', password: REGISTER.password },
+    });
+    const user = await t.db.models.User.findOne({ where: { usernameKey: 'nurse.joy' } });
+    await user!.update({ disabledAt: new Date() });
+    expect(await trpcCode(trpcClient(t.url, login.body.token).auth.me.query())).toBe('UNAUTHORIZED');
+    const again = await http(t.url, 'POST', '/login', {
+      body: { username: 'nurse.joy', password: REGISTER.password },
+    });
+    expect(again.status).toBe(401);
+    await user!.update({ disabledAt: null });
+  });
+
+  it('signs in the bootstrap admin from ADMIN_* settings', async () => {
+    const res = await http(t.url, 'POST', '/login', {
+      body: { username: ADMIN.username, password: ADMIN.password },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.user.role).toBe('admin');
+    expect(await t.db.models.User.count({ where: { role: 'admin' } })).toBe(1);
+  });
+
+  it('answers tRPC validation errors with BAD_REQUEST and zod issues in data.issues', async () => {
+    const res = await http(t.url, 'POST', '/trpc/auth.register', {
+      body: { json: { username: 'x', email: 'bad', password: 'short', role: 'patient' } },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.json.data.code).toBe('BAD_REQUEST');
+    expect(res.body.error.json.data.issues.map((i: { path: string[] }) => i.path[0])).toEqual([
+      'username',
+      'email',
+      'password',
+    ]);
+    expect(JSON.stringify(res.body)).not.toMatch(/stack|at .*\.ts:\d+/);
+  });
+});
+
+describe('security headers and health', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer();
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('sends security headers, a request id and no-store on every response', async () => {
+    for (const [method, path] of [
+      ['GET', '/healthz'],
+      ['GET', '/doctors'],
+      ['POST', '/login'],
+      ['GET', '/nowhere'],
+    ] as const) {
+      const res = await http(t.url, method, path, method === 'POST' ? { body: {} } : {});
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+      expect(res.headers.get('strict-transport-security')).toMatch(/max-age/);
+      expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    }
+  });
+
+  it('answers an unknown path with a JSON 404', async () => {
+    const res = await http(t.url, 'GET', '/nowhere');
+    expect(res.status).toBe(404);
+    expect(res.body).toEqual({ error: 'Not found' });
+  });
+
+  it('answers /healthz 200, then 503 once the database is gone', async () => {
+    expect((await http(t.url, 'GET', '/healthz')).body).toEqual({ status: 'ok' });
+    await t.db.sequelize.close();
+    const down = await http(t.url, 'GET', '/healthz');
+    expect(down.status).toBe(503);
+    expect(down.body.status).toBe('unavailable');
+    const login = await http(t.url, 'POST', '/login', {
+      body: { username: 'a-user', password: 'a-password' },
+    });
+    expect(login.status).toBe(503);
+    expect(login.body).toEqual({ error: 'Database unavailable' });
+  });
+});

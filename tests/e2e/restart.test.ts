@@ -1,0 +1,144 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freshDatabase, type TestDatabase } from '../helpers/db';
+import { http } from '../helpers/server';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  stdout: () => string;
+}
+
+/** Runs `npm start`'s entry point as its own process and waits for its banner. */
+async function startProcess(env: Record<string, string>): Promise<Started> {
+  const child = spawn(TSX, ['server/src/index.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (chunk) => {
+    out += chunk;
+  });
+  child.stderr!.on('data', (chunk) => {
+    err += chunk;
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no banner within 30 s: ${out}${err}`)), 30_000);
+    child.stdout!.on('data', () => {
+      const match = /HDMS is listening on (http:\/\/\S+)/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code}: ${out}${err}`));
+    });
+  });
+  return { child, url, stdout: () => out };
+}
+
+const kinds: ('sqlite' | 'mysql')[] = process.env.TEST_MYSQL_URL ? ['sqlite', 'mysql'] : ['sqlite'];
+
+describe.each(kinds)('the server process on %s', (kind) => {
+  let target: TestDatabase;
+  const children: ChildProcess[] = [];
+  afterAll(async () => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    await target?.drop();
+  });
+
+  it('prints a generated admin password once, and keeps accounts and sessions across a kill -9', async () => {
+    target = await freshDatabase(kind);
+    const first = await startProcess({ DATABASE_URL: target.url });
+    children.push(first.child);
+    const password = /password: (\S+)/.exec(first.stdout())?.[1];
+    expect(password).toBeDefined();
+    expect(first.stdout()).toContain('/panel');
+    expect((await http(first.url, 'GET', '/healthz')).status).toBe(200);
+
+    const reg = await http(first.url, 'POST', '/register', {
+      body: {
+        username: 'survivor',
+        email: 'survivor@example.org',
+        password: 'still-here-1',
+        role: 'patient',
+      },
+    });
+    expect(reg.status).toBe(201);
+    const login = await http(first.url, 'POST', '/login', {
+      body: { username: 'survivor', password: 'still-here-1' },
+    });
+    expect(login.status).toBe(200);
+
+    first.child.kill('SIGKILL');
+    await once(first.child, 'exit');
+
+    const second = await startProcess({ DATABASE_URL: target.url });
+    children.push(second.child);
+    expect(second.stdout()).not.toMatch(/password:/);
+    const me = await http(second.url, 'GET', '/trpc/auth.me', { token: login.body.token });
+    expect(me.status).toBe(200);
+    expect(me.body.result.data.json.username).toBe('survivor');
+    const admin = await http(second.url, 'POST', '/login', { body: { username: 'admin', password } });
+    expect(admin.status).toBe(200);
+    expect(admin.body.user.role).toBe('admin');
+
+    second.child.kill('SIGTERM');
+    const [code] = await once(second.child, 'exit');
+    expect(code).toBe(0);
+  });
+});
+
+describe('start-up configuration', () => {
+  it.each([
+    ['PORT', 'not-a-port'],
+    ['DATABASE_URL', 'postgres://localhost/hdms'],
+    ['LOG_LEVEL', 'chatty'],
+  ])('refuses %s=%s with one line naming the variable', async (name, value) => {
+    const child = spawn(TSX, ['server/src/index.ts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', [name]: value },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr!.on('data', (chunk) => {
+      err += chunk;
+    });
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(1);
+    const lines = err.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^Invalid configuration: ${name} `));
+  });
+
+  it('creates the admin from ADMIN_* settings without printing a password', async () => {
+    const target = await freshDatabase('sqlite');
+    const started = await startProcess({
+      DATABASE_URL: target.url,
+      ADMIN_USERNAME: 'chief',
+      ADMIN_EMAIL: 'chief@example.org',
+      ADMIN_PASSWORD: 'chief-password-1',
+    });
+    try {
+      expect(started.stdout()).not.toMatch(/password:/);
+      const login = await http(started.url, 'POST', '/login', {
+        body: { username: 'chief', password: 'chief-password-1' },
+      });
+      expect(login.status).toBe(200);
+      expect(login.body.user.role).toBe('admin');
+    } finally {
+      started.child.kill('SIGTERM');
+      await once(started.child, 'exit');
+      await target.drop();
+    }
+  });
+});

@@ -1,4 +1,108 @@
+import { Op, ROLES } from '@hdms/db';
+import { TRPCError } from '@trpc/server';
+import { z } from 'zod';
+import { recordAudit } from '../audit';
+import { notFound } from '../errors';
+import { roleProcedure } from '../procedures/index';
+import { containsText } from '../search';
 import { router } from '../trpc';
+import { idSchema, listInput, page } from '../validation';
+import { userView } from '../views';
 
-/** The `users` domain router. */
-export const usersRouter = router({});
+const linkInput = z.union([
+  z.object({ userId: idSchema, doctorId: idSchema }).strict(),
+  z.object({ userId: idSchema, patientId: idSchema }).strict(),
+]);
+
+/** Accounts (admin only): list them, link them to their records, disable them. */
+export const usersRouter = router({
+  list: roleProcedure('admin')
+    .meta({
+      description:
+        'Accounts by id, a page at a time (cursor = the last id seen). `search` matches username or email; `role` filters.',
+    })
+    .input(listInput.extend({ role: z.enum(ROLES).optional() }).default({}))
+    .query(async ({ ctx, input }) => {
+      const rows = await ctx.db.models.User.findAll({
+        where: {
+          [Op.and]: [
+            input.role ? { role: input.role } : {},
+            input.cursor ? { id: { [Op.gt]: input.cursor } } : {},
+            input.search ? containsText(['username', 'email'], input.search) : {},
+          ],
+        },
+        order: [['id', 'ASC']],
+        limit: input.limit + 1,
+      });
+      return page(rows.map(userView), input.limit);
+    }),
+
+  link: roleProcedure('admin')
+    .meta({
+      description:
+        'Link a doctor account to its Doctor record ({ userId, doctorId }) or a patient account to its Patient record ({ userId, patientId }). Each record has at most one account.',
+    })
+    .input(linkInput)
+    .mutation(async ({ ctx, input }) => {
+      const { models } = ctx.db;
+      const toDoctor = 'doctorId' in input;
+      return ctx.db.transaction(async (tx) => {
+        const user = await models.User.findByPk(input.userId, { transaction: tx, lock: tx.LOCK.UPDATE });
+        if (!user) throw notFound('User');
+        const expected = toDoctor ? 'doctor' : 'patient';
+        if (user.role !== expected) {
+          throw new TRPCError({
+            code: 'BAD_REQUEST',
+            message:
+              user.role === 'admin'
+                ? 'Admin accounts cannot be linked to a record'
+                : `A ${user.role} account can only be linked to a ${user.role} record`,
+          });
+        }
+        const recordId = toDoctor ? input.doctorId : input.patientId;
+        const record = toDoctor
+          ? await models.Doctor.findByPk(recordId, { transaction: tx, attributes: ['id'] })
+          : await models.Patient.findByPk(recordId, { transaction: tx, attributes: ['id'] });
+        if (!record) throw notFound(toDoctor ? 'Doctor' : 'Patient');
+        const holder = await models.User.findOne({
+          where: toDoctor ? { doctorId: recordId } : { patientId: recordId },
+          attributes: ['id'],
+          transaction: tx,
+        });
+        if (holder && holder.id !== user.id) {
+          throw new TRPCError({
+            code: 'CONFLICT',
+            message: `That ${expected} record is already linked to another account`,
+          });
+        }
+        await user.update(toDoctor ? { doctorId: recordId } : { patientId: recordId }, { transaction: tx });
+        await recordAudit(ctx, { action: 'link', patientIds: toDoctor ? [] : [recordId] }, tx);
+        return userView(user);
+      });
+    }),
+
+  setDisabled: roleProcedure('admin')
+    .meta({
+      description:
+        'Disable an account (ends all its sessions; it can no longer sign in) or enable it again. Admins cannot disable themselves.',
+    })
+    .input(z.object({ userId: idSchema, disabled: z.boolean() }).strict())
+    .mutation(async ({ ctx, input }) => {
+      if (input.disabled && ctx.actor.type === 'user' && ctx.actor.id === input.userId) {
+        throw new TRPCError({ code: 'FORBIDDEN', message: 'You cannot disable your own account' });
+      }
+      const user = await ctx.db.transaction(async (tx) => {
+        const found = await ctx.db.models.User.findByPk(input.userId, {
+          transaction: tx,
+          lock: tx.LOCK.UPDATE,
+        });
+        if (!found) throw notFound('User');
+        const disabledAt = input.disabled ? (found.disabledAt ?? new Date()) : null;
+        await found.update({ disabledAt }, { transaction: tx });
+        await recordAudit(ctx, { action: 'update', patientIds: [] }, tx);
+        return found;
+      });
+      if (input.disabled) await ctx.sessions.invalidateUser(user.id);
+      return userView(user);
+    }),
+});

@@ -1,0 +1,81 @@
+import type { Database, FieldChanges, Transaction } from '@hdms/db';
+import { TRPCError } from '@trpc/server';
+import { findPatientInScope } from '../access';
+import { recordAudit } from '../audit';
+import type { Actor } from '../context';
+import { assertMayChange, type PatientChanges, type PatientField } from './fields';
+import { type PatientView, patientView } from './view';
+
+/** Where an update comes from, for its audit row. */
+export interface UpdateMeta {
+  requestId: string;
+  ip: string | null;
+  /** The procedure (or job type) that asked for the update. */
+  procedure: string;
+}
+
+/** What an update did: the record as the actor may now see it, and the fields that changed. */
+export interface UpdateResult {
+  patient: PatientView;
+  changedFields: PatientField[];
+}
+
+/**
+ * Changes one patient's record: the one way any caller (the `patients.update` procedure, a
+ * background job) changes a patient. Checks the actor may change every field named (FORBIDDEN
+ * otherwise, before anything is read), locks the record in the actor's write scope (NOT_FOUND if
+ * outside it), and writes the change, its `PatientRevision` ({ field: { old, new } }) and its
+ * audit row in one transaction. A change that alters no value writes nothing.
+ *
+ * Pass `transaction` to join a transaction the caller already holds (e.g. a job marking itself
+ * done in the same commit); otherwise the update opens its own.
+ */
+export async function updatePatient(
+  db: Database,
+  actor: Actor,
+  id: number,
+  changes: PatientChanges,
+  meta: UpdateMeta,
+  transaction?: Transaction,
+): Promise<UpdateResult> {
+  assertMayChange(actor, changes);
+  const work = async (tx: Transaction): Promise<UpdateResult> => {
+    const patient = await findPatientInScope(db.models, actor, id, {
+      transaction: tx,
+      lock: true,
+      scope: 'patients:write',
+    });
+    const diff: FieldChanges = {};
+    for (const [field, value] of Object.entries(changes) as [PatientField, unknown][]) {
+      if (value === undefined) continue;
+      const old = patient[field] ?? null;
+      if (old !== value) diff[field] = { old, new: value };
+    }
+    const changedFields = Object.keys(diff) as PatientField[];
+    if (changedFields.length === 0) return { patient: patientView(actor, patient), changedFields };
+
+    const doctorId = diff.doctorId?.new;
+    if (typeof doctorId === 'number') {
+      const doctor = await db.models.Doctor.findByPk(doctorId, { transaction: tx, attributes: ['id'] });
+      if (!doctor) {
+        throw new TRPCError({ code: 'BAD_REQUEST', message: `doctorId ${doctorId} does not exist` });
+      }
+    }
+    await patient.update(Object.fromEntries(changedFields.map((f) => [f, diff[f]!.new])), {
+      transaction: tx,
+    });
+    await db.models.PatientRevision.create(
+      {
+        patientId: patient.id,
+        actorType: actor.type,
+        actorId: actor.id,
+        actorName: actor.type === 'user' ? actor.username : actor.name,
+        changes: diff,
+      },
+      { transaction: tx },
+    );
+    await recordAudit({ db, actor, ...meta }, { action: 'update', patientIds: [patient.id] }, tx);
+    return { patient: patientView(actor, patient), changedFields };
+  };
+  return transaction ? work(transaction) : db.transaction(work);
+}

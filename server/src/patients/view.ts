@@ -1,0 +1,95 @@
+import type { FieldChanges, Patient, PatientRevision } from '@hdms/db';
+import { canReadClinical } from '../access';
+import type { Actor } from '../context';
+import { CLINICAL_FIELDS } from './fields';
+
+/**
+ * A patient's record as clients see it. `diagnosis` and `prescribedMedicine` are present only for
+ * the patient's doctor and the patient; for admins and services the keys are absent altogether.
+ */
+export interface PatientView {
+  id: number;
+  name: string;
+  age: number;
+  gender: string;
+  doctorId: number | null;
+  roomNumber: string | null;
+  bedNumber: string | null;
+  diagnosis?: string | null;
+  prescribedMedicine?: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** The columns to load for an actor: clinical columns are not even read for admins and services. */
+export function patientAttributes(actor: Actor): (keyof PatientView)[] {
+  const admission: (keyof PatientView)[] = [
+    'id',
+    'name',
+    'age',
+    'gender',
+    'doctorId',
+    'roomNumber',
+    'bedNumber',
+    'createdAt',
+    'updatedAt',
+  ];
+  return canReadClinical(actor) ? [...admission, ...CLINICAL_FIELDS] : admission;
+}
+
+/** Maps a `Patient` row to the view this actor may see, with an explicit field list. */
+export function patientView(actor: Actor, patient: Patient): PatientView {
+  const view: PatientView = {
+    id: patient.id,
+    name: patient.name,
+    age: patient.age,
+    gender: patient.gender,
+    doctorId: patient.doctorId ?? null,
+    roomNumber: patient.roomNumber ?? null,
+    bedNumber: patient.bedNumber ?? null,
+    createdAt: patient.createdAt,
+    updatedAt: patient.updatedAt,
+  };
+  if (canReadClinical(actor)) {
+    view.diagnosis = patient.diagnosis ?? null;
+    view.prescribedMedicine = patient.prescribedMedicine ?? null;
+  }
+  return view;
+}
+
+/** One field's change in a revision: old and new value, or only the fact it changed. */
+export type FieldChangeView = { old: unknown; new: unknown } | { redacted: true };
+
+/** One change to a patient's record as clients see it. */
+export interface RevisionView {
+  id: number;
+  patientId: number;
+  actorType: string;
+  actorId: number | null;
+  actorName: string;
+  createdAt: Date;
+  changes: Record<string, FieldChangeView>;
+}
+
+/**
+ * Maps a revision to this actor's view. For admins and services a clinical field's old and new
+ * values are replaced by `{ redacted: true }`: they see that it changed, when and by whom, never
+ * what it said.
+ */
+export function revisionView(actor: Actor, revision: PatientRevision): RevisionView {
+  const clinical = canReadClinical(actor);
+  const changes: Record<string, FieldChangeView> = {};
+  for (const [field, change] of Object.entries(revision.changes as FieldChanges)) {
+    const redact = !clinical && (CLINICAL_FIELDS as readonly string[]).includes(field);
+    changes[field] = redact ? { redacted: true } : { old: change.old, new: change.new };
+  }
+  return {
+    id: revision.id,
+    patientId: revision.patientId,
+    actorType: revision.actorType,
+    actorId: revision.actorId ?? null,
+    actorName: revision.actorName,
+    createdAt: revision.createdAt,
+    changes,
+  };
+}

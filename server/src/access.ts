@@ -1,5 +1,5 @@
 import type { Patient, Transaction } from '@hdms/db';
-import type { WhereOptions } from 'sequelize';
+import { Op, type WhereOptions } from 'sequelize';
 import type { Actor } from './context';
 import { notFound } from './errors';
 import type { Scope } from './scopes';
@@ -63,7 +63,8 @@ export async function findPatientInScope(
   const where = patientScope(actor, options.scope);
   if (where === null) throw notFound('Patient');
   const patient = await models.Patient.findOne({
-    where: { ...where, id } as WhereOptions<Patient>,
+    // Both conditions, never a spread: a patient's scope is itself an `id` condition.
+    where: { [Op.and]: [where, { id }] } as WhereOptions<Patient>,
     transaction: options.transaction,
     lock: options.lock && options.transaction ? options.transaction.LOCK.UPDATE : undefined,
   });

@@ -1,0 +1,77 @@
+import { newServiceToken, sha256Hex } from '../../server/src/auth/tokens';
+import type { Scope } from '../../server/src/scopes';
+import { ADMIN, adminToken, signedInUser, type TestServer } from './server';
+
+/** A signed-in account with its token. */
+export interface Account {
+  id: number;
+  username: string;
+  token: string;
+}
+
+/**
+ * Two doctors, each with one patient, every person signed in and linked, plus the admin. Built
+ * directly through the models so these suites do not depend on the doctors/patients procedures.
+ */
+export interface CareTeam {
+  admin: Account;
+  doctorA: Account & { doctorId: number; name: string };
+  doctorB: Account & { doctorId: number; name: string };
+  patientA: Account & { patientId: number };
+  patientB: Account & { patientId: number };
+}
+
+let counter = 0;
+
+/** Creates a Doctor row and a doctor account linked to it, signed in. */
+export async function linkedDoctor(t: TestServer, name = `Dr. Test ${++counter}`) {
+  const doctor = await t.db.models.Doctor.create({ name, specialization: 'General medicine' });
+  const user = await signedInUser(t, 'doctor', { doctorId: doctor.id });
+  return { id: user.id, username: user.username, token: user.token, doctorId: doctor.id, name };
+}
+
+/** Creates a Patient row assigned to `doctorId` (with clinical fields) and a linked patient account. */
+export async function linkedPatient(t: TestServer, doctorId: number | null) {
+  const patient = await t.db.models.Patient.create({
+    name: `Patient ${++counter}`,
+    age: 40,
+    gender: 'female',
+    doctorId,
+    roomNumber: '12',
+    bedNumber: 'B',
+    diagnosis: 'secret diagnosis',
+    prescribedMedicine: 'secret medicine',
+  });
+  const user = await signedInUser(t, 'patient', { patientId: patient.id });
+  return { id: user.id, username: user.username, token: user.token, patientId: patient.id };
+}
+
+/** The standard cast: two doctors with one patient each, and the admin. */
+export async function careTeam(t: TestServer): Promise<CareTeam> {
+  const adminUser = await t.db.models.User.findOne({ where: { usernameKey: ADMIN.username } });
+  const admin = { id: adminUser!.id, username: ADMIN.username, token: await adminToken(t) };
+  const doctorA = await linkedDoctor(t);
+  const doctorB = await linkedDoctor(t);
+  const patientA = await linkedPatient(t, doctorA.doctorId);
+  const patientB = await linkedPatient(t, doctorB.doctorId);
+  return { admin, doctorA, doctorB, patientA, patientB };
+}
+
+/** Issues a service token with `scopes` directly in the database; returns the token and its id. */
+export async function serviceToken(
+  t: TestServer,
+  createdByUserId: number,
+  scopes: Scope[],
+): Promise<{ id: number; name: string; token: string }> {
+  const token = newServiceToken();
+  const name = `svc-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
+  const row = await t.db.models.ServiceToken.create({
+    name,
+    tokenHash: sha256Hex(token),
+    tokenPrefix: token.slice(0, 16),
+    scopes,
+    expiresAt: new Date(Date.now() + 3_600_000),
+    createdByUserId,
+  });
+  return { id: row.id, name, token };
+}

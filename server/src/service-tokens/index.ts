@@ -1,0 +1,169 @@
+import { Op, type ServiceToken } from '@hdms/db';
+import { TRPCError } from '@trpc/server';
+import { col, fn, type WhereOptions, where } from 'sequelize';
+import { recordAudit } from '../audit';
+import { newServiceToken, SERVICE_TOKEN_PREFIX, sha256Hex } from '../auth/tokens';
+import type { Context, UserActor } from '../context';
+import { notFound } from '../errors';
+import { containsText } from '../search';
+import type { Scope } from '../scopes';
+import { page } from '../validation';
+import type { CreateServiceToken, ServiceTokenStatus } from './schemas';
+
+export * from './schemas';
+
+/** How much of a token is kept in clear to recognise it: the kind prefix and 8 random characters. */
+const DISPLAY_PREFIX_LENGTH = SERVICE_TOKEN_PREFIX.length + 8;
+
+/** A service token as admins see it: never the token, never its hash. */
+export interface ServiceTokenView {
+  id: number;
+  name: string;
+  scopes: Scope[];
+  /** The token's first characters, to recognise it in configuration. */
+  tokenPrefix: string;
+  status: ServiceTokenStatus;
+  expiresAt: Date;
+  revokedAt: Date | null;
+  lastUsedAt: Date | null;
+  createdAt: Date;
+  createdBy: { id: number; username: string } | null;
+}
+
+/** The answer of `serviceTokens.create`: the only time the plain token is ever shown. */
+export interface CreatedServiceToken {
+  token: string;
+  serviceToken: ServiceTokenView;
+}
+
+/** A page of `serviceTokens.list`. */
+export interface ServiceTokenPage {
+  items: ServiceTokenView[];
+  nextCursor: number | null;
+}
+
+/** An admin's context, as the service-token procedures receive it. */
+type AdminContext = Context & { actor: UserActor };
+
+function statusOf(row: ServiceToken, now: Date): ServiceTokenStatus {
+  if (row.revokedAt) return 'revoked';
+  return row.expiresAt.getTime() <= now.getTime() ? 'expired' : 'active';
+}
+
+/** Maps a `ServiceToken` row to its admin view with an explicit field list. */
+export function serviceTokenView(
+  row: ServiceToken,
+  createdBy: ServiceTokenView['createdBy'],
+  now = new Date(),
+): ServiceTokenView {
+  return {
+    id: row.id,
+    name: row.name,
+    scopes: row.scopes as Scope[],
+    tokenPrefix: row.tokenPrefix,
+    status: statusOf(row, now),
+    expiresAt: row.expiresAt,
+    revokedAt: row.revokedAt ?? null,
+    lastUsedAt: row.lastUsedAt ?? null,
+    createdAt: row.createdAt,
+    createdBy,
+  };
+}
+
+/** The accounts that created `rows`, by id (one query). */
+async function creatorsOf(ctx: Pick<Context, 'db'>, rows: ServiceToken[]) {
+  const ids = [...new Set(rows.map((r) => r.createdByUserId))];
+  const users = ids.length
+    ? await ctx.db.models.User.findAll({ where: { id: ids }, attributes: ['id', 'username'] })
+    : [];
+  return new Map(users.map((u) => [u.id, { id: u.id, username: u.username }]));
+}
+
+/**
+ * Issues a token: 256 random bits, of which only the SHA-256 and a short display prefix are
+ * stored. Names are unique in any letter case (MariaDB's collation would say so anyway; SQLite
+ * is told here) and never reused, so an audit row's actor name always means one token.
+ */
+export async function createServiceToken(
+  ctx: AdminContext,
+  input: CreateServiceToken,
+): Promise<CreatedServiceToken> {
+  const { ServiceToken } = ctx.db.models;
+  const token = newServiceToken();
+  const row = await ctx.db.transaction(async (tx) => {
+    const taken = await ServiceToken.findOne({
+      where: where(fn('lower', col('name')), input.name.toLowerCase()),
+      attributes: ['id'],
+      transaction: tx,
+    });
+    if (taken) {
+      throw new TRPCError({
+        code: 'CONFLICT',
+        message: `A service token named '${input.name}' already exists (names are never reused)`,
+      });
+    }
+    const created = await ServiceToken.create(
+      {
+        name: input.name,
+        tokenHash: sha256Hex(token),
+        tokenPrefix: token.slice(0, DISPLAY_PREFIX_LENGTH),
+        scopes: input.scopes,
+        expiresAt: input.expiresAt,
+        createdByUserId: ctx.actor.id,
+      },
+      { transaction: tx },
+    );
+    await recordAudit(ctx, { action: 'create', patientIds: [] }, tx);
+    return created;
+  });
+  ctx.logger.info({ serviceTokenId: row.id, name: row.name, scopes: row.scopes }, 'service token created');
+  return {
+    token,
+    serviceToken: serviceTokenView(row, { id: ctx.actor.id, username: ctx.actor.username }),
+  };
+}
+
+/** Lists tokens by id, optionally matching `search` in the name or prefix and one status. */
+export async function listServiceTokens(
+  ctx: AdminContext,
+  input: { limit: number; cursor?: number | null; search?: string; status?: ServiceTokenStatus },
+): Promise<ServiceTokenPage> {
+  const now = new Date();
+  const conditions: WhereOptions<ServiceToken>[] = [];
+  if (input.cursor) conditions.push({ id: { [Op.gt]: input.cursor } });
+  if (input.search) {
+    conditions.push(containsText(['name', 'token_prefix'], input.search));
+  }
+  if (input.status === 'revoked') conditions.push({ revokedAt: { [Op.ne]: null } });
+  if (input.status === 'expired') conditions.push({ revokedAt: null, expiresAt: { [Op.lte]: now } });
+  if (input.status === 'active') conditions.push({ revokedAt: null, expiresAt: { [Op.gt]: now } });
+  const rows = await ctx.db.models.ServiceToken.findAll({
+    where: { [Op.and]: conditions },
+    order: [['id', 'ASC']],
+    limit: input.limit + 1,
+  });
+  const creators = await creatorsOf(ctx, rows);
+  return page(
+    rows.map((row) => serviceTokenView(row, creators.get(row.createdByUserId) ?? null, now)),
+    input.limit,
+  );
+}
+
+/**
+ * Revokes a token from now on: its next request is UNAUTHORIZED. Revoking a revoked token
+ * changes nothing (its first revocation time stays) and is not audited again.
+ */
+export async function revokeServiceToken(ctx: AdminContext, id: number): Promise<ServiceTokenView> {
+  const { ServiceToken } = ctx.db.models;
+  const { row, changed } = await ctx.db.transaction(async (tx) => {
+    const found = await ServiceToken.findByPk(id, { transaction: tx, lock: tx.LOCK.UPDATE });
+    if (!found) throw notFound('Service token');
+    if (found.revokedAt) return { row: found, changed: false };
+    await found.update({ revokedAt: new Date() }, { transaction: tx });
+    await recordAudit(ctx, { action: 'revoke', patientIds: [] }, tx);
+    return { row: found, changed: true };
+  });
+  if (changed) ctx.logger.info({ serviceTokenId: row.id, name: row.name }, 'service token revoked');
+  const creators = await creatorsOf(ctx, [row]);
+  return serviceTokenView(row, creators.get(row.createdByUserId) ?? null);
+}

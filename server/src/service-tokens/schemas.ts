@@ -1,0 +1,117 @@
+import { z } from 'zod';
+import { SCOPES, type Scope } from '../scopes';
+import { idSchema, listInput } from '../validation';
+
+/** A token lives this long when the request names no expiry. */
+export const DEFAULT_TOKEN_DAYS = 90;
+/** The longest `expiresInDays` accepted; `expiresAt` may be at most one calendar year ahead. */
+export const MAX_TOKEN_DAYS = 365;
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Token names: 1-80 letters, digits, `_ . -` (they appear as the actor in audit rows). */
+export const tokenNameSchema = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9_.-]{1,80}$/, 'must be 1-80 letters, digits, _ . or -');
+
+const isScope = (value: string): value is Scope => (SCOPES as readonly string[]).includes(value);
+
+/** One scope; an unknown one is named in the error along with the known ones. */
+export const scopeSchema = z
+  .string()
+  .refine(isScope, (value) => ({ message: `unknown scope '${value}' (known: ${SCOPES.join(', ')})` }));
+
+/** `YYYY-MM-DD`, optionally `THH:MM[:SS[.fff]]` and `Z` or `±hh:mm`; captures each part. */
+const ISO_8601 =
+  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})?)?$/i;
+
+/** An ISO 8601 string as a Date (no zone means UTC), or null if it names no real instant. */
+function parseInstant(text: string): Date | null {
+  const match = ISO_8601.exec(text.trim());
+  if (!match) return null;
+  const [, y, mo, d, h = '0', mi = '0', s = '0', frac = '0', zone = 'Z'] = match;
+  const parts = [Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)] as const;
+  const utc = new Date(Date.UTC(...parts, Math.floor(Number(`0.${frac}`) * 1000)));
+  const real =
+    utc.getUTCFullYear() === parts[0] &&
+    utc.getUTCMonth() === parts[1] &&
+    utc.getUTCDate() === parts[2] &&
+    utc.getUTCHours() === parts[3] &&
+    utc.getUTCMinutes() === parts[4] &&
+    utc.getUTCSeconds() === parts[5];
+  if (!real) return null;
+  const sign = zone.startsWith('-') ? -1 : 1;
+  const offset = /^z$/i.test(zone) ? 0 : sign * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6)));
+  return new Date(utc.getTime() - offset * 60_000);
+}
+
+/** A Date (tRPC, superjson) or an ISO 8601 string (REST JSON; without a zone it is UTC). */
+const instantSchema = z.union([z.date(), z.string()]).transform((value, ctx) => {
+  if (value instanceof Date) return value;
+  const instant = parseInstant(value);
+  if (!instant) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be an ISO 8601 date or date-time, e.g. 2027-01-31 or 2027-01-31T09:00:00Z',
+    });
+    return z.NEVER;
+  }
+  return instant;
+});
+
+function oneYearAfter(now: Date): Date {
+  const limit = new Date(now);
+  limit.setUTCFullYear(limit.getUTCFullYear() + 1);
+  return limit;
+}
+
+/**
+ * `serviceTokens.create` input: a unique name, a non-empty set of scopes, and an expiry given
+ * either as `expiresAt` or as `expiresInDays` (default 90 days, at most one year, in the future).
+ * Parses to `{ name, scopes, expiresAt }` with duplicate scopes removed.
+ */
+export const createServiceTokenInput = z
+  .object({
+    name: tokenNameSchema,
+    scopes: z.array(scopeSchema).min(1, 'must name at least one scope').max(50),
+    expiresAt: instantSchema.optional(),
+    expiresInDays: z.number().int().min(1).max(MAX_TOKEN_DAYS).optional(),
+  })
+  .strict()
+  .transform((input, ctx) => {
+    const now = new Date();
+    if (input.expiresAt && input.expiresInDays !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['expiresAt'],
+        message: 'give expiresAt or expiresInDays, not both',
+      });
+      return z.NEVER;
+    }
+    const expiresAt =
+      input.expiresAt ?? new Date(now.getTime() + (input.expiresInDays ?? DEFAULT_TOKEN_DAYS) * DAY_MS);
+    if (expiresAt.getTime() <= now.getTime()) {
+      ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'must be in the future' });
+      return z.NEVER;
+    }
+    if (expiresAt.getTime() > oneYearAfter(now).getTime()) {
+      ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'must be at most one year from now' });
+      return z.NEVER;
+    }
+    return { name: input.name, scopes: [...new Set(input.scopes)], expiresAt };
+  });
+
+/** What `serviceTokens.create` works with once its input is parsed. */
+export type CreateServiceToken = z.output<typeof createServiceTokenInput>;
+
+/** A token's state: usable, past its expiry, or revoked (revocation wins). */
+export const TOKEN_STATUSES = ['active', 'expired', 'revoked'] as const;
+/** One of `TOKEN_STATUSES`. */
+export type ServiceTokenStatus = (typeof TOKEN_STATUSES)[number];
+
+/** `serviceTokens.list` input: the usual page and search (name or prefix), plus a status filter. */
+export const listServiceTokensInput = listInput.extend({ status: z.enum(TOKEN_STATUSES).optional() });
+
+/** `serviceTokens.revoke` input. */
+export const revokeServiceTokenInput = z.object({ id: idSchema }).strict();

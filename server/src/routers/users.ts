@@ -9,10 +9,20 @@ import { router } from '../trpc';
 import { idSchema, listInput, page } from '../validation';
 import { userView } from '../views';
 
-const linkInput = z.union([
-  z.object({ userId: idSchema, doctorId: idSchema }).strict(),
-  z.object({ userId: idSchema, patientId: idSchema }).strict(),
-]);
+const linkInput = z.union(
+  [
+    z.object({ userId: idSchema, doctorId: idSchema }).strict(),
+    z.object({ userId: idSchema, patientId: idSchema }).strict(),
+  ],
+  {
+    errorMap: (issue, ctx) => ({
+      message:
+        issue.code === 'invalid_union'
+          ? 'needs a userId and exactly one of doctorId or patientId (positive whole numbers)'
+          : ctx.defaultError,
+    }),
+  },
+);
 
 /** Accounts (admin only): list them, link them to their records, disable them. */
 export const usersRouter = router({

@@ -1,7 +1,15 @@
 import type { AppRouter } from '../server/src/routers/_app';
 import type { TRPCClient } from '@trpc/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CareTeam, careTeam, linkedPatient, serviceToken } from './helpers/clinical';
+import {
+  type CareTeam,
+  careTeam,
+  lastAuditId,
+  linkedPatient,
+  many,
+  one,
+  serviceToken,
+} from './helpers/clinical';
 import { http, signedInUser, startTestServer, type TestServer, trpcClient, trpcCode } from './helpers/server';
 
 describe('check history', () => {
@@ -201,7 +209,7 @@ describe('check history', () => {
   describe('create over tRPC', () => {
     it('adds a check with the default time and returns {id, patientId, checkTime} with a Date', async () => {
       const before = Date.now();
-      const check = await doctorA.checkHistory.create.mutate({ patientId: team.patientA.patientId });
+      const check = one(await doctorA.checkHistory.create.mutate({ patientId: team.patientA.patientId }));
       expect(Object.keys(check).sort()).toEqual(['checkTime', 'id', 'patientId']);
       expect(check.patientId).toBe(team.patientA.patientId);
       expect(check.checkTime).toBeInstanceOf(Date);
@@ -213,19 +221,19 @@ describe('check history', () => {
 
     it('takes an explicit Date and an array, returning the same shape as the input', async () => {
       const when = new Date('2023-12-24T18:45:00.123Z');
-      const one = await doctorA.checkHistory.create.mutate({
+      const single = await doctorA.checkHistory.create.mutate({
         patientId: team.patientA.patientId,
         checkTime: when,
       });
-      expect(one.checkTime.toISOString()).toBe(when.toISOString());
-      const many = await doctorA.checkHistory.create.mutate([
+      expect(Array.isArray(single)).toBe(false);
+      expect(one(single).checkTime.toISOString()).toBe(when.toISOString());
+      const batch = await doctorA.checkHistory.create.mutate([
         { patientId: team.patientA.patientId, checkTime: when },
         { patientId: team.patientA.patientId },
       ]);
-      expect(Array.isArray(many)).toBe(true);
-      expect(many).toHaveLength(2);
-      expect(many[0]!.checkTime.toISOString()).toBe(when.toISOString());
-      expect(many[1]!.id).toBeGreaterThan(many[0]!.id);
+      expect(many(batch)).toHaveLength(2);
+      expect(many(batch)[0]!.checkTime.toISOString()).toBe(when.toISOString());
+      expect(many(batch)[1]!.id).toBeGreaterThan(many(batch)[0]!.id);
     });
 
     it('accepts a time up to 5 minutes ahead (clock skew) and rejects one further in the future', async () => {
@@ -274,7 +282,7 @@ describe('check history', () => {
       const reader = await serviceToken(t, team.admin.id, ['checkHistory:read']);
       const w = trpcClient(t.url, writer.token);
       const r = trpcClient(t.url, reader.token);
-      const check = await w.checkHistory.create.mutate({ patientId: team.patientB.patientId });
+      const check = one(await w.checkHistory.create.mutate({ patientId: team.patientB.patientId }));
       expect(check.patientId).toBe(team.patientB.patientId);
       expect(await trpcCode(r.checkHistory.create.mutate({ patientId: team.patientB.patientId }))).toBe(
         'FORBIDDEN',
@@ -297,7 +305,7 @@ describe('check history', () => {
 
   describe('audit of writes', () => {
     it('writes one create row per patient, in the same request, naming actor, procedure and request id', async () => {
-      const last = (await t.db.models.AuditEvent.max<number, never>('id')) ?? 0;
+      const last = await lastAuditId(t);
       const admin = trpcClient(t.url, team.admin.token);
       await admin.checkHistory.create.mutate([
         { patientId: team.patientA.patientId },
@@ -432,7 +440,7 @@ describe('check history', () => {
     });
 
     it('audits every read with the reader and the patient', async () => {
-      const last = (await t.db.models.AuditEvent.max<number, never>('id')) ?? 0;
+      const last = await lastAuditId(t);
       await trpcClient(t.url, patientToken).checkHistory.list.query({ patientId });
       const rows = (await t.db.models.AuditEvent.findAll()).filter((r) => r.id > last);
       expect(rows).toHaveLength(1);

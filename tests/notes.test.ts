@@ -2,7 +2,7 @@ import type { AppRouter } from '../server/src/routers/_app';
 import type { TRPCClient } from '@trpc/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appRouter } from '../server/src/routers/_app';
-import { type CareTeam, careTeam, linkedPatient, serviceToken } from './helpers/clinical';
+import { type CareTeam, careTeam, lastAuditId, linkedPatient, serviceToken } from './helpers/clinical';
 import { signedInUser, startTestServer, type TestServer, trpcClient, trpcCode } from './helpers/server';
 
 describe('notes', () => {
@@ -15,7 +15,6 @@ describe('notes', () => {
     notes: await t.db.models.Note.count(),
     audit: await t.db.models.AuditEvent.count(),
   });
-  const lastAuditId = async () => (await t.db.models.AuditEvent.max<number, never>('id')) ?? 0;
   const auditSince = async (id: number) =>
     (await t.db.models.AuditEvent.findAll({ order: [['id', 'ASC']] })).filter((r) => r.id > id);
 
@@ -31,7 +30,7 @@ describe('notes', () => {
   });
 
   it("doctor adds a note to their patient, signed with the Doctor record's name, and it is audited", async () => {
-    const last = await lastAuditId();
+    const last = await lastAuditId(t);
     const note = await doctorA.notes.create.mutate({
       patientId: team.patientA.patientId,
       body: 'Responds well to treatment.',
@@ -102,7 +101,7 @@ describe('notes', () => {
   });
 
   it('admins are FORBIDDEN from notes (clinical content), even with a patient in reach; services too', async () => {
-    const last = await lastAuditId();
+    const last = await lastAuditId(t);
     const admin = trpcClient(t.url, team.admin.token);
     expect(await trpcCode(admin.notes.list.query({ patientId: team.patientA.patientId }))).toBe('FORBIDDEN');
     const svc = await serviceToken(t, team.admin.id, ['patients:read', 'checkHistory:read', 'audit:read']);
@@ -230,7 +229,7 @@ describe('notes', () => {
     const created = [];
     for (let i = 0; i < 5; i++)
       created.push(await doctorA.notes.create.mutate({ patientId, body: `note ${i}` }));
-    const last = await lastAuditId();
+    const last = await lastAuditId(t);
     const first = await doctorA.notes.list.query({ patientId, limit: 3 });
     const second = await doctorA.notes.list.query({ patientId, limit: 3, cursor: first.nextCursor });
     expect([...first.items, ...second.items].map((n) => n.body)).toEqual([

@@ -1,3 +1,4 @@
+import type { AuditEvent } from '@hdms/db';
 import { newServiceToken, sha256Hex } from '../../server/src/auth/tokens';
 import type { Scope } from '../../server/src/scopes';
 import { ADMIN, adminToken, signedInUser, type TestServer } from './server';
@@ -74,4 +75,21 @@ export async function serviceToken(
     createdByUserId,
   });
   return { id: row.id, name, token };
+}
+
+/** The newest audit row's id (0 when there is none): rows after it were written since. */
+export async function lastAuditId(t: TestServer): Promise<number> {
+  return (await t.db.models.AuditEvent.max<number | null, AuditEvent>('id')) ?? 0;
+}
+
+/** Narrows a one-or-many result to the single object a single input returns. */
+export function one<T>(result: T | T[]): T {
+  if (Array.isArray(result)) throw new Error('expected one object, got an array');
+  return result;
+}
+
+/** Narrows a one-or-many result to the array an array input returns. */
+export function many<T>(result: T | T[]): T[] {
+  if (!Array.isArray(result)) throw new Error('expected an array, got one object');
+  return result;
 }

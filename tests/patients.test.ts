@@ -1,7 +1,6 @@
-import { TRPCClientError } from '@trpc/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { updatePatient } from '../server/src/patients/update';
-import { serviceCaller } from './helpers/callers';
+import { failure, serviceCaller } from './helpers/callers';
 import {
   adminToken,
   signedInUser,
@@ -12,17 +11,6 @@ import {
 } from './helpers/server';
 
 type Client = ReturnType<typeof trpcClient>;
-
-/** The error of a failed tRPC call: its code and message. */
-async function failure(call: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await call;
-  } catch (error) {
-    if (error instanceof TRPCClientError) return { code: String(error.data?.code), message: error.message };
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('patients (tRPC)', () => {
   let t: TestServer;
@@ -122,7 +110,7 @@ describe('patients (tRPC)', () => {
           { name: 'Three', age: 3, gender: 'F', doctorId: 987_654 },
         ]),
       );
-      expect(error).toEqual({ code: 'BAD_REQUEST', message: 'item 2: doctorId 987654 does not exist' });
+      expect(error).toMatchObject({ code: 'BAD_REQUEST', message: 'item 2: doctorId 987654 does not exist' });
       expect(await t.db.models.Patient.count()).toBe(before);
       expect(await t.db.models.AuditEvent.count()).toBe(audits);
     });
@@ -308,7 +296,7 @@ describe('patients (tRPC)', () => {
       const older = await admin.patients.history.query({ patientId: pB, cursor: history.nextCursor });
       expect(older.items.every((r) => r.id < history.items[0]!.id)).toBe(true);
 
-      expect(await failure(admin.patients.update.mutate({ id: pB, doctorId: 987_654 }))).toEqual({
+      expect(await failure(admin.patients.update.mutate({ id: pB, doctorId: 987_654 }))).toMatchObject({
         code: 'BAD_REQUEST',
         message: 'doctorId 987654 does not exist',
       });

@@ -1,3 +1,4 @@
+import { TRPCClientError } from '@trpc/client';
 import { createContextInner } from '../../server/src/context';
 import { createCaller } from '../../server/src/routers/_app';
 import type { Scope } from '../../server/src/scopes';
@@ -15,4 +16,19 @@ export function serviceCaller(t: TestServer, scopes: Scope[], name = 'test-servi
       requestId: `test-${Math.random().toString(36).slice(2)}`,
     }),
   );
+}
+
+/** The tRPC error code, message and zod issues of a call that must fail (throws if it succeeds). */
+export async function failure(
+  call: Promise<unknown>,
+): Promise<{ code: string; message: string; issues: { path: (string | number)[]; message: string }[] }> {
+  try {
+    await call;
+  } catch (error) {
+    if (error instanceof TRPCClientError) {
+      return { code: String(error.data?.code), message: error.message, issues: error.data?.issues ?? [] };
+    }
+    throw error;
+  }
+  throw new Error('expected the call to fail');
 }

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ServiceActor } from '../server/src/context';
 import { updatePatient } from '../server/src/patients/update';
 import { failure, serviceCaller } from './helpers/callers';
 import {
@@ -340,6 +341,28 @@ describe('patients (tRPC)', () => {
       expect(revision).toMatchObject({ actorType: 'service', actorName: 'importer' });
       expect(revision!.changes).toEqual({ gender: { old: 'F', new: 'female' } });
     });
+
+    it("updatePatient joins the caller's transaction: a later failure rolls the change, revision and audit back", async () => {
+      const revisions = await revisionCount(pA);
+      const audits = await t.db.models.AuditEvent.count();
+      const actor: ServiceActor = { type: 'service', id: 7, name: 'importer', scopes: ['patients:write'] };
+      await expect(
+        t.db.transaction(async (tx) => {
+          await updatePatient(
+            t.db,
+            actor,
+            pA,
+            { name: 'Rolled Back' },
+            { requestId: 'job-2', ip: null, procedure: 'jobs.updatePatient' },
+            tx,
+          );
+          throw new Error('the job failed after the update');
+        }),
+      ).rejects.toThrow('the job failed');
+      expect((await t.db.models.Patient.findByPk(pA))?.name).toBe('Ann Example');
+      expect(await revisionCount(pA)).toBe(revisions);
+      expect(await t.db.models.AuditEvent.count()).toBe(audits);
+    });
   });
 
   describe('services', () => {
@@ -363,6 +386,14 @@ describe('patients (tRPC)', () => {
       await expect(writer.patients.update({ id: pA, diagnosis: 'x' })).rejects.toMatchObject({
         code: 'FORBIDDEN',
       });
+      const admitted = await writer.patients.create({
+        name: 'Via Service',
+        age: 60,
+        gender: 'M',
+        doctorId: drB,
+      });
+      expect(admitted).toMatchObject({ name: 'Via Service', doctorId: drB });
+      expect(admitted).not.toHaveProperty('diagnosis');
     });
   });
 });

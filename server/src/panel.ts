@@ -1,5 +1,93 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, extname, relative, resolve, sep } from 'node:path';
 import type { Hono } from 'hono';
 import type { AppEnv } from './context';
+import { appRouter } from './routers/_app';
+import { router } from './trpc';
 
-/** Mounts the tRPC panel at `/panel` when enabled. */
-export function mountPanel(_app: Hono<AppEnv>, _enabled: boolean): void {}
+/** Where the panel's browser code loads the Monaco editor from (our own route, never a CDN). */
+const MONACO_ROUTE = '/panel/assets/monaco/vs';
+
+/** The CDN address trpc-ui's bundle would load Monaco from; the served page points at `MONACO_ROUTE`. */
+const MONACO_CDN = /https:\/\/cdn\.jsdelivr\.net\/npm\/monaco-editor@[^/"']+\/min\/vs/g;
+
+const ASSET_TYPES: Record<string, string> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+};
+
+const PANEL_META = {
+  title: 'HDMS API',
+  description:
+    'Every tRPC procedure of this server. Sign in first: run **auth.login** with a username and ' +
+    'password; the session cookie it sets authorizes the calls that follow. Alternatively, set an ' +
+    '*Authorization* header with *Bearer* and the token under **Headers**.',
+};
+
+/** The directory holding Monaco's AMD build (`loader.js`, `editor/editor.main.js`), as installed with trpc-ui. */
+function monacoDir(): string | null {
+  try {
+    const require = createRequire(import.meta.url);
+    const fromTrpcUi = createRequire(require.resolve('trpc-ui'));
+    const fromEditor = createRequire(fromTrpcUi.resolve('@monaco-editor/react'));
+    return dirname(fromEditor.resolve('monaco-editor'));
+  } catch {
+    return null;
+  }
+}
+
+type RouterRecord = Parameters<typeof router>[0];
+
+/** `record` without the routers that have no procedures (trpc-ui's page fails on an empty router). */
+function withProcedures(record: RouterRecord): RouterRecord | null {
+  const kept: RouterRecord = {};
+  for (const [key, node] of Object.entries(record)) {
+    const inner = typeof node === 'function' ? node : withProcedures(node as RouterRecord);
+    if (inner) kept[key] = inner;
+  }
+  return Object.keys(kept).length ? kept : null;
+}
+
+let html: Promise<string> | null = null;
+
+/** Renders the panel page once, on first use: same-origin tRPC URL, superjson, no CDN. */
+function panelHtml(): Promise<string> {
+  html ??= import('trpc-ui').then(({ renderTrpcPanel }) =>
+    renderTrpcPanel(router(withProcedures(appRouter._def.record) ?? {}), {
+      url: '/trpc',
+      transformer: 'superjson',
+      meta: PANEL_META,
+    })
+      .replace(MONACO_CDN, MONACO_ROUTE)
+      .replace(/<title>[^<]*<\/title>/, '<title>HDMS API panel</title>'),
+  );
+  html.catch(() => {
+    html = null;
+  });
+  return html;
+}
+
+/**
+ * Mounts the tRPC panel (trpc-ui) at `/panel` when enabled, with the editor assets it needs served
+ * locally under `/panel/assets/`. When disabled nothing is mounted, so `/panel` is the usual 404.
+ */
+export function mountPanel(app: Hono<AppEnv>, enabled: boolean): void {
+  if (!enabled) return;
+
+  app.get('/panel', async (c) => c.html(await panelHtml()));
+
+  const monaco = monacoDir();
+  if (!monaco) return;
+  app.get(`${MONACO_ROUTE}/*`, async (c) => {
+    const file = resolve(monaco, `.${c.req.path.slice(MONACO_ROUTE.length)}`);
+    const type = ASSET_TYPES[extname(file)];
+    const inside = relative(monaco, file);
+    if (!type || inside.startsWith('..') || inside.startsWith(sep)) return c.notFound();
+    try {
+      return c.body(await readFile(file), 200, { 'Content-Type': type });
+    } catch {
+      return c.notFound();
+    }
+  });
+}

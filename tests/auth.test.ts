@@ -6,7 +6,7 @@ const REGISTER = {
   username: 'nurse.joy',
   email: 'joy@example.org',
   password: 'pokemon-center',
-  role: 'doctor',
+  role: 'doctor' as const,
 };
 
 describe('sign-in over REST and tRPC', () => {
@@ -88,6 +88,7 @@ describe('sign-in over REST and tRPC', () => {
     expect(cookie).toMatch(/^hdms_session=[0-9a-f]{64};/);
     expect(cookie).toMatch(/HttpOnly/i);
     expect(cookie).toMatch(/SameSite=Lax/i);
+    expect(cookie).toMatch(/Max-Age=43200(;|$)/);
     const pair = cookie.split(';')[0]!;
     const me = await http(t.url, 'GET', '/trpc/auth.me', { headers: { cookie: pair } });
     expect(me.status).toBe(200);

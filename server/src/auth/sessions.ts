@@ -1,5 +1,5 @@
 import type { Database, Role } from '@hdms/db';
-import { Lucia, TimeSpan } from 'lucia';
+import { Cookie, Lucia, TimeSpan } from 'lucia';
 import { SequelizeSessionAdapter } from './adapter';
 import { newSessionToken } from './tokens';
 
@@ -43,9 +43,11 @@ export const SESSION_COOKIE = 'hdms_session';
 export class SessionManager {
   private readonly lucia: Lucia<{ createdAt: Date }, UserAttributes>;
   private readonly maxMs: number;
+  private readonly secureCookie: boolean;
 
   constructor(db: Database, options: { idleMinutes: number; maxHours: number; secureCookie: boolean }) {
     this.maxMs = options.maxHours * 3_600_000;
+    this.secureCookie = options.secureCookie;
     this.lucia = new Lucia(new SequelizeSessionAdapter(db), {
       sessionExpiresIn: new TimeSpan(options.idleMinutes, 'm'),
       sessionCookie: {
@@ -105,9 +107,18 @@ export class SessionManager {
     return header ? this.lucia.readSessionCookie(header) : null;
   }
 
-  /** A `Set-Cookie` value carrying the token (HttpOnly, SameSite=Lax). */
+  /**
+   * A `Set-Cookie` value carrying the token: HttpOnly, SameSite=Lax, Secure in production, and
+   * kept by the browser no longer than the session's absolute lifetime.
+   */
   cookieFor(token: string): string {
-    return this.lucia.createSessionCookie(token).serialize();
+    return new Cookie(SESSION_COOKIE, token, {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: this.secureCookie,
+      path: '/',
+      maxAge: Math.floor(this.maxMs / 1000),
+    }).serialize();
   }
 
   /** A `Set-Cookie` value that clears the session cookie. */

@@ -25,14 +25,17 @@ export interface CareTeam {
 let counter = 0;
 
 /** Creates a Doctor row and a doctor account linked to it, signed in. */
-export async function linkedDoctor(t: TestServer, name = `Dr. Test ${++counter}`) {
+export async function linkedDoctor(
+  t: TestServer,
+  name = `Dr. Test ${++counter}`,
+): Promise<CareTeam['doctorA']> {
   const doctor = await t.db.models.Doctor.create({ name, specialization: 'General medicine' });
   const user = await signedInUser(t, 'doctor', { doctorId: doctor.id });
   return { id: user.id, username: user.username, token: user.token, doctorId: doctor.id, name };
 }
 
 /** Creates a Patient row assigned to `doctorId` (with clinical fields) and a linked patient account. */
-export async function linkedPatient(t: TestServer, doctorId: number | null) {
+export async function linkedPatient(t: TestServer, doctorId: number | null): Promise<CareTeam['patientA']> {
   const patient = await t.db.models.Patient.create({
     name: `Patient ${++counter}`,
     age: 40,

@@ -253,13 +253,15 @@ describe('patients (tRPC)', () => {
       });
     });
 
-    it('a no-op update writes no revision and no audit row', async () => {
+    it('a no-op update writes no revision and is audited as a read of the record it returns', async () => {
       const revisions = await revisionCount(pB);
       const audits = await t.db.models.AuditEvent.count();
       const result = await doctorB.patients.update.mutate({ id: pB, diagnosis: 'Cluster headache', age: 56 });
       expect(result).toMatchObject({ diagnosis: 'Cluster headache' });
       expect(await revisionCount(pB)).toBe(revisions);
-      expect(await t.db.models.AuditEvent.count()).toBe(audits);
+      expect(await t.db.models.AuditEvent.count()).toBe(audits + 1);
+      const last = await t.db.models.AuditEvent.findOne({ order: [['id', 'DESC']] });
+      expect(last).toMatchObject({ action: 'read', patientId: pB, procedure: 'patients.update' });
     });
 
     it('a doctor cannot reassign doctor, room or bed; the message names the field and nothing is written', async () => {

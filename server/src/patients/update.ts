@@ -25,7 +25,8 @@ export interface UpdateResult {
  * background job) changes a patient. Checks the actor may change every field named (FORBIDDEN
  * otherwise, before anything is read), locks the record in the actor's write scope (NOT_FOUND if
  * outside it), and writes the change, its `PatientRevision` ({ field: { old, new } }) and its
- * audit row in one transaction. A change that alters no value writes nothing.
+ * audit row in one transaction. A change that alters no value writes no revision and is audited
+ * as a read, since the record is still returned.
  *
  * Pass `transaction` to join a transaction the caller already holds (e.g. a job marking itself
  * done in the same commit); otherwise the update opens its own.
@@ -52,7 +53,11 @@ export async function updatePatient(
       if (old !== value) diff[field] = { old, new: value };
     }
     const changedFields = Object.keys(diff) as PatientField[];
-    if (changedFields.length === 0) return { patient: patientView(actor, patient), changedFields };
+    if (changedFields.length === 0) {
+      // Nothing to change or revise, but the answer still shows the record: audit it as a read.
+      await recordAudit({ db, actor, ...meta }, { action: 'read', patientIds: [patient.id] }, tx);
+      return { patient: patientView(actor, patient), changedFields };
+    }
 
     const doctorId = diff.doctorId?.new;
     if (typeof doctorId === 'number') {

@@ -94,7 +94,7 @@ export interface SignedIn {
   client: HdmsClient;
   /** The session token; `client.auth.logout.mutate()` ends the session. */
   token: string;
-  /** When the session ends at the latest; it also ends after a while without requests. */
+  /** When the session expires if left unused; requests extend it, up to the server's maximum. */
   expiresAt: Date;
   /** The signed-in account. */
   user: RouterOutputs['auth']['login']['user'];

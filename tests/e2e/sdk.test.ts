@@ -1,0 +1,319 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN, startTestServer, type TestServer } from '../helpers/server';
+
+const run = promisify(execFile);
+const SDK_DIR = join(process.cwd(), 'client-sdk');
+const SDK_VERSION: string = JSON.parse(readFileSync(join(SDK_DIR, 'package.json'), 'utf8')).version;
+const TARBALL = `hdms-client-${SDK_VERSION}.tgz`;
+/** What the published declarations may import: the SDK's dependencies and @trpc/client's peer. */
+const ALLOWED_IMPORTS = ['@trpc/client', '@trpc/server', 'superjson'];
+
+/** The environment for npm and node in the consumer: nothing inherited from this repo's npm run. */
+function consumerEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name) && name !== 'NODE_OPTIONS'),
+  );
+  return { ...env, ...extra };
+}
+
+/** Runs a command; resolves with its exit code and output instead of throwing on failure. */
+async function attempt(
+  command: string,
+  args: string[],
+  cwd: string,
+  env = consumerEnv(),
+): Promise<{ code: number; output: string }> {
+  try {
+    const { stdout, stderr } = await run(command, args, { cwd, env, maxBuffer: 32 * 1024 * 1024 });
+    return { code: 0, output: stdout + stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return {
+      code: typeof failed.code === 'number' ? failed.code : 1,
+      output: `${failed.stdout}${failed.stderr}`,
+    };
+  }
+}
+
+/** The consumer's own TypeScript compiler (not the repo's). */
+function tsc(dir: string, project: string) {
+  return attempt(
+    process.execPath,
+    [join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project],
+    dir,
+  );
+}
+
+/** A consumer's program: correct calls whose inferred types it relies on, run against a live server. */
+const CONSUMER = `
+import {
+  createClient,
+  isTRPCClientError,
+  signIn,
+  TRPCClientError,
+  type RouterInputs,
+  type RouterOutputs,
+} from '@hdms/client';
+
+const [url = '', username = '', password = ''] = process.argv.slice(2);
+
+async function codeOf(call: Promise<unknown>): Promise<string> {
+  try {
+    await call;
+    return 'OK';
+  } catch (error) {
+    if (isTRPCClientError(error)) return error.data?.code ?? 'NO_CODE';
+    throw error;
+  }
+}
+
+const credentials: RouterInputs['auth']['login'] = { username, password };
+const { client, token, expiresAt, user } = await signIn(url, credentials.username, credentials.password);
+const userId: number = user.id;
+
+const me: RouterOutputs['auth']['me'] = await client.auth.me.query();
+const meId: number = me.id;
+const role: 'admin' | 'doctor' | 'patient' = me.role;
+const createdAt: Date = me.createdAt;
+
+const second = await createClient({ url }).auth.login.mutate(credentials);
+const secondToken: string = second.token;
+const secondExpiry: Date = second.expiresAt;
+
+let badToken: unknown;
+try {
+  await createClient({ url, token: 'not-a-real-session-token' }).auth.me.query();
+} catch (error) {
+  badToken = error;
+}
+
+const created = await client.doctors.create.mutate({ name: 'Dr. Grace Hopper', specialization: 'Neurology' });
+if (Array.isArray(created)) throw new Error('one doctor in, one doctor out');
+const doctorId: number = created.id;
+await client.patients.create.mutate({ name: 'Alan Turing', age: 41, gender: 'male', doctorId, roomNumber: '12' });
+const doctors = await client.doctors.list.query({ limit: 10 });
+const patients = await client.patients.list.query({ limit: 10 });
+const doctorNames: string[] = doctors.items.map((d) => d.name);
+const patientNames: string[] = patients.items.map((p) => p.name);
+const nextCursor: number | null = doctors.nextCursor;
+
+const seen: { url: string; authorization: string | null; consumer: string | null }[] = [];
+const recording: typeof fetch = (input, init) => {
+  const headers = new Headers(init?.headers);
+  seen.push({ url: String(input), authorization: headers.get('authorization'), consumer: headers.get('x-consumer') });
+  return fetch(input, init);
+};
+const custom = createClient({ url: url + '/', token, fetch: recording, headers: async () => ({ 'x-consumer': 'sdk-e2e' }) });
+const [again, page] = await Promise.all([custom.auth.me.query(), custom.doctors.list.query({ limit: 1 })]);
+
+await client.auth.logout.mutate();
+
+console.log(
+  JSON.stringify({
+    token,
+    userId,
+    meId,
+    username: me.username,
+    role,
+    createdAtIsDate: createdAt instanceof Date && !Number.isNaN(createdAt.getTime()),
+    expiresAtIsDate: expiresAt instanceof Date && expiresAt.getTime() > Date.now(),
+    secondSessionIsNew: secondToken !== token && secondExpiry instanceof Date,
+    badToken: {
+      isClientError: badToken instanceof TRPCClientError,
+      guarded: isTRPCClientError(badToken),
+      code: isTRPCClientError(badToken) ? badToken.data?.code : null,
+    },
+    doctorCreatedAtIsDate: created.createdAt instanceof Date,
+    doctorNames,
+    patientNames,
+    nextCursor,
+    batched: { seen, again: again.id, page: page.items.length },
+    afterLogout: await codeOf(client.auth.me.query()),
+  }),
+);
+`;
+
+/** A consumer's mistakes, one per line, each with what tsc must say about it. */
+const MISTAKES: { code: string; error: RegExp }[] = [
+  { code: 'await client.auth.mee.query();', error: /TS2339: Property 'mee' does not exist/ },
+  { code: 'await client.auth.me.mutate();', error: /TS2339: Property 'mutate' does not exist/ },
+  {
+    code: "await client.auth.login.mutate({ usename: 'admin', password: 'x' });",
+    error:
+      /TS2561: Object literal may only specify known properties, but 'usename' does not exist in type '\{ username: string; password: string; \}'/,
+  },
+  {
+    code: "await client.doctors.list.query({ limit: 'ten' });",
+    error: /TS2322: Type 'string' is not assignable to type 'number'/,
+  },
+  {
+    code: 'const name: string = (await client.auth.me.query()).usernme;',
+    error: /TS2551: Property 'usernme' does not exist on type '.*'\. Did you mean 'username'\?/,
+  },
+  {
+    code: 'const role: number = (await client.auth.me.query()).role;',
+    // tsc names a union of string literals by its base type here
+    error: /TS2322: Type 'string' is not assignable to type 'number'/,
+  },
+];
+const MISTAKES_PREAMBLE = [
+  "import { createClient } from '@hdms/client';",
+  "const client = createClient({ url: 'http://127.0.0.1:3000' });",
+];
+
+describe('the published @hdms/client package, as a consumer installs it', () => {
+  let dir: string;
+  let t: TestServer;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hdms-sdk-consumer-'));
+    const packed = await attempt('npm', ['pack', '--pack-destination', dir], SDK_DIR);
+    if (packed.code !== 0) throw new Error(`npm pack failed:\n${packed.output}`);
+
+    writeFileSync(
+      join(dir, 'package.json'),
+      JSON.stringify({ name: 'hdms-sdk-consumer', private: true, type: 'module' }, null, 2),
+    );
+    const compilerOptions = {
+      target: 'ES2022',
+      module: 'NodeNext',
+      moduleResolution: 'NodeNext',
+      // @trpc/client's own declarations name DOM types (RequestInfo) and @trpc/server's name
+      // Disposable; with those libs, skipLibCheck can stay off so the SDK's .d.ts is checked too.
+      lib: ['ES2023', 'ESNext.Disposable', 'DOM'],
+      types: ['node'],
+      strict: true,
+      noUncheckedIndexedAccess: true,
+      skipLibCheck: false,
+      outDir: 'out',
+    };
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['consumer.ts'] }));
+    writeFileSync(
+      join(dir, 'tsconfig.mistakes.json'),
+      JSON.stringify({
+        extends: './tsconfig.json',
+        compilerOptions: { noEmit: true },
+        files: ['mistakes.ts'],
+      }),
+    );
+    writeFileSync(join(dir, 'consumer.ts'), CONSUMER);
+    writeFileSync(
+      join(dir, 'mistakes.ts'),
+      [...MISTAKES_PREAMBLE, ...MISTAKES.map((m) => m.code), 'export {};', ''].join('\n'),
+    );
+
+    const installed = await attempt(
+      'npm',
+      [
+        'install',
+        `./${TARBALL}`,
+        'typescript@5.9',
+        '@types/node@20',
+        '--prefer-offline',
+        '--no-audit',
+        '--no-fund',
+      ],
+      dir,
+    );
+    if (installed.code !== 0) throw new Error(`npm install in the consumer failed:\n${installed.output}`);
+
+    t = await startTestServer();
+  }, 600_000);
+
+  afterAll(async () => {
+    await t?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('packs the ESM build and one self-contained index.d.ts, and nothing of the server', async () => {
+    const listed = await attempt('tar', ['-tzf', TARBALL], dir);
+    expect(listed.output.trim().split('\n').sort()).toEqual([
+      'package/README.md',
+      'package/dist/index.d.ts',
+      'package/dist/index.js',
+      'package/package.json',
+    ]);
+
+    const installedSdk = join(dir, 'node_modules', '@hdms', 'client');
+    const dts = readFileSync(join(installedSdk, 'dist', 'index.d.ts'), 'utf8');
+    const imported = [
+      ...dts.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|declare\s+module\s+)['"]([^'"]+)['"]/g),
+    ].map((m) => m[1]);
+    expect(imported.length).toBeGreaterThan(0);
+    expect(imported.filter((specifier) => !ALLOWED_IMPORTS.includes(specifier!))).toEqual([]);
+    expect(dts).not.toMatch(/\/\/\/\s*<reference/);
+    expect(dts).toContain('declare function createClient(');
+    expect(dts).toContain('declare function signIn(');
+
+    const js = readFileSync(join(installedSdk, 'dist', 'index.js'), 'utf8');
+    const jsImports = [...js.matchAll(/\bfrom\s+['"]([^'"]+)['"]/g)].map((m) => m[1]);
+    expect(jsImports.sort()).toEqual(['@trpc/client', 'superjson']);
+
+    const manifest = JSON.parse(readFileSync(join(installedSdk, 'package.json'), 'utf8'));
+    expect(Object.keys(manifest.dependencies).sort()).toEqual(['@trpc/client', 'superjson']);
+    expect(manifest.exports['.']).toEqual({ types: './dist/index.d.ts', import: './dist/index.js' });
+
+    for (const internal of ['@hdms/server', '@hdms/db', 'sequelize', 'hono', 'lucia', 'zod', 'pino']) {
+      expect(existsSync(join(dir, 'node_modules', internal)), `${internal} installed`).toBe(false);
+    }
+  });
+
+  it('type-checks correct calls, with procedure inputs and outputs inferred', async () => {
+    const checked = await tsc(dir, 'tsconfig.json');
+    expect(checked.output).toBe('');
+    expect(checked.code).toBe(0);
+  }, 120_000);
+
+  it('rejects misspelled procedures and fields and wrongly typed inputs, naming them', async () => {
+    const checked = await tsc(dir, 'tsconfig.mistakes.json');
+    expect(checked.code).not.toBe(0);
+    const errors = checked.output.split('\n').filter((line) => /^mistakes\.ts\(\d+,\d+\): error/.test(line));
+    const byLine = new Map(errors.map((line) => [Number(/\((\d+),/.exec(line)![1]), line]));
+    MISTAKES.forEach((mistake, index) => {
+      const line = MISTAKES_PREAMBLE.length + index + 1;
+      expect(byLine.get(line), `line ${line}: ${mistake.code}`).toMatch(mistake.error);
+    });
+    expect(errors).toHaveLength(MISTAKES.length);
+  }, 120_000);
+
+  it('signs in, calls procedures and gets typed errors and real Dates from a live server', async () => {
+    const built = await tsc(dir, 'tsconfig.json');
+    expect(built.code, built.output).toBe(0);
+    const ran = await attempt(
+      process.execPath,
+      [join(dir, 'out', 'consumer.js'), t.url, ADMIN.username, ADMIN.password],
+      dir,
+    );
+    expect(ran.code, ran.output).toBe(0);
+    const report = JSON.parse(ran.output.trim().split('\n').pop()!);
+
+    expect(report).toMatchObject({
+      username: ADMIN.username,
+      role: 'admin',
+      createdAtIsDate: true,
+      expiresAtIsDate: true,
+      secondSessionIsNew: true,
+      badToken: { isClientError: true, guarded: true, code: 'UNAUTHORIZED' },
+      doctorCreatedAtIsDate: true,
+      doctorNames: ['Dr. Grace Hopper'],
+      patientNames: ['Alan Turing'],
+      nextCursor: null,
+      afterLogout: 'UNAUTHORIZED',
+    });
+    expect(report.meId).toBe(report.userId);
+
+    // Two calls made together went out as one batched request to <url>/trpc, with the bearer
+    // token and the extra header, through the consumer's own fetch.
+    expect(report.batched.seen).toHaveLength(1);
+    const [request] = report.batched.seen;
+    expect(request.url).toMatch(new RegExp(`^${t.url}/trpc/auth\\.me,doctors\\.list\\?batch=1`));
+    expect(request.authorization).toBe(`Bearer ${report.token}`);
+    expect(request.consumer).toBe('sdk-e2e');
+    expect(report.batched).toMatchObject({ again: report.meId, page: 1 });
+  }, 120_000);
+});

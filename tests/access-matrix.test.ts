@@ -1,0 +1,681 @@
+import { Op } from '@hdms/db';
+import { TRPCClientError } from '@trpc/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAccount } from '../server/src/auth/index';
+import { appRouter, type RouterInputs } from '../server/src/routers/_app';
+import { SCOPES } from '../server/src/scopes';
+import { lastAuditId, many, one, serviceToken } from './helpers/clinical';
+import {
+  ADMIN,
+  adminToken,
+  http,
+  signedInUser,
+  type TestServer,
+  startTestServer,
+  trpcClient,
+  trpcCode,
+} from './helpers/server';
+
+/*
+ * The access matrix: every procedure of appRouter, called over HTTP as every kind of caller, with
+ * the exact outcome each must get. The target patient is always P_A: doctor A's patient, whose
+ * account is `patient`. A procedure missing from the matrix fails the suite, so a new procedure
+ * cannot ship without its row.
+ */
+
+type Client = ReturnType<typeof trpcClient>;
+
+/** Every kind of caller, in the matrix's column order. */
+const ACTORS = [
+  'admin',
+  'doctor',
+  'otherDoctor',
+  'patient',
+  'otherPatient',
+  'unlinkedDoctor',
+  'unlinkedPatient',
+  'anonymous',
+  'service',
+] as const;
+type ActorName = (typeof ACTORS)[number];
+
+type Outcome = 'OK' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND';
+type Row = Record<ActorName, Outcome>;
+
+/** `router.procedure` for every procedure of the API. */
+type ProcedurePath = {
+  [R in keyof RouterInputs & string]: `${R}.${keyof RouterInputs[R] & string}`;
+}[keyof RouterInputs & string];
+
+const OK = 'OK';
+const UA = 'UNAUTHORIZED';
+const FB = 'FORBIDDEN';
+const NF = 'NOT_FOUND';
+
+/** One row of the matrix, in `ACTORS` order. */
+function row(...outcomes: Outcome[]): Row {
+  if (outcomes.length !== ACTORS.length) throw new Error(`a row needs ${ACTORS.length} outcomes`);
+  return Object.fromEntries(ACTORS.map((actor, i) => [actor, outcomes[i]!])) as Row;
+}
+
+/**
+ * doctor = doctor A (target: own patient P_A); otherDoctor = doctor B; patient = P_A's account
+ * (target: self); otherPatient = P_B's account; unlinked accounts have no record; service = a
+ * token holding every scope.
+ */
+// biome-ignore format: the matrix reads as a table
+const MATRIX: Record<ProcedurePath, Row> = {
+  //                         admin doctor otherDr patient otherPt unlDr unlPt anon service
+  'auth.register':        row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   OK,  OK),
+  'auth.login':           row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   OK,  OK),
+  'auth.logout':          row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB),
+  'auth.me':              row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB),
+  'users.list':           row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
+  'users.link':           row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
+  'users.setDisabled':    row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
+  'doctors.create':       row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  OK),
+  'doctors.list':         row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK),
+  'doctors.get':          row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK),
+  'doctors.update':       row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  OK),
+  'patients.create':      row(OK,   OK,    FB,     FB,     FB,     FB,   FB,   UA,  OK),
+  'patients.list':        row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK),
+  'patients.get':         row(OK,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  OK),
+  'patients.update':      row(OK,   OK,    NF,     FB,     FB,     NF,   FB,   UA,  OK),
+  'patients.history':     row(OK,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  OK),
+  'checkHistory.create':  row(OK,   OK,    NF,     FB,     FB,     NF,   FB,   UA,  OK),
+  'checkHistory.list':    row(OK,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  OK),
+  'notes.create':         row(FB,   OK,    NF,     FB,     FB,     NF,   FB,   UA,  FB),
+  'notes.list':           row(FB,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  FB),
+  'audit.list':           row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  OK),
+  'audit.myAccess':       row(FB,   FB,    FB,     OK,     OK,     FB,   OK,   UA,  FB),
+  'serviceTokens.create': row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
+  'serviceTokens.list':   row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
+  'serviceTokens.revoke': row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
+};
+
+/** P_A's clinical content; every value carries the marker `CLINICAL-PA`. */
+const PA = {
+  diagnosis: 'CLINICAL-PA diagnosis: essential hypertension',
+  medicine: 'CLINICAL-PA medicine: amlodipine 5 mg daily',
+  note: 'CLINICAL-PA note: blood pressure 150/95, review in a week',
+};
+/** P_B's clinical content; every value carries the marker `CLINICAL-PB`. */
+const PB = {
+  diagnosis: 'CLINICAL-PB diagnosis: migraine',
+  medicine: 'CLINICAL-PB medicine: sumatriptan 50 mg',
+  note: 'CLINICAL-PB note: aura before onset',
+};
+
+/**
+ * Clinical text this caller must never receive, in an answer or an error message: doctor A and
+ * P_A see only P_A's, doctor B and P_B only P_B's, and admins, services, unlinked accounts and
+ * anonymous callers none at all.
+ */
+function hiddenMarkers(who: ActorName): string[] {
+  if (who === 'doctor' || who === 'patient') return ['CLINICAL-PB'];
+  if (who === 'otherDoctor' || who === 'otherPatient') return ['CLINICAL-PA'];
+  return ['CLINICAL-PA', 'CLINICAL-PB'];
+}
+
+/** Callers that read clinical content of the target P_A. */
+const CARE_OF_PA: ActorName[] = ['doctor', 'patient'];
+
+/** One caller. */
+interface Actor {
+  name: ActorName;
+  client: Client;
+  /** How audit rows name this caller; null for anonymous. */
+  auditAs: { actorType: 'user' | 'service'; actorId: number } | null;
+  /** Username and password, to open a second session (people only). */
+  credentials: { username: string; password: string } | null;
+}
+
+/** What the suite sets up once. */
+interface World {
+  t: TestServer;
+  actors: Record<ActorName, Actor>;
+  adminId: number;
+  drA: number;
+  drB: number;
+  /** A doctor record that `doctors.update` may change harmlessly. */
+  registerDoctor: number;
+  pA: number;
+  pB: number;
+  /** An account `auth.login` signs in to. */
+  spare: { username: string; password: string };
+}
+
+const world = {} as World;
+let seq = 0;
+const next = () => ++seq;
+
+/** How one procedure is called, and what an OK answer must show. */
+interface Probe<I, T> {
+  /** Fresh targets for one call, made before the call (so refused calls can be checked for effects). */
+  prepare?(a: Actor): Promise<I>;
+  /** The call, with fresh input so that no cell spoils a later one. */
+  call(a: Actor, input: I): Promise<T>;
+  /** Patients whose audit trail must name this caller after an OK call. */
+  audits?(result: T): number[];
+  /** Checks of an OK answer's scope and content. */
+  check?(result: T, a: Actor): void | Promise<void>;
+}
+
+function probe<I, T>(p: Probe<I, T>): Probe<unknown, unknown> {
+  return p as Probe<unknown, unknown>;
+}
+
+const ids = (page: { items: { id: number }[] }) => page.items.map((item) => item.id);
+
+const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
+  'auth.register': probe({
+    call: (a) => {
+      const username = `matrix_reg_${next()}`;
+      return a.client.auth.register.mutate({
+        username,
+        email: `${username}@example.org`,
+        password: 'register-password',
+        role: 'patient',
+      });
+    },
+    check: (r) => {
+      expect(r).toMatchObject({ role: 'patient', doctorId: null, patientId: null });
+    },
+  }),
+  'auth.login': probe({
+    call: (a) => a.client.auth.login.mutate(world.spare),
+    check: (r) => {
+      expect(r.user.username).toBe(world.spare.username);
+      expect(r.token).toEqual(expect.any(String));
+    },
+  }),
+  'auth.logout': probe({
+    // A person logs out of a second session, so that their own token keeps working.
+    call: async (a) => {
+      if (!a.credentials) {
+        await a.client.auth.logout.mutate();
+        return 'no session of its own';
+      }
+      const login = await http(world.t.url, 'POST', '/login', { body: a.credentials });
+      const second = trpcClient(world.t.url, login.body.token);
+      await second.auth.logout.mutate();
+      return trpcCode(second.auth.me.query());
+    },
+    check: async (r, a) => {
+      expect(r, 'the logged-out session is over').toBe('UNAUTHORIZED');
+      expect(await trpcCode(a.client.auth.me.query()), 'the caller’s own session is untouched').toBe('OK');
+    },
+  }),
+  'auth.me': probe({
+    call: (a) => a.client.auth.me.query(),
+    check: (r, a) => {
+      expect(r.id).toBe(a.auditAs?.actorId);
+    },
+  }),
+
+  'users.list': probe({
+    call: (a) => a.client.users.list.query({}),
+    check: (r) => {
+      expect(r.items.length).toBeGreaterThan(0);
+      for (const user of r.items) expect(user).not.toHaveProperty('passwordHash');
+    },
+  }),
+  'users.link': probe({
+    prepare: async () => {
+      const n = next();
+      const user = await createAccount(world.t.db, {
+        username: `matrix_link_${n}`,
+        email: `matrix_link_${n}@example.org`,
+        password: 'link-password',
+        role: 'patient',
+      });
+      const patient = await world.t.db.models.Patient.create({ name: `Link ${n}`, age: 50, gender: 'M' });
+      return { userId: user.id, patientId: patient.id };
+    },
+    call: (a, input) => a.client.users.link.mutate(input),
+    audits: (r) => [r.patientId!],
+    check: (r) => {
+      expect(r.patientId).toEqual(expect.any(Number));
+    },
+  }),
+  'users.setDisabled': probe({
+    prepare: async () => {
+      const n = next();
+      const user = await createAccount(world.t.db, {
+        username: `matrix_off_${n}`,
+        email: `matrix_off_${n}@example.org`,
+        password: 'disable-password',
+        role: 'doctor',
+      });
+      return user.id;
+    },
+    call: (a, userId) => a.client.users.setDisabled.mutate({ userId, disabled: true }),
+    check: (r) => {
+      expect(r.disabled).toBe(true);
+    },
+  }),
+
+  'doctors.create': probe({
+    call: (a) => a.client.doctors.create.mutate({ name: `Dr. Matrix ${next()}`, specialization: 'Oncology' }),
+    check: (r) => {
+      expect(one(r).specialization).toBe('Oncology');
+    },
+  }),
+  'doctors.list': probe({
+    call: (a) => a.client.doctors.list.query({}),
+    check: (r) => {
+      expect(ids(r)).toEqual(expect.arrayContaining([world.drA, world.drB]));
+    },
+  }),
+  'doctors.get': probe({
+    call: (a) => a.client.doctors.get.query({ id: world.drA }),
+    check: (r) => {
+      expect(r.id).toBe(world.drA);
+    },
+  }),
+  'doctors.update': probe({
+    call: (a) =>
+      a.client.doctors.update.mutate({ id: world.registerDoctor, specialization: `Specialty ${next()}` }),
+    check: (r) => {
+      expect(r.id).toBe(world.registerDoctor);
+    },
+  }),
+
+  'patients.create': probe({
+    // Every caller tries to admit a patient for doctor A (a doctor may admit only for themself).
+    call: (a) =>
+      a.client.patients.create.mutate({
+        name: `Matrix admit ${next()}`,
+        age: 33,
+        gender: 'F',
+        doctorId: world.drA,
+      }),
+    audits: (r) => [one(r).id],
+    check: (r, a) => {
+      const created = one(r);
+      expect(created.doctorId).toBe(world.drA);
+      if (a.name === 'doctor') expect(created).toMatchObject({ diagnosis: null, prescribedMedicine: null });
+      else expect(created).not.toHaveProperty('diagnosis');
+    },
+  }),
+  'patients.list': probe({
+    call: (a) => a.client.patients.list.query({}),
+    audits: (r) => ids(r),
+    check: async (r, a) => {
+      const { pA, pB, drA, drB } = world;
+      const seen = ids(r);
+      // A filter never widens the scope: doctor A's patients, as this caller may see them.
+      const filtered = ids(await a.client.patients.list.query({ doctorId: drA }));
+      switch (a.name) {
+        case 'admin':
+        case 'service':
+          expect(seen).toEqual(expect.arrayContaining([pA, pB]));
+          for (const p of r.items) {
+            expect(p).not.toHaveProperty('diagnosis');
+            expect(p).not.toHaveProperty('prescribedMedicine');
+          }
+          expect(filtered).toContain(pA);
+          expect(filtered).not.toContain(pB);
+          break;
+        case 'doctor':
+          expect(seen).toContain(pA);
+          expect(r.items.every((p) => p.doctorId === drA)).toBe(true);
+          expect(r.items.find((p) => p.id === pA)).toMatchObject({
+            diagnosis: PA.diagnosis,
+            prescribedMedicine: PA.medicine,
+          });
+          expect(filtered).toEqual(seen);
+          break;
+        case 'otherDoctor':
+          expect(seen).toContain(pB);
+          expect(seen).not.toContain(pA);
+          expect(r.items.every((p) => p.doctorId === drB)).toBe(true);
+          expect(filtered).toEqual([]);
+          break;
+        case 'patient':
+          expect(seen).toEqual([pA]);
+          expect(r.items[0]).toMatchObject({ diagnosis: PA.diagnosis });
+          expect(filtered).toEqual([pA]);
+          break;
+        case 'otherPatient':
+          expect(seen).toEqual([pB]);
+          expect(filtered).toEqual([]);
+          break;
+        default:
+          expect(seen).toEqual([]);
+          expect(filtered).toEqual([]);
+      }
+    },
+  }),
+  'patients.get': probe({
+    call: (a) => a.client.patients.get.query({ id: world.pA }),
+    audits: () => [world.pA],
+    check: (r, a) => {
+      expect(r.id).toBe(world.pA);
+      if (CARE_OF_PA.includes(a.name)) {
+        expect(r).toMatchObject({ diagnosis: PA.diagnosis, prescribedMedicine: PA.medicine });
+      } else {
+        expect(r).not.toHaveProperty('diagnosis');
+        expect(r).not.toHaveProperty('prescribedMedicine');
+      }
+    },
+  }),
+  'patients.update': probe({
+    // A harmless, real change (so it is written and audited): the age, different every call.
+    call: (a) => a.client.patients.update.mutate({ id: world.pA, age: 20 + (next() % 100) }),
+    audits: () => [world.pA],
+    check: (r, a) => {
+      expect(r.id).toBe(world.pA);
+      if (a.name === 'doctor') expect(r).toMatchObject({ diagnosis: PA.diagnosis });
+      else expect(r).not.toHaveProperty('diagnosis');
+    },
+  }),
+  'patients.history': probe({
+    call: (a) => a.client.patients.history.query({ patientId: world.pA }),
+    audits: () => [world.pA],
+    check: (r, a) => {
+      expect(r.items.every((rev) => rev.patientId === world.pA)).toBe(true);
+      const clinical = r.items.find((rev) => 'diagnosis' in rev.changes);
+      expect(clinical, 'the revision that set the diagnosis is listed').toBeDefined();
+      if (CARE_OF_PA.includes(a.name)) {
+        expect(clinical!.changes.diagnosis).toEqual({ old: null, new: PA.diagnosis });
+      } else {
+        expect(clinical!.changes.diagnosis).toEqual({ redacted: true });
+        expect(clinical!.changes.prescribedMedicine).toEqual({ redacted: true });
+      }
+    },
+  }),
+
+  'checkHistory.create': probe({
+    call: (a) => a.client.checkHistory.create.mutate({ patientId: world.pA }),
+    audits: () => [world.pA],
+    check: (r) => {
+      expect(one(r).patientId).toBe(world.pA);
+    },
+  }),
+  'checkHistory.list': probe({
+    call: (a) => a.client.checkHistory.list.query({ patientId: world.pA }),
+    audits: () => [world.pA],
+    check: (r) => {
+      expect(r.items.length).toBeGreaterThan(0);
+      expect(r.items.every((c) => c.patientId === world.pA)).toBe(true);
+    },
+  }),
+
+  'notes.create': probe({
+    call: (a) => a.client.notes.create.mutate({ patientId: world.pA, body: `CLINICAL-PA note ${next()}` }),
+    audits: () => [world.pA],
+    check: (r) => {
+      expect(r.patientId).toBe(world.pA);
+    },
+  }),
+  'notes.list': probe({
+    call: (a) => a.client.notes.list.query({ patientId: world.pA }),
+    audits: () => [world.pA],
+    check: (r) => {
+      expect(r.items.every((n) => n.patientId === world.pA)).toBe(true);
+      expect(r.items.map((n) => n.body)).toContain(PA.note);
+    },
+  }),
+
+  'audit.list': probe({
+    call: (a) => a.client.audit.list.query({}),
+    check: (r) => {
+      expect(r.items.length).toBeGreaterThan(0);
+    },
+  }),
+  'audit.myAccess': probe({
+    call: (a) => a.client.audit.myAccess.query({}),
+    check: async (r, a) => {
+      const own: number | undefined = (
+        { patient: world.pA, otherPatient: world.pB } as Partial<Record<ActorName, number>>
+      )[a.name];
+      if (own === undefined) {
+        expect(r.items, 'an unlinked patient account sees no access rows').toEqual([]);
+        return;
+      }
+      expect(r.items.length).toBeGreaterThan(0);
+      const rows = await world.t.db.models.AuditEvent.findAll({ where: { id: ids(r) } });
+      expect(rows).toHaveLength(r.items.length);
+      expect(new Set(rows.map((row) => row.patientId))).toEqual(new Set([own]));
+    },
+  }),
+
+  'serviceTokens.create': probe({
+    call: (a) =>
+      a.client.serviceTokens.create.mutate({ name: `matrix-svc-${next()}`, scopes: ['doctors:read'] }),
+    check: (r) => {
+      expect(r.token).toEqual(expect.any(String));
+    },
+  }),
+  'serviceTokens.list': probe({
+    call: (a) => a.client.serviceTokens.list.query({}),
+    check: (r) => {
+      expect(r.items.length).toBeGreaterThan(0);
+      expect(JSON.stringify(r)).not.toContain('tokenHash');
+    },
+  }),
+  'serviceTokens.revoke': probe({
+    prepare: async () => (await serviceToken(world.t, world.adminId, ['doctors:read'])).id,
+    call: (a, id) => a.client.serviceTokens.revoke.mutate({ id }),
+    check: (r) => {
+      expect(r.status).toBe('revoked');
+    },
+  }),
+};
+
+/** Calls that name one patient, to compare P_A with a patient that does not exist. */
+const TARGETED: Record<string, (client: Client, patientId: number) => Promise<unknown>> = {
+  'patients.get': (c, id) => c.patients.get.query({ id }),
+  'patients.update': (c, id) => c.patients.update.mutate({ id, age: 30 }),
+  'patients.history': (c, id) => c.patients.history.query({ patientId: id }),
+  'checkHistory.create': (c, id) => c.checkHistory.create.mutate({ patientId: id }),
+  'checkHistory.create (batch)': (c, id) => c.checkHistory.create.mutate([{ patientId: id }]),
+  'checkHistory.list': (c, id) => c.checkHistory.list.query({ patientId: id }),
+  'notes.create': (c, id) => c.notes.create.mutate({ patientId: id, body: 'CLINICAL-PA probe' }),
+  'notes.list': (c, id) => c.notes.list.query({ patientId: id }),
+};
+
+/** The tRPC error code, message and issues of a call, or 'OK'. */
+async function errorOf(call: Promise<unknown>): Promise<unknown> {
+  try {
+    await call;
+    return 'OK';
+  } catch (error) {
+    if (!(error instanceof TRPCClientError)) throw error;
+    return { code: error.data?.code, message: error.message, issues: error.data?.issues };
+  }
+}
+
+/**
+ * What a refused call must leave untouched: P_A's record, and the counts and states every
+ * procedure of the matrix could change.
+ */
+async function snapshot() {
+  const { Patient, Doctor, Note, CheckHistory, PatientRevision, User, ServiceToken } = world.t.db.models;
+  const notNull = { [Op.ne]: null };
+  return {
+    patientA: await Patient.findByPk(world.pA, { raw: true }),
+    registerDoctor: await Doctor.findByPk(world.registerDoctor, { raw: true }),
+    doctors: await Doctor.count(),
+    patients: await Patient.count(),
+    notes: await Note.count(),
+    checks: await CheckHistory.count(),
+    revisions: await PatientRevision.count(),
+    users: await User.count(),
+    linkedUsers: await User.count({ where: { [Op.or]: [{ doctorId: notNull }, { patientId: notNull }] } }),
+    disabledUsers: await User.count({ where: { disabledAt: notNull } }),
+    serviceTokens: await ServiceToken.count(),
+    revokedTokens: await ServiceToken.count({ where: { revokedAt: notNull } }),
+  };
+}
+
+/** Calls `path` as `who` and holds the answer to the matrix and the probe's checks. */
+async function runCell(path: ProcedurePath, who: ActorName): Promise<void> {
+  const expected = MATRIX[path][who];
+  const probe = PROBES[path];
+  const actor = world.actors[who];
+  const input = probe.prepare ? await probe.prepare(actor) : undefined;
+  const before = expected === 'OK' ? null : await snapshot();
+  const since = await lastAuditId(world.t);
+
+  let outcome: string;
+  let answer: unknown;
+  try {
+    answer = await probe.call(actor, input);
+    outcome = 'OK';
+  } catch (error) {
+    if (!(error instanceof TRPCClientError)) throw error;
+    outcome = String(error.data?.code);
+    answer = error.message;
+  }
+  expect(outcome, `${path} as ${who}`).toBe(expected);
+
+  const text = JSON.stringify(answer) ?? '';
+  for (const marker of hiddenMarkers(who)) {
+    expect(text, `${path} as ${who} must not carry ${marker} clinical text`).not.toContain(marker);
+  }
+
+  if (expected !== 'OK') {
+    expect(await snapshot(), `a refused ${path} changes nothing`).toEqual(before);
+    return;
+  }
+  await probe.check?.(answer, actor);
+  const audited = probe.audits?.(answer) ?? [];
+  if (audited.length) {
+    const rows = await world.t.db.models.AuditEvent.findAll({
+      where: { id: { [Op.gt]: since }, ...actor.auditAs },
+    });
+    const patients = rows.map((r) => r.patientId);
+    for (const patientId of audited) {
+      expect(patients, `${path} as ${who} audits patient ${patientId}`).toContain(patientId);
+    }
+  }
+}
+
+describe('access matrix', () => {
+  beforeAll(async () => {
+    const t = await startTestServer();
+    world.t = t;
+    const adminRow = await t.db.models.User.findOne({ where: { usernameKey: ADMIN.username } });
+    world.adminId = adminRow!.id;
+    const admin = trpcClient(t.url, await adminToken(t));
+
+    const [drA, drB, register] = many(
+      await admin.doctors.create.mutate([
+        { name: 'Dr. Alpha', specialization: 'Cardiology' },
+        { name: 'Dr. Beta', specialization: 'Neurology' },
+        { name: 'Dr. Register', specialization: 'General medicine' },
+      ]),
+    );
+    const [pA, pB] = many(
+      await admin.patients.create.mutate([
+        { name: 'Alice Matrix', age: 40, gender: 'F', doctorId: drA!.id, roomNumber: '101', bedNumber: 1 },
+        { name: 'Bob Matrix', age: 55, gender: 'M', doctorId: drB!.id, roomNumber: '202', bedNumber: 2 },
+      ]),
+    );
+    Object.assign(world, {
+      drA: drA!.id,
+      drB: drB!.id,
+      registerDoctor: register!.id,
+      pA: pA!.id,
+      pB: pB!.id,
+    });
+
+    const doctorA = await signedInUser(t, 'doctor', { doctorId: world.drA });
+    const doctorB = await signedInUser(t, 'doctor', { doctorId: world.drB });
+    const patientA = await signedInUser(t, 'patient', { patientId: world.pA });
+    const patientB = await signedInUser(t, 'patient', { patientId: world.pB });
+    const unlinkedDoctor = await signedInUser(t, 'doctor');
+    const unlinkedPatient = await signedInUser(t, 'patient');
+    const spare = await signedInUser(t, 'patient');
+    world.spare = { username: spare.username, password: spare.password };
+
+    // Clinical content enters through the doctors' own updates and notes, so it has revisions.
+    for (const [doctor, patientId, values] of [
+      [doctorA, world.pA, PA],
+      [doctorB, world.pB, PB],
+    ] as const) {
+      const client = trpcClient(t.url, doctor.token);
+      await client.patients.update.mutate({
+        id: patientId,
+        diagnosis: values.diagnosis,
+        prescribedMedicine: values.medicine,
+      });
+      await client.notes.create.mutate({ patientId, body: values.note });
+      await client.checkHistory.create.mutate({ patientId });
+    }
+
+    const service = await admin.serviceTokens.create.mutate({
+      name: 'matrix-all-scopes',
+      scopes: [...SCOPES],
+    });
+
+    const person = (
+      name: ActorName,
+      user: { id: number; username: string; password: string; token: string },
+    ) =>
+      ({
+        name,
+        client: trpcClient(t.url, user.token),
+        auditAs: { actorType: 'user', actorId: user.id },
+        credentials: { username: user.username, password: user.password },
+      }) satisfies Actor;
+    world.actors = {
+      admin: person('admin', { id: world.adminId, ...ADMIN, token: await adminToken(t) }),
+      doctor: person('doctor', doctorA),
+      otherDoctor: person('otherDoctor', doctorB),
+      patient: person('patient', patientA),
+      otherPatient: person('otherPatient', patientB),
+      unlinkedDoctor: person('unlinkedDoctor', unlinkedDoctor),
+      unlinkedPatient: person('unlinkedPatient', unlinkedPatient),
+      anonymous: { name: 'anonymous', client: trpcClient(t.url), auditAs: null, credentials: null },
+      service: {
+        name: 'service',
+        client: trpcClient(t.url, service.token),
+        auditAs: { actorType: 'service', actorId: service.serviceToken.id },
+        credentials: null,
+      },
+    };
+  });
+
+  afterAll(async () => {
+    await world.t?.close();
+  });
+
+  const procedures = Object.keys(appRouter._def.procedures);
+
+  it('covers every procedure of appRouter, and nothing else', () => {
+    expect(Object.keys(MATRIX).sort()).toEqual([...procedures].sort());
+    expect(Object.keys(PROBES).sort()).toEqual([...procedures].sort());
+  });
+
+  const outsiders: ActorName[] = ['otherDoctor', 'otherPatient', 'unlinkedDoctor', 'unlinkedPatient'];
+  it.each(Object.keys(TARGETED))(
+    '%s: P_A answers callers outside its care exactly as a patient that does not exist',
+    async (name) => {
+      const absent = world.pA + world.pB + 10_000;
+      for (const who of outsiders) {
+        const { client } = world.actors[who];
+        const before = await snapshot();
+        const forPA = await errorOf(TARGETED[name]!(client, world.pA));
+        expect(forPA, `${name} as ${who}`).not.toBe('OK');
+        expect(forPA, `${name} as ${who}`).toEqual(await errorOf(TARGETED[name]!(client, absent)));
+        expect(await snapshot()).toEqual(before);
+      }
+    },
+  );
+
+  describe.each(procedures)('%s', (path) => {
+    if (!(path in MATRIX)) {
+      it('has a row in the access matrix', () => {
+        expect.fail(`${path} is not in the access matrix: add its row and probe`);
+      });
+      return;
+    }
+    const cells = MATRIX[path as ProcedurePath];
+    it.each(ACTORS.map((who) => [who, cells[who]] as const))('%s → %s', async (who) => {
+      await runCell(path as ProcedurePath, who);
+    });
+  });
+});

@@ -111,6 +111,33 @@ const recording: typeof fetch = (input, init) => {
 const custom = createClient({ url: url + '/', token, fetch: recording, headers: async () => ({ 'x-consumer': 'sdk-e2e' }) });
 const [again, page] = await Promise.all([custom.auth.me.query(), custom.doctors.list.query({ limit: 1 })]);
 
+// Subscriptions go over server-sent events, with the token. No procedure is a subscription yet
+// (events.onChange will be), so this one goes through the client's untyped proxy path.
+const eventSources: { url: string; authorization: string | null; withCredentials: boolean }[] = [];
+class RecordingEventSource {
+  readonly CONNECTING = 0;
+  readonly OPEN = 1;
+  readonly CLOSED = 2;
+  readyState = 0;
+  constructor(url: string, init?: { withCredentials?: boolean; headers?: Record<string, string> }) {
+    eventSources.push({
+      url,
+      authorization: init?.headers?.authorization ?? null,
+      withCredentials: init?.withCredentials === true,
+    });
+  }
+  addEventListener() {}
+  removeEventListener() {}
+  close() {
+    this.readyState = this.CLOSED;
+  }
+}
+type Subscribing = { events: { onChange: { subscribe(input: undefined, opts: object): { unsubscribe(): void } } } };
+const subscriber = createClient({ url, token, EventSource: RecordingEventSource }) as unknown as Subscribing;
+const subscription = subscriber.events.onChange.subscribe(undefined, { onError() {} });
+for (let i = 0; i < 100 && eventSources.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+subscription.unsubscribe();
+
 await client.auth.logout.mutate();
 
 console.log(
@@ -133,6 +160,7 @@ console.log(
     patientNames,
     nextCursor,
     batched: { seen, again: again.id, page: page.items.length },
+    eventSources,
     afterLogout: await codeOf(client.auth.me.query()),
   }),
 );
@@ -315,5 +343,10 @@ describe('the published @hdms/client package, as a consumer installs it', () => 
     expect(request.authorization).toBe(`Bearer ${report.token}`);
     expect(request.consumer).toBe('sdk-e2e');
     expect(report.batched).toMatchObject({ again: report.meId, page: 1 });
+
+    expect(report.eventSources).toHaveLength(1);
+    const [source] = report.eventSources;
+    expect(source.url).toMatch(new RegExp(`^${t.url}/trpc/events\\.onChange(\\?|$)`));
+    expect(source).toMatchObject({ authorization: `Bearer ${report.token}`, withCredentials: true });
   }, 120_000);
 });

@@ -102,13 +102,15 @@ export async function trpcCode(call: Promise<unknown>): Promise<string> {
   }
 }
 
+let accountCounter = 0;
+
 /** Creates an account directly in the database (optionally linked) and signs it in over REST. */
 export async function signedInUser(
   t: TestServer,
   role: Role,
   options: { username?: string; doctorId?: number; patientId?: number } = {},
 ): Promise<{ id: number; username: string; password: string; token: string }> {
-  const username = options.username ?? `${role}_${Math.random().toString(36).slice(2, 10)}`;
+  const username = options.username ?? `${role}_${++accountCounter}`;
   const password = `pw-${username}-secret`;
   const user = await createAccount(t.db, { username, email: `${username}@example.org`, password, role });
   if (options.doctorId !== undefined || options.patientId !== undefined) {

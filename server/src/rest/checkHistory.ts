@@ -1,44 +1,16 @@
 import type { Hono } from 'hono';
 import type { AppEnv } from '../context';
+import { parseIsoInstant } from '../dates';
 import { callerFor, readJson, rest, toCamel } from './util';
 
-/** `YYYY-MM-DD`, optionally `THH:MM[:SS[.fff]]` and a zone; captures each part. */
-const ISO_8601 =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?([Zz]|[+-]\d{2}:?\d{2})?)?$/;
-
-/** Minutes east of UTC of `Z`, `+hh:mm` or `+hhmm` (none: UTC); NaN for an impossible offset. */
-function offsetMinutes(zone: string | undefined): number {
-  if (!zone || zone.toUpperCase() === 'Z') return 0;
-  const digits = zone.slice(1).replace(':', '');
-  const hours = Number(digits.slice(0, 2));
-  const minutes = Number(digits.slice(2));
-  if (hours > 23 || minutes > 59) return Number.NaN;
-  return (zone.startsWith('-') ? -1 : 1) * (hours * 60 + minutes);
-}
-
 /**
- * A JSON `check_time` string as a Date: ISO 8601, a date alone or a date and time, with a zone
- * offset or `Z` (no offset means UTC). A string that is not such a date, or names a day or time
- * that does not exist (Feb 30, 25:00), becomes an invalid Date, which the procedure's validation
- * rejects at the item's index (400). Other values pass through for the procedure to judge.
+ * A JSON `check_time` string as a Date (see `parseIsoInstant`). A string that is no real instant
+ * becomes an invalid Date, which the procedure's validation rejects at the item's index (400).
+ * Other values pass through for the procedure to judge.
  */
 export function parseCheckTime(value: unknown): unknown {
   if (typeof value !== 'string') return value;
-  const match = ISO_8601.exec(value.trim());
-  if (!match) return new Date(Number.NaN);
-  const [, y, mo, d, h = '0', mi = '0', s = '0', frac = '0', zone] = match;
-  const parts = [Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)] as const;
-  const local = new Date(Date.UTC(...parts, Math.floor(Number(`0.${frac}`) * 1000)));
-  local.setUTCFullYear(parts[0]);
-  const exists =
-    local.getUTCFullYear() === parts[0] &&
-    local.getUTCMonth() === parts[1] &&
-    local.getUTCDate() === parts[2] &&
-    local.getUTCHours() === parts[3] &&
-    local.getUTCMinutes() === parts[4] &&
-    local.getUTCSeconds() === parts[5];
-  if (!exists) return new Date(Number.NaN);
-  return new Date(local.getTime() - offsetMinutes(zone) * 60_000);
+  return parseIsoInstant(value) ?? new Date(Number.NaN);
 }
 
 function withDates(item: unknown): unknown {

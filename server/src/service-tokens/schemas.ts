@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseIsoInstant } from '../dates';
 import { SCOPES, type Scope } from '../scopes';
 import { idSchema, listInput } from '../validation';
 
@@ -22,34 +23,10 @@ export const scopeSchema = z
   .string()
   .refine(isScope, (value) => ({ message: `unknown scope '${value}' (known: ${SCOPES.join(', ')})` }));
 
-/** `YYYY-MM-DD`, optionally `THH:MM[:SS[.fff]]` and `Z` or `±hh:mm`; captures each part. */
-const ISO_8601 =
-  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})?)?$/i;
-
-/** An ISO 8601 string as a Date (no zone means UTC), or null if it names no real instant. */
-function parseInstant(text: string): Date | null {
-  const match = ISO_8601.exec(text.trim());
-  if (!match) return null;
-  const [, y, mo, d, h = '0', mi = '0', s = '0', frac = '0', zone = 'Z'] = match;
-  const parts = [Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)] as const;
-  const utc = new Date(Date.UTC(...parts, Math.floor(Number(`0.${frac}`) * 1000)));
-  const real =
-    utc.getUTCFullYear() === parts[0] &&
-    utc.getUTCMonth() === parts[1] &&
-    utc.getUTCDate() === parts[2] &&
-    utc.getUTCHours() === parts[3] &&
-    utc.getUTCMinutes() === parts[4] &&
-    utc.getUTCSeconds() === parts[5];
-  if (!real) return null;
-  const sign = zone.startsWith('-') ? -1 : 1;
-  const offset = /^z$/i.test(zone) ? 0 : sign * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6)));
-  return new Date(utc.getTime() - offset * 60_000);
-}
-
 /** A Date (tRPC, superjson) or an ISO 8601 string (REST JSON; without a zone it is UTC). */
 const instantSchema = z.union([z.date(), z.string()]).transform((value, ctx) => {
   if (value instanceof Date) return value;
-  const instant = parseInstant(value);
+  const instant = parseIsoInstant(value);
   if (!instant) {
     ctx.addIssue({
       code: 'custom',

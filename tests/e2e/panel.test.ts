@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN, http, startTestServer, type TestServer } from '../helpers/server';
+import { ADMIN, DB_KINDS, http, startTestServer, type TestServer } from '../helpers/server';
 import { type BrowserContext, type Locator, launchChromium, type Page } from './browser';
 
 const ROUTERS = ['auth', 'users', 'doctors', 'patients', 'checkHistory', 'notes', 'audit', 'serviceTokens'];
@@ -35,7 +35,7 @@ async function execute(box: Locator, path: string): Promise<number> {
   return status;
 }
 
-describe('tRPC panel in a browser', () => {
+describe.each(DB_KINDS)('tRPC panel in a browser, on %s', (kind) => {
   let t: TestServer;
   let userDataDir: string;
   let context: BrowserContext;
@@ -43,7 +43,7 @@ describe('tRPC panel in a browser', () => {
   const requested: string[] = [];
 
   beforeAll(async () => {
-    t = await startTestServer();
+    t = await startTestServer({}, kind);
     await t.db.models.Doctor.create({ name: 'Dr. Ada Lovelace', specialization: 'Cardiology' });
     userDataDir = mkdtempSync(join(tmpdir(), 'hdms-panel-'));
     context = await launchChromium(userDataDir);
@@ -92,7 +92,7 @@ describe('tRPC panel in a browser', () => {
     await list.getByText('"Cardiology"').waitFor();
 
     mkdirSync(SCREENSHOTS, { recursive: true });
-    const file = join(SCREENSHOTS, 'doctors-list-signed-in.png');
+    const file = join(SCREENSHOTS, `doctors-list-signed-in-${kind}.png`);
     await list.scrollIntoViewIfNeeded();
     await page.screenshot({ path: file });
     expect(statSync(file).size).toBeGreaterThan(0);

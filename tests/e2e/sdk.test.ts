@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN, startTestServer, type TestServer } from '../helpers/server';
+import { ADMIN, DB_KINDS, startTestServer } from '../helpers/server';
 
 const run = promisify(execFile);
 const SDK_DIR = join(process.cwd(), 'client-sdk');
@@ -196,7 +196,6 @@ const MISTAKES_PREAMBLE = [
 
 describe('the published @hdms/client package, as a consumer installs it', () => {
   let dir: string;
-  let t: TestServer;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'hdms-sdk-consumer-'));
@@ -249,12 +248,9 @@ describe('the published @hdms/client package, as a consumer installs it', () => 
       dir,
     );
     if (installed.code !== 0) throw new Error(`npm install in the consumer failed:\n${installed.output}`);
-
-    t = await startTestServer();
   }, 600_000);
 
   afterAll(async () => {
-    await t?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -309,44 +305,53 @@ describe('the published @hdms/client package, as a consumer installs it', () => 
     expect(errors).toHaveLength(MISTAKES.length);
   }, 120_000);
 
-  it('signs in, calls procedures and gets typed errors and real Dates from a live server', async () => {
-    const built = await tsc(dir, 'tsconfig.json');
-    expect(built.code, built.output).toBe(0);
-    const ran = await attempt(
-      process.execPath,
-      [join(dir, 'out', 'consumer.js'), t.url, ADMIN.username, ADMIN.password],
-      dir,
-    );
-    expect(ran.code, ran.output).toBe(0);
-    const report = JSON.parse(ran.output.trim().split('\n').pop()!);
+  it.each(DB_KINDS)(
+    'signs in, calls procedures and gets typed errors and real Dates from a live server on %s',
+    async (kind) => {
+      const built = await tsc(dir, 'tsconfig.json');
+      expect(built.code, built.output).toBe(0);
+      const t = await startTestServer({}, kind);
+      try {
+        const ran = await attempt(
+          process.execPath,
+          [join(dir, 'out', 'consumer.js'), t.url, ADMIN.username, ADMIN.password],
+          dir,
+        );
+        expect(ran.code, ran.output).toBe(0);
+        const report = JSON.parse(ran.output.trim().split('\n').pop()!);
 
-    expect(report).toMatchObject({
-      username: ADMIN.username,
-      role: 'admin',
-      createdAtIsDate: true,
-      expiresAtIsDate: true,
-      secondSessionIsNew: true,
-      badToken: { isClientError: true, guarded: true, code: 'UNAUTHORIZED' },
-      doctorCreatedAtIsDate: true,
-      doctorNames: ['Dr. Grace Hopper'],
-      patientNames: ['Alan Turing'],
-      nextCursor: null,
-      afterLogout: 'UNAUTHORIZED',
-    });
-    expect(report.meId).toBe(report.userId);
+        expect(report).toMatchObject({
+          username: ADMIN.username,
+          role: 'admin',
+          createdAtIsDate: true,
+          expiresAtIsDate: true,
+          secondSessionIsNew: true,
+          badToken: { isClientError: true, guarded: true, code: 'UNAUTHORIZED' },
+          doctorCreatedAtIsDate: true,
+          doctorNames: ['Dr. Grace Hopper'],
+          patientNames: ['Alan Turing'],
+          nextCursor: null,
+          afterLogout: 'UNAUTHORIZED',
+        });
+        expect(report.meId).toBe(report.userId);
 
-    // Two calls made together went out as one batched request to <url>/trpc, with the bearer
-    // token and the extra header, through the consumer's own fetch.
-    expect(report.batched.seen).toHaveLength(1);
-    const [request] = report.batched.seen;
-    expect(request.url).toMatch(new RegExp(`^${t.url}/trpc/auth\\.me,doctors\\.list\\?batch=1`));
-    expect(request.authorization).toBe(`Bearer ${report.token}`);
-    expect(request.consumer).toBe('sdk-e2e');
-    expect(report.batched).toMatchObject({ again: report.meId, page: 1 });
+        // Two calls made together went out as one batched request to <url>/trpc, with the bearer
+        // token and the extra header, through the consumer's own fetch.
+        expect(report.batched.seen).toHaveLength(1);
+        const [request] = report.batched.seen;
+        expect(request.url).toMatch(new RegExp(`^${t.url}/trpc/auth\\.me,doctors\\.list\\?batch=1`));
+        expect(request.authorization).toBe(`Bearer ${report.token}`);
+        expect(request.consumer).toBe('sdk-e2e');
+        expect(report.batched).toMatchObject({ again: report.meId, page: 1 });
 
-    expect(report.eventSources).toHaveLength(1);
-    const [source] = report.eventSources;
-    expect(source.url).toMatch(new RegExp(`^${t.url}/trpc/events\\.onChange(\\?|$)`));
-    expect(source).toMatchObject({ authorization: `Bearer ${report.token}`, withCredentials: true });
-  }, 120_000);
+        expect(report.eventSources).toHaveLength(1);
+        const [source] = report.eventSources;
+        expect(source.url).toMatch(new RegExp(`^${t.url}/trpc/events\\.onChange(\\?|$)`));
+        expect(source).toMatchObject({ authorization: `Bearer ${report.token}`, withCredentials: true });
+      } finally {
+        await t.close();
+      }
+    },
+    120_000,
+  );
 });

@@ -8,6 +8,9 @@ import { createLogger } from '../../server/src/logger';
 import { type RunningServer, startServer } from '../../server/src/server';
 import { freshDatabase, type TestDatabase } from './db';
 
+/** The database kinds a run covers: SQLite, and MySQL when TEST_MYSQL_URL is set. */
+export const DB_KINDS: ('sqlite' | 'mysql')[] = process.env.TEST_MYSQL_URL ? ['sqlite', 'mysql'] : ['sqlite'];
+
 /** The admin every test server starts with. */
 export const ADMIN = { username: 'admin', password: 'admin-password-1', email: 'admin@example.org' };
 
@@ -20,9 +23,15 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Starts the real server (migrations, admin bootstrap, HTTP on a free port) on a fresh database. */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
-  const target = await freshDatabase();
+/**
+ * Starts the real server (migrations, admin bootstrap, HTTP on a free port) on a fresh database
+ * of this test project's kind, or of `kind`.
+ */
+export async function startTestServer(
+  env: Record<string, string> = {},
+  kind?: 'sqlite' | 'mysql',
+): Promise<TestServer> {
+  const target = await freshDatabase(kind);
   const config = loadConfig({
     PORT: '0',
     DATABASE_URL: target.url,

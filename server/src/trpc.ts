@@ -37,15 +37,15 @@ export function flattenIssues(issues: ZodIssue[]): Issue[] {
 export function describeIssues(issues: Issue[]): string {
   const first = issues[0];
   if (!first) return 'Invalid input';
-  const where = first.path.length
-    ? first.path
-        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
-        .join('')
-        .replace(/^\./, '')
-    : '';
-  const itemIndex = typeof first.path[0] === 'number' ? `item ${first.path[0]}: ` : '';
+  const [head, ...rest] = first.path;
+  const item = typeof head === 'number' ? `item ${head}: ` : '';
+  const fieldPath = typeof head === 'number' ? rest : first.path;
+  const where = fieldPath
+    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
+    .join('')
+    .replace(/^\./, '');
   const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
-  return `Invalid input: ${itemIndex}${where ? `${where}: ` : ''}${first.message}${more}`;
+  return `Invalid input: ${item}${where ? `${where}: ` : ''}${first.message}${more}`;
 }
 
 const t = initTRPC

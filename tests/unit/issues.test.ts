@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { describeIssues, flattenIssues } from '../../server/src/trpc';
+import { oneOrMany } from '../../server/src/validation';
+
+const item = z.object({ name: z.string().min(1), age: z.number().int() }).strict();
+const issuesOf = (input: unknown) => {
+  const parsed = oneOrMany(item).safeParse(input);
+  if (parsed.success) throw new Error('expected a failure');
+  return flattenIssues(parsed.error.issues);
+};
+
+describe('validation messages', () => {
+  it('name a batch item by its index and the field inside it', () => {
+    const issues = issuesOf([
+      { name: 'a', age: 1 },
+      { name: 'b', age: 'x' },
+    ]);
+    expect(issues).toEqual([{ path: [1, 'age'], message: 'Expected number, received string' }]);
+    expect(describeIssues(issues)).toBe('Invalid input: item 1: age: Expected number, received string');
+  });
+
+  it('name the field of a single object without an item', () => {
+    const issues = issuesOf({ name: '', age: 2 });
+    expect(describeIssues(issues)).toBe('Invalid input: name: String must contain at least 1 character(s)');
+  });
+
+  it('count the further issues', () => {
+    expect(describeIssues(issuesOf({ name: '', age: 'x' }))).toMatch(/ \(and 1 more\)$/);
+  });
+
+  it('describe an input of the wrong shape altogether', () => {
+    expect(describeIssues(issuesOf('text'))).toMatch(/^Invalid input: /);
+    expect(describeIssues([])).toBe('Invalid input');
+  });
+});

@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { appRouter } from '../../server/src/routers/_app';
+import { SCOPES } from '../../server/src/scopes';
+
+const procedures = Object.entries(appRouter._def.procedures as Record<string, unknown>) as [
+  string,
+  { _def: { meta?: { description?: string; scope?: string } } },
+][];
+
+describe('procedures', () => {
+  it('are many, one router per domain', () => {
+    const routers = new Set(procedures.map(([path]) => path.split('.')[0]));
+    expect([...routers].sort()).toEqual(
+      ['audit', 'auth', 'checkHistory', 'doctors', 'notes', 'patients', 'serviceTokens', 'users'].sort(),
+    );
+  });
+
+  it.each(procedures.map(([path, procedure]) => [path, procedure._def.meta] as const))(
+    '%s carries a description for the panel and only a known scope',
+    (_path, meta) => {
+      expect(meta?.description?.trim().length ?? 0).toBeGreaterThan(10);
+      if (meta?.scope !== undefined) expect(SCOPES).toContain(meta.scope);
+    },
+  );
+});

@@ -47,14 +47,16 @@ export async function startServer(
   const close = (graceMs = 10_000) => {
     closing ??= (async () => {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          if ('closeAllConnections' in server) server.closeAllConnections();
-        }, graceMs);
+        const http = server as typeof server & { closeIdleConnections(): void; closeAllConnections(): void };
+        // Kept-alive connections turn idle as their last response ends: close them as they do.
+        const sweep = setInterval(() => http.closeIdleConnections(), 50);
+        const deadline = setTimeout(() => http.closeAllConnections(), graceMs);
         server.close(() => {
-          clearTimeout(timer);
+          clearInterval(sweep);
+          clearTimeout(deadline);
           resolve();
         });
-        if ('closeIdleConnections' in server) server.closeIdleConnections();
+        http.closeIdleConnections();
       });
       await db.close();
     })();

@@ -98,6 +98,35 @@ describe.each(kinds)('the server process on %s', (kind) => {
   });
 });
 
+describe('graceful shutdown', () => {
+  it('finishes requests in flight on SIGTERM, then exits 0', async () => {
+    const target = await freshDatabase('sqlite');
+    const started = await startProcess({
+      DATABASE_URL: target.url,
+      ADMIN_USERNAME: 'chief',
+      ADMIN_EMAIL: 'chief@example.org',
+      ADMIN_PASSWORD: 'chief-password-1',
+    });
+    try {
+      // Each sign-in spends tens of milliseconds in argon2: twelve at once are still running
+      // when the signal arrives.
+      const inFlight = Array.from({ length: 12 }, () =>
+        http(started.url, 'POST', '/login', { body: { username: 'chief', password: 'chief-password-1' } }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      started.child.kill('SIGTERM');
+      const answers = await Promise.all(inFlight);
+      expect(answers.map((a) => a.status)).toEqual(Array(12).fill(200));
+      const [code] = await once(started.child, 'exit');
+      expect(code).toBe(0);
+      await expect(http(started.url, 'GET', '/healthz')).rejects.toThrow();
+    } finally {
+      if (started.child.exitCode === null) started.child.kill('SIGKILL');
+      await target.drop();
+    }
+  });
+});
+
 describe('start-up configuration', () => {
   it.each([
     ['PORT', 'not-a-port'],

@@ -285,15 +285,23 @@ describe('sign-in over REST and tRPC', () => {
     expect(await trpcCode(trpcClient(t.url, old.body.token).auth.me.query())).toBe('UNAUTHORIZED');
   });
 
-  it('extends an active session once half of its idle time has passed', async () => {
+  it("pushes an active session's idle deadline back on use, at most once a minute", async () => {
     const login = await http(t.url, 'POST', '/login', {
       body: { username: 'nurse.joy', password: REGISTER.password },
     });
-    const soon = new Date(Date.now() + 10 * 60_000);
-    await t.db.models.Session.update({ expiresAt: soon }, { where: { id: sha256Hex(login.body.token) } });
+    const id = sha256Hex(login.body.token);
+    const expiry = async () => (await t.db.models.Session.findByPk(id))!.expiresAt.getTime();
+
+    // Used 5 minutes after its last use: 30 idle minutes from now again.
+    await t.db.models.Session.update({ expiresAt: new Date(Date.now() + 25 * 60_000) }, { where: { id } });
     expect(await trpcCode(trpcClient(t.url, login.body.token).auth.me.query())).toBe('OK');
-    const row = await t.db.models.Session.findByPk(sha256Hex(login.body.token));
-    expect(row!.expiresAt.getTime()).toBeGreaterThan(Date.now() + 29 * 60_000);
+    expect(await expiry()).toBeGreaterThan(Date.now() + 29.9 * 60_000);
+
+    // Used again within the minute: no write.
+    const fresh = new Date(Date.now() + 29.5 * 60_000);
+    await t.db.models.Session.update({ expiresAt: fresh }, { where: { id } });
+    expect(await trpcCode(trpcClient(t.url, login.body.token).auth.me.query())).toBe('OK');
+    expect(await expiry()).toBe(fresh.getTime());
   });
 
   it('ends every session of a disabled account and refuses its sign-in', async () => {

@@ -35,20 +35,27 @@ export interface ValidSession {
 /** The name of the browser cookie that carries the session token. */
 export const SESSION_COOKIE = 'hdms_session';
 
+/** How stale a session's idle deadline may get before a request pushes it back (one write a minute). */
+const EXTEND_EVERY_MS = 60_000;
+
 /**
  * Sessions, behind lucia v3: the only module that touches lucia. Sessions expire after
- * `idleMinutes` without use (extended on use once half that has passed) and `maxHours` after
- * sign-in, whatever happens.
+ * `idleMinutes` without use (each use pushes the deadline back, to the minute) and `maxHours`
+ * after sign-in, whatever happens.
  */
 export class SessionManager {
   private readonly lucia: Lucia<{ createdAt: Date }, UserAttributes>;
+  private readonly adapter: SequelizeSessionAdapter;
+  private readonly idleMs: number;
   private readonly maxMs: number;
   private readonly secureCookie: boolean;
 
   constructor(db: Database, options: { idleMinutes: number; maxHours: number; secureCookie: boolean }) {
+    this.idleMs = options.idleMinutes * 60_000;
     this.maxMs = options.maxHours * 3_600_000;
     this.secureCookie = options.secureCookie;
-    this.lucia = new Lucia(new SequelizeSessionAdapter(db), {
+    this.adapter = new SequelizeSessionAdapter(db);
+    this.lucia = new Lucia(this.adapter, {
       sessionExpiresIn: new TimeSpan(options.idleMinutes, 'm'),
       sessionCookie: {
         name: SESSION_COOKIE,
@@ -70,16 +77,26 @@ export class SessionManager {
     return { token: session.id, expiresAt: session.expiresAt };
   }
 
-  /** The session a token names, or null if it is unknown, expired or its account is disabled. */
+  /**
+   * The session a token names, or null if it is unknown, expired or its account is disabled. A
+   * valid session's idle deadline moves to `idleMinutes` from now (lucia alone would wait until
+   * half of it had passed, ending sessions after as little as half the idle time).
+   */
   async validate(token: string): Promise<ValidSession | null> {
     const { session, user } = await this.lucia.validateSession(token);
     if (!session) return null;
-    if (Date.now() - session.createdAt.getTime() >= this.maxMs) {
+    const now = Date.now();
+    if (now - session.createdAt.getTime() >= this.maxMs) {
       await this.lucia.invalidateSession(token);
       return null;
     }
+    let expiresAt = session.expiresAt;
+    if (expiresAt.getTime() - now < this.idleMs - EXTEND_EVERY_MS) {
+      expiresAt = new Date(now + this.idleMs);
+      await this.adapter.updateSessionExpiration(token, expiresAt);
+    }
     const { id, role, username, email, doctorId, patientId } = user;
-    return { token, expiresAt: session.expiresAt, user: { id, role, username, email, doctorId, patientId } };
+    return { token, expiresAt, user: { id, role, username, email, doctorId, patientId } };
   }
 
   /** Ends one session. */

@@ -70,6 +70,7 @@ const MATRIX: Record<ProcedurePath, Row> = {
   'auth.login':           row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   OK,  OK),
   'auth.logout':          row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB),
   'auth.me':              row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB),
+  'auth.changePassword':  row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB),
   'users.list':           row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
   'users.link':           row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
   'users.setDisabled':    row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
@@ -210,6 +211,24 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
     call: (a) => a.client.auth.me.query(),
     check: (r, a) => {
       expect(r.id).toBe(a.auditAs?.actorId);
+    },
+  }),
+
+  'auth.changePassword': probe({
+    // Every session of the account ends: the caller carries on with the new token it gets back.
+    call: async (a) => {
+      const current = a.credentials?.password ?? 'not-a-person-password';
+      const newPassword = `matrix-changed-${next()}-password`;
+      const result = await a.client.auth.changePassword.mutate({ currentPassword: current, newPassword });
+      const old = a.client;
+      a.client = trpcClient(world.t.url, result.token);
+      a.credentials = { username: a.credentials!.username, password: newPassword };
+      return { result, oldSession: await trpcCode(old.auth.me.query()) };
+    },
+    check: async (r, a) => {
+      expect(r.oldSession, 'the old session has ended').toBe('UNAUTHORIZED');
+      expect(r.result.user.id).toBe(a.auditAs?.actorId);
+      expect(await trpcCode(a.client.auth.me.query())).toBe('OK');
     },
   }),
 

@@ -1,4 +1,4 @@
-import { sha256Hex } from '../server/src/auth/index';
+import { sha256Hex, verifyPassword } from '../server/src/auth/index';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, http, startTestServer, type TestServer, trpcClient, trpcCode } from './helpers/server';
 
@@ -316,6 +316,89 @@ describe('sign-in over REST and tRPC', () => {
     });
     expect(again.status).toBe(401);
     await user!.update({ disabledAt: null });
+  });
+
+  it('changes a password: every session ends, the caller gets a new token, the old password stops working', async () => {
+    await http(t.url, 'POST', '/register', {
+      body: { username: 'changer', email: 'changer@example.org', password: 'first-password', role: 'doctor' },
+    });
+    const login = async (password: string) =>
+      http(t.url, 'POST', '/login', { body: { username: 'changer', password } });
+    const a = (await login('first-password')).body.token;
+    const b = (await login('first-password')).body.token;
+    const client = trpcClient(t.url, a);
+
+    const wrong = await http(t.url, 'POST', '/trpc/auth.changePassword', {
+      token: a,
+      body: { json: { currentPassword: 'not-it-at-all', newPassword: 'second-password' } },
+    });
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.error.json.message).toBe('The current password is not correct');
+    expect(
+      await trpcCode(
+        client.auth.changePassword.mutate({
+          currentPassword: 'first-password',
+          newPassword: 'first-password',
+        }),
+      ),
+    ).toBe('BAD_REQUEST');
+    expect(
+      await trpcCode(
+        client.auth.changePassword.mutate({ currentPassword: 'first-password', newPassword: 'short' }),
+      ),
+    ).toBe('BAD_REQUEST');
+    expect(await trpcCode(trpcClient(t.url, b).auth.me.query())).toBe('OK');
+
+    const changed = await client.auth.changePassword.mutate({
+      currentPassword: 'first-password',
+      newPassword: 'second-password',
+    });
+    expect(changed.token).toMatch(/^[0-9a-f]{64}$/);
+    expect(changed.expiresAt).toBeInstanceOf(Date);
+    expect(await trpcCode(client.auth.me.query())).toBe('UNAUTHORIZED');
+    expect(await trpcCode(trpcClient(t.url, b).auth.me.query())).toBe('UNAUTHORIZED');
+    expect(await trpcCode(trpcClient(t.url, changed.token).auth.me.query())).toBe('OK');
+    expect((await login('first-password')).status).toBe(401);
+    expect((await login('second-password')).status).toBe(200);
+    const audit = await t.db.models.AuditEvent.findOne({ where: { procedure: 'auth.changePassword' } });
+    expect(audit).toMatchObject({ actorName: 'changer', action: 'update', patientId: null });
+  });
+
+  it('throttles guesses of the current password through a stolen session', async () => {
+    await http(t.url, 'POST', '/register', {
+      body: {
+        username: 'guarded',
+        email: 'guarded@example.org',
+        password: 'guarded-password',
+        role: 'patient',
+      },
+    });
+    const token = (
+      await http(t.url, 'POST', '/login', { body: { username: 'guarded', password: 'guarded-password' } })
+    ).body.token;
+    const client = trpcClient(t.url, token);
+    const codes: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      codes.push(
+        await trpcCode(
+          client.auth.changePassword.mutate({
+            currentPassword: `guess-${i}-pw`,
+            newPassword: 'taken-over-1',
+          }),
+        ),
+      );
+    }
+    expect(codes).toEqual([
+      'BAD_REQUEST',
+      'BAD_REQUEST',
+      'BAD_REQUEST',
+      'BAD_REQUEST',
+      'BAD_REQUEST',
+      'TOO_MANY_REQUESTS',
+    ]);
+    const user = await t.db.models.User.findOne({ where: { usernameKey: 'guarded' } });
+    expect(await verifyPassword(user!.passwordHash, 'guarded-password')).toBe(true);
+    await t.db.models.LoginFailure.destroy({ where: {} });
   });
 
   it('signs in the bootstrap admin from ADMIN_* settings', async () => {

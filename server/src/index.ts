@@ -29,6 +29,7 @@ async function main(): Promise<void> {
       'An admin account was created. Its password is shown this once; store it now:',
       `  username: ${server.bootstrap.username}`,
       `  password: ${server.bootstrap.password}`,
+      'Change it after signing in: auth.changePassword in the panel or through the SDK.',
     );
   }
   lines.push(

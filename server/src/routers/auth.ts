@@ -1,6 +1,14 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import { createAccount, findAccount, LoginThrottle, loginSubject, verifyPassword } from '../auth/index';
+import {
+  createAccount,
+  findAccount,
+  hashPassword,
+  LoginThrottle,
+  loginSubject,
+  verifyPassword,
+} from '../auth/index';
+import { recordAudit } from '../audit';
 import { publicProcedure, userProcedure } from '../procedures/index';
 import { router } from '../trpc';
 import { emailSchema, passwordSchema, usernameSchema } from '../validation';
@@ -22,7 +30,26 @@ const loginInput = z
   })
   .strict();
 
-/** Accounts and sessions: register, login, logout, me. */
+const changePasswordInput = z
+  .object({
+    currentPassword: z.string().min(1, 'is required').max(256),
+    newPassword: passwordSchema,
+  })
+  .strict()
+  .refine((v) => v.currentPassword !== v.newPassword, {
+    message: 'must differ from the current password',
+    path: ['newPassword'],
+  });
+
+/** Too many wrong current passwords: the same answer and window as failed sign-ins. */
+function tooMany(wait: number): TRPCError {
+  return new TRPCError({
+    code: 'TOO_MANY_REQUESTS',
+    message: `Too many failed sign-in attempts; try again in ${wait} minute${wait === 1 ? '' : 's'}`,
+  });
+}
+
+/** Accounts and sessions: register, login, logout, me, changePassword. */
 export const authRouter = router({
   register: publicProcedure
     .meta({
@@ -45,12 +72,7 @@ export const authRouter = router({
       const user = await findAccount(ctx.db, input.username);
       const subject = loginSubject(user?.id ?? null, input.username);
       const wait = await throttle.blockedFor(subject, ctx.ip);
-      if (wait > 0) {
-        throw new TRPCError({
-          code: 'TOO_MANY_REQUESTS',
-          message: `Too many failed sign-in attempts; try again in ${wait} minute${wait === 1 ? '' : 's'}`,
-        });
-      }
+      if (wait > 0) throw tooMany(wait);
       const valid = await verifyPassword(user?.passwordHash ?? null, input.password);
       if (!user || !valid || user.disabledAt) {
         await throttle.recordFailure(subject, ctx.ip);
@@ -75,4 +97,33 @@ export const authRouter = router({
     if (!user) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Sign in first' });
     return userView(user);
   }),
+
+  changePassword: userProcedure
+    .meta({
+      description:
+        'Change your password (e.g. the generated admin password). Ends every session of the account, this one included, and returns a new token (and cookie) for this caller.',
+    })
+    .input(changePasswordInput)
+    .mutation(async ({ ctx, input }) => {
+      const throttle = new LoginThrottle(ctx.db);
+      const subject = loginSubject(ctx.actor.id, ctx.actor.username);
+      const wait = await throttle.blockedFor(subject, ctx.ip);
+      if (wait > 0) throw tooMany(wait);
+      const user = await ctx.db.models.User.findByPk(ctx.actor.id);
+      if (!user) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Sign in first' });
+      if (!(await verifyPassword(user.passwordHash, input.currentPassword))) {
+        await throttle.recordFailure(subject, ctx.ip);
+        throw new TRPCError({ code: 'BAD_REQUEST', message: 'The current password is not correct' });
+      }
+      const passwordHash = await hashPassword(input.newPassword);
+      await ctx.db.transaction(async (tx) => {
+        await user.update({ passwordHash }, { transaction: tx });
+        await recordAudit(ctx, { action: 'update', patientIds: [] }, tx);
+      });
+      await ctx.sessions.invalidateUser(user.id);
+      const session = await ctx.sessions.create(user.id);
+      ctx.setCookie(ctx.sessions.cookieFor(session.token));
+      ctx.logger.info({ userId: user.id }, 'password changed; all sessions ended');
+      return { token: session.token, expiresAt: session.expiresAt, user: userView(user) };
+    }),
 });

@@ -6,7 +6,11 @@ import { freshDatabase, type TestDatabase } from '../helpers/db';
 import { http } from '../helpers/server';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+/**
+ * The server as one process (node with tsx's loader), so that a signal reaches the server itself:
+ * the `tsx` command would put a wrapper process in between, and a SIGKILL would orphan the server.
+ */
+const SERVER = ['--import', 'tsx', 'server/src/index.ts'];
 
 interface Started {
   child: ChildProcess;
@@ -16,7 +20,7 @@ interface Started {
 
 /** Runs `npm start`'s entry point as its own process and waits for its banner. */
 async function startProcess(env: Record<string, string>): Promise<Started> {
-  const child = spawn(TSX, ['server/src/index.ts'], {
+  const child = spawn(process.execPath, SERVER, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -81,6 +85,7 @@ describe.each(kinds)('the server process on %s', (kind) => {
 
     first.child.kill('SIGKILL');
     await once(first.child, 'exit');
+    await expect(http(first.url, 'GET', '/healthz'), 'the killed server is gone').rejects.toThrow();
 
     const second = await startProcess({ DATABASE_URL: target.url });
     children.push(second.child);
@@ -133,7 +138,7 @@ describe('start-up configuration', () => {
     ['DATABASE_URL', 'postgres://localhost/hdms'],
     ['LOG_LEVEL', 'chatty'],
   ])('refuses %s=%s with one line naming the variable', async (name, value) => {
-    const child = spawn(TSX, ['server/src/index.ts'], {
+    const child = spawn(process.execPath, SERVER, {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', [name]: value },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,3 +1,4 @@
+import { Op } from '@hdms/db';
 import { z } from 'zod';
 
 /** Usernames: 3-80 letters, digits, `_ . -`. */
@@ -35,6 +36,16 @@ export const listInput = z
  */
 export function oneOrMany<T extends z.ZodTypeAny>(item: T, max = 1000) {
   return z.union([item, z.array(item).min(1, 'must hold at least one item').max(max)]);
+}
+
+/** The keyset condition of the page after `cursor`, ids ascending (nothing on the first page). */
+export function idAfter(cursor: number | null | undefined): { id?: { [Op.gt]: number } } {
+  return cursor ? { id: { [Op.gt]: cursor } } : {};
+}
+
+/** The keyset condition of the page after `cursor`, ids descending (newest first). */
+export function idBefore(cursor: number | null | undefined): { id?: { [Op.lt]: number } } {
+  return cursor ? { id: { [Op.lt]: cursor } } : {};
 }
 
 /** Keyset page: asks for one row more than `limit` to know whether there is a next page. */

@@ -50,6 +50,13 @@ async function startProcess(env: Record<string, string>): Promise<Started> {
   return { child, url, stdout: () => out };
 }
 
+/** An admin chosen through the ADMIN_* settings. */
+const CHIEF_ENV = {
+  ADMIN_USERNAME: 'chief',
+  ADMIN_EMAIL: 'chief@example.org',
+  ADMIN_PASSWORD: 'chief-password-1',
+};
+
 const kinds: ('sqlite' | 'mysql')[] = process.env.TEST_MYSQL_URL ? ['sqlite', 'mysql'] : ['sqlite'];
 
 describe.each(kinds)('the server process on %s', (kind) => {
@@ -106,17 +113,14 @@ describe.each(kinds)('the server process on %s', (kind) => {
 describe('graceful shutdown', () => {
   it('finishes requests in flight on SIGTERM, then exits 0', async () => {
     const target = await freshDatabase('sqlite');
-    const started = await startProcess({
-      DATABASE_URL: target.url,
-      ADMIN_USERNAME: 'chief',
-      ADMIN_EMAIL: 'chief@example.org',
-      ADMIN_PASSWORD: 'chief-password-1',
-    });
+    const started = await startProcess({ DATABASE_URL: target.url, ...CHIEF_ENV });
     try {
       // Each sign-in spends tens of milliseconds in argon2: twelve at once are still running
       // when the signal arrives.
       const inFlight = Array.from({ length: 12 }, () =>
-        http(started.url, 'POST', '/login', { body: { username: 'chief', password: 'chief-password-1' } }),
+        http(started.url, 'POST', '/login', {
+          body: { username: 'chief', password: CHIEF_ENV.ADMIN_PASSWORD },
+        }),
       );
       await new Promise((resolve) => setTimeout(resolve, 50));
       started.child.kill('SIGTERM');
@@ -156,16 +160,11 @@ describe('start-up configuration', () => {
 
   it('creates the admin from ADMIN_* settings without printing a password', async () => {
     const target = await freshDatabase('sqlite');
-    const started = await startProcess({
-      DATABASE_URL: target.url,
-      ADMIN_USERNAME: 'chief',
-      ADMIN_EMAIL: 'chief@example.org',
-      ADMIN_PASSWORD: 'chief-password-1',
-    });
+    const started = await startProcess({ DATABASE_URL: target.url, ...CHIEF_ENV });
     try {
       expect(started.stdout()).not.toMatch(/password:/);
       const login = await http(started.url, 'POST', '/login', {
-        body: { username: 'chief', password: 'chief-password-1' },
+        body: { username: 'chief', password: CHIEF_ENV.ADMIN_PASSWORD },
       });
       expect(login.status).toBe(200);
       expect(login.body.user.role).toBe('admin');

@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { patientScope } from '../access';
 import type { Actor } from '../context';
 import { containsText } from '../search';
-import { idSchema, listInput } from '../validation';
+import { idAfter, idSchema, listInput } from '../validation';
 import { patientAttributes } from './view';
 
 /** The input of `patients.list`: a keyset page, a name search and an optional doctor filter. */
@@ -27,7 +27,7 @@ export function listPatientsQuery(actor: Actor, input: PatientListInput): FindOp
       [Op.and]: [
         scope,
         input.doctorId === undefined ? {} : { doctorId: input.doctorId },
-        input.cursor ? { id: { [Op.gt]: input.cursor } } : {},
+        idAfter(input.cursor),
         input.search ? containsText(['name'], input.search) : {},
       ],
     },

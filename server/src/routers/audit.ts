@@ -3,7 +3,7 @@ import type { WhereOptions } from 'sequelize';
 import { z } from 'zod';
 import { roleProcedure } from '../procedures/index';
 import { router } from '../trpc';
-import { idSchema, listInput, page } from '../validation';
+import { idBefore, idSchema, listInput, page } from '../validation';
 
 /**
  * One audit row as admins and audit services see it: who, what kind of act, on which patient,
@@ -90,9 +90,6 @@ const auditListInput = listInput
     path: ['from'],
   });
 
-const newestFirst = (cursor: number | null | undefined): WhereOptions<AuditEvent> =>
-  cursor ? { id: { [Op.lt]: cursor } } : {};
-
 /**
  * The audit trail: read-only through the API (there is no procedure that changes or deletes a
  * row). Pages run newest first by id, served by the primary key and the
@@ -107,7 +104,7 @@ export const auditRouter = router({
     })
     .input(auditListInput.default({}))
     .query(async ({ ctx, input }) => {
-      const conditions: WhereOptions<AuditEvent>[] = [newestFirst(input.cursor)];
+      const conditions: WhereOptions<AuditEvent>[] = [idBefore(input.cursor)];
       if (input.patientId !== undefined) conditions.push({ patientId: input.patientId });
       if (input.actorType !== undefined) conditions.push({ actorType: input.actorType });
       if (input.actorId !== undefined) conditions.push({ actorId: input.actorId });
@@ -132,7 +129,7 @@ export const auditRouter = router({
       const patientId = ctx.actor.type === 'user' ? ctx.actor.patientId : null;
       if (patientId === null) return { items: [] as MyAccessView[], nextCursor: null };
       const rows = await ctx.db.models.AuditEvent.findAll({
-        where: { [Op.and]: [{ patientId }, newestFirst(input.cursor)] },
+        where: { [Op.and]: [{ patientId }, idBefore(input.cursor)] },
         order: [['id', 'DESC']],
         limit: input.limit + 1,
       });

@@ -5,7 +5,7 @@ import { notFound } from '../errors';
 import { authedProcedure, roleProcedure } from '../procedures/index';
 import { containsText } from '../search';
 import { router } from '../trpc';
-import { idSchema, listInput, oneOrMany, page } from '../validation';
+import { idAfter, idSchema, listInput, oneOrMany, page } from '../validation';
 
 /** A doctor of the register, as clients see it. */
 export interface DoctorView {
@@ -69,7 +69,7 @@ export const doctorsRouter = router({
       const rows = await ctx.db.models.Doctor.findAll({
         where: {
           [Op.and]: [
-            input.cursor ? { id: { [Op.gt]: input.cursor } } : {},
+            idAfter(input.cursor),
             input.search ? containsText(['name', 'specialization'], input.search) : {},
           ],
         },

@@ -1,11 +1,11 @@
-import { type Note, Op } from '@hdms/db';
+import type { Note } from '@hdms/db';
 import { z } from 'zod';
 import { findPatientInScope } from '../access';
 import { recordAudit } from '../audit';
 import { badItem } from '../clinical';
 import { roleProcedure } from '../procedures/index';
 import { router } from '../trpc';
-import { idSchema, listInput, page } from '../validation';
+import { idBefore, idSchema, listInput, page } from '../validation';
 
 /** A doctor's note, as the patient's doctor and the patient see it. */
 export interface NoteView {
@@ -117,7 +117,7 @@ export const notesRouter = router({
       const { Note } = ctx.db.models;
       const patient = await findPatientInScope(ctx.db.models, ctx.actor, input.patientId);
       const rows = await Note.findAll({
-        where: { patientId: patient.id, ...(input.cursor ? { id: { [Op.lt]: input.cursor } } : {}) },
+        where: { patientId: patient.id, ...idBefore(input.cursor) },
         order: [['id', 'DESC']],
         limit: input.limit + 1,
       });

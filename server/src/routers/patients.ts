@@ -1,4 +1,3 @@
-import { Op } from '@hdms/db';
 import { z } from 'zod';
 import { findPatientInScope } from '../access';
 import { recordAudit } from '../audit';
@@ -9,7 +8,7 @@ import { updatePatient } from '../patients/update';
 import { patientView, revisionView } from '../patients/view';
 import { authedProcedure, roleProcedure } from '../procedures/index';
 import { router } from '../trpc';
-import { idSchema, oneOrMany, page } from '../validation';
+import { idBefore, idSchema, oneOrMany, page } from '../validation';
 
 const historyInput = z
   .object({
@@ -95,7 +94,7 @@ export const patientsRouter = router({
     .query(async ({ ctx, input }) => {
       const patient = await findPatientInScope(ctx.db.models, ctx.actor, input.patientId);
       const rows = await ctx.db.models.PatientRevision.findAll({
-        where: { patientId: patient.id, ...(input.cursor ? { id: { [Op.lt]: input.cursor } } : {}) },
+        where: { patientId: patient.id, ...idBefore(input.cursor) },
         order: [['id', 'DESC']],
         limit: input.limit + 1,
       });

@@ -6,7 +6,7 @@ import { notFound } from '../errors';
 import { roleProcedure } from '../procedures/index';
 import { containsText } from '../search';
 import { router } from '../trpc';
-import { idSchema, listInput, page } from '../validation';
+import { idAfter, idSchema, listInput, page } from '../validation';
 import { userView } from '../views';
 
 const linkInput = z.union(
@@ -37,7 +37,7 @@ export const usersRouter = router({
         where: {
           [Op.and]: [
             input.role ? { role: input.role } : {},
-            input.cursor ? { id: { [Op.gt]: input.cursor } } : {},
+            idAfter(input.cursor),
             input.search ? containsText(['username', 'email'], input.search) : {},
           ],
         },

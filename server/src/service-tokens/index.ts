@@ -7,7 +7,7 @@ import type { Context, UserActor } from '../context';
 import { notFound } from '../errors';
 import { containsText } from '../search';
 import type { Scope } from '../scopes';
-import { page } from '../validation';
+import { idAfter, page } from '../validation';
 import type { CreateServiceToken, ServiceTokenStatus } from './schemas';
 
 export * from './schemas';
@@ -129,8 +129,7 @@ export async function listServiceTokens(
   input: { limit: number; cursor?: number | null; search?: string; status?: ServiceTokenStatus },
 ): Promise<ServiceTokenPage> {
   const now = new Date();
-  const conditions: WhereOptions<ServiceToken>[] = [];
-  if (input.cursor) conditions.push({ id: { [Op.gt]: input.cursor } });
+  const conditions: WhereOptions<ServiceToken>[] = [idAfter(input.cursor)];
   if (input.search) {
     conditions.push(containsText(['name', 'token_prefix'], input.search));
   }

@@ -3,7 +3,7 @@ import { TRPCClientError } from '@trpc/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccount } from '../server/src/auth/index';
 import { appRouter, type RouterInputs } from '../server/src/routers/_app';
-import { SCOPES } from '../server/src/scopes';
+import { SCOPES } from '../server/src/access/index';
 import { lastAuditId, many, one, serviceToken } from './helpers/clinical';
 import {
   ADMIN,
@@ -39,7 +39,7 @@ const ACTORS = [
 ] as const;
 type ActorName = (typeof ACTORS)[number];
 
-type Outcome = 'OK' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND';
+type Outcome = 'OK' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'BAD_REQUEST';
 type Row = Record<ActorName, Outcome>;
 
 /** `router.procedure` for every procedure of the API. */
@@ -51,6 +51,8 @@ const OK = 'OK';
 const UA = 'UNAUTHORIZED';
 const FB = 'FORBIDDEN';
 const NF = 'NOT_FOUND';
+/** A batch names an out-of-scope patient as a bad item, exactly as an absent one. */
+const BR = 'BAD_REQUEST';
 
 /** One row of the matrix, in `ACTORS` order. */
 function row(...outcomes: Outcome[]): Row {
@@ -75,15 +77,18 @@ const MATRIX: Record<ProcedurePath, Row> = {
   'users.link':           row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
   'users.setDisabled':    row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
   'doctors.create':       row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  OK),
+  'doctors.createMany':   row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  OK),
   'doctors.list':         row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK),
   'doctors.get':          row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK),
   'doctors.update':       row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  OK),
   'patients.create':      row(OK,   OK,    FB,     FB,     FB,     FB,   FB,   UA,  OK),
+  'patients.createMany':  row(OK,   OK,    FB,     FB,     FB,     FB,   FB,   UA,  OK),
   'patients.list':        row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK),
   'patients.get':         row(OK,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  OK),
   'patients.update':      row(OK,   OK,    NF,     FB,     FB,     NF,   FB,   UA,  OK),
   'patients.history':     row(OK,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  OK),
   'checkHistory.create':  row(OK,   OK,    NF,     FB,     FB,     NF,   FB,   UA,  OK),
+  'checkHistory.createMany': row(OK, OK,   BR,     FB,     FB,     BR,   FB,   UA,  OK),
   'checkHistory.list':    row(OK,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  OK),
   'notes.create':         row(FB,   OK,    NF,     FB,     FB,     NF,   FB,   UA,  FB),
   'notes.list':           row(FB,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  FB),
@@ -277,7 +282,17 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
   'doctors.create': probe({
     call: (a) => a.client.doctors.create.mutate({ name: `Dr. Matrix ${next()}`, specialization: 'Oncology' }),
     check: (r) => {
-      expect(one(r).specialization).toBe('Oncology');
+      expect(r.specialization).toBe('Oncology');
+    },
+  }),
+  'doctors.createMany': probe({
+    call: (a) =>
+      a.client.doctors.createMany.mutate([
+        { name: `Dr. Matrix ${next()}`, specialization: 'Oncology' },
+        { name: `Dr. Matrix ${next()}`, specialization: 'Surgery' },
+      ]),
+    check: (r) => {
+      expect(r.map((d) => d.specialization)).toEqual(['Oncology', 'Surgery']);
     },
   }),
   'doctors.list': probe({
@@ -309,12 +324,26 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
         gender: 'F',
         doctorId: world.drA,
       }),
-    audits: (r) => [one(r).id],
+    audits: (r) => [r.id],
     check: (r, a) => {
-      const created = one(r);
-      expect(created.doctorId).toBe(world.drA);
-      if (a.name === 'doctor') expect(created).toMatchObject({ diagnosis: null, prescribedMedicine: null });
-      else expect(created).not.toHaveProperty('diagnosis');
+      expect(r.doctorId).toBe(world.drA);
+      if (a.name === 'doctor') expect(r).toMatchObject({ diagnosis: null, prescribedMedicine: null });
+      else expect(r).not.toHaveProperty('diagnosis');
+    },
+  }),
+  'patients.createMany': probe({
+    call: (a) =>
+      a.client.patients.createMany.mutate([
+        { name: `Matrix admit ${next()}`, age: 33, gender: 'F', doctorId: world.drA },
+        { name: `Matrix admit ${next()}`, age: 34, gender: 'M', doctorId: world.drA },
+      ]),
+    audits: (r) => r.map((p) => p.id),
+    check: (r, a) => {
+      expect(r.map((p) => p.doctorId)).toEqual([world.drA, world.drA]);
+      for (const p of r) {
+        if (a.name === 'doctor') expect(p).toMatchObject({ diagnosis: null });
+        else expect(p).not.toHaveProperty('diagnosis');
+      }
     },
   }),
   'patients.list': probe({
@@ -409,7 +438,14 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
     call: (a) => a.client.checkHistory.create.mutate({ patientId: world.pA }),
     audits: () => [world.pA],
     check: (r) => {
-      expect(one(r).patientId).toBe(world.pA);
+      expect(r.patientId).toBe(world.pA);
+    },
+  }),
+  'checkHistory.createMany': probe({
+    call: (a) => a.client.checkHistory.createMany.mutate([{ patientId: world.pA }, { patientId: world.pA }]),
+    audits: () => [world.pA],
+    check: (r) => {
+      expect(r.map((c) => c.patientId)).toEqual([world.pA, world.pA]);
     },
   }),
   'checkHistory.list': probe({
@@ -489,7 +525,7 @@ const TARGETED: Record<string, (client: Client, patientId: number) => Promise<un
   'patients.update': (c, id) => c.patients.update.mutate({ id, age: 30 }),
   'patients.history': (c, id) => c.patients.history.query({ patientId: id }),
   'checkHistory.create': (c, id) => c.checkHistory.create.mutate({ patientId: id }),
-  'checkHistory.create (batch)': (c, id) => c.checkHistory.create.mutate([{ patientId: id }]),
+  'checkHistory.create (batch)': (c, id) => c.checkHistory.createMany.mutate([{ patientId: id }]),
   'checkHistory.list': (c, id) => c.checkHistory.list.query({ patientId: id }),
   'notes.create': (c, id) => c.notes.create.mutate({ patientId: id, body: 'CLINICAL-PA probe' }),
   'notes.list': (c, id) => c.notes.list.query({ patientId: id }),
@@ -581,14 +617,14 @@ describe('access matrix', () => {
     const admin = trpcClient(t.url, await adminToken(t));
 
     const [drA, drB, register] = many(
-      await admin.doctors.create.mutate([
+      await admin.doctors.createMany.mutate([
         { name: 'Dr. Alpha', specialization: 'Cardiology' },
         { name: 'Dr. Beta', specialization: 'Neurology' },
         { name: 'Dr. Register', specialization: 'General medicine' },
       ]),
     );
     const [pA, pB] = many(
-      await admin.patients.create.mutate([
+      await admin.patients.createMany.mutate([
         { name: 'Alice Matrix', age: 40, gender: 'F', doctorId: drA!.id, roomNumber: '101', bedNumber: 1 },
         { name: 'Bob Matrix', age: 55, gender: 'M', doctorId: drB!.id, roomNumber: '202', bedNumber: 2 },
       ]),

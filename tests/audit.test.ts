@@ -148,7 +148,7 @@ describe('audit trail', () => {
       for (let i = 0; i < 3; i++) await svc.checkHistory.list.query({ patientId: team.patientB.patientId });
       await new Promise((r) => setTimeout(r, 20));
       windowStart = new Date();
-      await admin.checkHistory.create.mutate([
+      await admin.checkHistory.createMany.mutate([
         { patientId: team.patientA.patientId },
         { patientId: team.patientB.patientId },
       ]);

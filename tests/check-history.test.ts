@@ -227,7 +227,7 @@ describe('check history', () => {
       });
       expect(Array.isArray(single)).toBe(false);
       expect(one(single).checkTime.toISOString()).toBe(when.toISOString());
-      const batch = await doctorA.checkHistory.create.mutate([
+      const batch = await doctorA.checkHistory.createMany.mutate([
         { patientId: team.patientA.patientId, checkTime: when },
         { patientId: team.patientA.patientId },
       ]);
@@ -245,7 +245,7 @@ describe('check history', () => {
       ).toBe('OK');
       const later = new Date(Date.now() + 10 * 60_000);
       const before = await counts();
-      const error = await doctorA.checkHistory.create
+      const error = await doctorA.checkHistory.createMany
         .mutate([
           { patientId: team.patientA.patientId },
           { patientId: team.patientA.patientId, checkTime: later },
@@ -307,7 +307,7 @@ describe('check history', () => {
     it('writes one create row per patient, in the same request, naming actor, procedure and request id', async () => {
       const last = await lastAuditId(t);
       const admin = trpcClient(t.url, team.admin.token);
-      await admin.checkHistory.create.mutate([
+      await admin.checkHistory.createMany.mutate([
         { patientId: team.patientA.patientId },
         { patientId: team.patientB.patientId },
         { patientId: team.patientA.patientId },
@@ -369,7 +369,7 @@ describe('check history', () => {
       patientId = patient.patientId;
       patientToken = patient.token;
       doctor = doctorA;
-      await doctor.checkHistory.create.mutate(times.map((s) => ({ patientId, checkTime: new Date(s) })));
+      await doctor.checkHistory.createMany.mutate(times.map((s) => ({ patientId, checkTime: new Date(s) })));
     });
 
     it('pages through the checks newest first, ties by id, with no gaps or repeats', async () => {

@@ -32,7 +32,7 @@ describe('doctors (tRPC)', () => {
   });
 
   it('admin creates an array of doctors in one call and gets an array back, in order', async () => {
-    const created = await admin.doctors.create.mutate([
+    const created = await admin.doctors.createMany.mutate([
       { name: 'Dr. Watson', specialization: 'General practice' },
       { name: 'Dr. Grey', specialization: 'Cardiology' },
       { name: 'Dr. House', specialization: 'Diagnostics' },
@@ -47,7 +47,7 @@ describe('doctors (tRPC)', () => {
   it('a batch with a bad item at index 2 is rejected, names the item, and writes nothing', async () => {
     const before = await t.db.models.Doctor.count();
     const error = await failure(
-      admin.doctors.create.mutate([
+      admin.doctors.createMany.mutate([
         { name: 'Dr. A', specialization: 'Oncology' },
         { name: 'Dr. B', specialization: 'Oncology' },
         { name: 'Dr. C', specialization: '' },
@@ -88,7 +88,7 @@ describe('doctors (tRPC)', () => {
   });
 
   it('search matches name or specialization, ignoring case, and treats % literally', async () => {
-    await admin.doctors.create.mutate([
+    await admin.doctors.createMany.mutate([
       { name: 'Dr. Strange', specialization: 'Neurosurgery' },
       { name: 'Dr. Quinn', specialization: 'Medicine Woman' },
       { name: 'Dr. 100% Sure', specialization: 'Statistics' },

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserActor } from '../server/src/context';
-import { listPatientsQuery, patientListInput } from '../server/src/patients/list';
+import { createContextInner } from '../server/src/context';
+import { createCaller } from '../server/src/routers/_app';
 import { TEST_DB_KIND } from './helpers/db';
 import {
   adminToken,
@@ -37,14 +38,14 @@ describe('keyset pagination', () => {
   beforeAll(async () => {
     t = await startTestServer();
     admin = trpcClient(t.url, await adminToken(t));
-    const doctors = (await admin.doctors.create.mutate(
+    const doctors = (await admin.doctors.createMany.mutate(
       Array.from({ length: 130 }, (_, i) => ({
         name: `Dr. Page ${i}`,
         specialization: i % 10 === 0 ? 'Paediatrics' : 'General',
       })),
     )) as { id: number }[];
     doctorIds = doctors.map((d) => d.id);
-    await admin.patients.create.mutate(
+    await admin.patients.createMany.mutate(
       Array.from({ length: 260 }, (_, i) => ({
         name: i % 4 === 0 ? `Smith ${i}` : `Jones ${i}`,
         age: i % 100,
@@ -165,15 +166,19 @@ describe('keyset pagination', () => {
         ["a doctor's own patients, keyset page", doctorActor, { cursor }],
       ];
       for (const [label, actor, input] of cases) {
-        const query = listPatientsQuery(actor, patientListInput.parse(input))!;
         let sql = '';
-        const rows = await t.db.models.Patient.findAll({
-          ...query,
-          logging: (logged: string) => {
-            sql = logged.replace(/^Executing \([^)]*\):\s*/, '');
-          },
-        });
-        expect(rows.length, label).toBe(51);
+        const caller = createCaller(createContextInner({ ...t.server.services, actor, requestId: 'explain' }));
+        const options = (t.db.sequelize as unknown as { options: { logging: unknown } }).options;
+        options.logging = (logged: string) => {
+          const statement = logged.replace(/^Executing \([^)]*\):\s*/, '');
+          if (/^SELECT .* FROM `patients`/.test(statement)) sql = statement;
+        };
+        try {
+          const page = await caller.patients.list(input);
+          expect(page.items.length, label).toBe(50);
+        } finally {
+          options.logging = false;
+        }
         expect(sql, label).toMatch(/^SELECT /);
         const [plan] = (await t.db.sequelize.query(`EXPLAIN ${sql}`)) as [
           { table: string; type: string; key: string | null; Extra: string | null }[],

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceActor } from '../server/src/context';
-import { updatePatient } from '../server/src/patients/update';
+import { updatePatient } from '../server/src/routers/patients/update';
 import { failure, serviceCaller } from './helpers/callers';
 import {
   adminToken,
@@ -31,13 +31,13 @@ describe('patients (tRPC)', () => {
   beforeAll(async () => {
     t = await startTestServer();
     admin = trpcClient(t.url, await adminToken(t));
-    const [a, b] = (await admin.doctors.create.mutate([
+    const [a, b] = (await admin.doctors.createMany.mutate([
       { name: 'Dr. Alpha', specialization: 'Cardiology' },
       { name: 'Dr. Beta', specialization: 'Neurology' },
     ])) as { id: number }[];
     drA = a!.id;
     drB = b!.id;
-    const [p1, p2] = (await admin.patients.create.mutate([
+    const [p1, p2] = (await admin.patients.createMany.mutate([
       { name: 'Ann Example', age: 40, gender: 'F', doctorId: drA, roomNumber: '101', bedNumber: 1 },
       { name: 'Bob Example', age: 55, gender: 'M', doctorId: drB, roomNumber: '202', bedNumber: '2' },
     ])) as { id: number }[];
@@ -71,7 +71,7 @@ describe('patients (tRPC)', () => {
     });
 
     it('a doctor admits patients assigned to their own doctor record by default', async () => {
-      const created = (await doctorA.patients.create.mutate([
+      const created = (await doctorA.patients.createMany.mutate([
         { name: 'Dora', age: 30, gender: 'F' },
         { name: 'Dan', age: 31, gender: 'M', doctorId: drA },
       ])) as { id: number; doctorId: number | null; diagnosis?: unknown }[];
@@ -82,7 +82,7 @@ describe('patients (tRPC)', () => {
     it('a doctor cannot admit a patient for another doctor, and nothing is written', async () => {
       const before = await t.db.models.Patient.count();
       const error = await failure(
-        doctorA.patients.create.mutate([
+        doctorA.patients.createMany.mutate([
           { name: 'Ok', age: 1, gender: 'F' },
           { name: 'Not mine', age: 2, gender: 'M', doctorId: drB },
         ]),
@@ -105,7 +105,7 @@ describe('patients (tRPC)', () => {
       const before = await t.db.models.Patient.count();
       const audits = await t.db.models.AuditEvent.count();
       const error = await failure(
-        admin.patients.create.mutate([
+        admin.patients.createMany.mutate([
           { name: 'One', age: 1, gender: 'F', doctorId: drA },
           { name: 'Two', age: 2, gender: 'M', doctorId: drB },
           { name: 'Three', age: 3, gender: 'F', doctorId: 987_654 },
@@ -119,7 +119,7 @@ describe('patients (tRPC)', () => {
     it('a batch whose item 2 is invalid is rejected, naming item 2 and the field', async () => {
       const before = await t.db.models.Patient.count();
       const error = await failure(
-        admin.patients.create.mutate([
+        admin.patients.createMany.mutate([
           { name: 'One', age: 1, gender: 'F' },
           { name: 'Two', age: 2, gender: 'M' },
           { name: 'Three', age: 151, gender: 'F' },

@@ -2,7 +2,7 @@ import type { AppRouter } from '../server/src/routers/_app';
 import type { TRPCClient } from '@trpc/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../server/src/auth/tokens';
-import { SCOPES, type Scope } from '../server/src/scopes';
+import { SCOPES, type Scope } from '../server/src/access/index';
 import {
   adminToken,
   http,

@@ -21,7 +21,7 @@ describe('users (tRPC, admin only)', () => {
   beforeAll(async () => {
     t = await startTestServer();
     admin = trpcClient(t.url, await adminToken(t));
-    const doctors = (await admin.doctors.create.mutate([
+    const doctors = (await admin.doctors.createMany.mutate([
       { name: 'Dr. Link', specialization: 'General' },
       { name: 'Dr. Other', specialization: 'General' },
     ])) as { id: number }[];

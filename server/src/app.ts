@@ -4,9 +4,10 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
-import { resolveActor } from './auth/index';
+import { resolveCaller } from './auth/index';
 import { type AppEnv, type AppServices, createContext } from './context';
 import { safeError, toTRPCError } from './errors';
+import { errorResponse } from './rest/util';
 import { mountPanel } from './panel';
 import { mountRest } from './rest/index';
 import { appRouter } from './routers/_app';
@@ -36,6 +37,7 @@ export function createApp(services: AppServices): Hono<AppEnv> {
     c.set('services', services);
     c.set('ip', clientIp(c));
     c.set('actor', null);
+    c.set('refusal', null);
     await next();
     c.header('Cache-Control', 'no-store');
     const actor = c.get('actor');
@@ -73,17 +75,14 @@ export function createApp(services: AppServices): Hono<AppEnv> {
 
   app.use(async (c, next) => {
     try {
-      c.set(
-        'actor',
-        await resolveActor(services, {
-          authorization: c.req.header('authorization'),
-          cookie: c.req.header('cookie'),
-        }),
-      );
+      const caller = await resolveCaller(services, {
+        authorization: c.req.header('authorization'),
+        cookie: c.req.header('cookie'),
+      });
+      c.set('actor', caller.actor);
+      c.set('refusal', caller.refusal);
     } catch (error) {
-      const trpcError = toTRPCError(error);
-      if (trpcError.code === 'SERVICE_UNAVAILABLE') return c.json({ error: 'Database unavailable' }, 503);
-      throw error;
+      return errorResponse(c, error);
     }
     await next();
   });

@@ -1,20 +1,15 @@
 import type { Database, Role } from '@hdms/db';
 import type { FetchCreateContextFnOptions } from '@trpc/server/adapters/fetch';
 import type { Context as HonoContext } from 'hono';
-import type { SessionManager } from './auth/sessions';
+import type { Scope } from './access/index';
+import type { SessionManager, SessionUser } from './auth/sessions';
 import type { Config } from './env';
 import type { Logger } from './logger';
-import type { Scope } from './scopes';
 
-/** A signed-in person, through a session. */
-export interface UserActor {
+/** A signed-in person, through a session; `R` narrows the role (see `roleProcedure`). */
+export interface UserActor<R extends Role = Role> extends SessionUser {
   type: 'user';
-  id: number;
-  role: Role;
-  username: string;
-  email: string;
-  doctorId: number | null;
-  patientId: number | null;
+  role: R;
   /** The session token this request came with. */
   sessionToken: string;
 }
@@ -30,6 +25,11 @@ export interface ServiceActor {
 /** Whoever makes a request. */
 export type Actor = UserActor | ServiceActor;
 
+/** How audit rows and revisions name an actor: the username or the service token's name. */
+export function actorName(actor: Actor): string {
+  return actor.type === 'user' ? actor.username : actor.name;
+}
+
 /** What the server holds for its whole life and hands to every request. */
 export interface AppServices {
   db: Database;
@@ -41,6 +41,8 @@ export interface AppServices {
 /** Inputs of `createContextInner`: what a test needs to call procedures directly. */
 export interface InnerContextOptions extends AppServices {
   actor: Actor | null;
+  /** Why the credentials sent were refused, if they were (the UNAUTHORIZED message). */
+  refusal?: string | null;
   requestId: string;
   ip?: string | null;
   /** Adds a `Set-Cookie` header to the response, where there is one. */
@@ -54,6 +56,7 @@ export function createContextInner(options: InnerContextOptions) {
     config: options.config,
     sessions: options.sessions,
     actor: options.actor,
+    refusal: options.refusal ?? null,
     requestId: options.requestId,
     ip: options.ip ?? null,
     logger: options.logger.child({
@@ -67,23 +70,39 @@ export function createContextInner(options: InnerContextOptions) {
 /** The procedures' context type. */
 export type Context = ReturnType<typeof createContextInner>;
 
+/** The context inside a procedure: its own path (for audit rows) and the actor its tier admitted. */
+export type ProcedureContext<A extends Actor | null = Actor> = Omit<Context, 'actor'> & {
+  actor: A;
+  procedure: string;
+};
+
 /** Variables the Hono app keeps per request. */
 export interface AppEnv {
   Variables: {
     requestId: string;
     actor: Actor | null;
+    refusal: string | null;
     ip: string | null;
     services: AppServices;
   };
 }
 
-/** The context of one tRPC request, from what the Hono middleware resolved. */
-export function createContext(opts: FetchCreateContextFnOptions, c: HonoContext<AppEnv>): Context {
+/**
+ * The context of one HTTP request, from what the Hono middleware resolved: the one function both
+ * tRPC (`createContext`) and the REST endpoints build their context with.
+ */
+export function contextFromHono(c: HonoContext<AppEnv>, setCookie: (cookie: string) => void): Context {
   return createContextInner({
     ...c.get('services'),
     actor: c.get('actor'),
+    refusal: c.get('refusal'),
     requestId: c.get('requestId'),
     ip: c.get('ip'),
-    setCookie: (cookie) => opts.resHeaders.append('Set-Cookie', cookie),
+    setCookie,
   });
+}
+
+/** The tRPC adapter's context function: cookies go to tRPC's response headers. */
+export function createContext(opts: FetchCreateContextFnOptions, c: HonoContext<AppEnv>): Context {
+  return contextFromHono(c, (cookie) => opts.resHeaders.append('Set-Cookie', cookie));
 }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, extname, relative, resolve, sep } from 'node:path';
 import type { Hono } from 'hono';
+import { z } from 'zod';
 import type { AppEnv } from './context';
 import { appRouter } from './routers/_app';
 import { router } from './trpc';
@@ -39,11 +40,33 @@ function monacoDir(): string | null {
 
 type RouterRecord = Parameters<typeof router>[0];
 
+/** What the panel reads of a procedure. */
+interface ProcedureNode {
+  (...args: unknown[]): unknown;
+  _def: { inputs: unknown[]; meta?: { description?: string } };
+}
+
+/**
+ * The panel's copy of a procedure that takes an array (`createMany`): trpc-ui's forms cannot hold
+ * a top-level array (the page fails to render), so the copy shows no form, and its description
+ * says how to call it. The copy is only rendered, never called.
+ */
+function arrayInputForPanel(node: ProcedureNode): ProcedureNode {
+  if (!(node._def.inputs[0] instanceof z.ZodArray)) return node;
+  const description = `${node._def.meta?.description ?? ''} Takes a JSON array: the panel cannot edit one, so call it from the SDK or over HTTP.`;
+  return Object.assign((...args: unknown[]) => node(...args), {
+    _def: { ...node._def, inputs: [], meta: { ...node._def.meta, description } },
+  });
+}
+
 /** `record` without the routers that have no procedures (trpc-ui's page fails on an empty router). */
 function withProcedures(record: RouterRecord): RouterRecord | null {
   const kept: RouterRecord = {};
   for (const [key, node] of Object.entries(record)) {
-    const inner = typeof node === 'function' ? node : withProcedures(node as RouterRecord);
+    const inner =
+      typeof node === 'function'
+        ? (arrayInputForPanel(node as unknown as ProcedureNode) as unknown as typeof node)
+        : withProcedures(node as RouterRecord);
     if (inner) kept[key] = inner;
   }
   return Object.keys(kept).length ? kept : null;

@@ -1,7 +1,7 @@
 import { TRPCClientError } from '@trpc/client';
 import { createContextInner } from '../../server/src/context';
 import { createCaller } from '../../server/src/routers/_app';
-import type { Scope } from '../../server/src/scopes';
+import type { Scope } from '../../server/src/access/index';
 import type { TestServer } from './server';
 
 /**

@@ -1,6 +1,6 @@
 import type { AuditEvent } from '@hdms/db';
 import { newServiceToken, sha256Hex } from '../../server/src/auth/tokens';
-import type { Scope } from '../../server/src/scopes';
+import type { Scope } from '../../server/src/access/index';
 import { ADMIN, adminToken, signedInUser, type TestServer } from './server';
 
 /** A signed-in account with its token. */

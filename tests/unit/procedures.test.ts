@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { appRouter } from '../../server/src/routers/_app';
-import { SCOPES } from '../../server/src/scopes';
+import { SCOPES } from '../../server/src/access/index';
 
 const procedures = Object.entries(appRouter._def.procedures as Record<string, unknown>) as [
   string,

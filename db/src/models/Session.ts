@@ -5,6 +5,7 @@ import {
   type InferAttributes,
   type InferCreationAttributes,
   Model,
+  type NonAttribute,
   type Sequelize,
 } from 'sequelize';
 import type { User } from './User';
@@ -18,6 +19,8 @@ export class Session extends Model<InferAttributes<Session>, InferCreationAttrib
   declare userId: ForeignKey<User['id']>;
   declare expiresAt: Date;
   declare createdAt: CreationOptional<Date>;
+  /** The account, when a query includes it (`include: 'user'`). */
+  declare user?: NonAttribute<User>;
 }
 
 /** Binds a fresh `Session` class to one Sequelize instance. */

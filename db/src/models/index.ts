@@ -21,7 +21,7 @@ export { ServiceToken } from './ServiceToken';
 export { Session } from './Session';
 export { User, ROLES, type Role } from './User';
 
-/** Every model, bound to one Sequelize instance, with the associations between them. */
+/** Every model, bound to one Sequelize instance, with the associations queries use. */
 export function initModels(sequelize: Sequelize) {
   const models = {
     User: initUser(sequelize),
@@ -35,19 +35,8 @@ export function initModels(sequelize: Sequelize) {
     ServiceToken: initServiceToken(sequelize),
     LoginFailure: initLoginFailure(sequelize),
   };
-  const { User, Session, Doctor, Patient, CheckHistory, Note, PatientRevision } = models;
-  Doctor.hasMany(Patient, { foreignKey: 'doctorId', as: 'patients' });
-  Patient.belongsTo(Doctor, { foreignKey: 'doctorId', as: 'doctor' });
-  Patient.hasMany(CheckHistory, { foreignKey: 'patientId', as: 'checks' });
-  CheckHistory.belongsTo(Patient, { foreignKey: 'patientId', as: 'patient' });
-  Patient.hasMany(Note, { foreignKey: 'patientId', as: 'notes' });
-  Note.belongsTo(Patient, { foreignKey: 'patientId', as: 'patient' });
-  Patient.hasMany(PatientRevision, { foreignKey: 'patientId', as: 'revisions' });
-  PatientRevision.belongsTo(Patient, { foreignKey: 'patientId', as: 'patient' });
-  User.hasMany(Session, { foreignKey: 'userId', as: 'sessions' });
-  Session.belongsTo(User, { foreignKey: 'userId', as: 'user' });
-  User.belongsTo(Doctor, { foreignKey: 'doctorId', as: 'doctor' });
-  User.belongsTo(Patient, { foreignKey: 'patientId', as: 'patient' });
+  // The session lookup reads its account in the same query.
+  models.Session.belongsTo(models.User, { foreignKey: 'userId', as: 'user' });
   return models;
 }
 

@@ -1,33 +1,42 @@
+import type { Scope } from '../access/index';
 import type { Actor, AppServices } from '../context';
-import type { Scope } from '../scopes';
 import { SERVICE_TOKEN_PREFIX, sha256Hex } from './tokens';
 
 const LAST_USED_PRECISION_MS = 60_000;
 
+/** Who a request comes from, and why its credentials were refused (for the UNAUTHORIZED message). */
+export interface Caller {
+  actor: Actor | null;
+  /** Set when a token was sent but is not valid, e.g. `This service token has been revoked`. */
+  refusal: string | null;
+}
+
 /**
  * Who a request comes from: a service token or a session token in `Authorization: Bearer`, else
- * the session cookie. An unknown, expired or revoked token is no one (the procedures then answer
- * UNAUTHORIZED where signing in is needed).
+ * the session cookie. An unknown, expired or revoked token is no one; procedures that need a
+ * caller then answer UNAUTHORIZED with `refusal`.
  */
-export async function resolveActor(
+export async function resolveCaller(
   services: Pick<AppServices, 'db' | 'sessions'>,
   headers: { authorization?: string; cookie?: string },
-): Promise<Actor | null> {
+): Promise<Caller> {
   const bearer = services.sessions.readBearer(headers.authorization);
   if (bearer?.startsWith(SERVICE_TOKEN_PREFIX)) return resolveServiceToken(services, bearer);
   const token = bearer ?? services.sessions.readCookie(headers.cookie);
-  if (!token) return null;
+  if (!token) return { actor: null, refusal: null };
   const session = await services.sessions.validate(token);
-  if (!session) return null;
-  return { type: 'user', ...session.user, sessionToken: token };
+  if (!session) return { actor: null, refusal: 'Your session has ended; sign in again' };
+  return { actor: { type: 'user', ...session.user, sessionToken: token }, refusal: null };
 }
 
-async function resolveServiceToken(services: Pick<AppServices, 'db'>, token: string): Promise<Actor | null> {
+async function resolveServiceToken(services: Pick<AppServices, 'db'>, token: string): Promise<Caller> {
   const row = await services.db.models.ServiceToken.findOne({ where: { tokenHash: sha256Hex(token) } });
   const now = Date.now();
-  if (!row || row.revokedAt || row.expiresAt.getTime() <= now) return null;
+  if (!row) return { actor: null, refusal: 'This service token is not valid' };
+  if (row.revokedAt) return { actor: null, refusal: 'This service token has been revoked' };
+  if (row.expiresAt.getTime() <= now) return { actor: null, refusal: 'This service token has expired' };
   if (!row.lastUsedAt || now - row.lastUsedAt.getTime() > LAST_USED_PRECISION_MS) {
     await row.update({ lastUsedAt: new Date(now) });
   }
-  return { type: 'service', id: row.id, name: row.name, scopes: row.scopes as Scope[] };
+  return { actor: { type: 'service', id: row.id, name: row.name, scopes: row.scopes as Scope[] }, refusal: null };
 }

@@ -1,41 +1,33 @@
 import type { Database } from '@hdms/db';
 import { Op } from '@hdms/db';
 import type { Adapter, DatabaseSession, DatabaseUser } from 'lucia';
+import { SESSION_USER_FIELDS } from './sessions';
 import { sha256Hex } from './tokens';
 
 /**
- * lucia's storage on our Sequelize models. Lucia hands us the session id (the token); only its
- * SHA-256 reaches the database. Sessions of disabled accounts are answered as absent, so lucia
- * deletes them.
+ * lucia's storage on our Sequelize models. lucia hands us the session id (the token); only its
+ * SHA-256 reaches the database. A session and its user are read in one query, with only the
+ * fields a request needs (never the password hash). Sessions of disabled accounts are answered
+ * as absent, so lucia deletes them.
  */
 export class SequelizeSessionAdapter implements Adapter {
   constructor(private readonly db: Database) {}
 
   async getSessionAndUser(sessionId: string): Promise<[DatabaseSession | null, DatabaseUser | null]> {
-    const { Session, User } = this.db.models;
-    const row = await Session.findByPk(sha256Hex(sessionId));
+    const row = await this.db.models.Session.findByPk(sha256Hex(sessionId), {
+      include: [{ association: 'user', attributes: ['id', 'disabledAt', ...SESSION_USER_FIELDS] }],
+    });
     if (!row) return [null, null];
-    const user = await User.findByPk(row.userId);
     const session: DatabaseSession = {
       id: sessionId,
       userId: row.userId,
       expiresAt: row.expiresAt,
       attributes: { createdAt: row.createdAt },
     };
+    const user = row.user;
     if (!user || user.disabledAt) return [session, null];
-    return [
-      session,
-      {
-        id: user.id,
-        attributes: {
-          role: user.role,
-          username: user.username,
-          email: user.email,
-          doctorId: user.doctorId,
-          patientId: user.patientId,
-        },
-      },
-    ];
+    const attributes = Object.fromEntries(SESSION_USER_FIELDS.map((f) => [f, user[f] ?? null]));
+    return [session, { id: user.id, attributes: attributes as unknown as DatabaseUser['attributes'] }];
   }
 
   async getUserSessions(userId: number): Promise<DatabaseSession[]> {

@@ -5,4 +5,4 @@ export { hashPassword, verifyPassword } from './password';
 export { SESSION_COOKIE, SessionManager, type SessionUser, type ValidSession } from './sessions';
 export { LoginThrottle, loginSubject, THROTTLE } from './throttle';
 export { newServiceToken, SERVICE_TOKEN_PREFIX, sha256Hex } from './tokens';
-export { resolveActor } from './actor';
+export { type Caller, resolveCaller } from './actor';

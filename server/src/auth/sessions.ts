@@ -1,9 +1,13 @@
 import type { Database, Role } from '@hdms/db';
-import { Cookie, Lucia, TimeSpan } from 'lucia';
+import { Lucia, TimeSpan } from 'lucia';
 import { SequelizeSessionAdapter } from './adapter';
 import { newSessionToken } from './tokens';
 
-interface UserAttributes {
+/** The account fields every request's actor carries: read with the session, in one query. */
+export const SESSION_USER_FIELDS = ['role', 'username', 'email', 'doctorId', 'patientId'] as const;
+
+/** The values of `SESSION_USER_FIELDS`. */
+export interface SessionUserAttributes {
   role: Role;
   username: string;
   email: string;
@@ -11,17 +15,22 @@ interface UserAttributes {
   patientId: number | null;
 }
 
+/** What lucia keeps with a session besides its expiry: when it began (for the absolute limit). */
+export interface SessionAttributes {
+  createdAt: Date;
+}
+
 declare module 'lucia' {
   interface Register {
-    Lucia: Lucia<{ createdAt: Date }, UserAttributes>;
+    Lucia: Lucia<SessionAttributes, SessionUserAttributes>;
     UserId: number;
-    DatabaseSessionAttributes: { createdAt: Date };
-    DatabaseUserAttributes: UserAttributes;
+    DatabaseSessionAttributes: SessionAttributes;
+    DatabaseUserAttributes: SessionUserAttributes;
   }
 }
 
 /** The signed-in user a valid session belongs to. */
-export interface SessionUser extends UserAttributes {
+export interface SessionUser extends SessionUserAttributes {
   id: number;
 }
 
@@ -39,21 +48,23 @@ export const SESSION_COOKIE = 'hdms_session';
 const EXTEND_EVERY_MS = 60_000;
 
 /**
- * Sessions, behind lucia v3: the only module that touches lucia. Sessions expire after
- * `idleMinutes` without use (each use pushes the deadline back, to the minute) and `maxHours`
- * after sign-in, whatever happens.
+ * Sessions: the one owner of lucia (v3). Who does what:
+ * - lucia: starting a session, looking a token up through our adapter (which stores only the
+ *   token's SHA-256 and reads the user in the same query), the idle expiry check, ending one or
+ *   all sessions of a user, and reading and writing the cookie;
+ * - this class: the policy lucia has no setting for: the idle deadline moves on every use, to the
+ *   minute (lucia would wait until half the idle time had passed), the absolute lifetime
+ *   (`maxHours` after sign-in), and the cookie's Max-Age (the absolute lifetime).
  */
 export class SessionManager {
-  private readonly lucia: Lucia<{ createdAt: Date }, UserAttributes>;
+  private readonly lucia: Lucia<SessionAttributes, SessionUserAttributes>;
   private readonly adapter: SequelizeSessionAdapter;
   private readonly idleMs: number;
   private readonly maxMs: number;
-  private readonly secureCookie: boolean;
 
   constructor(db: Database, options: { idleMinutes: number; maxHours: number; secureCookie: boolean }) {
     this.idleMs = options.idleMinutes * 60_000;
     this.maxMs = options.maxHours * 3_600_000;
-    this.secureCookie = options.secureCookie;
     this.adapter = new SequelizeSessionAdapter(db);
     this.lucia = new Lucia(this.adapter, {
       sessionExpiresIn: new TimeSpan(options.idleMinutes, 'm'),
@@ -78,9 +89,8 @@ export class SessionManager {
   }
 
   /**
-   * The session a token names, or null if it is unknown, expired or its account is disabled. A
-   * valid session's idle deadline moves to `idleMinutes` from now (lucia alone would wait until
-   * half of it had passed, ending sessions after as little as half the idle time).
+   * The session a token names, or null if it is unknown, expired (idle or absolute) or its
+   * account is disabled. A valid session's idle deadline moves to `idleMinutes` from now.
    */
   async validate(token: string): Promise<ValidSession | null> {
     const { session, user } = await this.lucia.validateSession(token);
@@ -95,8 +105,7 @@ export class SessionManager {
       expiresAt = new Date(now + this.idleMs);
       await this.adapter.updateSessionExpiration(token, expiresAt);
     }
-    const { id, role, username, email, doctorId, patientId } = user;
-    return { token, expiresAt, user: { id, role, username, email, doctorId, patientId } };
+    return { token, expiresAt, user };
   }
 
   /** Ends one session. */
@@ -125,17 +134,13 @@ export class SessionManager {
   }
 
   /**
-   * A `Set-Cookie` value carrying the token: HttpOnly, SameSite=Lax, Secure in production, and
-   * kept by the browser no longer than the session's absolute lifetime.
+   * A `Set-Cookie` value carrying the token: lucia's session cookie (HttpOnly, SameSite=Lax,
+   * Secure in production), kept by the browser no longer than the session's absolute lifetime.
    */
   cookieFor(token: string): string {
-    return new Cookie(SESSION_COOKIE, token, {
-      httpOnly: true,
-      sameSite: 'lax',
-      secure: this.secureCookie,
-      path: '/',
-      maxAge: Math.floor(this.maxMs / 1000),
-    }).serialize();
+    const cookie = this.lucia.createSessionCookie(token);
+    cookie.attributes.maxAge = Math.floor(this.maxMs / 1000);
+    return cookie.serialize();
   }
 
   /** A `Set-Cookie` value that clears the session cookie. */

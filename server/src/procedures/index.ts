@@ -1,8 +1,13 @@
 import type { Role } from '@hdms/db';
-import { TRPCError } from '@trpc/server';
 import type { Actor, ServiceActor, UserActor } from '../context';
-import { safeError, toTRPCError } from '../errors';
-import { baseProcedure } from '../trpc';
+import { type TierRule, tierRefusal } from '../access/index';
+import { badRequest, forbidden, safeError, toTRPCError, unauthorized } from '../errors';
+import { baseProcedure, middleware } from '../trpc';
+
+/**
+ * The procedure tiers. Each checks who may call (the rules are `access/`'s) and narrows
+ * `ctx.actor` to exactly who passes, so resolvers never re-check the caller's kind or role.
+ */
 
 /**
  * Every procedure: knows its own path (for audit rows) and maps database failures to the
@@ -20,46 +25,41 @@ export const publicProcedure = baseProcedure.use(async ({ ctx, path, next }) => 
   return result;
 });
 
-/**
- * Signed in. People pass; a service passes only where the procedure's meta names a scope the
- * token holds. Narrows `ctx.actor` to non-null.
- */
-export const authedProcedure = publicProcedure.use(({ ctx, meta, next }) => {
-  const actor = ctx.actor;
-  if (!actor) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Sign in first' });
-  if (actor.type === 'service' && !(meta?.scope && actor.scopes.includes(meta.scope))) {
-    throw new TRPCError({
-      code: 'FORBIDDEN',
-      message: meta?.scope ? `This token lacks the ${meta.scope} scope` : 'Not available to service tokens',
-    });
-  }
-  return next({ ctx: { ...ctx, actor: actor as Actor } });
-});
-
-/** Signed in as a person (not a service). Narrows `ctx.actor` to a `UserActor`. */
-export const userProcedure = publicProcedure.use(({ ctx, next }) => {
-  const actor = ctx.actor;
-  if (!actor) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Sign in first' });
-  if (actor.type !== 'user') throw new TRPCError({ code: 'FORBIDDEN', message: 'Only for signed-in people' });
-  return next({ ctx: { ...ctx, actor } });
-});
-
-/** Signed in with one of `roles`, or a service holding the procedure's scope. */
-export function roleProcedure(...roles: Role[]) {
-  return authedProcedure.use(({ ctx, next }) => {
-    if (ctx.actor.type === 'user' && !roles.includes(ctx.actor.role)) {
-      throw new TRPCError({ code: 'FORBIDDEN', message: `Only for ${roles.join(' or ')} accounts` });
-    }
-    return next();
+/** A procedure behind `rule`; the resolver's `ctx.actor` is `A`. */
+function tier<A extends Actor>(rule: TierRule) {
+  return publicProcedure.use(({ ctx, meta, next }) => {
+    if (!ctx.actor) throw unauthorized(ctx.refusal ?? undefined);
+    const refusal = tierRefusal(ctx.actor, rule, meta?.scope);
+    if (refusal) throw forbidden(refusal);
+    return next({ ctx: { ...ctx, actor: ctx.actor as A } });
   });
 }
 
-/** True for a person with this role. */
-export function isRole(actor: Actor, role: Role): actor is UserActor {
-  return actor.type === 'user' && actor.role === role;
+/** Any signed-in person, or a service holding the procedure's meta scope. */
+export const authedProcedure = tier<Actor>({ roles: 'any', services: true });
+
+/** Signed in as a person (never a service). */
+export const userProcedure = tier<UserActor>({ roles: 'any', services: false });
+
+/** People with one of `roles` (never services): `roleProcedure('doctor')` hands the resolver a doctor. */
+export function roleProcedure<R extends Role>(...roles: R[]) {
+  return tier<UserActor<R>>({ roles, services: false });
 }
 
-/** True for a service token. */
-export function isService(actor: Actor): actor is ServiceActor {
-  return actor.type === 'service';
+/** People with one of `roles`, or a service holding the procedure's meta scope. */
+export function roleOrServiceProcedure<R extends Role>(...roles: R[]) {
+  return tier<UserActor<R> | ServiceActor>({ roles, services: true });
+}
+
+/**
+ * Middleware for one-object procedures: an array is a clear BAD_REQUEST naming the batch
+ * procedure, before the input is parsed (`create` takes one object, `createMany` an array).
+ */
+export function rejectArray(batchProcedure: string) {
+  return middleware(async ({ getRawInput, next }) => {
+    if (Array.isArray(await getRawInput())) {
+      throw badRequest(`This procedure takes one object; send an array to ${batchProcedure}`);
+    }
+    return next();
+  });
 }

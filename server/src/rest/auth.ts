@@ -1,39 +1,30 @@
 import type { Hono } from 'hono';
 import type { AppEnv } from '../context';
-import type { UserView } from '../views';
-import { callerFor, readJson, rest, toSnake } from './util';
+import { loginInput, registerInput } from '../routers/auth';
+import { callerFor, parseBody, readJson, rest, restView } from './util';
 
-const publicUser = (user: UserView) => ({
-  id: user.id,
-  username: user.username,
-  email: user.email,
-  role: user.role,
-});
+const ACCOUNT_FIELDS = ['id', 'username', 'email', 'role'] as const;
 
 /** `POST /register`, `POST /login`, `POST /logout`. */
 export function authRoutes(app: Hono<AppEnv>): void {
   app.post(
     '/register',
     rest(async (c) => {
-      const user = await callerFor(c).auth.register((await readJson(c)) as never);
-      return c.json(publicUser(user), 201);
+      const user = await callerFor(c).auth.register(parseBody(registerInput, await readJson(c)));
+      return c.json(restView(user, ACCOUNT_FIELDS), 201);
     }),
   );
 
   app.post(
     '/login',
     rest(async (c) => {
-      const result = await callerFor(c).auth.login((await readJson(c)) as never);
+      const result = await callerFor(c).auth.login(parseBody(loginInput, await readJson(c)));
       return c.json(
-        toSnake({
+        {
           token: result.token,
-          expiresAt: result.expiresAt.toISOString(),
-          user: {
-            ...publicUser(result.user),
-            doctorId: result.user.doctorId,
-            patientId: result.user.patientId,
-          },
-        }),
+          expires_at: result.expiresAt.toISOString(),
+          user: restView(result.user, [...ACCOUNT_FIELDS, 'doctorId', 'patientId']),
+        },
         200,
       );
     }),

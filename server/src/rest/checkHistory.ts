@@ -1,7 +1,8 @@
 import type { Hono } from 'hono';
 import type { AppEnv } from '../context';
-import { parseIsoInstant } from '../dates';
-import { callerFor, readJson, rest, toCamel } from './util';
+import { parseIsoInstant } from '../lib/dates';
+import { checkInput, checksInput } from '../routers/checkHistory';
+import { callerFor, parseBody, readJson, rest, toCamel } from './util';
 
 /**
  * A JSON `check_time` string as a Date (see `parseIsoInstant`). A string that is no real instant
@@ -25,9 +26,16 @@ function withDates(item: unknown): unknown {
 export function checkHistoryRoutes(app: Hono<AppEnv>): void {
   const create = rest(async (c) => {
     const body = toCamel(await readJson(c));
-    const input = Array.isArray(body) ? body.map(withDates) : withDates(body);
-    const result = await callerFor(c).checkHistory.create(input as never);
-    return c.json(Array.isArray(result) ? result.map((row) => ({ id: row.id })) : { id: result.id }, 201);
+    const caller = callerFor(c).checkHistory;
+    if (Array.isArray(body)) {
+      const rows = await caller.createMany(parseBody(checksInput, body.map(withDates)));
+      return c.json(
+        rows.map((row) => ({ id: row.id })),
+        201,
+      );
+    }
+    const row = await caller.create(parseBody(checkInput, withDates(body)));
+    return c.json({ id: row.id }, 201);
   });
   app.post('/check_history', create);
   app.post('/check-history', create);

@@ -1,18 +1,23 @@
 import type { Hono } from 'hono';
 import type { AppEnv } from '../context';
-import type { DoctorView } from '../routers/doctors';
+import { type DoctorView, doctorInput, doctorsInput } from '../routers/doctors';
 import { readListQuery } from './listQuery';
-import { callerFor, readJson, rest, toCamel } from './util';
+import { callerFor, parseBody, readJson, rest, restView, toCamel } from './util';
 
-const restDoctor = (d: DoctorView) => ({ id: d.id, name: d.name, specialization: d.specialization });
+const restDoctor = (d: DoctorView) => restView(d, ['id', 'name', 'specialization']);
 
 /** `POST /doctors` (one or an array) and `GET /doctors`. */
 export function doctorsRoutes(app: Hono<AppEnv>): void {
   app.post(
     '/doctors',
     rest(async (c) => {
-      const created = await callerFor(c).doctors.create(toCamel(await readJson(c)) as never);
-      return c.json(Array.isArray(created) ? created.map(restDoctor) : restDoctor(created), 201);
+      const body = toCamel(await readJson(c));
+      const caller = callerFor(c).doctors;
+      if (Array.isArray(body)) {
+        const created = await caller.createMany(parseBody(doctorsInput, body));
+        return c.json(created.map(restDoctor), 201);
+      }
+      return c.json(restDoctor(await caller.create(parseBody(doctorInput, body))), 201);
     }),
   );
 

@@ -1,7 +1,7 @@
 import type { Context as HonoContext } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../context';
-import { TRPCError } from './util';
+import { parseBody } from './util';
 
 const whole = (min: number, max: number) =>
   z
@@ -20,8 +20,6 @@ const listQuery = z.object({
  * procedures' `{ limit, cursor }`. A bad value is a 400 naming the parameter.
  */
 export function readListQuery(c: HonoContext<AppEnv>): { limit: number; cursor?: number } {
-  const parsed = listQuery.safeParse({ limit: c.req.query('limit'), after: c.req.query('after') });
-  if (!parsed.success)
-    throw new TRPCError({ code: 'BAD_REQUEST', message: 'Invalid query', cause: parsed.error });
-  return { limit: parsed.data.limit, cursor: parsed.data.after };
+  const query = parseBody(listQuery, { limit: c.req.query('limit'), after: c.req.query('after') });
+  return { limit: query.limit, cursor: query.after };
 }

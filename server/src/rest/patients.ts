@@ -1,25 +1,25 @@
 import type { Hono } from 'hono';
 import type { AppEnv } from '../context';
-import type { PatientView } from '../patients/view';
+import { patientCreateInput, patientsCreateInput } from '../routers/patients/schemas';
+import type { PatientView } from '../routers/patients/views';
 import { readListQuery } from './listQuery';
-import { callerFor, readJson, rest, toCamel } from './util';
+import { callerFor, parseBody, readJson, rest, restView, toCamel } from './util';
 
-const created = (p: PatientView) => ({ id: p.id, name: p.name });
-const listed = (p: PatientView) => ({
-  id: p.id,
-  name: p.name,
-  age: p.age,
-  gender: p.gender,
-  doctor_id: p.doctorId,
-});
+const created = (p: PatientView) => restView(p, ['id', 'name']);
+const listed = (p: PatientView) => restView(p, ['id', 'name', 'age', 'gender', 'doctorId']);
 
 /** `POST /patients` (one or an array) and `GET /patients` (the caller's scope). */
 export function patientsRoutes(app: Hono<AppEnv>): void {
   app.post(
     '/patients',
     rest(async (c) => {
-      const result = await callerFor(c).patients.create(toCamel(await readJson(c)) as never);
-      return c.json(Array.isArray(result) ? result.map(created) : created(result), 201);
+      const body = toCamel(await readJson(c));
+      const caller = callerFor(c).patients;
+      if (Array.isArray(body)) {
+        return c.json((await caller.createMany(parseBody(patientsCreateInput, body))).map(created), 201);
+      }
+      const patient = await caller.create(parseBody(patientCreateInput, body));
+      return c.json(created(patient), 201);
     }),
   );
 

@@ -1,7 +1,8 @@
 import type { Hono } from 'hono';
 import type { AppEnv } from '../context';
+import { createServiceTokenInput, listServiceTokensInput } from '../routers/serviceTokens/schemas';
 import { readListQuery } from './listQuery';
-import { callerFor, readJson, rest, toCamel, toSnake } from './util';
+import { callerFor, parseBody, pathId, readJson, rest, toCamel, toSnake } from './util';
 
 /**
  * `POST /service-tokens` (201, the token shown once), `GET /service-tokens`,
@@ -11,7 +12,8 @@ export function serviceTokensRoutes(app: Hono<AppEnv>): void {
   app.post(
     '/service-tokens',
     rest(async (c) => {
-      const result = await callerFor(c).serviceTokens.create(toCamel(await readJson(c)) as never);
+      const input = parseBody(createServiceTokenInput, toCamel(await readJson(c)));
+      const result = await callerFor(c).serviceTokens.create(input);
       return c.json(toSnake({ token: result.token, ...result.serviceToken }), 201);
     }),
   );
@@ -19,17 +21,18 @@ export function serviceTokensRoutes(app: Hono<AppEnv>): void {
   app.get(
     '/service-tokens',
     rest(async (c) => {
-      const result = await callerFor(c).serviceTokens.list({
+      const input = parseBody(listServiceTokensInput, {
         ...readListQuery(c),
         search: c.req.query('search'),
-        status: c.req.query('status') as never,
+        status: c.req.query('status'),
       });
+      const result = await callerFor(c).serviceTokens.list(input);
       return c.json(toSnake(result.items), 200);
     }),
   );
 
   const revoke = rest(async (c) => {
-    const token = await callerFor(c).serviceTokens.revoke({ id: Number(c.req.param('id')) });
+    const token = await callerFor(c).serviceTokens.revoke({ id: pathId(c) });
     return c.json(toSnake(token), 200);
   });
   app.post('/service-tokens/:id/revoke', revoke);

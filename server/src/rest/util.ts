@@ -1,33 +1,25 @@
 import { TRPCError } from '@trpc/server';
 import type { Context as HonoContext, Handler } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { ZodError } from 'zod';
-import { type AppEnv, createContextInner } from '../context';
-import { HTTP_STATUS, safeError, toTRPCError } from '../errors';
+import type { z } from 'zod';
+import { type AppEnv, contextFromHono } from '../context';
+import { badRequest, RetryLaterError, restError, safeError, toTRPCError } from '../errors';
 import { createCaller } from '../routers/_app';
-import { describeIssues, flattenIssues } from '../trpc';
 
 /** The tRPC caller for this request: REST endpoints reuse every procedure's rules through it. */
 export function callerFor(c: HonoContext<AppEnv>) {
-  return createCaller(
-    createContextInner({
-      ...c.get('services'),
-      actor: c.get('actor'),
-      requestId: c.get('requestId'),
-      ip: c.get('ip'),
-      setCookie: (cookie) => c.header('Set-Cookie', cookie, { append: true }),
-    }),
-  );
+  return createCaller(contextFromHono(c, (cookie) => c.header('Set-Cookie', cookie, { append: true })));
 }
 
-/** A REST failure with its status, raised before a procedure is reached. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: ContentfulStatusCode,
-    message: string,
-  ) {
-    super(message);
-  }
+/**
+ * Checks a REST body against a procedure's own input schema and returns it typed for that
+ * procedure, so the compiler checks every REST-to-procedure mapping. A bad body is the same
+ * BAD_REQUEST, with the same issues, as the procedure would answer.
+ */
+export function parseBody<S extends z.ZodTypeAny>(schema: S, body: unknown): z.output<S> {
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) throw new TRPCError({ code: 'BAD_REQUEST', message: 'Invalid input', cause: parsed.error });
+  return parsed.data;
 }
 
 const camel = (key: string) => key.replace(/_([a-z0-9])/g, (_, ch: string) => ch.toUpperCase());
@@ -46,49 +38,73 @@ export const toCamel = (value: unknown) => mapKeys(value, camel);
 /** camelCase result keys to REST's snake_case, deeply. */
 export const toSnake = (value: unknown) => mapKeys(value, snake);
 
-/** Reads a JSON request body: 415 if it is not JSON, 400 if it does not parse. */
+/**
+ * The REST shape of a view: the contract's fields of it, keys in snake_case. Views are the
+ * procedures' (one per entity); REST only picks and renames.
+ */
+export function restView<V extends object, K extends keyof V & string>(view: V, fields: readonly K[]): unknown {
+  return toSnake(Object.fromEntries(fields.map((field) => [field, view[field]])));
+}
+
+/** How deeply a REST body may nest objects and arrays: far more than any endpoint needs. */
+export const MAX_JSON_DEPTH = 32;
+
+/** The deepest nesting of objects and arrays in JSON text, counted without parsing it. */
+function jsonDepth(text: string, limit: number): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 92 /* \ */) i++;
+      else if (ch === 34 /* " */) inString = false;
+    } else if (ch === 34) inString = true;
+    else if (ch === 123 /* { */ || ch === 91 /* [ */) {
+      if (++depth > deepest) deepest = depth;
+      if (deepest > limit) return deepest;
+    } else if (ch === 125 /* } */ || ch === 93 /* ] */) depth--;
+  }
+  return deepest;
+}
+
+/** Reads a JSON request body: 415 if it is not JSON, 400 if it is empty, too deep or does not parse. */
 export async function readJson(c: HonoContext<AppEnv>): Promise<unknown> {
   const type = c.req.header('content-type') ?? '';
   if (!/^application\/([\w.+-]+\+)?json\b/i.test(type)) {
-    throw new HttpError(415, 'Content-Type must be application/json');
+    throw new TRPCError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Content-Type must be application/json' });
   }
   const text = await c.req.text();
-  if (text.trim() === '') throw new HttpError(400, 'Request body is empty; send a JSON document');
+  if (text.trim() === '') throw badRequest('Request body is empty; send a JSON document');
+  if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+    throw badRequest(`Request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+  }
   try {
     return JSON.parse(text);
   } catch {
-    throw new HttpError(400, 'Request body is not valid JSON');
+    throw badRequest('Request body is not valid JSON');
   }
 }
 
-/** The contract's REST error body for anything a handler throws. */
-export function errorResponse(c: HonoContext<AppEnv>, error: unknown): Response {
-  if (error instanceof HttpError) return c.json({ error: error.message }, error.status);
-  const trpcError = toTRPCError(error);
-  const status = HTTP_STATUS[trpcError.code] as ContentfulStatusCode;
-  if (trpcError.cause instanceof ZodError) {
-    const issues = flattenIssues(trpcError.cause.issues);
-    return c.json(
-      {
-        error: describeIssues(
-          issues.map((i) => ({ ...i, path: i.path.map((p) => (typeof p === 'string' ? snake(p) : p)) })),
-        ),
-        issues: issues.map((i) => ({
-          path: i.path.map((p) => (typeof p === 'string' ? snake(p) : p)).join('.'),
-          message: i.message,
-        })),
-      },
-      status,
-    );
+/** A positive whole-number id from the path (`/users/:id/...`); 400 naming the parameter otherwise. */
+export function pathId(c: HonoContext<AppEnv>, name = 'id'): number {
+  const raw = c.req.param(name) ?? '';
+  const id = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(id) || id < 1 || id > 2_147_483_647) {
+    throw badRequest(`The ${name} in the path must be a positive whole number`);
   }
-  if (trpcError.code === 'INTERNAL_SERVER_ERROR') {
-    c.get('services').logger.error(
-      { err: safeError(trpcError.cause), reqId: c.get('requestId') },
-      'REST handler failed',
-    );
-    return c.json({ error: 'Internal server error' }, 500);
+  return id;
+}
+
+/** The contract's REST error answer for anything a handler throws (`Retry-After` on a 429). */
+export function errorResponse(c: HonoContext<AppEnv>, thrown: unknown): Response {
+  const error = toTRPCError(thrown);
+  if (error.code === 'INTERNAL_SERVER_ERROR') {
+    c.get('services').logger.error({ err: safeError(error.cause), reqId: c.get('requestId') }, 'REST handler failed');
   }
-  return c.json({ error: trpcError.message }, status);
+  if (error instanceof RetryLaterError) c.header('Retry-After', String(error.retryAfterSeconds));
+  const { status, body } = restError(error);
+  return c.json(body, status as ContentfulStatusCode);
 }
 
 /** Wraps a REST handler so every failure becomes the contract's `{ error }` body. */
@@ -101,5 +117,3 @@ export function rest(handler: Handler<AppEnv>): Handler<AppEnv> {
     }
   };
 }
-
-export { TRPCError };

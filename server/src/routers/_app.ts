@@ -1,12 +1,12 @@
 import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
 import { createCallerFactory, router } from '../trpc';
-import { auditRouter } from './audit';
+import { auditRouter } from './audit/index';
 import { authRouter } from './auth';
 import { checkHistoryRouter } from './checkHistory';
 import { doctorsRouter } from './doctors';
 import { notesRouter } from './notes';
-import { patientsRouter } from './patients';
-import { serviceTokensRouter } from './serviceTokens';
+import { patientsRouter } from './patients/index';
+import { serviceTokensRouter } from './serviceTokens/index';
 import { usersRouter } from './users';
 
 /** Every domain router, merged: the whole tRPC API. */

@@ -1,4 +1,3 @@
-import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import {
   createAccount,
@@ -8,13 +7,15 @@ import {
   loginSubject,
   verifyPassword,
 } from '../auth/index';
-import { recordAudit } from '../audit';
+import { badRequest, tooManyRequests, unauthorized } from '../errors';
+import { emailSchema, lineText, passwordSchema, usernameSchema } from '../lib/schemas';
 import { publicProcedure, userProcedure } from '../procedures/index';
 import { router } from '../trpc';
-import { emailSchema, passwordSchema, usernameSchema } from '../validation';
-import { userView } from '../views';
+import { recordAudit } from './audit/record';
+import { userView } from './users';
 
-const registerInput = z
+/** `auth.register` input. */
+export const registerInput = z
   .object({
     username: usernameSchema,
     email: emailSchema,
@@ -23,9 +24,10 @@ const registerInput = z
   })
   .strict();
 
-const loginInput = z
+/** `auth.login` input: the username or the email, and the password. */
+export const loginInput = z
   .object({
-    username: z.string().trim().min(1, 'is required').max(254),
+    username: lineText(254),
     password: z.string().min(1, 'is required').max(256),
   })
   .strict();
@@ -41,12 +43,12 @@ const changePasswordInput = z
     path: ['newPassword'],
   });
 
-/** Too many wrong current passwords: the same answer and window as failed sign-ins. */
-function tooMany(wait: number): TRPCError {
-  return new TRPCError({
-    code: 'TOO_MANY_REQUESTS',
-    message: `Too many failed sign-in attempts; try again in ${wait} minute${wait === 1 ? '' : 's'}`,
-  });
+/** Too many failed sign-ins: the same answer for login and a wrong current password. */
+function tooMany(minutes: number) {
+  return tooManyRequests(
+    `Too many failed sign-in attempts; try again in ${minutes} minute${minutes === 1 ? '' : 's'}`,
+    minutes * 60,
+  );
 }
 
 /** Accounts and sessions: register, login, logout, me, changePassword. */
@@ -77,7 +79,7 @@ export const authRouter = router({
       if (!user || !valid || user.disabledAt) {
         await throttle.recordFailure(subject, ctx.ip);
         ctx.logger.warn({ userId: user?.id }, 'sign-in failed');
-        throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Invalid username or password' });
+        throw unauthorized('Invalid username or password');
       }
       await throttle.recordSuccess(subject);
       const session = await ctx.sessions.create(user.id);
@@ -94,7 +96,7 @@ export const authRouter = router({
 
   me: userProcedure.meta({ description: 'The signed-in account.' }).query(async ({ ctx }) => {
     const user = await ctx.db.models.User.findByPk(ctx.actor.id);
-    if (!user) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Sign in first' });
+    if (!user) throw unauthorized();
     return userView(user);
   }),
 
@@ -110,10 +112,10 @@ export const authRouter = router({
       const wait = await throttle.blockedFor(subject, ctx.ip);
       if (wait > 0) throw tooMany(wait);
       const user = await ctx.db.models.User.findByPk(ctx.actor.id);
-      if (!user) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Sign in first' });
+      if (!user) throw unauthorized();
       if (!(await verifyPassword(user.passwordHash, input.currentPassword))) {
         await throttle.recordFailure(subject, ctx.ip);
-        throw new TRPCError({ code: 'BAD_REQUEST', message: 'The current password is not correct' });
+        throw badRequest('The current password is not correct');
       }
       const passwordHash = await hashPassword(input.newPassword);
       await ctx.db.transaction(async (tx) => {

@@ -1,14 +1,14 @@
-import { type CheckHistory, Op, type Patient } from '@hdms/db';
-import { TRPCError } from '@trpc/server';
+import { type CheckHistory, Op } from '@hdms/db';
 import type { WhereOptions } from 'sequelize';
 import { z } from 'zod';
-import { findPatientInScope, patientScope } from '../access';
-import { recordAudit } from '../audit';
-import { badItem, keysetBefore } from '../clinical';
-import { notFound } from '../errors';
-import { authedProcedure, roleProcedure } from '../procedures/index';
+import { findPatientInScope, patientIdsInScope } from '../access/index';
+import type { ProcedureContext } from '../context';
+import { badInput, badRequest, notFound } from '../errors';
+import { keysetBefore, listPage, pageInput } from '../lib/pagination';
+import { batchOf, idSchema } from '../lib/schemas';
+import { authedProcedure, rejectArray, roleOrServiceProcedure } from '../procedures/index';
 import { router } from '../trpc';
-import { idSchema, listInput, oneOrMany, page } from '../validation';
+import { recordAudit } from './audit/record';
 
 /** One check-up of a patient, as clients see it. */
 export interface CheckView {
@@ -37,16 +37,12 @@ const checkTime = z
     message: 'must not be more than 5 minutes in the future',
   });
 
-const checkInput = z
-  .object({
-    patientId: idSchema,
-    /** Absent or null: now (UTC). */
-    checkTime: checkTime.nullish(),
-  })
-  .strict();
+/** One check-up to record: `checkTime` absent or null means now (UTC). */
+export const checkInput = z.object({ patientId: idSchema, checkTime: checkTime.nullish() }).strict();
+/** Check-ups to record in one all-or-nothing batch. */
+export const checksInput = batchOf(checkInput);
 
-const listChecksInput = listInput
-  .omit({ search: true })
+const listChecksInput = pageInput
   .extend({ patientId: idSchema, from: z.date().optional(), to: z.date().optional() })
   .strict()
   .refine((v) => !(v.from && v.to && v.from > v.to), {
@@ -54,45 +50,57 @@ const listChecksInput = listInput
     path: ['from'],
   });
 
+/**
+ * Records check-ups in one transaction with their audit rows, all or none. Every patient must be
+ * in the actor's write scope (and stays while we write: the rows are share-locked); the first
+ * one that is not fails the batch, named by `missing(index)`.
+ */
+async function recordChecks(
+  ctx: ProcedureContext,
+  items: z.output<typeof checkInput>[],
+  missing: (index: number) => Error,
+): Promise<CheckView[]> {
+  const now = new Date();
+  return ctx.db.transaction(async (tx) => {
+    const ids = items.map((item) => item.patientId);
+    const known = await patientIdsInScope(ctx.db.models, ctx.actor, ids, {
+      scope: 'checkHistory:write',
+      transaction: tx,
+      lock: 'share',
+    });
+    const index = items.findIndex((item) => !known.has(item.patientId));
+    if (index >= 0) throw missing(index);
+    const rows = await ctx.db.models.CheckHistory.bulkCreate(
+      items.map((item) => ({ patientId: item.patientId, checkTime: item.checkTime ?? now })),
+      { transaction: tx },
+    );
+    await recordAudit(ctx, { action: 'create', patientIds: ids }, tx);
+    return rows.map(checkView);
+  });
+}
+
 /** When a patient was checked: doctors record check-ups, the care team and the patient read them. */
 export const checkHistoryRouter = router({
-  create: roleProcedure('admin', 'doctor')
+  create: roleOrServiceProcedure('admin', 'doctor')
     .meta({
       description:
-        "Record one check-up `{ patientId, checkTime? }` or an array of them (admin: any patient; doctor: own patients). `checkTime` defaults to now (UTC) and may be at most 5 minutes ahead. An array is all-or-nothing: an unknown or out-of-scope patient rejects the batch, naming the item's index.",
+        'Record one check-up `{ patientId, checkTime? }` (admin: any patient; doctor: own patients). `checkTime` defaults to now (UTC) and may be at most 5 minutes ahead. For several at once, use createMany.',
       scope: 'checkHistory:write',
     })
-    .input(oneOrMany(checkInput))
-    .mutation(async ({ ctx, input }) => {
-      const items = Array.isArray(input) ? input : [input];
-      const now = new Date();
-      const created = await ctx.db.transaction(async (tx) => {
-        const where = patientScope(ctx.actor, 'checkHistory:write');
-        const ids = [...new Set(items.map((item) => item.patientId))];
-        const reachable =
-          where === null
-            ? []
-            : await ctx.db.models.Patient.findAll({
-                attributes: ['id'],
-                where: { [Op.and]: [where, { id: ids }] } as WhereOptions<Patient>,
-                transaction: tx,
-                lock: tx.LOCK.SHARE,
-              });
-        const known = new Set(reachable.map((p) => p.id));
-        const missing = items.findIndex((item) => !known.has(item.patientId));
-        if (missing >= 0) {
-          if (!Array.isArray(input)) throw notFound('Patient');
-          throw badItem([missing, 'patientId'], 'Patient not found');
-        }
-        const rows = await ctx.db.models.CheckHistory.bulkCreate(
-          items.map((item) => ({ patientId: item.patientId, checkTime: item.checkTime ?? now })),
-          { transaction: tx },
-        );
-        await recordAudit(ctx, { action: 'create', patientIds: ids }, tx);
-        return rows.map(checkView);
-      });
-      return Array.isArray(input) ? created : created[0]!;
-    }),
+    .use(rejectArray('checkHistory.createMany'))
+    .input(checkInput)
+    .mutation(async ({ ctx, input }) => (await recordChecks(ctx, [input], () => notFound('Patient')))[0]!),
+
+  createMany: roleOrServiceProcedure('admin', 'doctor')
+    .meta({
+      description:
+        "Record an array of check-ups, all or nothing: an unknown or out-of-scope patient rejects the batch, naming the item's index.",
+      scope: 'checkHistory:write',
+    })
+    .input(checksInput)
+    .mutation(({ ctx, input }) =>
+      recordChecks(ctx, input, (index) => badInput([index, 'patientId'], 'Patient not found')),
+    ),
 
   list: authedProcedure
     .meta({
@@ -102,29 +110,29 @@ export const checkHistoryRouter = router({
     })
     .input(listChecksInput)
     .query(async ({ ctx, input }) => {
+      const { CheckHistory } = ctx.db.models;
       const patient = await findPatientInScope(ctx.db.models, ctx.actor, input.patientId, {
         scope: 'checkHistory:read',
+        attributes: ['id'],
       });
-      const conditions: WhereOptions<CheckHistory>[] = [{ patientId: patient.id }];
-      if (input.from) conditions.push({ checkTime: { [Op.gte]: input.from } });
-      if (input.to) conditions.push({ checkTime: { [Op.lt]: input.to } });
+      const where: WhereOptions<CheckHistory>[] = [{ patientId: patient.id }];
+      if (input.from) where.push({ checkTime: { [Op.gte]: input.from } });
+      if (input.to) where.push({ checkTime: { [Op.lt]: input.to } });
+      let after: WhereOptions | null = null;
       if (input.cursor) {
-        const last = await ctx.db.models.CheckHistory.findOne({
+        const last = await CheckHistory.findOne({
           attributes: ['id', 'checkTime'],
           where: { id: input.cursor, patientId: patient.id },
         });
-        if (!last) throw new TRPCError({ code: 'BAD_REQUEST', message: 'cursor is not from this list' });
-        conditions.push(keysetBefore('checkTime', last.checkTime, last.id));
+        if (!last) throw badRequest('cursor is not from this list');
+        after = keysetBefore('checkTime', last.checkTime, last.id);
       }
-      const rows = await ctx.db.models.CheckHistory.findAll({
-        where: { [Op.and]: conditions },
-        order: [
-          ['checkTime', 'DESC'],
-          ['id', 'DESC'],
-        ],
-        limit: input.limit + 1,
-      });
+      const order: [string, string][] = [
+        ['checkTime', 'DESC'],
+        ['id', 'DESC'],
+      ];
+      const result = await listPage(CheckHistory, input, { where, keyset: { order, after } }, checkView);
       await recordAudit(ctx, { action: 'read', patientIds: [patient.id] });
-      return page(rows.map(checkView), input.limit);
+      return result;
     }),
 });

@@ -1,11 +1,13 @@
-import { type Doctor, Op } from '@hdms/db';
+import type { Doctor } from '@hdms/db';
 import { z } from 'zod';
-import { recordAudit } from '../audit';
+import type { ProcedureContext } from '../context';
 import { notFound } from '../errors';
-import { authedProcedure, roleProcedure } from '../procedures/index';
-import { containsText } from '../search';
+import { listInput, listPage } from '../lib/pagination';
+import { batchOf, idSchema, lineText } from '../lib/schemas';
+import { containsText } from '../lib/search';
+import { authedProcedure, rejectArray, roleOrServiceProcedure } from '../procedures/index';
 import { router } from '../trpc';
-import { idAfter, idSchema, listInput, oneOrMany, page } from '../validation';
+import { recordAudit } from './audit/record';
 
 /** A doctor of the register, as clients see it. */
 export interface DoctorView {
@@ -27,36 +29,43 @@ export function doctorView(doctor: Doctor): DoctorView {
   };
 }
 
-const name = z.string().trim().min(1, 'is required').max(200);
-const specialization = z.string().trim().min(1, 'is required').max(200);
-
-const doctorInput = z.object({ name, specialization }).strict();
+/** One doctor to add to the register. */
+export const doctorInput = z.object({ name: lineText(200), specialization: lineText(200) }).strict();
+/** Doctors to add in one all-or-nothing batch. */
+export const doctorsInput = batchOf(doctorInput);
 
 const updateInput = z
-  .object({ id: idSchema, name: name.optional(), specialization: specialization.optional() })
+  .object({ id: idSchema, name: lineText(200).optional(), specialization: lineText(200).optional() })
   .strict()
   .refine((v) => v.name !== undefined || v.specialization !== undefined, {
     message: 'name or specialization is required',
   });
 
+/** Adds doctors in one transaction with their audit row: all or none. */
+async function createDoctors(ctx: ProcedureContext, items: z.output<typeof doctorInput>[]): Promise<DoctorView[]> {
+  return ctx.db.transaction(async (tx) => {
+    const rows = await ctx.db.models.Doctor.bulkCreate(items, { transaction: tx, validate: true });
+    await recordAudit(ctx, { action: 'create', patientIds: [] }, tx);
+    return rows.map(doctorView);
+  });
+}
+
 /** The doctors' register: admins write it, every signed-in person reads it. */
 export const doctorsRouter = router({
-  create: roleProcedure('admin')
+  create: roleOrServiceProcedure('admin')
+    .meta({ description: 'Add one doctor (admin). For several at once, use createMany.', scope: 'doctors:write' })
+    .use(rejectArray('doctors.createMany'))
+    .input(doctorInput)
+    .mutation(async ({ ctx, input }) => (await createDoctors(ctx, [input]))[0]!),
+
+  createMany: roleOrServiceProcedure('admin')
     .meta({
       description:
-        'Add one doctor or an array of doctors (admin). An array is all-or-nothing: one bad item rejects the batch.',
+        "Add an array of doctors (admin), all or nothing: one bad item rejects the batch, naming the item's index.",
       scope: 'doctors:write',
     })
-    .input(oneOrMany(doctorInput))
-    .mutation(async ({ ctx, input }) => {
-      const items = Array.isArray(input) ? input : [input];
-      const doctors = await ctx.db.transaction(async (tx) => {
-        const rows = await ctx.db.models.Doctor.bulkCreate(items, { transaction: tx, validate: true });
-        await recordAudit(ctx, { action: 'create', patientIds: [] }, tx);
-        return rows.map(doctorView);
-      });
-      return Array.isArray(input) ? doctors : doctors[0]!;
-    }),
+    .input(doctorsInput)
+    .mutation(({ ctx, input }) => createDoctors(ctx, input)),
 
   list: authedProcedure
     .meta({
@@ -65,19 +74,14 @@ export const doctorsRouter = router({
       scope: 'doctors:read',
     })
     .input(listInput.default({}))
-    .query(async ({ ctx, input }) => {
-      const rows = await ctx.db.models.Doctor.findAll({
-        where: {
-          [Op.and]: [
-            idAfter(input.cursor),
-            input.search ? containsText(['name', 'specialization'], input.search) : {},
-          ],
-        },
-        order: [['id', 'ASC']],
-        limit: input.limit + 1,
-      });
-      return page(rows.map(doctorView), input.limit);
-    }),
+    .query(({ ctx, input }) =>
+      listPage(
+        ctx.db.models.Doctor,
+        input,
+        { where: input.search ? [containsText(['name', 'specialization'], input.search)] : [] },
+        doctorView,
+      ),
+    ),
 
   get: authedProcedure
     .meta({ description: 'One doctor by id.', scope: 'doctors:read' })
@@ -88,7 +92,7 @@ export const doctorsRouter = router({
       return doctorView(doctor);
     }),
 
-  update: roleProcedure('admin')
+  update: roleOrServiceProcedure('admin')
     .meta({ description: "Change a doctor's name or specialization (admin).", scope: 'doctors:write' })
     .input(updateInput)
     .mutation(async ({ ctx, input }) => {

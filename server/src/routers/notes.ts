@@ -1,11 +1,12 @@
 import type { Note } from '@hdms/db';
 import { z } from 'zod';
-import { findPatientInScope } from '../access';
-import { recordAudit } from '../audit';
-import { badItem } from '../clinical';
+import { findPatientInScope } from '../access/index';
+import { badInput } from '../errors';
+import { listPage, pageInput } from '../lib/pagination';
+import { idSchema, longText } from '../lib/schemas';
 import { roleProcedure } from '../procedures/index';
 import { router } from '../trpc';
-import { idBefore, idSchema, listInput, page } from '../validation';
+import { recordAudit } from './audit/record';
 
 /** A doctor's note, as the patient's doctor and the patient see it. */
 export interface NoteView {
@@ -39,16 +40,14 @@ export const MAX_NOTE_LENGTH = 20_000;
 const createInput = z
   .object({
     patientId: idSchema,
-    body: z
-      .string()
-      .min(1, 'is required')
-      .max(MAX_NOTE_LENGTH, `must be at most ${MAX_NOTE_LENGTH} characters`)
+    body: longText(MAX_NOTE_LENGTH)
+      .refine((v) => v !== '', { message: 'is required' })
       .refine((v) => v.trim() !== '', { message: 'must not be blank' }),
     correctsNoteId: idSchema.optional(),
   })
   .strict();
 
-const listNotesInput = listInput.omit({ search: true }).extend({ patientId: idSchema }).strict();
+const listNotesInput = pageInput.extend({ patientId: idSchema }).strict();
 
 /**
  * Clinical notes: append-only (no update, no delete). A correction is a new note naming the
@@ -67,7 +66,7 @@ export const notesRouter = router({
         // Locking the patient row serialises note writes per patient (one correction per note).
         const patient = await findPatientInScope(ctx.db.models, ctx.actor, input.patientId, {
           transaction: tx,
-          lock: true,
+          lock: 'update',
         });
         if (input.correctsNoteId !== undefined) {
           const corrected = await Note.findOne({
@@ -75,28 +74,28 @@ export const notesRouter = router({
             where: { id: input.correctsNoteId, patientId: patient.id },
             transaction: tx,
           });
-          if (!corrected) throw badItem(['correctsNoteId'], 'must be a note of the same patient');
+          if (!corrected) throw badInput(['correctsNoteId'], 'must be a note of the same patient');
           const correction = await Note.findOne({
             attributes: ['id'],
             where: { correctsNoteId: corrected.id },
             transaction: tx,
           });
           if (correction) {
-            throw badItem(
+            throw badInput(
               ['correctsNoteId'],
               `note ${corrected.id} is already corrected by note ${correction.id}; correct that one`,
             );
           }
         }
-        const doctor =
-          ctx.actor.type === 'user' && ctx.actor.doctorId !== null
-            ? await Doctor.findByPk(ctx.actor.doctorId, { attributes: ['name'], transaction: tx })
-            : null;
+        // In scope, so the patient's doctor is the caller's linked doctor record.
+        const doctor = patient.doctorId
+          ? await Doctor.findByPk(patient.doctorId, { attributes: ['name'], transaction: tx })
+          : null;
         const note = await Note.create(
           {
             patientId: patient.id,
             authorUserId: ctx.actor.id,
-            authorName: doctor?.name ?? (ctx.actor.type === 'user' ? ctx.actor.username : ctx.actor.name),
+            authorName: doctor?.name ?? ctx.actor.username,
             body: input.body,
             correctsNoteId: input.correctsNoteId ?? null,
           },
@@ -115,23 +114,19 @@ export const notesRouter = router({
     .input(listNotesInput)
     .query(async ({ ctx, input }) => {
       const { Note } = ctx.db.models;
-      const patient = await findPatientInScope(ctx.db.models, ctx.actor, input.patientId);
-      const rows = await Note.findAll({
-        where: { patientId: patient.id, ...idBefore(input.cursor) },
-        order: [['id', 'DESC']],
-        limit: input.limit + 1,
-      });
-      const corrections = rows.length
+      const patient = await findPatientInScope(ctx.db.models, ctx.actor, input.patientId, { attributes: ['id'] });
+      const notes = await listPage(Note, input, { where: [{ patientId: patient.id }], direction: 'desc' }, (n) => n);
+      const corrections = notes.items.length
         ? await Note.findAll({
             attributes: ['id', 'correctsNoteId'],
-            where: { patientId: patient.id, correctsNoteId: rows.map((r) => r.id) },
+            where: { patientId: patient.id, correctsNoteId: notes.items.map((n) => n.id) },
           })
         : [];
       const correctedBy = new Map(corrections.map((c) => [c.correctsNoteId, c.id]));
       await recordAudit(ctx, { action: 'read', patientIds: [patient.id] });
-      return page(
-        rows.map((row) => noteView(row, correctedBy.get(row.id) ?? null)),
-        input.limit,
-      );
+      return {
+        items: notes.items.map((note) => noteView(note, correctedBy.get(note.id) ?? null)),
+        nextCursor: notes.nextCursor,
+      };
     }),
 });

@@ -1,15 +1,41 @@
-import { Op, ROLES } from '@hdms/db';
-import { TRPCError } from '@trpc/server';
+import { ROLES, type Role, type User } from '@hdms/db';
 import { z } from 'zod';
-import { recordAudit } from '../audit';
-import { notFound } from '../errors';
+import { badRequest, conflict, forbidden, notFound } from '../errors';
+import { listInput, listPage } from '../lib/pagination';
+import { idSchema } from '../lib/schemas';
+import { containsText } from '../lib/search';
 import { roleProcedure } from '../procedures/index';
-import { containsText } from '../search';
 import { router } from '../trpc';
-import { idAfter, idSchema, listInput, page } from '../validation';
-import { userView } from '../views';
+import { recordAudit } from './audit/record';
 
-const linkInput = z.union(
+/** An account as clients see it: never the password hash. */
+export interface UserView {
+  id: number;
+  username: string;
+  email: string;
+  role: Role;
+  doctorId: number | null;
+  patientId: number | null;
+  disabled: boolean;
+  createdAt: Date;
+}
+
+/** Maps a `User` row to its client view with an explicit field list. */
+export function userView(user: User): UserView {
+  return {
+    id: user.id,
+    username: user.username,
+    email: user.email,
+    role: user.role,
+    doctorId: user.doctorId ?? null,
+    patientId: user.patientId ?? null,
+    disabled: user.disabledAt !== null && user.disabledAt !== undefined,
+    createdAt: user.createdAt,
+  };
+}
+
+/** `users.link` input: a user and exactly one record to link it to. */
+export const linkInput = z.union(
   [
     z.object({ userId: idSchema, doctorId: idSchema }).strict(),
     z.object({ userId: idSchema, patientId: idSchema }).strict(),
@@ -32,20 +58,19 @@ export const usersRouter = router({
         'Accounts by id, a page at a time (cursor = the last id seen). `search` matches username or email; `role` filters.',
     })
     .input(listInput.extend({ role: z.enum(ROLES).optional() }).default({}))
-    .query(async ({ ctx, input }) => {
-      const rows = await ctx.db.models.User.findAll({
-        where: {
-          [Op.and]: [
+    .query(({ ctx, input }) =>
+      listPage(
+        ctx.db.models.User,
+        input,
+        {
+          where: [
             input.role ? { role: input.role } : {},
-            idAfter(input.cursor),
             input.search ? containsText(['username', 'email'], input.search) : {},
           ],
         },
-        order: [['id', 'ASC']],
-        limit: input.limit + 1,
-      });
-      return page(rows.map(userView), input.limit);
-    }),
+        userView,
+      ),
+    ),
 
   link: roleProcedure('admin')
     .meta({
@@ -61,13 +86,11 @@ export const usersRouter = router({
         if (!user) throw notFound('User');
         const expected = toDoctor ? 'doctor' : 'patient';
         if (user.role !== expected) {
-          throw new TRPCError({
-            code: 'BAD_REQUEST',
-            message:
-              user.role === 'admin'
-                ? 'Admin accounts cannot be linked to a record'
-                : `A ${user.role} account can only be linked to a ${user.role} record`,
-          });
+          throw badRequest(
+            user.role === 'admin'
+              ? 'Admin accounts cannot be linked to a record'
+              : `A ${user.role} account can only be linked to a ${user.role} record`,
+          );
         }
         const recordId = toDoctor ? input.doctorId : input.patientId;
         const record = toDoctor
@@ -80,10 +103,7 @@ export const usersRouter = router({
           transaction: tx,
         });
         if (holder && holder.id !== user.id) {
-          throw new TRPCError({
-            code: 'CONFLICT',
-            message: `That ${expected} record is already linked to another account`,
-          });
+          throw conflict(`That ${expected} record is already linked to another account`);
         }
         await user.update(toDoctor ? { doctorId: recordId } : { patientId: recordId }, { transaction: tx });
         await recordAudit(ctx, { action: 'link', patientIds: toDoctor ? [] : [recordId] }, tx);
@@ -98,14 +118,11 @@ export const usersRouter = router({
     })
     .input(z.object({ userId: idSchema, disabled: z.boolean() }).strict())
     .mutation(async ({ ctx, input }) => {
-      if (input.disabled && ctx.actor.type === 'user' && ctx.actor.id === input.userId) {
-        throw new TRPCError({ code: 'FORBIDDEN', message: 'You cannot disable your own account' });
+      if (input.disabled && ctx.actor.id === input.userId) {
+        throw forbidden('You cannot disable your own account');
       }
       const user = await ctx.db.transaction(async (tx) => {
-        const found = await ctx.db.models.User.findByPk(input.userId, {
-          transaction: tx,
-          lock: tx.LOCK.UPDATE,
-        });
+        const found = await ctx.db.models.User.findByPk(input.userId, { transaction: tx, lock: tx.LOCK.UPDATE });
         if (!found) throw notFound('User');
         const disabledAt = input.disabled ? (found.disabledAt ?? new Date()) : null;
         await found.update({ disabledAt }, { transaction: tx });

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { parseIsoInstant } from '../dates';
-import { SCOPES, type Scope } from '../scopes';
-import { idSchema, listInput } from '../validation';
+import { SCOPES, type Scope } from '../../access/index';
+import { parseIsoInstant } from '../../lib/dates';
+import { listInput } from '../../lib/pagination';
+import { idSchema } from '../../lib/schemas';
 
 /** A token lives this long when the request names no expiry. */
 export const DEFAULT_TOKEN_DAYS = 90;

@@ -1,27 +1,12 @@
-import { TRPCError } from '@trpc/server';
-import { roleProcedure } from '../procedures/index';
-import {
-  createServiceToken,
-  createServiceTokenInput,
-  listServiceTokens,
-  listServiceTokensInput,
-  revokeServiceToken,
-  revokeServiceTokenInput,
-} from '../service-tokens/index';
-import { router } from '../trpc';
+import { roleProcedure } from '../../procedures/index';
+import { router } from '../../trpc';
+import { createServiceTokenInput, listServiceTokensInput, revokeServiceTokenInput } from './schemas';
+import { createServiceToken, listServiceTokens, revokeServiceToken } from './tokens';
 
-/**
- * Admins only, and people only: no meta scope opens these to services, and the check below
- * keeps it so even if one were added by mistake.
- */
-const adminProcedure = roleProcedure('admin').use(({ ctx, next }) => {
-  if (ctx.actor.type !== 'user') {
-    throw new TRPCError({ code: 'FORBIDDEN', message: 'Service tokens cannot manage service tokens' });
-  }
-  return next({ ctx: { ...ctx, actor: ctx.actor } });
-});
+/** Admins, and people only: services can never manage service tokens. */
+const adminProcedure = roleProcedure('admin');
 
-/** Service tokens for internal services: issue, list, revoke. */
+/** Service tokens for internal services: issue, list, revoke (admins only, never services). */
 export const serviceTokensRouter = router({
   create: adminProcedure
     .meta({

@@ -1,16 +1,13 @@
 import { Op, type ServiceToken } from '@hdms/db';
-import { TRPCError } from '@trpc/server';
 import { col, fn, type WhereOptions, where } from 'sequelize';
-import { recordAudit } from '../audit';
-import { newServiceToken, SERVICE_TOKEN_PREFIX, sha256Hex } from '../auth/tokens';
-import type { Context, UserActor } from '../context';
-import { notFound } from '../errors';
-import { containsText } from '../search';
-import type { Scope } from '../scopes';
-import { idAfter, page } from '../validation';
+import type { Scope } from '../../access/index';
+import { newServiceToken, SERVICE_TOKEN_PREFIX, sha256Hex } from '../../auth/tokens';
+import type { Context, ProcedureContext, UserActor } from '../../context';
+import { conflict, notFound } from '../../errors';
+import { listPage, type Page } from '../../lib/pagination';
+import { containsText } from '../../lib/search';
+import { recordAudit } from '../audit/record';
 import type { CreateServiceToken, ServiceTokenStatus } from './schemas';
-
-export * from './schemas';
 
 /** How much of a token is kept in clear to recognise it: the kind prefix and 8 random characters. */
 const DISPLAY_PREFIX_LENGTH = SERVICE_TOKEN_PREFIX.length + 8;
@@ -36,14 +33,8 @@ export interface CreatedServiceToken {
   serviceToken: ServiceTokenView;
 }
 
-/** A page of `serviceTokens.list`. */
-export interface ServiceTokenPage {
-  items: ServiceTokenView[];
-  nextCursor: number | null;
-}
-
 /** An admin's context, as the service-token procedures receive it. */
-type AdminContext = Context & { actor: UserActor };
+type AdminContext = ProcedureContext<UserActor<'admin'>>;
 
 function statusOf(row: ServiceToken, now: Date): ServiceTokenStatus {
   if (row.revokedAt) return 'revoked';
@@ -96,12 +87,7 @@ export async function createServiceToken(
       attributes: ['id'],
       transaction: tx,
     });
-    if (taken) {
-      throw new TRPCError({
-        code: 'CONFLICT',
-        message: `A service token named '${input.name}' already exists (names are never reused)`,
-      });
-    }
+    if (taken) throw conflict(`A service token named '${input.name}' already exists (names are never reused)`);
     const created = await ServiceToken.create(
       {
         name: input.name,
@@ -127,25 +113,19 @@ export async function createServiceToken(
 export async function listServiceTokens(
   ctx: AdminContext,
   input: { limit: number; cursor?: number | null; search?: string; status?: ServiceTokenStatus },
-): Promise<ServiceTokenPage> {
+): Promise<Page<ServiceTokenView>> {
   const now = new Date();
-  const conditions: WhereOptions<ServiceToken>[] = [idAfter(input.cursor)];
-  if (input.search) {
-    conditions.push(containsText(['name', 'token_prefix'], input.search));
-  }
-  if (input.status === 'revoked') conditions.push({ revokedAt: { [Op.ne]: null } });
-  if (input.status === 'expired') conditions.push({ revokedAt: null, expiresAt: { [Op.lte]: now } });
-  if (input.status === 'active') conditions.push({ revokedAt: null, expiresAt: { [Op.gt]: now } });
-  const rows = await ctx.db.models.ServiceToken.findAll({
-    where: { [Op.and]: conditions },
-    order: [['id', 'ASC']],
-    limit: input.limit + 1,
-  });
-  const creators = await creatorsOf(ctx, rows);
-  return page(
-    rows.map((row) => serviceTokenView(row, creators.get(row.createdByUserId) ?? null, now)),
-    input.limit,
-  );
+  const where: WhereOptions<ServiceToken>[] = [];
+  if (input.search) where.push(containsText(['name', 'token_prefix'], input.search));
+  if (input.status === 'revoked') where.push({ revokedAt: { [Op.ne]: null } });
+  if (input.status === 'expired') where.push({ revokedAt: null, expiresAt: { [Op.lte]: now } });
+  if (input.status === 'active') where.push({ revokedAt: null, expiresAt: { [Op.gt]: now } });
+  const rows = await listPage(ctx.db.models.ServiceToken, input, { where }, (row) => row);
+  const creators = await creatorsOf(ctx, rows.items);
+  return {
+    items: rows.items.map((row) => serviceTokenView(row, creators.get(row.createdByUserId) ?? null, now)),
+    nextCursor: rows.nextCursor,
+  };
 }
 
 /**

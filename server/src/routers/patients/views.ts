@@ -1,7 +1,6 @@
 import type { FieldChanges, Patient, PatientRevision } from '@hdms/db';
-import { canReadClinical } from '../access';
-import type { Actor } from '../context';
-import { CLINICAL_FIELDS } from './fields';
+import { canReadClinical, isClinicalField } from '../../access/index';
+import type { Actor } from '../../context';
 
 /**
  * A patient's record as clients see it. `diagnosis` and `prescribedMedicine` are present only for
@@ -19,22 +18,6 @@ export interface PatientView {
   prescribedMedicine?: string | null;
   createdAt: Date;
   updatedAt: Date;
-}
-
-/** The columns to load for an actor: clinical columns are not even read for admins and services. */
-export function patientAttributes(actor: Actor): (keyof PatientView)[] {
-  const admission: (keyof PatientView)[] = [
-    'id',
-    'name',
-    'age',
-    'gender',
-    'doctorId',
-    'roomNumber',
-    'bedNumber',
-    'createdAt',
-    'updatedAt',
-  ];
-  return canReadClinical(actor) ? [...admission, ...CLINICAL_FIELDS] : admission;
 }
 
 /** Maps a `Patient` row to the view this actor may see, with an explicit field list. */
@@ -80,7 +63,7 @@ export function revisionView(actor: Actor, revision: PatientRevision): RevisionV
   const clinical = canReadClinical(actor);
   const changes: Record<string, FieldChangeView> = {};
   for (const [field, change] of Object.entries(revision.changes as FieldChanges)) {
-    const redact = !clinical && (CLINICAL_FIELDS as readonly string[]).includes(field);
+    const redact = !clinical && isClinicalField(field);
     changes[field] = redact ? { redacted: true } : { old: change.old, new: change.new };
   }
   return {

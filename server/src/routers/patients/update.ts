@@ -1,10 +1,10 @@
 import type { Database, FieldChanges, Transaction } from '@hdms/db';
-import { TRPCError } from '@trpc/server';
-import { findPatientInScope } from '../access';
-import { recordAudit } from '../audit';
-import type { Actor } from '../context';
-import { assertMayChange, type PatientChanges, type PatientField } from './fields';
-import { type PatientView, patientView } from './view';
+import { assertMayChangePatientFields, findPatientInScope, type PatientField } from '../../access/index';
+import { type Actor, actorName } from '../../context';
+import { badInput } from '../../errors';
+import { recordAudit } from '../audit/record';
+import type { PatientChanges } from './schemas';
+import { type PatientView, patientView } from './views';
 
 /** Where an update comes from, for its audit row. */
 export interface UpdateMeta {
@@ -39,11 +39,12 @@ export async function updatePatient(
   meta: UpdateMeta,
   transaction?: Transaction,
 ): Promise<UpdateResult> {
-  assertMayChange(actor, changes);
+  const named = Object.keys(changes).filter((field) => changes[field as PatientField] !== undefined);
+  assertMayChangePatientFields(actor, named);
   const work = async (tx: Transaction): Promise<UpdateResult> => {
     const patient = await findPatientInScope(db.models, actor, id, {
       transaction: tx,
-      lock: true,
+      lock: 'update',
       scope: 'patients:write',
     });
     const diff: FieldChanges = {};
@@ -62,9 +63,7 @@ export async function updatePatient(
     const doctorId = diff.doctorId?.new;
     if (typeof doctorId === 'number') {
       const doctor = await db.models.Doctor.findByPk(doctorId, { transaction: tx, attributes: ['id'] });
-      if (!doctor) {
-        throw new TRPCError({ code: 'BAD_REQUEST', message: `doctorId ${doctorId} does not exist` });
-      }
+      if (!doctor) throw badInput(['doctorId'], 'Doctor not found');
     }
     await patient.update(Object.fromEntries(changedFields.map((f) => [f, diff[f]!.new])), {
       transaction: tx,
@@ -74,7 +73,7 @@ export async function updatePatient(
         patientId: patient.id,
         actorType: actor.type,
         actorId: actor.id,
-        actorName: actor.type === 'user' ? actor.username : actor.name,
+        actorName: actorName(actor),
         changes: diff,
       },
       { transaction: tx },

@@ -1,0 +1,214 @@
+import type { Models, Patient, Role, Transaction } from '@hdms/db';
+import { Op, type WhereOptions } from 'sequelize';
+import type { Actor, ServiceActor, UserActor } from '../context';
+import { forbidden, notFound } from '../errors';
+
+/**
+ * The access policy of HDMS, in one place: every rule of who may see or do what is a function
+ * here, of the actor and the record. Routers call these; procedure tiers (`procedures/`) use them
+ * to narrow the actor before a resolver runs. New rules (consent grants, emergency access) are new
+ * functions here, not edits across routers.
+ *
+ * In short:
+ * - admin: accounts, doctors, patients' admission data, check-up times, service tokens, the audit
+ *   log; never clinical content (diagnosis, prescribed medicine, notes, clinical revisions);
+ * - doctor: the full record of the patients assigned to their linked Doctor record;
+ * - patient: their own full record, notes, check-ups and who accessed it; writes nothing;
+ * - an account not linked to a record: no patient at all;
+ * - a service token: what its scopes name, with admin-level (never clinical) data.
+ */
+
+/** What a service token may be granted; a procedure names the scope it needs in its meta. */
+export const SCOPES = [
+  'doctors:read',
+  'doctors:write',
+  'patients:read',
+  'patients:write',
+  'checkHistory:read',
+  'checkHistory:write',
+  'audit:read',
+] as const;
+
+/** One service-token scope. */
+export type Scope = (typeof SCOPES)[number];
+
+/** Which roles a procedure tier admits, and whether services may call it with the procedure's scope. */
+export interface TierRule {
+  roles: readonly Role[] | 'any';
+  services: boolean;
+}
+
+/**
+ * Why `actor` may not call a procedure of this tier, or null when it may. A service passes only
+ * where services are admitted and the procedure's meta names a scope the token holds; a person
+ * only with one of the tier's roles.
+ */
+export function tierRefusal(actor: Actor, rule: TierRule, scope: Scope | undefined): string | null {
+  if (actor.type === 'service') {
+    if (!rule.services || !scope) return 'Not available to service tokens';
+    return actor.scopes.includes(scope) ? null : `This token lacks the ${scope} scope`;
+  }
+  if (rule.roles === 'any' || rule.roles.includes(actor.role)) return null;
+  return `Only for ${rule.roles.join(' or ')} accounts`;
+}
+
+/** True for a person with one of `roles`: narrows the actor's type. */
+export function hasRole<R extends Role>(actor: Actor, ...roles: R[]): actor is UserActor<R> {
+  return actor.type === 'user' && (roles as Role[]).includes(actor.role);
+}
+
+/** True for a service token. */
+export function isService(actor: Actor): actor is ServiceActor {
+  return actor.type === 'service';
+}
+
+// --- Which patients an actor reaches ---------------------------------------------------------
+
+/**
+ * The patients an actor may reach, as a query condition, used by every patient query:
+ * admins every patient, a doctor the patients assigned to their Doctor record, a patient their
+ * own record, a service every patient if it holds `scope`. Null when the actor reaches none.
+ */
+export function patientScope(actor: Actor, scope: Scope = 'patients:read'): WhereOptions<Patient> | null {
+  if (actor.type === 'service') return actor.scopes.includes(scope) ? {} : null;
+  switch (actor.role) {
+    case 'admin':
+      return {};
+    case 'doctor':
+      return actor.doctorId === null ? null : { doctorId: actor.doctorId };
+    case 'patient':
+      return actor.patientId === null ? null : { id: actor.patientId };
+  }
+}
+
+/** Options of the scoped patient look-ups. */
+interface ScopedLookup {
+  scope?: Scope;
+  transaction?: Transaction;
+  /** Lock the rows for update (a write follows) or share (the rows must stay while we write). */
+  lock?: 'update' | 'share';
+}
+
+/** `patientScope` and an id condition together, never a spread: a patient's scope is itself an `id`. */
+function scopedWhere(scope: WhereOptions<Patient>, ids: number | number[]): WhereOptions<Patient> {
+  return { [Op.and]: [scope, { id: ids }] } as WhereOptions<Patient>;
+}
+
+function lockOf(options: ScopedLookup) {
+  const tx = options.transaction;
+  if (!tx || !options.lock) return undefined;
+  return options.lock === 'update' ? tx.LOCK.UPDATE : tx.LOCK.SHARE;
+}
+
+/**
+ * One patient the actor may reach, with the scope in the query itself; anything else is
+ * NOT_FOUND, exactly as if it did not exist.
+ */
+export async function findPatientInScope(
+  models: Pick<Models, 'Patient'>,
+  actor: Actor,
+  id: number,
+  options: ScopedLookup & { attributes?: string[] } = {},
+): Promise<Patient> {
+  const scope = patientScope(actor, options.scope);
+  if (scope === null) throw notFound('Patient');
+  const patient = await models.Patient.findOne({
+    attributes: options.attributes,
+    where: scopedWhere(scope, id),
+    transaction: options.transaction,
+    lock: lockOf(options),
+  });
+  if (!patient) throw notFound('Patient');
+  return patient;
+}
+
+/** Which of `ids` the actor may reach (one query), e.g. to check every item of a batch. */
+export async function patientIdsInScope(
+  models: Pick<Models, 'Patient'>,
+  actor: Actor,
+  ids: number[],
+  options: ScopedLookup = {},
+): Promise<Set<number>> {
+  const scope = patientScope(actor, options.scope);
+  if (scope === null || ids.length === 0) return new Set();
+  const rows = await models.Patient.findAll({
+    attributes: ['id'],
+    where: scopedWhere(scope, [...new Set(ids)]),
+    transaction: options.transaction,
+    lock: lockOf(options),
+  });
+  return new Set(rows.map((p) => p.id));
+}
+
+// --- Admitting patients ----------------------------------------------------------------------
+
+/**
+ * The doctor a new patient is assigned to when `actor` admits them asking for `requested`:
+ * admins and services assign any doctor or none; a doctor admits only patients of their own
+ * (the default), and an unlinked doctor none. Throws FORBIDDEN naming the batch item (`at`).
+ */
+export function admittingDoctorId(actor: Actor, requested: number | null | undefined, at = ''): number | null {
+  if (!hasRole(actor, 'doctor')) return requested ?? null;
+  if (actor.doctorId === null) {
+    throw forbidden('Your account is not linked to a doctor record yet; ask an admin to link it');
+  }
+  if (requested !== undefined && requested !== null && requested !== actor.doctorId) {
+    throw forbidden(`${at}doctors may only admit patients assigned to themselves (doctorId ${actor.doctorId})`);
+  }
+  return actor.doctorId;
+}
+
+// --- Fields of a patient's record ------------------------------------------------------------
+
+/** Fields set at admission and kept by admins: who the patient is, their doctor, room and bed. */
+export const ADMISSION_FIELDS = ['name', 'age', 'gender', 'doctorId', 'roomNumber', 'bedNumber'] as const;
+/** Clinical content: only the patient's doctor writes it, only the doctor and the patient read it. */
+export const CLINICAL_FIELDS = ['diagnosis', 'prescribedMedicine'] as const;
+/** Every field of a patient's record a client may change. */
+export type PatientField = (typeof ADMISSION_FIELDS)[number] | (typeof CLINICAL_FIELDS)[number];
+/** Demographics: admission fields the patient's doctor may correct as well. */
+const DEMOGRAPHIC_FIELDS = ['name', 'age', 'gender'] as const;
+
+/**
+ * Clinical content (diagnosis, prescribed medicine, notes, clinical revisions) is read by the
+ * patient's doctor and the patient only (their scope decides which patient): never admins,
+ * never services.
+ */
+export function canReadClinical(actor: Actor): boolean {
+  return hasRole(actor, 'doctor', 'patient');
+}
+
+/** True for a clinical field name. */
+export function isClinicalField(field: string): boolean {
+  return (CLINICAL_FIELDS as readonly string[]).includes(field);
+}
+
+/** The patient columns an actor reads: clinical columns are not even selected for others. */
+export function readablePatientFields(actor: Actor): string[] {
+  const admission = ['id', ...ADMISSION_FIELDS, 'createdAt', 'updatedAt'];
+  return canReadClinical(actor) ? [...admission, ...CLINICAL_FIELDS] : admission;
+}
+
+/**
+ * Which fields an actor may change on a patient in their scope: admins and services the
+ * admission fields (never clinical content); the patient's doctor demographics and clinical
+ * fields (not doctor, room or bed); patients nothing.
+ */
+export function writablePatientFields(actor: Actor): readonly PatientField[] {
+  if (actor.type === 'service' || actor.role === 'admin') return ADMISSION_FIELDS;
+  if (actor.role === 'doctor') return [...DEMOGRAPHIC_FIELDS, ...CLINICAL_FIELDS];
+  return [];
+}
+
+/** Throws FORBIDDEN, naming the fields, if `fields` holds one the actor may not change. */
+export function assertMayChangePatientFields(actor: Actor, fields: string[]): void {
+  const allowed: readonly string[] = writablePatientFields(actor);
+  const denied = fields.filter((field) => !allowed.includes(field));
+  if (denied.length === 0) return;
+  const reason = hasRole(actor, 'patient')
+    ? 'patients cannot change their record'
+    : isClinicalField(denied[0]!)
+      ? "clinical content is changed only by the patient's doctor"
+      : 'doctor, room and bed assignments are changed only by an admin';
+  throw forbidden(`You may not change ${denied.join(', ')}: ${reason}`);
+}

@@ -1,0 +1,71 @@
+import { type AuditAction, type AuditEvent, Op } from '@hdms/db';
+import type { WhereOptions } from 'sequelize';
+import { z } from 'zod';
+import { emptyPage, listPage, pageInput } from '../../lib/pagination';
+import { idSchema } from '../../lib/schemas';
+import { roleOrServiceProcedure, roleProcedure } from '../../procedures/index';
+import { router } from '../../trpc';
+import { auditEventView, myAccessView } from './views';
+
+const AUDIT_ACTIONS = ['read', 'create', 'update', 'link', 'revoke'] as const satisfies readonly AuditAction[];
+
+const auditListInput = pageInput
+  .extend({
+    patientId: idSchema.optional(),
+    actorType: z.enum(['user', 'service', 'anonymous']).optional(),
+    actorId: idSchema.optional(),
+    action: z.enum(AUDIT_ACTIONS).optional(),
+    from: z.date().optional(),
+    to: z.date().optional(),
+  })
+  .strict()
+  .refine((v) => v.actorId === undefined || v.actorType !== undefined, {
+    message: 'is required with actorId (user and service ids overlap)',
+    path: ['actorType'],
+  })
+  .refine((v) => !(v.from && v.to && v.from > v.to), {
+    message: 'from must not be after to',
+    path: ['from'],
+  });
+
+/**
+ * The audit trail: read-only through the API (there is no procedure that changes or deletes a
+ * row). Pages run newest first by id, served by the primary key and the
+ * `(patient_id, id)` and `(actor_type, actor_id, id)` indexes.
+ */
+export const auditRouter = router({
+  list: roleOrServiceProcedure('admin')
+    .meta({
+      description:
+        'Audit rows, newest first, a page at a time (cursor = the last id seen), filtered by patientId, actorType (+ actorId), action and a created-at range (`from` inclusive, `to` exclusive). Admins and services with audit:read.',
+      scope: 'audit:read',
+    })
+    .input(auditListInput.default({}))
+    .query(({ ctx, input }) => {
+      const where: WhereOptions<AuditEvent>[] = [];
+      if (input.patientId !== undefined) where.push({ patientId: input.patientId });
+      if (input.actorType !== undefined) where.push({ actorType: input.actorType });
+      if (input.actorId !== undefined) where.push({ actorId: input.actorId });
+      if (input.action !== undefined) where.push({ action: input.action });
+      if (input.from) where.push({ createdAt: { [Op.gte]: input.from } });
+      if (input.to) where.push({ createdAt: { [Op.lt]: input.to } });
+      return listPage(ctx.db.models.AuditEvent, input, { where, direction: 'desc' }, auditEventView);
+    }),
+
+  myAccess: roleProcedure('patient')
+    .meta({
+      description:
+        'Who read or changed my record (patient): actor name and role, action, procedure and time, newest first, a page at a time. An account not yet linked to a patient record gets an empty list.',
+    })
+    .input(pageInput.default({}))
+    .query(({ ctx, input }) => {
+      const { patientId } = ctx.actor;
+      if (patientId === null) return emptyPage<ReturnType<typeof myAccessView>>();
+      return listPage(
+        ctx.db.models.AuditEvent,
+        input,
+        { where: [{ patientId }], direction: 'desc' },
+        myAccessView,
+      );
+    }),
+});

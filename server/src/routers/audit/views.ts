@@ -1,0 +1,51 @@
+import type { AuditAction, AuditEvent } from '@hdms/db';
+
+/**
+ * One audit row as admins and audit services see it: who, what kind of act, on which patient,
+ * through which procedure, when. Audit rows hold no clinical content.
+ */
+export interface AuditEventView {
+  id: number;
+  actorType: string;
+  actorId: number | null;
+  actorName: string;
+  actorRole: string;
+  action: AuditAction;
+  patientId: number | null;
+  procedure: string;
+  requestId: string;
+  ip: string | null;
+  createdAt: Date;
+}
+
+/** One access to a patient's own record, as that patient sees it: who and what, no request details. */
+export type MyAccessView = Pick<AuditEventView, 'id' | 'actorName' | 'actorRole' | 'action' | 'procedure' | 'createdAt'>;
+
+/** Maps an `AuditEvent` row to the admin view with an explicit field list. */
+export function auditEventView(row: AuditEvent): AuditEventView {
+  return {
+    id: row.id,
+    actorType: row.actorType,
+    actorId: row.actorId ?? null,
+    actorName: row.actorName,
+    actorRole: row.actorRole,
+    action: row.action,
+    patientId: row.patientId ?? null,
+    procedure: row.procedure,
+    requestId: row.requestId,
+    ip: row.ip ?? null,
+    createdAt: row.createdAt,
+  };
+}
+
+/** Maps an `AuditEvent` row to the patient's view. */
+export function myAccessView(row: AuditEvent): MyAccessView {
+  return {
+    id: row.id,
+    actorName: row.actorName,
+    actorRole: row.actorRole,
+    action: row.action,
+    procedure: row.procedure,
+    createdAt: row.createdAt,
+  };
+}

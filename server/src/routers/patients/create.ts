@@ -1,0 +1,41 @@
+import { admittingDoctorId } from '../../access/index';
+import { badInput } from '../../errors';
+import type { ProcedureContext } from '../../context';
+import { recordAudit } from '../audit/record';
+import type { PatientCreateItem } from './schemas';
+import { type PatientView, patientView } from './views';
+
+/**
+ * Admits patients: all in one transaction and one bulk insert, or none. Who may admit to which
+ * doctor is `admittingDoctorId`'s rule; every referenced doctor must exist. A failure names the
+ * item by `at(index)` (empty for a single patient), and an unknown doctor is bad input at
+ * `[index, 'doctorId']` (at `doctorId` for a single patient).
+ */
+export async function createPatients(
+  ctx: ProcedureContext,
+  items: PatientCreateItem[],
+  batch: boolean,
+): Promise<PatientView[]> {
+  const at = (index: number) => (batch ? `item ${index}: ` : '');
+  const rows = items.map((item, index) => ({
+    name: item.name,
+    age: item.age,
+    gender: item.gender,
+    doctorId: admittingDoctorId(ctx.actor, item.doctorId, at(index)),
+    roomNumber: item.roomNumber ?? null,
+    bedNumber: item.bedNumber ?? null,
+  }));
+
+  return ctx.db.transaction(async (tx) => {
+    const wanted = [...new Set(rows.flatMap((r) => (r.doctorId === null ? [] : [r.doctorId])))];
+    if (wanted.length) {
+      const found = await ctx.db.models.Doctor.findAll({ where: { id: wanted }, attributes: ['id'], transaction: tx });
+      const known = new Set(found.map((d) => d.id));
+      const index = rows.findIndex((r) => r.doctorId !== null && !known.has(r.doctorId));
+      if (index >= 0) throw badInput(batch ? [index, 'doctorId'] : ['doctorId'], 'Doctor not found');
+    }
+    const patients = await ctx.db.models.Patient.bulkCreate(rows, { transaction: tx, validate: true });
+    await recordAudit(ctx, { action: 'create', patientIds: patients.map((p) => p.id) }, tx);
+    return patients.map((p) => patientView(ctx.actor, p));
+  });
+}

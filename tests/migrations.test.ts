@@ -1,6 +1,6 @@
 import { type Database, migrateDown, migrateToLatest, migrations } from '@hdms/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openFreshDatabase, type TestDatabase } from './helpers/db';
+import { openFreshDatabase, TEST_DB_KIND, type TestDatabase } from './helpers/db';
 
 const TABLES = [
   'users',
@@ -14,6 +14,34 @@ const TABLES = [
   'service_tokens',
   'login_failures',
 ];
+
+/** The columns 0002_column_sizes resizes, as `table.column`. */
+const SIZED_COLUMNS = [
+  'patients.diagnosis',
+  'patients.prescribed_medicine',
+  'notes.body',
+  'patient_revisions.changes',
+  'login_failures.key',
+] as const;
+
+/** Type, nullability and character set of each of `SIZED_COLUMNS`. */
+async function sizedColumns(db: Database): Promise<Record<string, string>> {
+  const qi = db.sequelize.getQueryInterface();
+  const result: Record<string, string> = {};
+  for (const name of SIZED_COLUMNS) {
+    const [table, column] = name.split('.') as [string, string];
+    const described = (await qi.describeTable(table))[column];
+    result[name] = `${described?.type} ${described?.allowNull ? 'NULL' : 'NOT NULL'}`;
+  }
+  if (db.dialect === 'mysql') {
+    const [rows] = (await db.sequelize.query(
+      `SELECT CONCAT(TABLE_NAME, '.', COLUMN_NAME) AS name, CHARACTER_SET_NAME AS charset
+         FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()`,
+    )) as [{ name: string; charset: string | null }[], unknown];
+    for (const row of rows) if (row.name in result) result[row.name] += ` ${row.charset}`;
+  }
+  return result;
+}
 
 async function tables(db: Database): Promise<string[]> {
   const names = (await db.sequelize.getQueryInterface().showAllTables()) as unknown[];
@@ -61,4 +89,61 @@ describe('migrations', () => {
     await migrateToLatest(db.sequelize);
     expect(await db.models.Doctor.count()).toBe(0);
   });
+
+  it.skipIf(TEST_DB_KIND !== 'mysql')(
+    '0002 makes clinical text MEDIUMTEXT and the login key VARCHAR(300) on MySQL, and reverting restores them',
+    async () => {
+      await migrateToLatest(db.sequelize);
+      expect(await sizedColumns(db)).toEqual({
+        'patients.diagnosis': 'MEDIUMTEXT NULL utf8mb4',
+        'patients.prescribed_medicine': 'MEDIUMTEXT NULL utf8mb4',
+        'notes.body': 'MEDIUMTEXT NOT NULL utf8mb4',
+        'patient_revisions.changes': 'MEDIUMTEXT NOT NULL utf8mb4',
+        'login_failures.key': 'VARCHAR(300) NOT NULL utf8mb4',
+      });
+      expect(await migrateDown(db.sequelize, '0002_column_sizes')).toContain('0002_column_sizes');
+      expect(await sizedColumns(db)).toEqual({
+        'patients.diagnosis': 'TEXT NULL utf8mb4',
+        'patients.prescribed_medicine': 'TEXT NULL utf8mb4',
+        'notes.body': 'TEXT NOT NULL utf8mb4',
+        'patient_revisions.changes': 'TEXT NOT NULL utf8mb4',
+        'login_failures.key': 'VARCHAR(200) NOT NULL utf8mb4',
+      });
+      await migrateToLatest(db.sequelize);
+      expect((await sizedColumns(db))['patients.diagnosis']).toBe('MEDIUMTEXT NULL utf8mb4');
+    },
+  );
+
+  it.skipIf(TEST_DB_KIND !== 'mysql')(
+    'reverting 0002 on MySQL refuses while a diagnosis would not fit TEXT, and keeps it intact',
+    async () => {
+      await migrateToLatest(db.sequelize);
+      const diagnosis = '😀'.repeat(20_000);
+      const patient = await db.models.Patient.create({ name: 'Big', age: 1, gender: 'male', diagnosis });
+      try {
+        await expect(migrateDown(db.sequelize, '0002_column_sizes')).rejects.toThrow(
+          /cannot revert 0002_column_sizes: patients\.diagnosis holds a value of 80000 bytes/,
+        );
+        expect((await db.models.Patient.findByPk(patient.id))?.diagnosis === diagnosis).toBe(true);
+        expect((await sizedColumns(db))['patients.diagnosis']).toBe('MEDIUMTEXT NULL utf8mb4');
+      } finally {
+        await patient.destroy();
+      }
+    },
+  );
+
+  it.skipIf(TEST_DB_KIND !== 'sqlite')(
+    '0002 changes nothing on SQLite, where TEXT and VARCHAR have no size limit',
+    async () => {
+      await migrateToLatest(db.sequelize);
+      await migrateDown(db.sequelize, '0002_column_sizes');
+      const before = await sizedColumns(db);
+      await migrateToLatest(db.sequelize);
+      expect(await sizedColumns(db)).toEqual(before);
+      const diagnosis = '😀'.repeat(20_000);
+      const patient = await db.models.Patient.create({ name: 'Big', age: 1, gender: 'male', diagnosis });
+      expect((await db.models.Patient.findByPk(patient.id))?.diagnosis === diagnosis).toBe(true);
+      await patient.destroy();
+    },
+  );
 });

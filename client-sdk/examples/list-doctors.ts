@@ -1,5 +1,6 @@
 /**
- * Signs in and prints every doctor, a page at a time.
+ * Signs in, optionally adds doctors (`HDMS_ADD_DOCTORS="Dr. Ada:Cardiology,Dr. Bo:Surgery"`, an
+ * admin's job: one `createMany` call, all or nothing), and prints every doctor, a page at a time.
  *
  * Run it against a running server (`npm start` prints the URL and how to sign in):
  *
@@ -22,6 +23,18 @@ if (!username || !password) {
 try {
   const { client, user, expiresAt } = await signIn(url, username, password);
   console.log(`Signed in as ${user.username} (${user.role}); idle expiry ${expiresAt.toISOString()}.`);
+
+  const toAdd = (process.env.HDMS_ADD_DOCTORS ?? '')
+    .split(',')
+    .filter((entry) => entry.includes(':'))
+    .map((entry) => {
+      const [name = '', specialization = ''] = entry.split(':');
+      return { name: name.trim(), specialization: specialization.trim() };
+    });
+  if (toAdd.length) {
+    const added = await client.doctors.createMany.mutate(toAdd);
+    console.log(`Added ${added.map((d) => `#${d.id} ${d.name}`).join(', ')}.`);
+  }
 
   let cursor: number | null = null;
   let count = 0;

@@ -2,9 +2,15 @@
 export {
   createDatabase,
   parseDatabaseUrl,
+  isDatabaseUnavailable,
+  redactUrl,
+  urlPassword,
   DatabaseUrlError,
+  DatabaseOpenError,
   type Database,
+  type DatabaseOptions,
   type DatabaseTarget,
+  type DatabaseTimeouts,
 } from './connection';
 export { createMigrator, migrateToLatest, migrateDown } from './migrator';
 export { migrations, type Migration } from './migrations/index';

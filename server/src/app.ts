@@ -1,49 +1,147 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { trpcServer } from '@hono/trpc-server';
-import { Hono } from 'hono';
+import { type Context as HonoContext, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
-import { resolveCaller } from './auth/index';
+import { resolveCaller, SESSION_COOKIE } from './auth/index';
 import { type AppEnv, type AppServices, createContext } from './context';
-import { safeError, toTRPCError } from './errors';
-import { errorResponse } from './rest/util';
+import { RetryLaterError, safeError } from './errors';
 import { mountPanel } from './panel';
+import { errorResponse } from './rest/util';
 import { mountRest } from './rest/index';
 import { appRouter } from './routers/_app';
 
 /** The largest request body accepted, in bytes. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-function clientIp(c: Parameters<typeof getConnInfo>[0]): string | null {
+/**
+ * How much of an over-limit body is read and thrown away before the 413 is sent, so the client
+ * (still sending) receives the answer instead of a broken pipe; past this the connection closes.
+ */
+const DISCARD_LIMIT_BYTES = 64 * 1024 * 1024;
+const DISCARD_WAIT_MS = 10_000;
+
+/** The Content-Security-Policy of every answer but the panel's: an API answer loads nothing. */
+export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+
+/** How much of a client's own `X-Request-Id` is kept for the log (never stored as ours). */
+const CLIENT_REQUEST_ID_MAX = 64;
+
+type Ctx = HonoContext<AppEnv>;
+
+/**
+ * The client's address: the TCP peer, or behind a proxy the operator named in
+ * `TRUSTED_PROXIES`, the last address of `X-Forwarded-For` that is not itself such a proxy.
+ * `X-Forwarded-For` from anyone else is ignored.
+ */
+function clientIp(c: Ctx, trustedProxies: readonly string[]): string | null {
+  let peer: string | null;
   try {
-    return getConnInfo(c).remote.address ?? null;
+    peer = getConnInfo(c).remote.address ?? null;
   } catch {
-    return null;
+    peer = null;
   }
+  if (!peer || !trustedProxies.includes(peer)) return peer;
+  const hops = (c.req.header('x-forwarded-for') ?? '')
+    .split(',')
+    .map((hop) => hop.trim())
+    .filter((hop) => hop !== '');
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = hops[i]!;
+    if (!trustedProxies.includes(hop)) return hop.slice(0, 64);
+  }
+  return peer;
+}
+
+/** Reads and drops up to `limit` bytes of a request body (or until it ends, or a deadline passes). */
+function discardBody(incoming: IncomingMessage | undefined, limit: number): Promise<void> {
+  if (!incoming || incoming.readableEnded || incoming.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    let seen = 0;
+    const done = () => {
+      clearTimeout(timer);
+      incoming.off('data', onData);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > limit) done();
+    };
+    const timer = setTimeout(done, DISCARD_WAIT_MS);
+    incoming.on('data', onData);
+    incoming.once('end', done);
+    incoming.once('error', done);
+    incoming.once('close', done);
+    incoming.resume();
+  });
+}
+
+const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;|$)/i;
+const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** True when the request carries a body (a length above zero, or a chunked one). */
+function hasBody(c: Ctx): boolean {
+  const length = c.req.header('content-length');
+  return (length !== undefined && length !== '0') || c.req.header('transfer-encoding') !== undefined;
+}
+
+/** The session cookie is this request's only credential (no `Authorization` header). */
+function cookieAuthenticated(c: Ctx): boolean {
+  if (c.req.header('authorization')) return false;
+  const cookie = c.req.header('cookie') ?? '';
+  return cookie.split(';').some((part) => part.trim().startsWith(`${SESSION_COOKIE}=`));
 }
 
 /**
- * Builds the HTTP application: middleware, `/healthz`, tRPC at `/trpc`, the REST endpoints. It
- * never listens; `index.ts` does.
+ * A browser request from this server's own pages or a configured origin. `Origin` decides when
+ * sent; else `Sec-Fetch-Site`; a request with neither comes from no browser page at all.
+ */
+function fromAllowedOrigin(c: Ctx, allowedOrigins: readonly string[]): boolean {
+  const origin = c.req.header('origin');
+  if (origin !== undefined) {
+    if (allowedOrigins.includes(origin)) return true;
+    try {
+      return new URL(origin).host === c.req.header('host');
+    } catch {
+      return false;
+    }
+  }
+  const site = c.req.header('sec-fetch-site');
+  return site === undefined || site === 'same-origin' || site === 'none';
+}
+
+/**
+ * Builds the HTTP application: middleware, `/healthz`, tRPC at `/trpc`, the REST endpoints and
+ * the panel. It never listens; `server.ts` does.
  */
 export function createApp(services: AppServices): Hono<AppEnv> {
+  const { config, logger } = services;
   const app = new Hono<AppEnv>();
 
-  app.use(requestId());
   app.use(secureHeaders());
   app.use(async (c, next) => {
     const started = performance.now();
+    const requestId = randomUUID();
+    const clientRequestId = c.req
+      .header('x-request-id')
+      ?.replace(/[^\w.:=/-]/g, '')
+      .slice(0, CLIENT_REQUEST_ID_MAX);
+    c.set('requestId', requestId);
     c.set('services', services);
-    c.set('ip', clientIp(c));
+    c.set('ip', clientIp(c, config.trustedProxies));
     c.set('actor', null);
     c.set('refusal', null);
     await next();
+    c.header('X-Request-Id', requestId);
     c.header('Cache-Control', 'no-store');
+    if (!c.res.headers.has('Content-Security-Policy')) c.header('Content-Security-Policy', API_CSP);
     const actor = c.get('actor');
-    services.logger.info(
+    logger.info(
       {
-        reqId: c.get('requestId'),
+        reqId: requestId,
+        ...(clientRequestId ? { clientRequestId } : {}),
         method: c.req.method,
         path: c.req.path,
         status: c.res.status,
@@ -53,16 +151,18 @@ export function createApp(services: AppServices): Hono<AppEnv> {
       'request',
     );
   });
-  app.use(
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: (c) => {
-        // The unread rest of the body would poison a kept-alive connection: close it.
-        c.header('Connection', 'close');
-        return c.json({ error: `Request body too large (limit ${MAX_BODY_BYTES} bytes)` }, 413);
-      },
-    }),
-  );
+
+  const tooLarge = async (c: Ctx) => {
+    await discardBody(c.env?.incoming, DISCARD_LIMIT_BYTES);
+    c.header('Connection', 'close');
+    return c.json({ error: `Request body too large (limit ${MAX_BODY_BYTES} bytes)` }, 413);
+  };
+  app.use(async (c, next) => {
+    const length = Number(c.req.header('content-length'));
+    if (length > MAX_BODY_BYTES) return tooLarge(c);
+    return next();
+  });
+  app.use(bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge }));
 
   app.get('/healthz', async (c) => {
     try {
@@ -71,6 +171,24 @@ export function createApp(services: AppServices): Hono<AppEnv> {
     } catch {
       return c.json({ status: 'unavailable', error: 'Database unavailable' }, 503);
     }
+  });
+
+  // Unsafe requests: JSON bodies only (a form cannot forge one), and a browser's cookie-only
+  // request must come from this server's pages or an allowed origin (CSRF).
+  app.use(async (c, next) => {
+    if (!UNSAFE_METHODS.has(c.req.method)) return next();
+    if (hasBody(c) && !JSON_TYPE.test(c.req.header('content-type') ?? '')) {
+      return c.json({ error: 'Content-Type must be application/json' }, 415);
+    }
+    if (cookieAuthenticated(c) && !fromAllowedOrigin(c, config.allowedOrigins)) {
+      return c.json(
+        {
+          error: 'Cross-site request refused: sign-in cookies are accepted only from this server’s own pages',
+        },
+        403,
+      );
+    }
+    return next();
   });
 
   app.use(async (c, next) => {
@@ -87,25 +205,41 @@ export function createApp(services: AppServices): Hono<AppEnv> {
     await next();
   });
 
+  app.use('/trpc/*', async (c, next) => {
+    const calls = c.req.path.slice('/trpc/'.length).split(',').length;
+    if (calls <= config.maxBatchCalls) return next();
+    const message = `A batch may hold at most ${config.maxBatchCalls} calls (this one has ${calls}); split it`;
+    return c.json(
+      { error: { json: { message, code: -32600, data: { code: 'BAD_REQUEST', httpStatus: 400 } } } },
+      400,
+    );
+  });
   app.use(
     '/trpc/*',
     trpcServer({
       router: appRouter,
       endpoint: '/trpc',
       createContext,
+      responseMeta({ errors }) {
+        const wait = Math.max(
+          0,
+          ...errors.map((e) => (e instanceof RetryLaterError ? e.retryAfterSeconds : 0)),
+        );
+        return wait > 0 ? { headers: { 'Retry-After': String(wait) } } : {};
+      },
       onError: ({ error, path }) => {
         if (error.code === 'INTERNAL_SERVER_ERROR')
-          services.logger.error({ err: safeError(error.cause ?? error), path }, 'tRPC error');
+          logger.error({ err: safeError(error.cause ?? error), path }, 'tRPC error');
       },
     }),
   );
 
   mountRest(app);
-  mountPanel(app, services.config.panelEnabled);
+  mountPanel(app, config.panelEnabled);
 
   app.notFound((c) => c.json({ error: 'Not found' }, 404));
   app.onError((error, c) => {
-    services.logger.error({ err: safeError(error), reqId: c.get('requestId') }, 'unhandled error');
+    logger.error({ err: safeError(error), reqId: c.get('requestId') }, 'unhandled error');
     return c.json({ error: 'Internal server error' }, 500);
   });
   return app;

@@ -1,4 +1,5 @@
 import type { Database, Role } from '@hdms/db';
+import type { HttpBindings } from '@hono/node-server';
 import type { FetchCreateContextFnOptions } from '@trpc/server/adapters/fetch';
 import type { Context as HonoContext } from 'hono';
 import type { Scope } from './access/index';
@@ -76,8 +77,9 @@ export type ProcedureContext<A extends Actor | null = Actor> = Omit<Context, 'ac
   procedure: string;
 };
 
-/** Variables the Hono app keeps per request. */
+/** The Hono app's environment: the Node request and response, and what it keeps per request. */
 export interface AppEnv {
+  Bindings: HttpBindings;
   Variables: {
     requestId: string;
     actor: Actor | null;

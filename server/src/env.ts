@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { parseDatabaseUrl } from '@hdms/db';
+import { parseDatabaseUrl, redactUrl, urlPassword } from '@hdms/db';
 import { z } from 'zod';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -11,6 +11,19 @@ const intFrom = (min: number, max: number) =>
     .regex(/^\d+$/, 'must be a whole number')
     .transform(Number)
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+/** A comma-separated list, each entry checked by `item`; empty or unset is an empty list. */
+const listOf = (item: z.ZodType<string>) =>
+  z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter((entry) => entry !== ''),
+    )
+    .pipe(z.array(item));
 
 const optionalText = z
   .string()
@@ -47,6 +60,25 @@ const schema = z.object({
   SESSION_MAX_HOURS: intFrom(1, 24 * 365).default('12'),
   NODE_ENV: z.string().default('development'),
   PANEL: z.enum(['on', 'off'], { message: 'must be on or off' }).optional(),
+  LOGIN_PAIR_FREE_FAILURES: intFrom(1, 1000).default('5'),
+  LOGIN_PAIR_DELAY_SECONDS: intFrom(1, 86_400).default('10'),
+  LOGIN_PAIR_MAX_DELAY_SECONDS: intFrom(1, 86_400).default('900'),
+  LOGIN_ACCOUNT_MAX_FAILURES: intFrom(1, 1_000_000).default('100'),
+  LOGIN_ACCOUNT_WINDOW_HOURS: intFrom(1, 24 * 30).default('24'),
+  LOGIN_ADDRESS_MAX_FAILURES: intFrom(1, 1_000_000).default('300'),
+  LOGIN_ADDRESS_WINDOW_MINUTES: intFrom(1, 60 * 24 * 7).default('60'),
+  REGISTER_PER_HOUR: intFrom(1, 1_000_000).default('20'),
+  PASSWORD_HASH_CONCURRENCY: intFrom(1, 64).default('2'),
+  PASSWORD_HASH_MAX_WAIT_MS: intFrom(0, 60_000).default('1500'),
+  TRUSTED_PROXIES: listOf(z.string().ip({ message: 'must list IP addresses, separated by commas' })),
+  ALLOWED_ORIGINS: listOf(
+    z
+      .string()
+      .url('must list origins such as https://clinic.example.org, separated by commas')
+      .refine((v) => new URL(v).origin === v, 'must list bare origins (scheme://host[:port]), no paths'),
+  ),
+  MAX_BATCH_CALLS: intFrom(1, 1000).default('50'),
+  DATABASE_TIMEOUT_MS: intFrom(100, 600_000).default('10000'),
 });
 
 /** The server's configuration, read once from the environment and validated. */
@@ -61,11 +93,74 @@ export interface Config {
   sessionMaxHours: number;
   production: boolean;
   panelEnabled: boolean;
+  /** The sign-in and registration throttle (LOGIN_*, REGISTER_PER_HOUR); see `auth/throttle.ts`. */
+  signInLimits: {
+    /** Failures an (account, client address) pair may make before each further attempt waits. */
+    pairFreeFailures: number;
+    /** The first wait of a pair, in seconds; it doubles with every further failure. */
+    pairDelaySeconds: number;
+    /** The longest wait of a pair, in seconds. */
+    pairMaxDelaySeconds: number;
+    /** Failures of one account, from all addresses, per window: then 429 for everyone. */
+    accountMaxFailures: number;
+    accountWindowHours: number;
+    /** Failures from one client address, over all accounts, per window. */
+    addressMaxFailures: number;
+    addressWindowMinutes: number;
+    /** Registrations from one client address per hour. */
+    registerPerHour: number;
+  };
+  /** At most this many argon2 hashes at once (PASSWORD_HASH_CONCURRENCY); more wait up to `maxWaitMs`. */
+  passwordHashing: { concurrency: number; maxWaitMs: number };
+  /** Proxies whose `X-Forwarded-For` names the client (TRUSTED_PROXIES); none by default. */
+  trustedProxies: string[];
+  /** Other origins whose pages may send cookie-authenticated requests (ALLOWED_ORIGINS). */
+  allowedOrigins: string[];
+  /** The most calls one tRPC batch request may hold (MAX_BATCH_CALLS). */
+  maxBatchCalls: number;
+  /** The deadline of one database statement, in ms (DATABASE_TIMEOUT_MS); pool waits and pings are bounded too. */
+  databaseTimeoutMs: number;
 }
 
 /** A configuration value that stops the server at start; the message names the variable. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+/** Variables whose values are secrets: no message ever shows them, not even in part. */
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set(['ADMIN_PASSWORD']);
+
+/** Variables whose values are URLs that may carry a password: shown with the password as `***`. */
+const URL_VARIABLES: ReadonlySet<string> = new Set(['DATABASE_URL']);
+
+/**
+ * `text` with every configured secret replaced by `***`: the values of the secret variables, the
+ * password of DATABASE_URL (as written and URL-decoded), and any URL's password. For messages
+ * built from errors that might quote a secret.
+ */
+export function redactSecrets(text: string, config: Config): string {
+  const secrets = new Set<string>();
+  if (config.admin.password) secrets.add(config.admin.password);
+  const dbPassword = urlPassword(config.databaseUrl);
+  if (dbPassword) {
+    secrets.add(dbPassword);
+    try {
+      secrets.add(decodeURIComponent(dbPassword));
+    } catch {
+      // not percent-encoded: the raw value is already listed
+    }
+  }
+  let redacted = text;
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
+    redacted = redacted.split(secret).join('***');
+  }
+  return redacted.replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, (url) => redactUrl(url));
+}
+
+/** How a rejected value appears in a message: never for a secret, redacted for a URL. */
+function shownValue(variable: string, value: string): string {
+  if (SECRET_VARIABLES.has(variable)) return '(value not shown: it is a secret)';
+  return `(got "${URL_VARIABLES.has(variable) ? redactUrl(value) : value}")`;
 }
 
 /**
@@ -83,7 +178,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     const issue = parsed.error.issues[0]!;
     const variable = String(issue.path[0] ?? 'environment');
     throw new ConfigError(
-      `Invalid configuration: ${variable} ${issue.message} (got "${source[variable] ?? ''}")`,
+      `Invalid configuration: ${variable} ${issue.message} ${shownValue(variable, source[variable] ?? '')}`,
     );
   }
   const env = parsed.data;
@@ -99,5 +194,20 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sessionMaxHours: env.SESSION_MAX_HOURS,
     production,
     panelEnabled: env.PANEL ? env.PANEL === 'on' : !production,
+    signInLimits: {
+      pairFreeFailures: env.LOGIN_PAIR_FREE_FAILURES,
+      pairDelaySeconds: env.LOGIN_PAIR_DELAY_SECONDS,
+      pairMaxDelaySeconds: Math.max(env.LOGIN_PAIR_MAX_DELAY_SECONDS, env.LOGIN_PAIR_DELAY_SECONDS),
+      accountMaxFailures: env.LOGIN_ACCOUNT_MAX_FAILURES,
+      accountWindowHours: env.LOGIN_ACCOUNT_WINDOW_HOURS,
+      addressMaxFailures: env.LOGIN_ADDRESS_MAX_FAILURES,
+      addressWindowMinutes: env.LOGIN_ADDRESS_WINDOW_MINUTES,
+      registerPerHour: env.REGISTER_PER_HOUR,
+    },
+    passwordHashing: { concurrency: env.PASSWORD_HASH_CONCURRENCY, maxWaitMs: env.PASSWORD_HASH_MAX_WAIT_MS },
+    trustedProxies: env.TRUSTED_PROXIES,
+    allowedOrigins: env.ALLOWED_ORIGINS,
+    maxBatchCalls: env.MAX_BATCH_CALLS,
+    databaseTimeoutMs: env.DATABASE_TIMEOUT_MS,
   };
 }

@@ -82,10 +82,18 @@ export function toTRPCError(error: unknown): TRPCError {
   if (error instanceof TRPCError) return error;
   if (isDatabaseUnavailable(error)) return unavailable(error);
   if (error instanceof UniqueConstraintError) {
-    return new TRPCError({ code: 'CONFLICT', message: 'A record with these values already exists', cause: error });
+    return new TRPCError({
+      code: 'CONFLICT',
+      message: 'A record with these values already exists',
+      cause: error,
+    });
   }
   if (error instanceof ForeignKeyConstraintError) {
-    return new TRPCError({ code: 'BAD_REQUEST', message: 'A referenced record does not exist', cause: error });
+    return new TRPCError({
+      code: 'BAD_REQUEST',
+      message: 'A referenced record does not exist',
+      cause: error,
+    });
   }
   if (error instanceof SequelizeValidationError) {
     return new TRPCError({ code: 'BAD_REQUEST', message: error.message, cause: error });
@@ -150,7 +158,10 @@ export function restError(error: TRPCError): {
   const status = getHTTPStatusCodeFromError(error);
   const { message, issues } = publicError(error);
   if (!issues) return { status, body: { error: message } };
-  const restIssues = issues.map((i) => ({ ...i, path: i.path.map((p) => (typeof p === 'string' ? snake(p) : p)) }));
+  const restIssues = issues.map((i) => ({
+    ...i,
+    path: i.path.map((p) => (typeof p === 'string' ? snake(p) : p)),
+  }));
   return {
     status,
     body: {

@@ -1,10 +1,13 @@
-import { ConfigError, loadConfig } from './env';
+import type { BootstrapResult } from './auth/index';
+import { type Config, ConfigError, loadConfig } from './env';
 import { createLogger } from './logger';
-import { startServer } from './server';
+import { type Announcement, describeStartupFailure, startServer } from './server';
+
+/** The configuration once loaded, so that a start-up failure can be told without its secrets. */
+let config: Config | undefined;
 
 /** `npm start`: validate the configuration, start the server, print how to reach it. */
 async function main(): Promise<void> {
-  let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig();
   } catch (error) {
@@ -14,48 +17,88 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel);
-  const server = await startServer(config, logger);
-  const lines = [
-    '',
-    `HDMS is listening on ${server.url}`,
-    `  tRPC API:   ${server.url}/trpc`,
-    config.panelEnabled ? `  tRPC panel: ${server.url}/panel` : '  tRPC panel: off (PANEL=on to enable)',
-    `  health:     ${server.url}/healthz`,
-  ];
-  if (server.bootstrap.kind === 'generated') {
-    lines.push(
-      '',
-      'An admin account was created. Its password is shown this once; store it now:',
-      `  username: ${server.bootstrap.username}`,
-      `  password: ${server.bootstrap.password}`,
-      'Change it after signing in: auth.changePassword in the panel or through the SDK.',
-    );
-  }
-  lines.push(
-    '',
-    `Sign in: curl -s -X POST ${server.url}/login -H 'content-type: application/json' \\`,
-    `           -d '{"username":"<name>","password":"<password>"}'`,
-    '  and send the token back as "Authorization: Bearer <token>".',
-    '',
-  );
-  process.stdout.write(`${lines.join('\n')}\n`);
+  const settings = config;
+  const logger = createLogger(settings.logLevel);
+  const starting = startServer(settings, logger, {
+    announce: (announcement) => write(banner(settings, announcement)),
+  });
 
+  // Listening before the server is up: a signal during start-up lets it finish (the admin
+  // bootstrap commits what the banner showed), then stops it.
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'shutting down');
-    server.close().then(
-      () => process.exit(0),
-      (error) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
+    starting.then(
+      (server) =>
+        server.close().then(
+          () => process.exit(0),
+          (error) => {
+            logger.error({ err: error }, 'shutdown failed');
+            process.exit(1);
+          },
+        ),
+      () => undefined,
     );
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+  await starting;
+}
+
+/** The start-up banner: where the server listens, what the admin bootstrap did, how to sign in. */
+function banner(settings: Config, { url, bootstrap }: Announcement): string {
+  const lines = [
+    '',
+    `HDMS is listening on ${url}`,
+    `  tRPC API:   ${url}/trpc`,
+    settings.panelEnabled ? `  tRPC panel: ${url}/panel` : '  tRPC panel: off (PANEL=on to enable)',
+    `  health:     ${url}/healthz`,
+    ...bootstrapLines(bootstrap),
+    '',
+    `Sign in: curl -s -X POST ${url}/login -H 'content-type: application/json' \\`,
+    `           -d '{"username":"<name>","password":"<password>"}'`,
+    '  and send the token back as "Authorization: Bearer <token>".',
+    '',
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** The banner's account of the admin bootstrap; a generated password appears here and only here. */
+function bootstrapLines(bootstrap: BootstrapResult): string[] {
+  switch (bootstrap.kind) {
+    case 'generated':
+      return [
+        '',
+        'An admin account was created. Its password is shown this once; store it now:',
+        `  username: ${bootstrap.username}`,
+        `  password: ${bootstrap.password}`,
+        'Change it after signing in: auth.changePassword in the panel or through the SDK.',
+        `Lost it? npm run admin:reset-password -- ${bootstrap.username} sets a new one.`,
+      ];
+    case 'configured':
+      return ['', `Admin account "${bootstrap.username}" was created from the ADMIN_* settings.`];
+    case 'kept':
+      return [
+        '',
+        bootstrap.role === 'admin'
+          ? `ADMIN_PASSWORD is set but admin "${bootstrap.username}" already exists: its existing password ` +
+            `was kept (ADMIN_PASSWORD only creates an account). To set a new one: ` +
+            `npm run admin:reset-password -- ${bootstrap.username}`
+          : `ADMIN_PASSWORD is set but "${bootstrap.username}" is an existing ${bootstrap.role} account: ` +
+            'nothing was changed and no admin was created. Set ADMIN_USERNAME to a new name to create one.',
+      ];
+    case 'none':
+      return [];
+  }
+}
+
+/** Writes to stdout and resolves once the text is handed to the operating system. */
+function write(text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    process.stdout.write(text, (error) => (error ? reject(error) : resolve()));
+  });
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`HDMS failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`HDMS failed to start: ${describeStartupFailure(error, config)}\n`);
   process.exit(1);
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, extname, relative, resolve, sep } from 'node:path';
@@ -72,23 +73,49 @@ function withProcedures(record: RouterRecord): RouterRecord | null {
   return Object.keys(kept).length ? kept : null;
 }
 
-let html: Promise<string> | null = null;
+/**
+ * The panel's Content-Security-Policy: its own inline script (by hash) and scripts, styles,
+ * fonts and workers from this server only; calls only to this server; nothing may frame it.
+ * Monaco and trpc-ui set inline styles, hence `'unsafe-inline'` for styles (never for scripts);
+ * trpc-ui validates its forms with ajv, which compiles each schema with `new Function`, hence
+ * `'unsafe-eval'` (the page runs only its own hashed script and this server's files).
+ */
+function panelCsp(page: string): string {
+  const hashes = [...page.matchAll(/<script>([\s\S]*?)<\/script>/g)].map(
+    (m) => `'sha256-${createHash('sha256').update(m[1]!).digest('base64')}'`,
+  );
+  return [
+    "default-src 'none'",
+    `script-src 'self' 'unsafe-eval' ${hashes.join(' ')}`,
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",
+    "font-src 'self' data:",
+    "connect-src 'self'",
+    "worker-src 'self' blob:",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+  ].join('; ');
+}
+
+let rendered: Promise<{ html: string; csp: string }> | null = null;
 
 /** Renders the panel page once, on first use: same-origin tRPC URL, superjson, no CDN. */
-function panelHtml(): Promise<string> {
-  html ??= import('trpc-ui').then(({ renderTrpcPanel }) =>
-    renderTrpcPanel(router(withProcedures(appRouter._def.record) ?? {}), {
+function panelPage(): Promise<{ html: string; csp: string }> {
+  rendered ??= import('trpc-ui').then(({ renderTrpcPanel }) => {
+    const html = renderTrpcPanel(router(withProcedures(appRouter._def.record) ?? {}), {
       url: '/trpc',
       transformer: 'superjson',
       meta: PANEL_META,
     })
       .replace(MONACO_CDN, MONACO_ROUTE)
-      .replace(/<title>[^<]*<\/title>/, '<title>HDMS API panel</title>'),
-  );
-  html.catch(() => {
-    html = null;
+      .replace(/<title>[^<]*<\/title>/, '<title>HDMS API panel</title>');
+    return { html, csp: panelCsp(html) };
   });
-  return html;
+  rendered.catch(() => {
+    rendered = null;
+  });
+  return rendered;
 }
 
 /**
@@ -98,7 +125,11 @@ function panelHtml(): Promise<string> {
 export function mountPanel(app: Hono<AppEnv>, enabled: boolean): void {
   if (!enabled) return;
 
-  app.get('/panel', async (c) => c.html(await panelHtml()));
+  app.get('/panel', async (c) => {
+    const { html, csp } = await panelPage();
+    c.header('Content-Security-Policy', csp);
+    return c.html(html);
+  });
 
   const monaco = monacoDir();
   if (!monaco) return;
@@ -108,7 +139,8 @@ export function mountPanel(app: Hono<AppEnv>, enabled: boolean): void {
     const inside = relative(monaco, file);
     if (!type || inside.startsWith('..') || inside.startsWith(sep)) return c.notFound();
     try {
-      return c.body(await readFile(file), 200, { 'Content-Type': type });
+      const { csp } = await panelPage();
+      return c.body(await readFile(file), 200, { 'Content-Type': type, 'Content-Security-Policy': csp });
     } catch {
       return c.notFound();
     }

@@ -1,10 +1,17 @@
 import type { AddressInfo } from 'node:net';
-import { createDatabase, type Database, migrateToLatest } from '@hdms/db';
+import {
+  createDatabase,
+  type Database,
+  DatabaseOpenError,
+  migrateToLatest,
+  parseDatabaseUrl,
+  redactUrl,
+} from '@hdms/db';
 import { serve } from '@hono/node-server';
 import { createApp } from './app';
-import { bootstrapAdmin, type BootstrapResult, SessionManager } from './auth/index';
+import { bootstrapAdmin, type BootstrapResult, preparePasswordHashing, SessionManager } from './auth/index';
 import type { AppServices } from './context';
-import type { Config } from './env';
+import { type Config, redactSecrets } from './env';
 import type { Logger } from './logger';
 
 /** A listening server and the means to stop it. */
@@ -17,31 +24,77 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Opens the database, applies pending migrations, bootstraps the admin and starts listening. */
+/** What `announce` is told once the server listens. */
+export interface Announcement {
+  url: string;
+  port: number;
+  bootstrap: BootstrapResult;
+}
+
+/** Options of `startServer`. */
+export interface StartOptions {
+  /** An open database to use instead of opening `config.databaseUrl`. */
+  database?: Database;
+  /**
+   * Shows the running server to the operator (the start-up banner of `npm start`). Called once
+   * the server listens, inside the admin bootstrap's transaction: a generated admin account is
+   * committed only after this has returned, so a failed start never swallows its password.
+   */
+  announce?: (announcement: Announcement) => void | Promise<void>;
+}
+
+/**
+ * A start-up step that failed. `message` is one line that names the setting involved (PORT,
+ * HOST, DATABASE_URL with its password redacted, the SQLite file) and holds no secret.
+ */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+/**
+ * Opens the database, applies pending migrations, starts listening, then bootstraps the admin
+ * (see `StartOptions.announce`); requests received meanwhile wait for the bootstrap to commit.
+ * A failure at any step is a `StartupError`, and nothing is left open or half created.
+ */
 export async function startServer(
   config: Config,
   logger: Logger,
-  database?: Database,
+  options: StartOptions = {},
 ): Promise<RunningServer> {
-  const db = database ?? (await createDatabase(config.databaseUrl));
-  const applied = await migrateToLatest(db.sequelize);
-  if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
-  const sessions = new SessionManager(db, {
-    idleMinutes: config.sessionIdleMinutes,
-    maxHours: config.sessionMaxHours,
-    secureCookie: config.production,
+  const db = options.database ?? (await openDatabase(config));
+  let settle: (ok: boolean) => void = () => undefined;
+  const bootstrapped = new Promise<boolean>((resolve) => {
+    settle = resolve;
   });
-  await sessions.purgeExpired();
-  const services: AppServices = { db, config, logger, sessions };
-  const bootstrap = await bootstrapAdmin(db, config, logger);
-  const app = createApp(services);
-
-  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
-    s.once('error', reject);
-  });
+  let server: ReturnType<typeof serve>;
+  let services: AppServices;
+  try {
+    const applied = await migrateDatabase(db, config);
+    if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
+    const sessions = new SessionManager(db, {
+      idleMinutes: config.sessionIdleMinutes,
+      maxHours: config.sessionMaxHours,
+      secureCookie: config.production,
+    });
+    await sessions.purgeExpired().catch((error: unknown) => {
+      throw databaseError(config, error, 'removing expired sessions failed');
+    });
+    await preparePasswordHashing(config.passwordHashing);
+    services = { db, config, logger, sessions };
+    const app = createApp(services);
+    // Requests wait for the admin bootstrap, so that whoever read the banner finds the account.
+    server = await listen((request, env, executionCtx) => {
+      return bootstrapped.then((ok) =>
+        ok ? app.fetch(request, env, executionCtx) : new Response(null, { status: 503 }),
+      );
+    }, config);
+  } catch (error) {
+    if (!options.database) await db.close().catch(() => undefined);
+    throw error;
+  }
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${host}:${port}`;
 
   let closing: Promise<void> | undefined;
   const close = (graceMs = 10_000) => {
@@ -63,5 +116,133 @@ export async function startServer(
     return closing;
   };
 
-  return { url: `http://${host}:${port}`, port, services, bootstrap, close };
+  let bootstrap: BootstrapResult;
+  try {
+    bootstrap = await bootstrapAdmin(db, config, logger, (result) =>
+      options.announce?.({ url, port, bootstrap: result }),
+    );
+  } catch (error) {
+    settle(false);
+    await close(0).catch(() => undefined);
+    throw new StartupError(`admin bootstrap: ${errorText(error)}`, { cause: error });
+  }
+  settle(true);
+  return { url, port, services, bootstrap, close };
+}
+
+/** Opens the configured database; a failure is a `StartupError` naming DATABASE_URL. */
+export async function openDatabase(config: Config): Promise<Database> {
+  try {
+    return await createDatabase(config.databaseUrl, { queryTimeoutMs: config.databaseTimeoutMs });
+  } catch (error) {
+    throw databaseError(config, error);
+  }
+}
+
+/** Applies pending migrations (names of those applied); a failure names DATABASE_URL. */
+export async function migrateDatabase(db: Database, config: Config): Promise<string[]> {
+  try {
+    return await migrateToLatest(db.sequelize);
+  } catch (error) {
+    throw databaseError(config, error, 'applying the migrations failed');
+  }
+}
+
+/**
+ * A database failure as a `StartupError`: `DATABASE_URL <url, password as ***>: [doing: ]<cause>`,
+ * where a SQLite cause names the file.
+ */
+export function databaseError(config: Config, error: unknown, doing?: string): StartupError {
+  const cause = databaseProblem(config, error);
+  return new StartupError(
+    `DATABASE_URL ${redactUrl(config.databaseUrl)}: ${doing ? `${doing}: ` : ''}${cause}`,
+    { cause: error },
+  );
+}
+
+/**
+ * The one line to print for a failed start (or a failed command): a `StartupError`'s message,
+ * else the first line of the error's message; never a stack, never a configured secret.
+ */
+export function describeStartupFailure(error: unknown, config?: Config): string {
+  const text = error instanceof StartupError ? error.message : errorText(error);
+  return config ? redactSecrets(text, config) : redactUrl(text);
+}
+
+/** Starts the HTTP server; a failure is a `StartupError` naming PORT and HOST. */
+async function listen(
+  fetch: ReturnType<typeof createApp>['fetch'],
+  config: Config,
+): Promise<ReturnType<typeof serve>> {
+  try {
+    return await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
+      const s = serve({ fetch, port: config.port, hostname: config.host }, () => resolve(s));
+      s.once('error', reject);
+    });
+  } catch (error) {
+    throw new StartupError(listenProblem(config, error), { cause: error });
+  }
+}
+
+/** Why the server could not listen, naming PORT and HOST. */
+function listenProblem(config: Config, error: unknown): string {
+  const where = `PORT ${config.port} on HOST ${config.host}`;
+  const code = errorCode(error);
+  switch (code) {
+    case 'EADDRINUSE':
+      return `${where} is already in use (EADDRINUSE)`;
+    case 'EACCES':
+      return `${where}: permission denied (EACCES; ports below 1024 need privileges)`;
+    case 'EADDRNOTAVAIL':
+      return `HOST ${config.host} is not an address of this machine (EADDRNOTAVAIL)`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `HOST ${config.host} cannot be resolved (${code})`;
+    default:
+      return `${where}: ${errorText(error)}`;
+  }
+}
+
+/** What went wrong with the database, in words; a SQLite problem names the file. */
+function databaseProblem(config: Config, error: unknown): string {
+  const target = parseDatabaseUrl(config.databaseUrl);
+  if (error instanceof DatabaseOpenError) {
+    // Its message names the SQLite file, or the MySQL server that the line names already.
+    return target.dialect === 'sqlite'
+      ? errorText(error)
+      : `cannot connect to MySQL: ${errorText(error.cause ?? error)}`;
+  }
+  const code = errorCode(error);
+  const text = errorText(error);
+  if (target.dialect !== 'sqlite') return text;
+  const file = target.storage;
+  switch (code) {
+    case 'SQLITE_READONLY':
+      return `the SQLite file ${file} is read-only (SQLITE_READONLY)`;
+    case 'SQLITE_BUSY':
+      return `the SQLite file ${file} is locked by another process (SQLITE_BUSY)`;
+    case 'SQLITE_CORRUPT':
+      return `the SQLite file ${file} is corrupt (SQLITE_CORRUPT)`;
+    case 'SQLITE_FULL':
+      return `the disk holding the SQLite file ${file} is full (SQLITE_FULL)`;
+  }
+  return `SQLite file ${file}: ${text}`;
+}
+
+/** The error's code (Node's `code`, or that of the driver error Sequelize wraps). */
+function errorCode(error: unknown): string | undefined {
+  const e = error as { code?: unknown; parent?: { code?: unknown }; original?: { code?: unknown } } | null;
+  const code = e?.code ?? e?.parent?.code ?? e?.original?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** The first line of the error's message (or its code when the message is empty); never a stack. */
+function errorText(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const line = message
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => l !== '');
+  if (line) return line;
+  return errorCode(error) ?? (error instanceof Error ? error.name : 'unknown error');
 }

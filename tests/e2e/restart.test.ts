@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../helpers/db';
@@ -110,23 +111,54 @@ describe.each(kinds)('the server process on %s', (kind) => {
   });
 });
 
+/**
+ * Sends `POST path` with `Expect: 100-continue`: `accepted` resolves once the server has taken the
+ * request in (it answered 100 Continue) and the body is on its way; `status` is the final answer.
+ */
+function acceptedPost(
+  url: string,
+  path: string,
+  body: unknown,
+): { accepted: Promise<void>; status: Promise<number> } {
+  const payload = JSON.stringify(body);
+  const request = httpRequest(url + path, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(payload),
+      expect: '100-continue',
+    },
+  });
+  const status = new Promise<number>((resolve, reject) => {
+    request.once('error', reject);
+    request.once('response', (response) => {
+      response.resume();
+      response.once('end', () => resolve(response.statusCode ?? 0));
+    });
+  });
+  const accepted = once(request, 'continue').then(() => {
+    request.end(payload);
+  });
+  request.flushHeaders();
+  return { accepted, status };
+}
+
 describe('graceful shutdown', () => {
   it('finishes requests in flight on SIGTERM, then exits 0', async () => {
     const target = await freshDatabase('sqlite');
     const started = await startProcess({ DATABASE_URL: target.url, ...CHIEF_ENV });
     try {
-      // Each sign-in spends tens of milliseconds in argon2: twelve at once are still running
-      // when the signal arrives.
-      const inFlight = Array.from({ length: 12 }, () =>
-        http(started.url, 'POST', '/login', {
-          body: { username: 'chief', password: CHIEF_ENV.ADMIN_PASSWORD },
-        }),
+      // Twelve sign-ins the server has taken in (each then spends tens of milliseconds in
+      // argon2) are still running when the signal arrives.
+      const logins = Array.from({ length: 12 }, () =>
+        acceptedPost(started.url, '/login', { username: 'chief', password: CHIEF_ENV.ADMIN_PASSWORD }),
       );
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await Promise.all(logins.map((login) => login.accepted));
+      const exited = once(started.child, 'exit');
       started.child.kill('SIGTERM');
-      const answers = await Promise.all(inFlight);
-      expect(answers.map((a) => a.status)).toEqual(Array(12).fill(200));
-      const [code] = await once(started.child, 'exit');
+      const statuses = await Promise.all(logins.map((login) => login.status));
+      expect(statuses).toEqual(Array(12).fill(200));
+      const [code] = await exited;
       expect(code).toBe(0);
       await expect(http(started.url, 'GET', '/healthz')).rejects.toThrow();
     } finally {

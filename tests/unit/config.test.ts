@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../server/src/env';
+import { redactUrl } from '@hdms/db';
+import { ConfigError, loadConfig, redactSecrets, SECRET_VARIABLES } from '../../server/src/env';
 
 describe('configuration', () => {
   it('applies the contract defaults', () => {
@@ -64,5 +65,78 @@ describe('configuration', () => {
   ])('rejects %s=%s with one message naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^Invalid configuration: ${name} `));
+  });
+
+  /** The message `loadConfig` throws for `source`. */
+  const messageFor = (source: Record<string, string>): string => {
+    try {
+      loadConfig(source);
+    } catch (error) {
+      if (error instanceof ConfigError) return error.message;
+      throw error;
+    }
+    throw new Error('the configuration was accepted');
+  };
+
+  it('treats ADMIN_PASSWORD as a secret', () => {
+    expect(SECRET_VARIABLES.has('ADMIN_PASSWORD')).toBe(true);
+  });
+
+  it.each([
+    ['too short', 'Sh0rt!'],
+    ['too long', `Lng-${'s3cret'.repeat(60)}`],
+  ])('names ADMIN_PASSWORD but never shows its value when it is %s', (_, value) => {
+    const message = messageFor({ ADMIN_PASSWORD: value });
+    expect(message).toMatch(/^Invalid configuration: ADMIN_PASSWORD /);
+    expect(message).not.toContain(value);
+    expect(message).not.toContain('s3cret');
+    expect(message).not.toContain('Sh0rt');
+  });
+
+  it.each([
+    ['a URL without a database', 'mysql://root:s3cret@127.0.0.1:3306/', 'mysql://root:***@127.0.0.1:3306/'],
+    ['an unparsable URL', 'mysql://root:s3c/ret@db.example.org/', 'mysql://root:***@db.example.org/'],
+    ['a password with an @', 'mysql://root:s3c@ret@127.0.0.1:3306/', 'mysql://root:***@127.0.0.1:3306/'],
+  ])('shows a rejected DATABASE_URL (%s) with its password as ***', (_, value, shown) => {
+    const message = messageFor({ DATABASE_URL: value });
+    expect(message).toMatch(/^Invalid configuration: DATABASE_URL /);
+    expect(message).toContain(`(got "${shown}")`);
+    expect(message).not.toMatch(/s3c/);
+  });
+
+  it('still shows the rejected value of a variable that is not secret', () => {
+    expect(messageFor({ PORT: 'abc' })).toContain('(got "abc")');
+  });
+});
+
+describe('redactUrl', () => {
+  it.each([
+    ['mysql://root:s3cret@127.0.0.1:3306/hdms', 'mysql://root:***@127.0.0.1:3306/hdms'],
+    ['mysql://root:s%40cret%2F@db:3306/hdms', 'mysql://root:***@db:3306/hdms'],
+    ['mariadb://app:pw@db/hdms?ssl=true', 'mariadb://app:***@db/hdms?ssl=true'],
+    ['mysql://root@db/hdms?password=s3cret&ssl=1', 'mysql://root@db/hdms?password=***&ssl=1'],
+  ])('replaces the password of %s by ***', (url, redacted) => {
+    expect(redactUrl(url)).toBe(redacted);
+  });
+
+  it.each(['mysql://root@127.0.0.1:3306/hdms', 'sqlite:data/hdms.sqlite', 'sqlite::memory:', 'not a url'])(
+    'leaves %s, which carries no password, unchanged',
+    (url) => {
+      expect(redactUrl(url)).toBe(url);
+    },
+  );
+});
+
+describe('redactSecrets', () => {
+  it('removes the configured passwords and any URL password from a message', () => {
+    const config = loadConfig({
+      DATABASE_URL: 'mysql://root:s3%2Fcret@127.0.0.1:3306/hdms',
+      ADMIN_PASSWORD: 'admin-secret-1',
+    });
+    const text = redactSecrets(
+      'failed for s3/cret and s3%2Fcret, admin-secret-1, at mysql://other:pw1@db/x',
+      config,
+    );
+    expect(text).toBe('failed for *** and ***, ***, at mysql://other:***@db/x');
   });
 });

@@ -1,5 +1,8 @@
 import type { QueryInterface } from 'sequelize';
 import * as initial from './0001_initial';
+import * as columnSizes from './0002_column_sizes';
+import * as signInThrottle from './0003_sign_in_throttle';
+import * as auditTargets from './0004_audit_targets';
 
 /** One schema migration: applied in list order, never edited once it has landed. */
 export interface Migration {
@@ -9,4 +12,9 @@ export interface Migration {
 }
 
 /** Every migration, oldest first. Add new ones at the end with the next number. */
-export const migrations: Migration[] = [{ name: '0001_initial', ...initial }];
+export const migrations: Migration[] = [
+  { name: '0001_initial', ...initial },
+  { name: '0002_column_sizes', ...columnSizes },
+  { name: '0003_sign_in_throttle', ...signInThrottle },
+  { name: '0004_audit_targets', ...auditTargets },
+];

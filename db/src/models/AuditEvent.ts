@@ -7,8 +7,8 @@ import {
   type Sequelize,
 } from 'sequelize';
 
-/** What an audited call did to a record. */
-export type AuditAction = 'read' | 'create' | 'update' | 'link' | 'revoke';
+/** What an audited call did to a record; `denied` is a refused attempt on a patient's record. */
+export type AuditAction = 'read' | 'create' | 'update' | 'link' | 'revoke' | 'denied';
 
 /**
  * One access to patient data or one administrative act. Append-only: the API has no way to
@@ -25,6 +25,10 @@ export class AuditEvent extends Model<InferAttributes<AuditEvent>, InferCreation
   declare procedure: string;
   declare requestId: string;
   declare ip: string | null;
+  /** What an administrative act was done to: `serviceToken`, `user`, `doctor`. */
+  declare targetType: CreationOptional<string | null>;
+  declare targetId: CreationOptional<number | null>;
+  declare targetName: CreationOptional<string | null>;
   declare createdAt: CreationOptional<Date>;
 }
 
@@ -43,6 +47,9 @@ export function initAuditEvent(sequelize: Sequelize): typeof AuditEvent {
       procedure: { type: DataTypes.STRING(80), allowNull: false },
       requestId: { type: DataTypes.STRING(64), allowNull: false },
       ip: { type: DataTypes.STRING(64), allowNull: true },
+      targetType: { type: DataTypes.STRING(32), allowNull: true },
+      targetId: { type: DataTypes.INTEGER, allowNull: true },
+      targetName: { type: DataTypes.STRING(120), allowNull: true },
       createdAt: DataTypes.DATE(3),
     },
     { sequelize, modelName: 'AuditEvent', tableName: 'audit_events', underscored: true, updatedAt: false },

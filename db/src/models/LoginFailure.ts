@@ -26,7 +26,7 @@ export function initLoginFailure(sequelize: Sequelize): typeof LoginFailure {
   LoginFailureModel.init(
     {
       id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
-      key: { type: DataTypes.STRING(200), allowNull: false },
+      key: { type: DataTypes.STRING(300), allowNull: false },
       createdAt: DataTypes.DATE(3),
     },
     {

@@ -30,7 +30,7 @@ export function initNote(sequelize: Sequelize): typeof Note {
       patientId: { type: DataTypes.INTEGER, allowNull: false },
       authorUserId: { type: DataTypes.INTEGER, allowNull: false },
       authorName: { type: DataTypes.STRING(200), allowNull: false },
-      body: { type: DataTypes.TEXT, allowNull: false },
+      body: { type: DataTypes.TEXT('medium'), allowNull: false },
       correctsNoteId: { type: DataTypes.INTEGER, allowNull: true },
       createdAt: DataTypes.DATE(3),
     },

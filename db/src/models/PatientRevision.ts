@@ -37,7 +37,7 @@ export function initPatientRevision(sequelize: Sequelize): typeof PatientRevisio
       actorType: { type: DataTypes.STRING(16), allowNull: false },
       actorId: { type: DataTypes.INTEGER, allowNull: true },
       actorName: { type: DataTypes.STRING(120), allowNull: false },
-      changes: jsonText('changes'),
+      changes: jsonText('changes', false, DataTypes.TEXT('medium')),
       createdAt: DataTypes.DATE(3),
     },
     {

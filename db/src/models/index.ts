@@ -8,6 +8,7 @@ import { initPatient } from './Patient';
 import { initPatientRevision } from './PatientRevision';
 import { initServiceToken } from './ServiceToken';
 import { initSession } from './Session';
+import { initThrottleCounter } from './ThrottleCounter';
 import { initUser } from './User';
 
 export { AuditEvent, type AuditAction } from './AuditEvent';
@@ -19,6 +20,7 @@ export { Patient } from './Patient';
 export { PatientRevision, type FieldChanges } from './PatientRevision';
 export { ServiceToken } from './ServiceToken';
 export { Session } from './Session';
+export { ThrottleCounter, THROTTLE_KINDS, type ThrottleKind } from './ThrottleCounter';
 export { User, ROLES, type Role } from './User';
 
 /** Every model, bound to one Sequelize instance, with the associations queries use. */
@@ -34,6 +36,7 @@ export function initModels(sequelize: Sequelize) {
     AuditEvent: initAuditEvent(sequelize),
     ServiceToken: initServiceToken(sequelize),
     LoginFailure: initLoginFailure(sequelize),
+    ThrottleCounter: initThrottleCounter(sequelize),
   };
   // The session lookup reads its account in the same query.
   models.Session.belongsTo(models.User, { foreignKey: 'userId', as: 'user' });

@@ -1,12 +1,17 @@
-import { DataTypes, type ModelAttributeColumnOptions } from 'sequelize';
+import { type DataType, DataTypes, type ModelAttributeColumnOptions } from 'sequelize';
 
 /**
- * A JSON value kept in a TEXT column. MariaDB's JSON type comes back from mysql2 as a string, so
- * both dialects store text and this column (de)serialises it the same way everywhere.
+ * A JSON value kept in a TEXT column (`type`: a larger one such as `TEXT('medium')` for big
+ * values). MariaDB's JSON type comes back from mysql2 as a string, so both dialects store text and
+ * this column (de)serialises it the same way everywhere.
  */
-export function jsonText(field: string, allowNull = false): ModelAttributeColumnOptions {
+export function jsonText(
+  field: string,
+  allowNull = false,
+  type: DataType = DataTypes.TEXT,
+): ModelAttributeColumnOptions {
   return {
-    type: DataTypes.TEXT,
+    type,
     allowNull,
     get(this: { getDataValue(key: string): unknown }) {
       const raw = this.getDataValue(field);

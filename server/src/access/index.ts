@@ -1,6 +1,6 @@
 import type { Models, Patient, Role, Transaction } from '@hdms/db';
 import { Op, type WhereOptions } from 'sequelize';
-import type { Actor, ServiceActor, UserActor } from '../context';
+import type { Actor, UserActor } from '../context';
 import { forbidden, notFound } from '../errors';
 
 /**
@@ -55,11 +55,6 @@ export function tierRefusal(actor: Actor, rule: TierRule, scope: Scope | undefin
 /** True for a person with one of `roles`: narrows the actor's type. */
 export function hasRole<R extends Role>(actor: Actor, ...roles: R[]): actor is UserActor<R> {
   return actor.type === 'user' && (roles as Role[]).includes(actor.role);
-}
-
-/** True for a service token. */
-export function isService(actor: Actor): actor is ServiceActor {
-  return actor.type === 'service';
 }
 
 // --- Which patients an actor reaches ---------------------------------------------------------
@@ -147,13 +142,19 @@ export async function patientIdsInScope(
  * admins and services assign any doctor or none; a doctor admits only patients of their own
  * (the default), and an unlinked doctor none. Throws FORBIDDEN naming the batch item (`at`).
  */
-export function admittingDoctorId(actor: Actor, requested: number | null | undefined, at = ''): number | null {
+export function admittingDoctorId(
+  actor: Actor,
+  requested: number | null | undefined,
+  at = '',
+): number | null {
   if (!hasRole(actor, 'doctor')) return requested ?? null;
   if (actor.doctorId === null) {
     throw forbidden('Your account is not linked to a doctor record yet; ask an admin to link it');
   }
   if (requested !== undefined && requested !== null && requested !== actor.doctorId) {
-    throw forbidden(`${at}doctors may only admit patients assigned to themselves (doctorId ${actor.doctorId})`);
+    throw forbidden(
+      `${at}doctors may only admit patients assigned to themselves (doctorId ${actor.doctorId})`,
+    );
   }
   return actor.doctorId;
 }
@@ -161,9 +162,9 @@ export function admittingDoctorId(actor: Actor, requested: number | null | undef
 // --- Fields of a patient's record ------------------------------------------------------------
 
 /** Fields set at admission and kept by admins: who the patient is, their doctor, room and bed. */
-export const ADMISSION_FIELDS = ['name', 'age', 'gender', 'doctorId', 'roomNumber', 'bedNumber'] as const;
+const ADMISSION_FIELDS = ['name', 'age', 'gender', 'doctorId', 'roomNumber', 'bedNumber'] as const;
 /** Clinical content: only the patient's doctor writes it, only the doctor and the patient read it. */
-export const CLINICAL_FIELDS = ['diagnosis', 'prescribedMedicine'] as const;
+const CLINICAL_FIELDS = ['diagnosis', 'prescribedMedicine'] as const;
 /** Every field of a patient's record a client may change. */
 export type PatientField = (typeof ADMISSION_FIELDS)[number] | (typeof CLINICAL_FIELDS)[number];
 /** Demographics: admission fields the patient's doctor may correct as well. */
@@ -194,7 +195,7 @@ export function readablePatientFields(actor: Actor): string[] {
  * admission fields (never clinical content); the patient's doctor demographics and clinical
  * fields (not doctor, room or bed); patients nothing.
  */
-export function writablePatientFields(actor: Actor): readonly PatientField[] {
+function writablePatientFields(actor: Actor): readonly PatientField[] {
   if (actor.type === 'service' || actor.role === 'admin') return ADMISSION_FIELDS;
   if (actor.role === 'doctor') return [...DEMOGRAPHIC_FIELDS, ...CLINICAL_FIELDS];
   return [];

@@ -38,5 +38,8 @@ async function resolveServiceToken(services: Pick<AppServices, 'db'>, token: str
   if (!row.lastUsedAt || now - row.lastUsedAt.getTime() > LAST_USED_PRECISION_MS) {
     await row.update({ lastUsedAt: new Date(now) });
   }
-  return { actor: { type: 'service', id: row.id, name: row.name, scopes: row.scopes as Scope[] }, refusal: null };
+  return {
+    actor: { type: 'service', id: row.id, name: row.name, scopes: row.scopes as Scope[] },
+    refusal: null,
+  };
 }

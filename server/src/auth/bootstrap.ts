@@ -1,43 +1,91 @@
 import { randomBytes } from 'node:crypto';
-import type { Database } from '@hdms/db';
+import type { Database, Role, Transaction } from '@hdms/db';
+import { TRPCError } from '@trpc/server';
 import type { Config } from '../env';
 import type { Logger } from '../logger';
-import { createAccount, findAccount } from './accounts';
+import { createAccount } from './accounts';
 
 /** What the admin bootstrap did, for the start-up banner. */
 export type BootstrapResult =
   | { kind: 'none' }
   | { kind: 'configured'; username: string }
+  | { kind: 'kept'; username: string; role: Role }
   | { kind: 'generated'; username: string; password: string };
 
 /**
- * The contract's admin bootstrap. With ADMIN_USERNAME/EMAIL/PASSWORD set, that admin is created
- * unless the account exists. Otherwise, when no admin exists at all, user `admin` is created with
- * a random password that the caller prints once; later starts find the admin and print nothing.
+ * Shows the bootstrap's outcome to the operator (the start-up banner). A generated account is
+ * committed only once this has returned, so its password cannot be lost to a failed start.
  */
-export async function bootstrapAdmin(db: Database, config: Config, logger: Logger): Promise<BootstrapResult> {
-  const { username, email, password } = config.admin;
-  if (password) {
-    const name = username ?? 'admin';
-    if (await findAccount(db, name)) return { kind: 'none' };
-    await createAccount(db, {
-      username: name,
-      email: email ?? `${name}@hdms.local`,
-      password,
-      role: 'admin',
+export type AnnounceBootstrap = (result: BootstrapResult) => void | Promise<void>;
+
+/** A strong random one-time password: 144 random bits, 24 URL-safe characters. */
+export function generatePassword(): string {
+  return randomBytes(18).toString('base64url');
+}
+
+/**
+ * The contract's admin bootstrap, in one transaction that commits only after `announce` (if any)
+ * has returned:
+ * - ADMIN_PASSWORD set: that admin (ADMIN_USERNAME, default `admin`) is created unless the account
+ *   exists; an existing account is kept as it is (`kept`: the caller says so, never silently).
+ * - otherwise, when no admin exists at all, user `admin` (or ADMIN_USERNAME) is created with a
+ *   random password for the caller to print once (`generated`); later starts find the admin.
+ */
+export async function bootstrapAdmin(
+  db: Database,
+  config: Config,
+  logger: Logger,
+  announce?: AnnounceBootstrap,
+): Promise<BootstrapResult> {
+  let result: BootstrapResult;
+  try {
+    result = await db.transaction(async (transaction) => {
+      const outcome = await bootstrapIn(db, config, transaction);
+      await announce?.(outcome);
+      return outcome;
     });
-    logger.info({ username: name }, 'admin account created from ADMIN_* settings');
+  } catch (error) {
+    // Another instance on the same database created the admin first: it announced it.
+    if (error instanceof TRPCError && error.code === 'CONFLICT' && !config.admin.password) {
+      if (await db.models.User.findOne({ where: { role: 'admin' } })) return { kind: 'none' };
+    }
+    throw error;
+  }
+  if (result.kind === 'configured') {
+    logger.info({ username: result.username }, 'admin account created from ADMIN_* settings');
+  } else if (result.kind === 'generated') {
+    logger.info({ username: result.username }, 'admin account created with a generated password');
+  }
+  return result;
+}
+
+/** Decides and performs the bootstrap inside `transaction`. */
+async function bootstrapIn(db: Database, config: Config, transaction: Transaction): Promise<BootstrapResult> {
+  const { User } = db.models;
+  const { username, email, password } = config.admin;
+  const name = username ?? 'admin';
+  const existing = await User.findOne({ where: { usernameKey: name.toLowerCase() }, transaction });
+  if (password) {
+    if (existing) return { kind: 'kept', username: existing.username, role: existing.role };
+    await createAccount(
+      db,
+      { username: name, email: email ?? `${name}@hdms.local`, password, role: 'admin' },
+      transaction,
+    );
     return { kind: 'configured', username: name };
   }
-  if (await db.models.User.findOne({ where: { role: 'admin' } })) return { kind: 'none' };
-  const name = username ?? 'admin';
-  const generated = randomBytes(18).toString('base64url');
-  await createAccount(db, {
-    username: name,
-    email: email ?? `${name}@hdms.local`,
-    password: generated,
-    role: 'admin',
-  });
-  logger.info({ username: name }, 'admin account created with a generated password');
+  if (await User.findOne({ where: { role: 'admin' }, transaction })) return { kind: 'none' };
+  if (existing) {
+    throw new Error(
+      `cannot create the first admin: the username "${existing.username}" belongs to a ${existing.role} ` +
+        'account; set ADMIN_USERNAME to another name',
+    );
+  }
+  const generated = generatePassword();
+  await createAccount(
+    db,
+    { username: name, email: email ?? `${name}@hdms.local`, password: generated, role: 'admin' },
+    transaction,
+  );
   return { kind: 'generated', username: name, password: generated };
 }

@@ -27,7 +27,7 @@ export function keysetBefore(field: string, value: unknown, id: number): WhereOp
 }
 
 /** How a page is read: conditions (and-ed) and the order, by id unless a keyset is given. */
-export interface PageQuery {
+interface PageQuery {
   where?: WhereOptions[];
   attributes?: string[];
   /** By id: `asc` (the register's lists) or `desc` (newest first). */

@@ -6,8 +6,16 @@ import { z } from 'zod';
  * some databases cannot store them.
  */
 
-const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
-const LINE_BREAK_OR_TAB = /[\t\n\r]/;
+/** True when `text` holds a control character; `allowLayout` lets tab and line breaks pass. */
+function hasControl(text: string, allowLayout: boolean): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 0x20 && code !== 0x7f) continue;
+    if (allowLayout && (code === 0x09 || code === 0x0a || code === 0x0d)) continue;
+    return true;
+  }
+  return false;
+}
 
 /** One line of text: trimmed, `min`-`max` characters, no control characters. */
 export function lineText(max: number, min = 1) {
@@ -16,7 +24,7 @@ export function lineText(max: number, min = 1) {
     .trim()
     .min(min, min === 1 ? 'is required' : `must be at least ${min} characters`)
     .max(max, `must be at most ${max} characters`)
-    .refine((v) => !CONTROL.test(v) && !LINE_BREAK_OR_TAB.test(v), 'must not contain control characters');
+    .refine((v) => !hasControl(v, false), 'must not contain control characters');
 }
 
 /** Multi-line text (notes, clinical fields): up to `max` characters, no control characters but tab and line breaks. */
@@ -24,7 +32,7 @@ export function longText(max: number) {
   return z
     .string()
     .max(max, `must be at most ${max} characters`)
-    .refine((v) => !CONTROL.test(v), 'must not contain control characters');
+    .refine((v) => !hasControl(v, true), 'must not contain control characters');
 }
 
 /** Usernames: 3-80 letters, digits, `_ . -`. */
@@ -52,7 +60,7 @@ export const passwordSchema = z
 export const idSchema = z.number().int().positive().max(2_147_483_647, 'is not a known id');
 
 /** The largest batch a `createMany` accepts. */
-export const MAX_BATCH_ITEMS = 1000;
+const MAX_BATCH_ITEMS = 1000;
 
 /** An array of `item`s for a `createMany`: 1 to `MAX_BATCH_ITEMS`, all-or-nothing. */
 export function batchOf<T extends z.ZodTypeAny>(item: T) {

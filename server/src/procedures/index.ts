@@ -2,6 +2,7 @@ import type { Role } from '@hdms/db';
 import type { Actor, ServiceActor, UserActor } from '../context';
 import { type TierRule, tierRefusal } from '../access/index';
 import { badRequest, forbidden, safeError, toTRPCError, unauthorized } from '../errors';
+import { recordRefusal } from '../routers/audit/record';
 import { baseProcedure, middleware } from '../trpc';
 
 /**
@@ -10,19 +11,25 @@ import { baseProcedure, middleware } from '../trpc';
  */
 
 /**
- * Every procedure: knows its own path (for audit rows) and maps database failures to the
- * contract's errors, so that no raw database error reaches a client.
+ * Every procedure: knows its own path (for audit rows), maps database failures to the contract's
+ * errors (no raw database error reaches a client) and puts refused attempts on patients' records
+ * on the audit trail.
  */
-export const publicProcedure = baseProcedure.use(async ({ ctx, path, next }) => {
+export const publicProcedure = baseProcedure.use(async ({ ctx, path, getRawInput, next }) => {
   const result = await next({ ctx: { ...ctx, procedure: path } });
-  if (!result.ok) {
-    if (result.error.code !== 'INTERNAL_SERVER_ERROR') throw result.error;
-    const error = toTRPCError(result.error.cause ?? result.error);
-    if (error.code === 'INTERNAL_SERVER_ERROR')
-      ctx.logger.error({ err: safeError(error.cause), path }, 'procedure failed');
-    throw error;
+  if (result.ok) return result;
+  const error =
+    result.error.code === 'INTERNAL_SERVER_ERROR'
+      ? toTRPCError(result.error.cause ?? result.error)
+      : result.error;
+  if (error.code === 'INTERNAL_SERVER_ERROR')
+    ctx.logger.error({ err: safeError(error.cause), path }, 'procedure failed');
+  if (error.code === 'FORBIDDEN' || error.code === 'NOT_FOUND') {
+    await recordRefusal({ ...ctx, procedure: path }, await getRawInput()).catch((auditError: unknown) =>
+      ctx.logger.error({ err: safeError(auditError), path }, 'could not audit a refused call'),
+    );
   }
-  return result;
+  throw error;
 });
 
 /** A procedure behind `rule`; the resolver's `ctx.actor` is `A`. */

@@ -9,7 +9,7 @@ import { callerFor, parseBody, readJson, rest, toCamel } from './util';
  * becomes an invalid Date, which the procedure's validation rejects at the item's index (400).
  * Other values pass through for the procedure to judge.
  */
-export function parseCheckTime(value: unknown): unknown {
+function parseCheckTime(value: unknown): unknown {
   if (typeof value !== 'string') return value;
   return parseIsoInstant(value) ?? new Date(Number.NaN);
 }

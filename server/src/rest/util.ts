@@ -18,7 +18,8 @@ export function callerFor(c: HonoContext<AppEnv>) {
  */
 export function parseBody<S extends z.ZodTypeAny>(schema: S, body: unknown): z.output<S> {
   const parsed = schema.safeParse(body);
-  if (!parsed.success) throw new TRPCError({ code: 'BAD_REQUEST', message: 'Invalid input', cause: parsed.error });
+  if (!parsed.success)
+    throw new TRPCError({ code: 'BAD_REQUEST', message: 'Invalid input', cause: parsed.error });
   return parsed.data;
 }
 
@@ -42,12 +43,15 @@ export const toSnake = (value: unknown) => mapKeys(value, snake);
  * The REST shape of a view: the contract's fields of it, keys in snake_case. Views are the
  * procedures' (one per entity); REST only picks and renames.
  */
-export function restView<V extends object, K extends keyof V & string>(view: V, fields: readonly K[]): unknown {
+export function restView<V extends object, K extends keyof V & string>(
+  view: V,
+  fields: readonly K[],
+): unknown {
   return toSnake(Object.fromEntries(fields.map((field) => [field, view[field]])));
 }
 
 /** How deeply a REST body may nest objects and arrays: far more than any endpoint needs. */
-export const MAX_JSON_DEPTH = 32;
+const MAX_JSON_DEPTH = 32;
 
 /** The deepest nesting of objects and arrays in JSON text, counted without parsing it. */
 function jsonDepth(text: string, limit: number): number {
@@ -100,7 +104,10 @@ export function pathId(c: HonoContext<AppEnv>, name = 'id'): number {
 export function errorResponse(c: HonoContext<AppEnv>, thrown: unknown): Response {
   const error = toTRPCError(thrown);
   if (error.code === 'INTERNAL_SERVER_ERROR') {
-    c.get('services').logger.error({ err: safeError(error.cause), reqId: c.get('requestId') }, 'REST handler failed');
+    c.get('services').logger.error(
+      { err: safeError(error.cause), reqId: c.get('requestId') },
+      'REST handler failed',
+    );
   }
   if (error instanceof RetryLaterError) c.header('Retry-After', String(error.retryAfterSeconds));
   const { status, body } = restError(error);

@@ -1,13 +1,16 @@
 import { z } from 'zod';
 import {
+  clientNetwork,
   createAccount,
   findAccount,
   hashPassword,
-  LoginThrottle,
   loginSubject,
+  type Reservation,
+  SignInThrottle,
   verifyPassword,
 } from '../auth/index';
-import { badRequest, tooManyRequests, unauthorized } from '../errors';
+import type { Context } from '../context';
+import { badRequest, RetryLaterError, unauthorized } from '../errors';
 import { emailSchema, lineText, passwordSchema, usernameSchema } from '../lib/schemas';
 import { publicProcedure, userProcedure } from '../procedures/index';
 import { router } from '../trpc';
@@ -43,12 +46,19 @@ const changePasswordInput = z
     path: ['newPassword'],
   });
 
-/** Too many failed sign-ins: the same answer for login and a wrong current password. */
-function tooMany(minutes: number) {
-  return tooManyRequests(
-    `Too many failed sign-in attempts; try again in ${minutes} minute${minutes === 1 ? '' : 's'}`,
-    minutes * 60,
-  );
+/** The sign-in and registration throttle of the request's database, with the server's limits. */
+function throttleOf(ctx: Pick<Context, 'db' | 'config' | 'logger'>): SignInThrottle {
+  return new SignInThrottle(ctx.db, ctx.config.signInLimits, ctx.logger);
+}
+
+/** Checks a password for a reserved attempt; a check that never ran gives the reservation back. */
+async function verifyReserved(reservation: Reservation, storedHash: string | null, password: string) {
+  try {
+    return await verifyPassword(storedHash, password);
+  } catch (error) {
+    await reservation.cancel();
+    throw error;
+  }
 }
 
 /** Accounts and sessions: register, login, logout, me, changePassword. */
@@ -59,7 +69,12 @@ export const authRouter = router({
     })
     .input(registerInput)
     .mutation(async ({ ctx, input }) => {
-      const user = await createAccount(ctx.db, input);
+      const reservation = await throttleOf(ctx).reserveRegistration(ctx.ip);
+      const user = await createAccount(ctx.db, input).catch(async (error: unknown) => {
+        // Too busy to hash the password: the registration was not made and does not count.
+        if (error instanceof RetryLaterError) await reservation?.cancel();
+        throw error;
+      });
       ctx.logger.info({ userId: user.id, role: user.role }, 'account registered');
       return userView(user);
     }),
@@ -69,23 +84,28 @@ export const authRouter = router({
       description: 'Sign in with username (or email) and password. Returns a bearer token and sets a cookie.',
     })
     .input(loginInput)
-    .mutation(async ({ ctx, input }) => {
-      const throttle = new LoginThrottle(ctx.db);
-      const user = await findAccount(ctx.db, input.username);
-      const subject = loginSubject(user?.id ?? null, input.username);
-      const wait = await throttle.blockedFor(subject, ctx.ip);
-      if (wait > 0) throw tooMany(wait);
-      const valid = await verifyPassword(user?.passwordHash ?? null, input.password);
-      if (!user || !valid || user.disabledAt) {
-        await throttle.recordFailure(subject, ctx.ip);
-        ctx.logger.warn({ userId: user?.id }, 'sign-in failed');
-        throw unauthorized('Invalid username or password');
-      }
-      await throttle.recordSuccess(subject);
-      const session = await ctx.sessions.create(user.id);
-      ctx.setCookie(ctx.sessions.cookieFor(session.token));
-      ctx.logger.info({ userId: user.id }, 'signed in');
-      return { token: session.token, expiresAt: session.expiresAt, user: userView(user) };
+    .mutation(({ ctx, input }) => {
+      const throttle = throttleOf(ctx);
+      const name = input.username.trim().toLowerCase();
+      return throttle.oneAtATime(`login\n${clientNetwork(ctx.ip) ?? '-'}\n${name}`, async () => {
+        const user = await findAccount(ctx.db, input.username);
+        const reservation = await throttle.reserveSignIn({
+          subject: loginSubject(user?.id ?? null, input.username),
+          userId: user?.id ?? null,
+          ip: ctx.ip,
+        });
+        const valid = await verifyReserved(reservation, user?.passwordHash ?? null, input.password);
+        if (!user || !valid || user.disabledAt) {
+          await reservation.failed();
+          ctx.logger.warn({ userId: user?.id }, 'sign-in failed');
+          throw unauthorized('Invalid username or password');
+        }
+        await reservation.succeeded();
+        const session = await ctx.sessions.create(user.id);
+        ctx.setCookie(ctx.sessions.cookieFor(session.token));
+        ctx.logger.info({ userId: user.id }, 'signed in');
+        return { token: session.token, expiresAt: session.expiresAt, user: userView(user) };
+      });
     }),
 
   logout: userProcedure.meta({ description: 'End the current session.' }).mutation(async ({ ctx }) => {
@@ -106,26 +126,35 @@ export const authRouter = router({
         'Change your password (e.g. the generated admin password). Ends every session of the account, this one included, and returns a new token (and cookie) for this caller.',
     })
     .input(changePasswordInput)
-    .mutation(async ({ ctx, input }) => {
-      const throttle = new LoginThrottle(ctx.db);
-      const subject = loginSubject(ctx.actor.id, ctx.actor.username);
-      const wait = await throttle.blockedFor(subject, ctx.ip);
-      if (wait > 0) throw tooMany(wait);
-      const user = await ctx.db.models.User.findByPk(ctx.actor.id);
-      if (!user) throw unauthorized();
-      if (!(await verifyPassword(user.passwordHash, input.currentPassword))) {
-        await throttle.recordFailure(subject, ctx.ip);
-        throw badRequest('The current password is not correct');
-      }
-      const passwordHash = await hashPassword(input.newPassword);
-      await ctx.db.transaction(async (tx) => {
-        await user.update({ passwordHash }, { transaction: tx });
-        await recordAudit(ctx, { action: 'update', patientIds: [] }, tx);
+    .mutation(({ ctx, input }) => {
+      const throttle = throttleOf(ctx);
+      const { actor } = ctx;
+      return throttle.oneAtATime(`password\n${clientNetwork(ctx.ip) ?? '-'}\n${actor.id}`, async () => {
+        const reservation = await throttle.reserveSignIn({
+          subject: loginSubject(actor.id, actor.username),
+          userId: actor.id,
+          ip: ctx.ip,
+        });
+        const user = await ctx.db.models.User.findByPk(actor.id);
+        if (!user) {
+          await reservation.cancel();
+          throw unauthorized();
+        }
+        if (!(await verifyReserved(reservation, user.passwordHash, input.currentPassword))) {
+          await reservation.failed();
+          throw badRequest('The current password is not correct');
+        }
+        await reservation.succeeded();
+        const passwordHash = await hashPassword(input.newPassword);
+        await ctx.db.transaction(async (tx) => {
+          await user.update({ passwordHash }, { transaction: tx });
+          await recordAudit(ctx, { action: 'update', patientIds: [] }, tx);
+        });
+        await ctx.sessions.invalidateUser(user.id);
+        const session = await ctx.sessions.create(user.id);
+        ctx.setCookie(ctx.sessions.cookieFor(session.token));
+        ctx.logger.info({ userId: user.id }, 'password changed; all sessions ended');
+        return { token: session.token, expiresAt: session.expiresAt, user: userView(user) };
       });
-      await ctx.sessions.invalidateUser(user.id);
-      const session = await ctx.sessions.create(user.id);
-      ctx.setCookie(ctx.sessions.cookieFor(session.token));
-      ctx.logger.info({ userId: user.id }, 'password changed; all sessions ended');
-      return { token: session.token, expiresAt: session.expiresAt, user: userView(user) };
     }),
 });

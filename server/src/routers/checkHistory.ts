@@ -23,7 +23,7 @@ export function checkView(row: CheckHistory): CheckView {
 }
 
 /** How far ahead of the server's clock a check time may be (clock skew between devices). */
-export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
+const MAX_FUTURE_SKEW_MS = 5 * 60_000;
 const EARLIEST_CHECK_TIME = new Date('1900-01-01T00:00:00Z');
 
 const checkTime = z

@@ -7,7 +7,7 @@ import { batchOf, idSchema, lineText } from '../lib/schemas';
 import { containsText } from '../lib/search';
 import { authedProcedure, rejectArray, roleOrServiceProcedure } from '../procedures/index';
 import { router } from '../trpc';
-import { recordAudit } from './audit/record';
+import { type AuditTarget, recordAudit } from './audit/record';
 
 /** A doctor of the register, as clients see it. */
 export interface DoctorView {
@@ -29,6 +29,11 @@ export function doctorView(doctor: Doctor): DoctorView {
   };
 }
 
+/** How audit rows name a doctor of the register. */
+function doctorTarget(doctor: Doctor): AuditTarget {
+  return { type: 'doctor', id: doctor.id, name: doctor.name };
+}
+
 /** One doctor to add to the register. */
 export const doctorInput = z.object({ name: lineText(200), specialization: lineText(200) }).strict();
 /** Doctors to add in one all-or-nothing batch. */
@@ -42,10 +47,13 @@ const updateInput = z
   });
 
 /** Adds doctors in one transaction with their audit row: all or none. */
-async function createDoctors(ctx: ProcedureContext, items: z.output<typeof doctorInput>[]): Promise<DoctorView[]> {
+async function createDoctors(
+  ctx: ProcedureContext,
+  items: z.output<typeof doctorInput>[],
+): Promise<DoctorView[]> {
   return ctx.db.transaction(async (tx) => {
     const rows = await ctx.db.models.Doctor.bulkCreate(items, { transaction: tx, validate: true });
-    await recordAudit(ctx, { action: 'create', patientIds: [] }, tx);
+    await recordAudit(ctx, { action: 'create', targets: rows.map(doctorTarget) }, tx);
     return rows.map(doctorView);
   });
 }
@@ -53,7 +61,10 @@ async function createDoctors(ctx: ProcedureContext, items: z.output<typeof docto
 /** The doctors' register: admins write it, every signed-in person reads it. */
 export const doctorsRouter = router({
   create: roleOrServiceProcedure('admin')
-    .meta({ description: 'Add one doctor (admin). For several at once, use createMany.', scope: 'doctors:write' })
+    .meta({
+      description: 'Add one doctor (admin). For several at once, use createMany.',
+      scope: 'doctors:write',
+    })
     .use(rejectArray('doctors.createMany'))
     .input(doctorInput)
     .mutation(async ({ ctx, input }) => (await createDoctors(ctx, [input]))[0]!),
@@ -101,7 +112,7 @@ export const doctorsRouter = router({
         const doctor = await ctx.db.models.Doctor.findByPk(id, { transaction: tx, lock: tx.LOCK.UPDATE });
         if (!doctor) throw notFound('Doctor');
         await doctor.update(changes, { transaction: tx });
-        await recordAudit(ctx, { action: 'update', patientIds: [] }, tx);
+        await recordAudit(ctx, { action: 'update', targets: [doctorTarget(doctor)] }, tx);
         return doctorView(doctor);
       });
     }),

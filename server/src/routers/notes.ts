@@ -35,7 +35,7 @@ export function noteView(note: Note, correctedByNoteId: number | null): NoteView
 }
 
 /** The longest note body, in characters. */
-export const MAX_NOTE_LENGTH = 20_000;
+const MAX_NOTE_LENGTH = 20_000;
 
 const createInput = z
   .object({
@@ -114,8 +114,15 @@ export const notesRouter = router({
     .input(listNotesInput)
     .query(async ({ ctx, input }) => {
       const { Note } = ctx.db.models;
-      const patient = await findPatientInScope(ctx.db.models, ctx.actor, input.patientId, { attributes: ['id'] });
-      const notes = await listPage(Note, input, { where: [{ patientId: patient.id }], direction: 'desc' }, (n) => n);
+      const patient = await findPatientInScope(ctx.db.models, ctx.actor, input.patientId, {
+        attributes: ['id'],
+      });
+      const notes = await listPage(
+        Note,
+        input,
+        { where: [{ patientId: patient.id }], direction: 'desc' },
+        (n) => n,
+      );
       const corrections = notes.items.length
         ? await Note.findAll({
             attributes: ['id', 'correctsNoteId'],

@@ -6,7 +6,7 @@ import { idSchema } from '../lib/schemas';
 import { containsText } from '../lib/search';
 import { roleProcedure } from '../procedures/index';
 import { router } from '../trpc';
-import { recordAudit } from './audit/record';
+import { type AuditTarget, recordAudit } from './audit/record';
 
 /** An account as clients see it: never the password hash. */
 export interface UserView {
@@ -32,6 +32,11 @@ export function userView(user: User): UserView {
     disabled: user.disabledAt !== null && user.disabledAt !== undefined,
     createdAt: user.createdAt,
   };
+}
+
+/** How audit rows name an account. */
+function userTarget(user: User): AuditTarget {
+  return { type: 'user', id: user.id, name: user.username };
 }
 
 /** `users.link` input: a user and exactly one record to link it to. */
@@ -106,7 +111,11 @@ export const usersRouter = router({
           throw conflict(`That ${expected} record is already linked to another account`);
         }
         await user.update(toDoctor ? { doctorId: recordId } : { patientId: recordId }, { transaction: tx });
-        await recordAudit(ctx, { action: 'link', patientIds: toDoctor ? [] : [recordId] }, tx);
+        await recordAudit(
+          ctx,
+          { action: 'link', patientIds: toDoctor ? [] : [recordId], targets: [userTarget(user)] },
+          tx,
+        );
         return userView(user);
       });
     }),
@@ -122,11 +131,14 @@ export const usersRouter = router({
         throw forbidden('You cannot disable your own account');
       }
       const user = await ctx.db.transaction(async (tx) => {
-        const found = await ctx.db.models.User.findByPk(input.userId, { transaction: tx, lock: tx.LOCK.UPDATE });
+        const found = await ctx.db.models.User.findByPk(input.userId, {
+          transaction: tx,
+          lock: tx.LOCK.UPDATE,
+        });
         if (!found) throw notFound('User');
         const disabledAt = input.disabled ? (found.disabledAt ?? new Date()) : null;
         await found.update({ disabledAt }, { transaction: tx });
-        await recordAudit(ctx, { action: 'update', patientIds: [] }, tx);
+        await recordAudit(ctx, { action: 'update', targets: [userTarget(found)] }, tx);
         return found;
       });
       if (input.disabled) await ctx.sessions.invalidateUser(user.id);

@@ -5,9 +5,17 @@ import { emptyPage, listPage, pageInput } from '../../lib/pagination';
 import { idSchema } from '../../lib/schemas';
 import { roleOrServiceProcedure, roleProcedure } from '../../procedures/index';
 import { router } from '../../trpc';
+import { recordAudit } from './record';
 import { auditEventView, myAccessView } from './views';
 
-const AUDIT_ACTIONS = ['read', 'create', 'update', 'link', 'revoke'] as const satisfies readonly AuditAction[];
+const AUDIT_ACTIONS = [
+  'read',
+  'create',
+  'update',
+  'link',
+  'revoke',
+  'denied',
+] as const satisfies readonly AuditAction[];
 
 const auditListInput = pageInput
   .extend({
@@ -37,11 +45,11 @@ export const auditRouter = router({
   list: roleOrServiceProcedure('admin')
     .meta({
       description:
-        'Audit rows, newest first, a page at a time (cursor = the last id seen), filtered by patientId, actorType (+ actorId), action and a created-at range (`from` inclusive, `to` exclusive). Admins and services with audit:read.',
+        'Audit rows (reading them is audited too), newest first, a page at a time (cursor = the last id seen), filtered by patientId, actorType (+ actorId), action and a created-at range (`from` inclusive, `to` exclusive). Admins and services with audit:read.',
       scope: 'audit:read',
     })
     .input(auditListInput.default({}))
-    .query(({ ctx, input }) => {
+    .query(async ({ ctx, input }) => {
       const where: WhereOptions<AuditEvent>[] = [];
       if (input.patientId !== undefined) where.push({ patientId: input.patientId });
       if (input.actorType !== undefined) where.push({ actorType: input.actorType });
@@ -49,13 +57,21 @@ export const auditRouter = router({
       if (input.action !== undefined) where.push({ action: input.action });
       if (input.from) where.push({ createdAt: { [Op.gte]: input.from } });
       if (input.to) where.push({ createdAt: { [Op.lt]: input.to } });
-      return listPage(ctx.db.models.AuditEvent, input, { where, direction: 'desc' }, auditEventView);
+      const page = await listPage(
+        ctx.db.models.AuditEvent,
+        input,
+        { where, direction: 'desc' },
+        auditEventView,
+      );
+      // Reading the trail is itself on the trail (on the patient, when the reader filtered by one).
+      await recordAudit(ctx, { action: 'read', patientIds: input.patientId ? [input.patientId] : [] });
+      return page;
     }),
 
   myAccess: roleProcedure('patient')
     .meta({
       description:
-        'Who read or changed my record (patient): actor name and role, action, procedure and time, newest first, a page at a time. An account not yet linked to a patient record gets an empty list.',
+        'Who read or changed my record (patient; refused attempts are for admins): actor name and role, action, procedure and time, newest first, a page at a time. An account not yet linked to a patient record gets an empty list.',
     })
     .input(pageInput.default({}))
     .query(({ ctx, input }) => {
@@ -64,7 +80,7 @@ export const auditRouter = router({
       return listPage(
         ctx.db.models.AuditEvent,
         input,
-        { where: [{ patientId }], direction: 'desc' },
+        { where: [{ patientId }, { action: { [Op.ne]: 'denied' } }], direction: 'desc' },
         myAccessView,
       );
     }),

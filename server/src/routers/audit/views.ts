@@ -15,11 +15,15 @@ export interface AuditEventView {
   procedure: string;
   requestId: string;
   ip: string | null;
+  target: { type: string; id: number | null; name: string | null } | null;
   createdAt: Date;
 }
 
 /** One access to a patient's own record, as that patient sees it: who and what, no request details. */
-export type MyAccessView = Pick<AuditEventView, 'id' | 'actorName' | 'actorRole' | 'action' | 'procedure' | 'createdAt'>;
+export type MyAccessView = Pick<
+  AuditEventView,
+  'id' | 'actorName' | 'actorRole' | 'action' | 'procedure' | 'createdAt'
+>;
 
 /** Maps an `AuditEvent` row to the admin view with an explicit field list. */
 export function auditEventView(row: AuditEvent): AuditEventView {
@@ -34,6 +38,9 @@ export function auditEventView(row: AuditEvent): AuditEventView {
     procedure: row.procedure,
     requestId: row.requestId,
     ip: row.ip ?? null,
+    target: row.targetType
+      ? { type: row.targetType, id: row.targetId ?? null, name: row.targetName ?? null }
+      : null,
     createdAt: row.createdAt,
   };
 }

@@ -29,7 +29,11 @@ export async function createPatients(
   return ctx.db.transaction(async (tx) => {
     const wanted = [...new Set(rows.flatMap((r) => (r.doctorId === null ? [] : [r.doctorId])))];
     if (wanted.length) {
-      const found = await ctx.db.models.Doctor.findAll({ where: { id: wanted }, attributes: ['id'], transaction: tx });
+      const found = await ctx.db.models.Doctor.findAll({
+        where: { id: wanted },
+        attributes: ['id'],
+        transaction: tx,
+      });
       const known = new Set(found.map((d) => d.id));
       const index = rows.findIndex((r) => r.doctorId !== null && !known.has(r.doctorId));
       if (index >= 0) throw badInput(batch ? [index, 'doctorId'] : ['doctorId'], 'Doctor not found');

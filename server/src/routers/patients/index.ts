@@ -102,7 +102,9 @@ export const patientsRouter = router({
     })
     .input(patientHistoryInput)
     .query(async ({ ctx, input }) => {
-      const patient = await findPatientInScope(ctx.db.models, ctx.actor, input.patientId, { attributes: ['id'] });
+      const patient = await findPatientInScope(ctx.db.models, ctx.actor, input.patientId, {
+        attributes: ['id'],
+      });
       const result = await listPage(
         ctx.db.models.PatientRevision,
         input,

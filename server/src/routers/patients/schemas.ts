@@ -3,12 +3,10 @@ import { listInput } from '../../lib/pagination';
 import { batchOf, idSchema, lineText, longText } from '../../lib/schemas';
 
 /** The longest diagnosis or prescribed medicine, in characters. */
-export const MAX_CLINICAL_LENGTH = 20_000;
+const MAX_CLINICAL_LENGTH = 20_000;
 
 /** Room and bed numbers: a string or an integer, kept as a string. */
-const placeSchema = z
-  .union([lineText(32), z.number().int().min(0).max(2_147_483_647)])
-  .transform(String);
+const placeSchema = z.union([lineText(32), z.number().int().min(0).max(2_147_483_647)]).transform(String);
 
 const fields = {
   name: lineText(200),

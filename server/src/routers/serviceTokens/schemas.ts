@@ -5,14 +5,14 @@ import { listInput } from '../../lib/pagination';
 import { idSchema } from '../../lib/schemas';
 
 /** A token lives this long when the request names no expiry. */
-export const DEFAULT_TOKEN_DAYS = 90;
+const DEFAULT_TOKEN_DAYS = 90;
 /** The longest `expiresInDays` accepted; `expiresAt` may be at most one calendar year ahead. */
-export const MAX_TOKEN_DAYS = 365;
+const MAX_TOKEN_DAYS = 365;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** Token names: 1-80 letters, digits, `_ . -` (they appear as the actor in audit rows). */
-export const tokenNameSchema = z
+const tokenNameSchema = z
   .string()
   .trim()
   .regex(/^[A-Za-z0-9_.-]{1,80}$/, 'must be 1-80 letters, digits, _ . or -');
@@ -20,7 +20,7 @@ export const tokenNameSchema = z
 const isScope = (value: string): value is Scope => (SCOPES as readonly string[]).includes(value);
 
 /** One scope; an unknown one is named in the error along with the known ones. */
-export const scopeSchema = z
+const scopeSchema = z
   .string()
   .refine(isScope, (value) => ({ message: `unknown scope '${value}' (known: ${SCOPES.join(', ')})` }));
 
@@ -84,7 +84,7 @@ export const createServiceTokenInput = z
 export type CreateServiceToken = z.output<typeof createServiceTokenInput>;
 
 /** A token's state: usable, past its expiry, or revoked (revocation wins). */
-export const TOKEN_STATUSES = ['active', 'expired', 'revoked'] as const;
+const TOKEN_STATUSES = ['active', 'expired', 'revoked'] as const;
 /** One of `TOKEN_STATUSES`. */
 export type ServiceTokenStatus = (typeof TOKEN_STATUSES)[number];
 

@@ -6,7 +6,7 @@ import type { Context, ProcedureContext, UserActor } from '../../context';
 import { conflict, notFound } from '../../errors';
 import { listPage, type Page } from '../../lib/pagination';
 import { containsText } from '../../lib/search';
-import { recordAudit } from '../audit/record';
+import { type AuditTarget, recordAudit } from '../audit/record';
 import type { CreateServiceToken, ServiceTokenStatus } from './schemas';
 
 /** How much of a token is kept in clear to recognise it: the kind prefix and 8 random characters. */
@@ -61,6 +61,11 @@ export function serviceTokenView(
   };
 }
 
+/** How audit rows name a token: its id and its (never reused) name. */
+function tokenTarget(row: ServiceToken): AuditTarget {
+  return { type: 'serviceToken', id: row.id, name: row.name };
+}
+
 /** The accounts that created `rows`, by id (one query). */
 async function creatorsOf(ctx: Pick<Context, 'db'>, rows: ServiceToken[]) {
   const ids = [...new Set(rows.map((r) => r.createdByUserId))];
@@ -87,7 +92,8 @@ export async function createServiceToken(
       attributes: ['id'],
       transaction: tx,
     });
-    if (taken) throw conflict(`A service token named '${input.name}' already exists (names are never reused)`);
+    if (taken)
+      throw conflict(`A service token named '${input.name}' already exists (names are never reused)`);
     const created = await ServiceToken.create(
       {
         name: input.name,
@@ -99,7 +105,7 @@ export async function createServiceToken(
       },
       { transaction: tx },
     );
-    await recordAudit(ctx, { action: 'create', patientIds: [] }, tx);
+    await recordAudit(ctx, { action: 'create', targets: [tokenTarget(created)] }, tx);
     return created;
   });
   ctx.logger.info({ serviceTokenId: row.id, name: row.name, scopes: row.scopes }, 'service token created');
@@ -139,7 +145,7 @@ export async function revokeServiceToken(ctx: AdminContext, id: number): Promise
     if (!found) throw notFound('Service token');
     if (found.revokedAt) return { row: found, changed: false };
     await found.update({ revokedAt: new Date() }, { transaction: tx });
-    await recordAudit(ctx, { action: 'revoke', patientIds: [] }, tx);
+    await recordAudit(ctx, { action: 'revoke', targets: [tokenTarget(found)] }, tx);
     return { row: found, changed: true };
   });
   if (changed) ctx.logger.info({ serviceTokenId: row.id, name: row.name }, 'service token revoked');

@@ -218,7 +218,10 @@ describe('the HTTP surface under attack', () => {
 
     it('a JSON POST with the cookie from a foreign origin or a cross-site fetch is 403', async () => {
       const user = await signedInUser(t, 'patient');
-      const foreign: Record<string, string>[] = [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }];
+      const foreign: Record<string, string>[] = [
+        { origin: 'https://evil.example' },
+        { 'sec-fetch-site': 'cross-site' },
+      ];
       for (const headers of foreign) {
         const res = await rawMutation(t.url, 'auth.logout', '{}', {
           cookie: cookieOf(user.token),
@@ -395,6 +398,25 @@ describe('the HTTP surface under attack', () => {
         ['revoke', name],
       ]);
     });
+  });
+
+  it('a 250-character unknown username at sign-in is a plain 401', async () => {
+    const res = await http(t.url, 'POST', '/login', {
+      body: { username: 'u'.repeat(250), password: 'whatever-1' },
+    });
+    expect(res.status).toBe(401);
+  });
+
+  it('clinical values written through the API never reach the log', async () => {
+    const marker = 'CLINICAL-LOG-MARKER';
+    await trpcClient(t.url, doctor.token).patients.update.mutate({
+      id: patientId,
+      diagnosis: `${marker} diagnosis`,
+      prescribedMedicine: `${marker} medicine`,
+    });
+    await trpcClient(t.url, doctor.token).notes.create.mutate({ patientId, body: `${marker} note` });
+    await trpcClient(t.url, doctor.token).patients.get.query({ id: patientId });
+    expect(log.join('\n')).not.toContain(marker);
   });
 
   it('no answer in this suite was a 500, and no stack or SQL reached the log', () => {

@@ -20,7 +20,7 @@ import { sha256Hex } from './tokens';
  * Every attempt is reserved before its password is verified: the counters are rows of
  * `throttle_counters`, each taken with one conditional `UPDATE`, so that no batching, concurrency
  * or number of server instances lets more attempts through than the limits allow. A failure keeps
- * its reservation; a success gives it back, as does an attempt that was never verified (the
+ * its reservation; a success gives it back, as does an attempt whose password went unchecked (the
  * server was too busy). A success does not erase earlier failures: a pair's are forgotten
  * `accountWindowHours` after its last attempt. Within one server, attempts of one name from one
  * address also run one after another, in the order they arrived.

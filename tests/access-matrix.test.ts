@@ -1,10 +1,10 @@
 import { Op } from '@hdms/db';
-import { TRPCClientError } from '@trpc/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SCOPES } from '../server/src/access/index';
 import { createAccount } from '../server/src/auth/index';
 import { appRouter, type RouterInputs } from '../server/src/routers/_app';
-import { SCOPES } from '../server/src/access/index';
-import { lastAuditId, many, one, serviceToken } from './helpers/clinical';
+import { outcome } from './helpers/callers';
+import { lastAuditId, serviceToken } from './helpers/clinical';
 import {
   ADMIN,
   adminToken,
@@ -13,7 +13,6 @@ import {
   type TestServer,
   startTestServer,
   trpcClient,
-  trpcCode,
 } from './helpers/server';
 
 /*
@@ -130,6 +129,8 @@ const CARE_OF_PA: ActorName[] = ['doctor', 'patient'];
 interface Actor {
   name: ActorName;
   client: Client;
+  /** The bearer token `client` sends; null for anonymous. */
+  token: string | null;
   /** How audit rows name this caller; null for anonymous. */
   auditAs: { actorType: 'user' | 'service'; actorId: number } | null;
   /** Username and password, to open a second session (people only). */
@@ -205,11 +206,13 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
       const login = await http(world.t.url, 'POST', '/login', { body: a.credentials });
       const second = trpcClient(world.t.url, login.body.token);
       await second.auth.logout.mutate();
-      return trpcCode(second.auth.me.query());
+      return (await outcome(second.auth.me.query())).code;
     },
     check: async (r, a) => {
       expect(r, 'the logged-out session is over').toBe('UNAUTHORIZED');
-      expect(await trpcCode(a.client.auth.me.query()), 'the caller’s own session is untouched').toBe('OK');
+      expect((await outcome(a.client.auth.me.query())).code, 'the caller’s own session is untouched').toBe(
+        'OK',
+      );
     },
   }),
   'auth.me': probe({
@@ -227,13 +230,14 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
       const result = await a.client.auth.changePassword.mutate({ currentPassword: current, newPassword });
       const old = a.client;
       a.client = trpcClient(world.t.url, result.token);
+      a.token = result.token;
       a.credentials = { username: a.credentials!.username, password: newPassword };
-      return { result, oldSession: await trpcCode(old.auth.me.query()) };
+      return { result, oldSession: (await outcome(old.auth.me.query())).code };
     },
     check: async (r, a) => {
       expect(r.oldSession, 'the old session has ended').toBe('UNAUTHORIZED');
       expect(r.result.user.id).toBe(a.auditAs?.actorId);
-      expect(await trpcCode(a.client.auth.me.query())).toBe('OK');
+      expect((await outcome(a.client.auth.me.query())).code).toBe('OK');
     },
   }),
 
@@ -511,7 +515,8 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
     },
   }),
   'serviceTokens.revoke': probe({
-    prepare: async () => (await serviceToken(world.t, world.adminId, ['doctors:read'])).id,
+    // Issued by the admin's current session (a changePassword cell replaces it).
+    prepare: async () => (await serviceToken(world.t, world.actors.admin.token!, ['doctors:read'])).id,
     call: (a, id) => a.client.serviceTokens.revoke.mutate({ id }),
     check: (r) => {
       expect(r.status).toBe('revoked');
@@ -530,17 +535,6 @@ const TARGETED: Record<string, (client: Client, patientId: number) => Promise<un
   'notes.create': (c, id) => c.notes.create.mutate({ patientId: id, body: 'CLINICAL-PA probe' }),
   'notes.list': (c, id) => c.notes.list.query({ patientId: id }),
 };
-
-/** The tRPC error code, message and issues of a call, or 'OK'. */
-async function errorOf(call: Promise<unknown>): Promise<unknown> {
-  try {
-    await call;
-    return 'OK';
-  } catch (error) {
-    if (!(error instanceof TRPCClientError)) throw error;
-    return { code: error.data?.code, message: error.message, issues: error.data?.issues };
-  }
-}
 
 /**
  * What a refused call must leave untouched: P_A's record, and the counts and states every
@@ -574,17 +568,14 @@ async function runCell(path: ProcedurePath, who: ActorName): Promise<void> {
   const before = expected === 'OK' ? null : await snapshot();
   const since = await lastAuditId(world.t);
 
-  let outcome: string;
   let answer: unknown;
-  try {
-    answer = await probe.call(actor, input);
-    outcome = 'OK';
-  } catch (error) {
-    if (!(error instanceof TRPCClientError)) throw error;
-    outcome = String(error.data?.code);
-    answer = error.message;
-  }
-  expect(outcome, `${path} as ${who}`).toBe(expected);
+  const { code, message } = await outcome(
+    probe.call(actor, input).then((result) => {
+      answer = result;
+    }),
+  );
+  if (code !== 'OK') answer = message;
+  expect(code, `${path} as ${who}`).toBe(expected);
 
   const text = JSON.stringify(answer) ?? '';
   for (const marker of hiddenMarkers(who)) {
@@ -616,19 +607,15 @@ describe('access matrix', () => {
     world.adminId = adminRow!.id;
     const admin = trpcClient(t.url, await adminToken(t));
 
-    const [drA, drB, register] = many(
-      await admin.doctors.createMany.mutate([
-        { name: 'Dr. Alpha', specialization: 'Cardiology' },
-        { name: 'Dr. Beta', specialization: 'Neurology' },
-        { name: 'Dr. Register', specialization: 'General medicine' },
-      ]),
-    );
-    const [pA, pB] = many(
-      await admin.patients.createMany.mutate([
-        { name: 'Alice Matrix', age: 40, gender: 'F', doctorId: drA!.id, roomNumber: '101', bedNumber: 1 },
-        { name: 'Bob Matrix', age: 55, gender: 'M', doctorId: drB!.id, roomNumber: '202', bedNumber: 2 },
-      ]),
-    );
+    const [drA, drB, register] = await admin.doctors.createMany.mutate([
+      { name: 'Dr. Alpha', specialization: 'Cardiology' },
+      { name: 'Dr. Beta', specialization: 'Neurology' },
+      { name: 'Dr. Register', specialization: 'General medicine' },
+    ]);
+    const [pA, pB] = await admin.patients.createMany.mutate([
+      { name: 'Alice Matrix', age: 40, gender: 'F', doctorId: drA!.id, roomNumber: '101', bedNumber: 1 },
+      { name: 'Bob Matrix', age: 55, gender: 'M', doctorId: drB!.id, roomNumber: '202', bedNumber: 2 },
+    ]);
     Object.assign(world, {
       drA: drA!.id,
       drB: drB!.id,
@@ -673,6 +660,7 @@ describe('access matrix', () => {
       ({
         name,
         client: trpcClient(t.url, user.token),
+        token: user.token,
         auditAs: { actorType: 'user', actorId: user.id },
         credentials: { username: user.username, password: user.password },
       }) satisfies Actor;
@@ -684,10 +672,17 @@ describe('access matrix', () => {
       otherPatient: person('otherPatient', patientB),
       unlinkedDoctor: person('unlinkedDoctor', unlinkedDoctor),
       unlinkedPatient: person('unlinkedPatient', unlinkedPatient),
-      anonymous: { name: 'anonymous', client: trpcClient(t.url), auditAs: null, credentials: null },
+      anonymous: {
+        name: 'anonymous',
+        client: trpcClient(t.url),
+        token: null,
+        auditAs: null,
+        credentials: null,
+      },
       service: {
         name: 'service',
         client: trpcClient(t.url, service.token),
+        token: service.token,
         auditAs: { actorType: 'service', actorId: service.serviceToken.id },
         credentials: null,
       },
@@ -713,9 +708,9 @@ describe('access matrix', () => {
       for (const who of outsiders) {
         const { client } = world.actors[who];
         const before = await snapshot();
-        const forPA = await errorOf(TARGETED[name]!(client, world.pA));
-        expect(forPA, `${name} as ${who}`).not.toBe('OK');
-        expect(forPA, `${name} as ${who}`).toEqual(await errorOf(TARGETED[name]!(client, absent)));
+        const forPA = await outcome(TARGETED[name]!(client, world.pA));
+        expect(forPA.code, `${name} as ${who}`).not.toBe('OK');
+        expect(forPA, `${name} as ${who}`).toEqual(await outcome(TARGETED[name]!(client, absent)));
         expect(await snapshot()).toEqual(before);
       }
     },

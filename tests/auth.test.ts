@@ -1,7 +1,9 @@
-import { sha256Hex, verifyPassword } from '../server/src/auth/index';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN, http, startTestServer, type TestServer, trpcClient, trpcCode } from './helpers/server';
+import { createAccount, sha256Hex, verifyPassword } from '../server/src/auth/index';
+import { outcome } from './helpers/callers';
+import { ADMIN, http, startTestServer, type TestServer, trpcClient } from './helpers/server';
 
+/** The account every test of the first suite may sign in to (none changes it). */
 const REGISTER = {
   username: 'nurse.joy',
   email: 'joy@example.org',
@@ -9,29 +11,44 @@ const REGISTER = {
   role: 'doctor' as const,
 };
 
+/** Sign-in, sessions and cookies: over real HTTP, since the wire (cookies, statuses) is the subject. */
 describe('sign-in over REST and tRPC', () => {
   let t: TestServer;
+  let seq = 0;
   beforeAll(async () => {
     t = await startTestServer();
+    await createAccount(t.db, REGISTER);
   });
   afterAll(async () => {
-    await t.close();
+    await t?.close();
   });
 
   const userCount = () => t.db.models.User.count();
 
+  /** Registers a fresh account of a test's own over REST; returns its name and password. */
+  async function ownAccount(prefix: string): Promise<{ username: string; password: string }> {
+    const username = `${prefix}${++seq}`;
+    const password = `${prefix}-password-${seq}`;
+    const res = await http(t.url, 'POST', '/register', {
+      body: { username, email: `${username}@example.org`, password, role: 'patient' },
+    });
+    expect(res.status).toBe(201);
+    return { username, password };
+  }
+
   it('registers, signs in and answers auth.me over REST and tRPC', async () => {
-    const reg = await http(t.url, 'POST', '/register', { body: REGISTER });
+    const account = { username: 'nurse.jenny', email: 'jenny@example.org', password: 'pokemon-center-2' };
+    const reg = await http(t.url, 'POST', '/register', { body: { ...account, role: 'doctor' } });
     expect(reg.status).toBe(201);
     expect(reg.body).toEqual({
       id: expect.any(Number),
-      username: 'nurse.joy',
-      email: 'joy@example.org',
+      username: 'nurse.jenny',
+      email: 'jenny@example.org',
       role: 'doctor',
     });
 
     const login = await http(t.url, 'POST', '/login', {
-      body: { username: 'nurse.joy', password: REGISTER.password },
+      body: { username: 'nurse.jenny', password: account.password },
     });
     expect(login.status).toBe(200);
     expect(login.body).toEqual({
@@ -39,8 +56,8 @@ describe('sign-in over REST and tRPC', () => {
       expires_at: expect.any(String),
       user: {
         id: reg.body.id,
-        username: 'nurse.joy',
-        email: 'joy@example.org',
+        username: 'nurse.jenny',
+        email: 'jenny@example.org',
         role: 'doctor',
         doctor_id: null,
         patient_id: null,
@@ -51,7 +68,7 @@ describe('sign-in over REST and tRPC', () => {
     expect(expiresIn).toBeLessThanOrEqual(30 * 60_000);
 
     const me = await trpcClient(t.url, login.body.token).auth.me.query();
-    expect(me).toMatchObject({ id: reg.body.id, username: 'nurse.joy', role: 'doctor', doctorId: null });
+    expect(me).toMatchObject({ id: reg.body.id, username: 'nurse.jenny', role: 'doctor', doctorId: null });
     expect(me.createdAt).toBeInstanceOf(Date);
     expect(me).not.toHaveProperty('passwordHash');
   });
@@ -105,11 +122,11 @@ describe('sign-in over REST and tRPC', () => {
     const out = await http(t.url, 'POST', '/logout', { token: a.body.token });
     expect(out.status).toBe(204);
     expect(out.headers.get('set-cookie')).toMatch(/hdms_session=;/);
-    expect(await trpcCode(trpcClient(t.url, a.body.token).auth.me.query())).toBe('UNAUTHORIZED');
-    expect(await trpcCode(trpcClient(t.url, b.body.token).auth.me.query())).toBe('OK');
+    expect((await outcome(trpcClient(t.url, a.body.token).auth.me.query())).code).toBe('UNAUTHORIZED');
+    expect((await outcome(trpcClient(t.url, b.body.token).auth.me.query())).code).toBe('OK');
     expect((await http(t.url, 'POST', '/logout', { token: a.body.token })).status).toBe(401);
-    expect(await trpcCode(trpcClient(t.url, b.body.token).auth.logout.mutate())).toBe('OK');
-    expect(await trpcCode(trpcClient(t.url, b.body.token).auth.me.query())).toBe('UNAUTHORIZED');
+    expect((await outcome(trpcClient(t.url, b.body.token).auth.logout.mutate())).code).toBe('OK');
+    expect((await outcome(trpcClient(t.url, b.body.token).auth.me.query())).code).toBe('UNAUTHORIZED');
   });
 
   it('never registers an admin', async () => {
@@ -120,9 +137,15 @@ describe('sign-in over REST and tRPC', () => {
     expect(res.status).toBe(400);
     expect(res.body.issues).toEqual([{ path: 'role', message: 'must be doctor or patient' }]);
     expect(
-      await trpcCode(
-        trpcClient(t.url).auth.register.mutate({ ...REGISTER, username: 'x-admin', role: 'admin' as never }),
-      ),
+      (
+        await outcome(
+          trpcClient(t.url).auth.register.mutate({
+            ...REGISTER,
+            username: 'x-admin',
+            role: 'admin' as never,
+          }),
+        )
+      ).code,
     ).toBe('BAD_REQUEST');
     expect(await userCount()).toBe(before);
   });
@@ -166,7 +189,7 @@ describe('sign-in over REST and tRPC', () => {
     expect(byEmail.status).toBe(409);
     expect(byEmail.body).toEqual({ error: 'That email is already registered' });
     expect(
-      await trpcCode(trpcClient(t.url).auth.register.mutate({ ...REGISTER, username: 'Nurse.Joy' })),
+      (await outcome(trpcClient(t.url).auth.register.mutate({ ...REGISTER, username: 'Nurse.Joy' }))).code,
     ).toBe('CONFLICT');
     expect(await userCount()).toBe(before);
   });
@@ -216,52 +239,10 @@ describe('sign-in over REST and tRPC', () => {
   it('answers 401 without a token, with a bad token, and 400 for an empty login', async () => {
     expect((await http(t.url, 'POST', '/logout')).status).toBe(401);
     expect((await http(t.url, 'POST', '/logout', { token: 'f'.repeat(64) })).status).toBe(401);
-    expect(await trpcCode(trpcClient(t.url).auth.me.query())).toBe('UNAUTHORIZED');
+    expect((await outcome(trpcClient(t.url).auth.me.query())).code).toBe('UNAUTHORIZED');
     const empty = await http(t.url, 'POST', '/login', { body: { username: '', password: '' } });
     expect(empty.status).toBe(400);
     expect(empty.body.issues.map((i: { path: string }) => i.path)).toEqual(['username', 'password']);
-  });
-
-  it('throttles repeated failures per account with 429, even with the right password', async () => {
-    await http(t.url, 'POST', '/register', {
-      body: { username: 'target', email: 'target@example.org', password: 'right-password', role: 'patient' },
-    });
-    const statuses: number[] = [];
-    for (let i = 0; i < 6; i++) {
-      statuses.push(
-        (await http(t.url, 'POST', '/login', { body: { username: 'target', password: `wrong-${i}-pass` } }))
-          .status,
-      );
-    }
-    expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
-    const blocked = await http(t.url, 'POST', '/login', {
-      body: { username: 'TARGET@example.org', password: 'right-password' },
-    });
-    expect(blocked.status).toBe(429);
-    expect(blocked.body.error).toMatch(/Too many failed sign-in attempts; try again in \d+ minutes?/);
-    expect(
-      await trpcCode(trpcClient(t.url).auth.login.mutate({ username: 'target', password: 'right-password' })),
-    ).toBe('TOO_MANY_REQUESTS');
-    // Once the window has passed, the account signs in again.
-    await t.db.models.LoginFailure.update({ createdAt: new Date(Date.now() - 16 * 60_000) }, { where: {} });
-    const later = await http(t.url, 'POST', '/login', {
-      body: { username: 'target', password: 'right-password' },
-    });
-    expect(later.status).toBe(200);
-  });
-
-  it('throttles one address that tries many accounts', async () => {
-    await t.db.models.LoginFailure.destroy({ where: {} });
-    const statuses: number[] = [];
-    for (let i = 0; i < 21; i++) {
-      statuses.push(
-        (await http(t.url, 'POST', '/login', { body: { username: `nobody${i}`, password: 'wrong-pass' } }))
-          .status,
-      );
-    }
-    expect(statuses.slice(0, 20).every((s) => s === 401)).toBe(true);
-    expect(statuses[20]).toBe(429);
-    await t.db.models.LoginFailure.destroy({ where: {} });
   });
 
   it('ends a session after the idle timeout and after the absolute lifetime', async () => {
@@ -272,7 +253,7 @@ describe('sign-in over REST and tRPC', () => {
       { expiresAt: new Date(Date.now() - 1000) },
       { where: { id: sha256Hex(idle.body.token) } },
     );
-    expect(await trpcCode(trpcClient(t.url, idle.body.token).auth.me.query())).toBe('UNAUTHORIZED');
+    expect((await outcome(trpcClient(t.url, idle.body.token).auth.me.query())).code).toBe('UNAUTHORIZED');
     expect(await t.db.models.Session.findByPk(sha256Hex(idle.body.token))).toBeNull();
 
     const old = await http(t.url, 'POST', '/login', {
@@ -282,7 +263,7 @@ describe('sign-in over REST and tRPC', () => {
       { createdAt: new Date(Date.now() - 12 * 3_600_000 - 1000) },
       { where: { id: sha256Hex(old.body.token) } },
     );
-    expect(await trpcCode(trpcClient(t.url, old.body.token).auth.me.query())).toBe('UNAUTHORIZED');
+    expect((await outcome(trpcClient(t.url, old.body.token).auth.me.query())).code).toBe('UNAUTHORIZED');
   });
 
   it("pushes an active session's idle deadline back on use, at most once a minute", async () => {
@@ -294,28 +275,26 @@ describe('sign-in over REST and tRPC', () => {
 
     // Used 5 minutes after its last use: 30 idle minutes from now again.
     await t.db.models.Session.update({ expiresAt: new Date(Date.now() + 25 * 60_000) }, { where: { id } });
-    expect(await trpcCode(trpcClient(t.url, login.body.token).auth.me.query())).toBe('OK');
+    expect((await outcome(trpcClient(t.url, login.body.token).auth.me.query())).code).toBe('OK');
     expect(await expiry()).toBeGreaterThan(Date.now() + 29.9 * 60_000);
 
     // Used again within the minute: no write.
     const fresh = new Date(Date.now() + 29.5 * 60_000);
     await t.db.models.Session.update({ expiresAt: fresh }, { where: { id } });
-    expect(await trpcCode(trpcClient(t.url, login.body.token).auth.me.query())).toBe('OK');
+    expect((await outcome(trpcClient(t.url, login.body.token).auth.me.query())).code).toBe('OK');
     expect(await expiry()).toBe(fresh.getTime());
   });
 
   it('ends every session of a disabled account and refuses its sign-in', async () => {
-    const login = await http(t.url, 'POST', '/login', {
-      body: { username: 'nurse.joy', password: REGISTER.password },
-    });
-    const user = await t.db.models.User.findOne({ where: { usernameKey: 'nurse.joy' } });
+    const account = await ownAccount('disabled');
+    const login = await http(t.url, 'POST', '/login', { body: account });
+    expect(login.status).toBe(200);
+    const user = await t.db.models.User.findOne({ where: { usernameKey: account.username } });
     await user!.update({ disabledAt: new Date() });
-    expect(await trpcCode(trpcClient(t.url, login.body.token).auth.me.query())).toBe('UNAUTHORIZED');
-    const again = await http(t.url, 'POST', '/login', {
-      body: { username: 'nurse.joy', password: REGISTER.password },
-    });
+    expect((await outcome(trpcClient(t.url, login.body.token).auth.me.query())).code).toBe('UNAUTHORIZED');
+    const again = await http(t.url, 'POST', '/login', { body: account });
     expect(again.status).toBe(401);
-    await user!.update({ disabledAt: null });
+    expect(again.body).toEqual({ error: 'Invalid username or password' });
   });
 
   it('changes a password: every session ends, the caller gets a new token, the old password stops working', async () => {
@@ -335,19 +314,23 @@ describe('sign-in over REST and tRPC', () => {
     expect(wrong.status).toBe(400);
     expect(wrong.body.error.json.message).toBe('The current password is not correct');
     expect(
-      await trpcCode(
-        client.auth.changePassword.mutate({
-          currentPassword: 'first-password',
-          newPassword: 'first-password',
-        }),
-      ),
+      (
+        await outcome(
+          client.auth.changePassword.mutate({
+            currentPassword: 'first-password',
+            newPassword: 'first-password',
+          }),
+        )
+      ).code,
     ).toBe('BAD_REQUEST');
     expect(
-      await trpcCode(
-        client.auth.changePassword.mutate({ currentPassword: 'first-password', newPassword: 'short' }),
-      ),
+      (
+        await outcome(
+          client.auth.changePassword.mutate({ currentPassword: 'first-password', newPassword: 'short' }),
+        )
+      ).code,
     ).toBe('BAD_REQUEST');
-    expect(await trpcCode(trpcClient(t.url, b).auth.me.query())).toBe('OK');
+    expect((await outcome(trpcClient(t.url, b).auth.me.query())).code).toBe('OK');
 
     const changed = await client.auth.changePassword.mutate({
       currentPassword: 'first-password',
@@ -355,9 +338,9 @@ describe('sign-in over REST and tRPC', () => {
     });
     expect(changed.token).toMatch(/^[0-9a-f]{64}$/);
     expect(changed.expiresAt).toBeInstanceOf(Date);
-    expect(await trpcCode(client.auth.me.query())).toBe('UNAUTHORIZED');
-    expect(await trpcCode(trpcClient(t.url, b).auth.me.query())).toBe('UNAUTHORIZED');
-    expect(await trpcCode(trpcClient(t.url, changed.token).auth.me.query())).toBe('OK');
+    expect((await outcome(client.auth.me.query())).code).toBe('UNAUTHORIZED');
+    expect((await outcome(trpcClient(t.url, b).auth.me.query())).code).toBe('UNAUTHORIZED');
+    expect((await outcome(trpcClient(t.url, changed.token).auth.me.query())).code).toBe('OK');
     expect((await login('first-password')).status).toBe(401);
     expect((await login('second-password')).status).toBe(200);
     const audit = await t.db.models.AuditEvent.findOne({ where: { procedure: 'auth.changePassword' } });
@@ -380,12 +363,14 @@ describe('sign-in over REST and tRPC', () => {
     const codes: string[] = [];
     for (let i = 0; i < 6; i++) {
       codes.push(
-        await trpcCode(
-          client.auth.changePassword.mutate({
-            currentPassword: `guess-${i}-pw`,
-            newPassword: 'taken-over-1',
-          }),
-        ),
+        (
+          await outcome(
+            client.auth.changePassword.mutate({
+              currentPassword: `guess-${i}-pw`,
+              newPassword: 'taken-over-1',
+            }),
+          )
+        ).code,
       );
     }
     expect(codes).toEqual([
@@ -398,7 +383,6 @@ describe('sign-in over REST and tRPC', () => {
     ]);
     const user = await t.db.models.User.findOne({ where: { usernameKey: 'guarded' } });
     expect(await verifyPassword(user!.passwordHash, 'guarded-password')).toBe(true);
-    await t.db.models.LoginFailure.destroy({ where: {} });
   });
 
   it('signs in the bootstrap admin from ADMIN_* settings', async () => {
@@ -422,6 +406,76 @@ describe('sign-in over REST and tRPC', () => {
       'password',
     ]);
     expect(JSON.stringify(res.body)).not.toMatch(/stack|at .*\.ts:\d+/);
+  });
+});
+
+/**
+ * The sign-in throttle, each case on a server of its own (its counters start empty) with short
+ * limits set through the configuration. The full policy is `security-signin.test.ts`'s subject.
+ */
+describe('sign-in throttle', () => {
+  it('throttles repeated failures on an account with 429, even with the right password, until the wait passes', async () => {
+    const t = await startTestServer({ LOGIN_PAIR_FREE_FAILURES: '5', LOGIN_PAIR_DELAY_SECONDS: '3' });
+    try {
+      await http(t.url, 'POST', '/register', {
+        body: {
+          username: 'target',
+          email: 'target@example.org',
+          password: 'right-password',
+          role: 'patient',
+        },
+      });
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        statuses.push(
+          (await http(t.url, 'POST', '/login', { body: { username: 'target', password: `wrong-${i}-pass` } }))
+            .status,
+        );
+      }
+      expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
+      const blocked = await http(t.url, 'POST', '/login', {
+        body: { username: 'TARGET@example.org', password: 'right-password' },
+      });
+      expect(blocked.status).toBe(429);
+      expect(blocked.body.error).toMatch(
+        /^Too many failed sign-in attempts; try again in \d+ (second|minute)s?/,
+      );
+      const retryAfter = Number(blocked.headers.get('retry-after'));
+      expect(retryAfter).toBeGreaterThan(0);
+      expect(blocked.headers.get('set-cookie')).toBeNull();
+      expect(
+        (
+          await outcome(
+            trpcClient(t.url).auth.login.mutate({ username: 'target', password: 'right-password' }),
+          )
+        ).code,
+      ).toBe('TOO_MANY_REQUESTS');
+      // Once the wait has passed, the account signs in again.
+      await new Promise((resolve) => setTimeout(resolve, retryAfter * 1000 + 250));
+      const later = await http(t.url, 'POST', '/login', {
+        body: { username: 'target', password: 'right-password' },
+      });
+      expect(later.status).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('throttles one address that tries many accounts', async () => {
+    const t = await startTestServer({ LOGIN_ADDRESS_MAX_FAILURES: '20' });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 21; i++) {
+        statuses.push(
+          (await http(t.url, 'POST', '/login', { body: { username: `nobody${i}`, password: 'wrong-pass' } }))
+            .status,
+        );
+      }
+      expect(statuses.slice(0, 20).every((s) => s === 401)).toBe(true);
+      expect(statuses[20]).toBe(429);
+    } finally {
+      await t.close();
+    }
   });
 });
 

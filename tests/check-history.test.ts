@@ -1,33 +1,38 @@
-import type { AppRouter } from '../server/src/routers/_app';
-import type { TRPCClient } from '@trpc/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Caller, callerFor, outcome } from './helpers/callers';
 import {
+  auditedActs,
+  auditSince,
   type CareTeam,
   careTeam,
   lastAuditId,
   linkedPatient,
-  many,
-  one,
   serviceToken,
 } from './helpers/clinical';
-import { http, signedInUser, startTestServer, type TestServer, trpcClient, trpcCode } from './helpers/server';
+import { http, signedInUser, startTestServer, type TestServer } from './helpers/server';
 
+/*
+ * Check-ups: the original REST endpoints over HTTP (the wire is their point), the procedures in
+ * process. The world is the care team; tests that need checks to exist write them first.
+ */
 describe('check history', () => {
   let t: TestServer;
   let team: CareTeam;
-  let doctorA: TRPCClient<AppRouter>;
+  let doctorA: Caller;
+  let admin: Caller;
 
   const checksOf = (patientId: number) =>
     t.db.models.CheckHistory.findAll({ where: { patientId }, order: [['id', 'ASC']] });
   const counts = async () => ({
     checks: await t.db.models.CheckHistory.count(),
-    audit: await t.db.models.AuditEvent.count(),
+    audit: await auditedActs(t),
   });
 
   beforeAll(async () => {
     t = await startTestServer();
     team = await careTeam(t);
-    doctorA = trpcClient(t.url, team.doctorA.token);
+    doctorA = callerFor(t, team.doctorA.token);
+    admin = callerFor(t, team.admin.token);
   });
 
   afterAll(async () => {
@@ -206,10 +211,10 @@ describe('check history', () => {
     });
   });
 
-  describe('create over tRPC', () => {
+  describe('create and createMany (procedures)', () => {
     it('adds a check with the default time and returns {id, patientId, checkTime} with a Date', async () => {
       const before = Date.now();
-      const check = one(await doctorA.checkHistory.create.mutate({ patientId: team.patientA.patientId }));
+      const check = await doctorA.checkHistory.create({ patientId: team.patientA.patientId });
       expect(Object.keys(check).sort()).toEqual(['checkTime', 'id', 'patientId']);
       expect(check.patientId).toBe(team.patientA.patientId);
       expect(check.checkTime).toBeInstanceOf(Date);
@@ -219,40 +224,67 @@ describe('check history', () => {
       expect(row!.checkTime.getTime()).toBe(check.checkTime.getTime());
     });
 
-    it('takes an explicit Date and an array, returning the same shape as the input', async () => {
+    it('create takes one object and returns one; createMany takes an array and returns an array in order', async () => {
       const when = new Date('2023-12-24T18:45:00.123Z');
-      const single = await doctorA.checkHistory.create.mutate({
+      const single = await doctorA.checkHistory.create({
         patientId: team.patientA.patientId,
         checkTime: when,
       });
       expect(Array.isArray(single)).toBe(false);
-      expect(one(single).checkTime.toISOString()).toBe(when.toISOString());
-      const batch = await doctorA.checkHistory.createMany.mutate([
+      expect(single.checkTime.toISOString()).toBe(when.toISOString());
+      const batch = await doctorA.checkHistory.createMany([
         { patientId: team.patientA.patientId, checkTime: when },
         { patientId: team.patientA.patientId },
       ]);
-      expect(many(batch)).toHaveLength(2);
-      expect(many(batch)[0]!.checkTime.toISOString()).toBe(when.toISOString());
-      expect(many(batch)[1]!.id).toBeGreaterThan(many(batch)[0]!.id);
+      expect(batch).toHaveLength(2);
+      expect(batch[0]!.checkTime.toISOString()).toBe(when.toISOString());
+      expect(batch[1]!.checkTime.getTime()).toBeGreaterThan(when.getTime());
+      expect(batch[1]!.id).toBeGreaterThan(batch[0]!.id);
+    });
+
+    it('create given an array is BAD_REQUEST naming checkHistory.createMany, and nothing is written', async () => {
+      const before = await counts();
+      const refused = await outcome(
+        doctorA.checkHistory.create([{ patientId: team.patientA.patientId }] as never),
+      );
+      expect(refused.code).toBe('BAD_REQUEST');
+      expect(refused.message).toContain('checkHistory.createMany');
+      expect(await counts()).toEqual(before);
+    });
+
+    it('createMany is all or nothing: an unknown patient at index 1 rejects the batch, naming the index', async () => {
+      const before = await counts();
+      const error = await outcome(
+        doctorA.checkHistory.createMany([
+          { patientId: team.patientA.patientId },
+          { patientId: 999_999 },
+          { patientId: team.patientA.patientId },
+        ]),
+      );
+      expect(error).toEqual({
+        code: 'BAD_REQUEST',
+        message: 'Invalid input: item 1: patientId: Patient not found',
+        issues: [{ path: [1, 'patientId'], message: 'Patient not found' }],
+      });
+      expect(await counts()).toEqual(before);
     });
 
     it('accepts a time up to 5 minutes ahead (clock skew) and rejects one further in the future', async () => {
       const soon = new Date(Date.now() + 60_000);
       expect(
-        await trpcCode(
-          doctorA.checkHistory.create.mutate({ patientId: team.patientA.patientId, checkTime: soon }),
-        ),
+        (await outcome(doctorA.checkHistory.create({ patientId: team.patientA.patientId, checkTime: soon })))
+          .code,
       ).toBe('OK');
       const later = new Date(Date.now() + 10 * 60_000);
       const before = await counts();
-      const error = await doctorA.checkHistory.createMany
-        .mutate([
+      const error = await outcome(
+        doctorA.checkHistory.createMany([
           { patientId: team.patientA.patientId },
           { patientId: team.patientA.patientId, checkTime: later },
-        ])
-        .catch((e) => e);
-      expect(error.data.code).toBe('BAD_REQUEST');
-      expect(error.data.issues).toEqual([
+        ]),
+      );
+      expect(error.code).toBe('BAD_REQUEST');
+      expect(error.issues).toEqual([
         { path: [1, 'checkTime'], message: 'must not be more than 5 minutes in the future' },
       ]);
       expect(await counts()).toEqual(before);
@@ -260,37 +292,38 @@ describe('check history', () => {
 
     it("doctor cannot add a check for another doctor's patient (NOT_FOUND)", async () => {
       const before = await counts();
-      expect(await trpcCode(doctorA.checkHistory.create.mutate({ patientId: team.patientB.patientId }))).toBe(
+      expect((await outcome(doctorA.checkHistory.create({ patientId: team.patientB.patientId }))).code).toBe(
         'NOT_FOUND',
       );
       expect(await counts()).toEqual(before);
     });
 
     it('an unlinked doctor account reaches no patient', async () => {
-      const unlinked = await signedInUser(t, 'doctor');
-      const client = trpcClient(t.url, unlinked.token);
-      expect(await trpcCode(client.checkHistory.create.mutate({ patientId: team.patientA.patientId }))).toBe(
+      const unlinked = callerFor(t, (await signedInUser(t, 'doctor')).token);
+      const before = await counts();
+      expect((await outcome(unlinked.checkHistory.create({ patientId: team.patientA.patientId }))).code).toBe(
         'NOT_FOUND',
       );
-      expect(await trpcCode(client.checkHistory.list.query({ patientId: team.patientA.patientId }))).toBe(
+      expect((await outcome(unlinked.checkHistory.list({ patientId: team.patientA.patientId }))).code).toBe(
         'NOT_FOUND',
       );
+      expect((await counts()).checks).toBe(before.checks);
     });
 
     it('services need checkHistory:write to add and checkHistory:read to list', async () => {
-      const writer = await serviceToken(t, team.admin.id, ['checkHistory:write']);
-      const reader = await serviceToken(t, team.admin.id, ['checkHistory:read']);
-      const w = trpcClient(t.url, writer.token);
-      const r = trpcClient(t.url, reader.token);
-      const check = one(await w.checkHistory.create.mutate({ patientId: team.patientB.patientId }));
+      const writer = await serviceToken(t, team.admin.token, ['checkHistory:write']);
+      const reader = await serviceToken(t, team.admin.token, ['checkHistory:read']);
+      const w = callerFor(t, writer.token);
+      const r = callerFor(t, reader.token);
+      const check = await w.checkHistory.create({ patientId: team.patientB.patientId });
       expect(check.patientId).toBe(team.patientB.patientId);
-      expect(await trpcCode(r.checkHistory.create.mutate({ patientId: team.patientB.patientId }))).toBe(
+      expect((await outcome(r.checkHistory.create({ patientId: team.patientB.patientId }))).code).toBe(
         'FORBIDDEN',
       );
-      expect(await trpcCode(w.checkHistory.list.query({ patientId: team.patientB.patientId }))).toBe(
+      expect((await outcome(w.checkHistory.list({ patientId: team.patientB.patientId }))).code).toBe(
         'FORBIDDEN',
       );
-      const page = await r.checkHistory.list.query({ patientId: team.patientB.patientId });
+      const page = await r.checkHistory.list({ patientId: team.patientB.patientId });
       expect(page.items.map((c) => c.id)).toContain(check.id);
       const audit = await t.db.models.AuditEvent.findOne({
         where: { actorType: 'service', actorId: writer.id, action: 'create' },
@@ -306,15 +339,12 @@ describe('check history', () => {
   describe('audit of writes', () => {
     it('writes one create row per patient, in the same request, naming actor, procedure and request id', async () => {
       const last = await lastAuditId(t);
-      const admin = trpcClient(t.url, team.admin.token);
-      await admin.checkHistory.createMany.mutate([
+      await admin.checkHistory.createMany([
         { patientId: team.patientA.patientId },
         { patientId: team.patientB.patientId },
         { patientId: team.patientA.patientId },
       ]);
-      const rows = (await t.db.models.AuditEvent.findAll({ order: [['id', 'ASC']] })).filter(
-        (r) => r.id > last,
-      );
+      const rows = await auditSince(t, last);
       expect(rows.map((r) => r.patientId).sort()).toEqual(
         [team.patientA.patientId, team.patientB.patientId].sort(),
       );
@@ -325,7 +355,7 @@ describe('check history', () => {
           actorName: team.admin.username,
           actorRole: 'admin',
           action: 'create',
-          procedure: 'checkHistory.create',
+          procedure: 'checkHistory.createMany',
         });
         expect(row.requestId).toMatch(/\S{8,}/);
       }
@@ -354,7 +384,6 @@ describe('check history', () => {
   describe('list', () => {
     let patientId: number;
     let patientToken: string;
-    let doctor: TRPCClient<AppRouter>;
     const times = [
       '2024-01-05T10:00:00.000Z',
       '2024-01-01T10:00:00.000Z',
@@ -368,8 +397,7 @@ describe('check history', () => {
       const patient = await linkedPatient(t, team.doctorA.doctorId);
       patientId = patient.patientId;
       patientToken = patient.token;
-      doctor = doctorA;
-      await doctor.checkHistory.createMany.mutate(times.map((s) => ({ patientId, checkTime: new Date(s) })));
+      await doctorA.checkHistory.createMany(times.map((s) => ({ patientId, checkTime: new Date(s) })));
     });
 
     it('pages through the checks newest first, ties by id, with no gaps or repeats', async () => {
@@ -382,7 +410,7 @@ describe('check history', () => {
       let pages = 0;
       do {
         const result: { items: { id: number }[]; nextCursor: number | null } =
-          await doctor.checkHistory.list.query({
+          await doctorA.checkHistory.list({
             patientId,
             limit: 4,
             cursor,
@@ -396,7 +424,7 @@ describe('check history', () => {
     });
 
     it('filters by check time: from inclusive, to exclusive', async () => {
-      const result = await doctor.checkHistory.list.query({
+      const result = await doctorA.checkHistory.list({
         patientId,
         from: new Date('2024-01-02T10:00:00Z'),
         to: new Date('2024-01-04T10:00:00Z'),
@@ -407,42 +435,41 @@ describe('check history', () => {
         '2024-01-02T10:00:00.000Z',
       ]);
       expect(
-        await trpcCode(
-          doctor.checkHistory.list.query({
-            patientId,
-            from: new Date('2024-02-01'),
-            to: new Date('2024-01-01'),
-          }),
-        ),
+        (
+          await outcome(
+            doctorA.checkHistory.list({
+              patientId,
+              from: new Date('2024-02-01'),
+              to: new Date('2024-01-01'),
+            }),
+          )
+        ).code,
       ).toBe('BAD_REQUEST');
     });
 
     it('lets the patient themself and an admin read it, not another patient or doctor', async () => {
-      const self = await trpcClient(t.url, patientToken).checkHistory.list.query({ patientId });
+      const self = await callerFor(t, patientToken).checkHistory.list({ patientId });
       expect(self.items).toHaveLength(times.length);
       expect(Object.keys(self.items[0]!).sort()).toEqual(['checkTime', 'id', 'patientId']);
-      const admin = await trpcClient(t.url, team.admin.token).checkHistory.list.query({ patientId });
-      expect(admin.items).toHaveLength(times.length);
-      expect(
-        await trpcCode(trpcClient(t.url, team.patientB.token).checkHistory.list.query({ patientId })),
-      ).toBe('NOT_FOUND');
-      expect(
-        await trpcCode(trpcClient(t.url, team.doctorB.token).checkHistory.list.query({ patientId })),
-      ).toBe('NOT_FOUND');
-      expect(await trpcCode(trpcClient(t.url).checkHistory.list.query({ patientId }))).toBe('UNAUTHORIZED');
+      const asAdmin = await admin.checkHistory.list({ patientId });
+      expect(asAdmin.items).toHaveLength(times.length);
+      for (const token of [team.patientB.token, team.doctorB.token]) {
+        expect((await outcome(callerFor(t, token).checkHistory.list({ patientId }))).code).toBe('NOT_FOUND');
+      }
+      expect((await outcome(callerFor(t).checkHistory.list({ patientId }))).code).toBe('UNAUTHORIZED');
     });
 
     it('rejects a cursor from another list', async () => {
-      const [other] = await checksOf(team.patientA.patientId);
-      expect(await trpcCode(doctor.checkHistory.list.query({ patientId, cursor: other!.id }))).toBe(
+      const other = await doctorA.checkHistory.create({ patientId: team.patientA.patientId });
+      expect((await outcome(doctorA.checkHistory.list({ patientId, cursor: other.id }))).code).toBe(
         'BAD_REQUEST',
       );
     });
 
     it('audits every read with the reader and the patient', async () => {
       const last = await lastAuditId(t);
-      await trpcClient(t.url, patientToken).checkHistory.list.query({ patientId });
-      const rows = (await t.db.models.AuditEvent.findAll()).filter((r) => r.id > last);
+      await callerFor(t, patientToken).checkHistory.list({ patientId });
+      const rows = await auditSince(t, last);
       expect(rows).toHaveLength(1);
       expect(rows[0]).toMatchObject({
         actorType: 'user',

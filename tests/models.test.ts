@@ -1,6 +1,7 @@
 import { type Database, migrateToLatest } from '@hdms/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccount, verifyPassword } from '../server/src/auth/index';
+import { outcome } from './helpers/callers';
 import { openFreshDatabase, type TestDatabase } from './helpers/db';
 
 describe('models', () => {
@@ -39,26 +40,30 @@ describe('models', () => {
       role: 'patient',
     });
     expect(patient.role).toBe('patient');
-    await expect(
-      createAccount(db, {
-        username: 'BOB',
-        email: 'other@example.org',
-        password: 'password-b',
-        role: 'doctor',
-      }),
-    ).rejects.toMatchObject({ code: 'CONFLICT', message: 'That username is already taken' });
-    await expect(
-      createAccount(db, {
-        username: 'bobby',
-        email: 'BOB@example.ORG',
-        password: 'password-b',
-        role: 'doctor',
-      }),
-    ).rejects.toMatchObject({ code: 'CONFLICT', message: 'That email is already registered' });
+    expect(
+      await outcome(
+        createAccount(db, {
+          username: 'BOB',
+          email: 'other@example.org',
+          password: 'password-b',
+          role: 'doctor',
+        }),
+      ),
+    ).toMatchObject({ code: 'CONFLICT', message: 'That username is already taken' });
+    expect(
+      await outcome(
+        createAccount(db, {
+          username: 'bobby',
+          email: 'BOB@example.ORG',
+          password: 'password-b',
+          role: 'doctor',
+        }),
+      ),
+    ).toMatchObject({ code: 'CONFLICT', message: 'That email is already registered' });
     expect(await db.models.User.count({ where: { usernameKey: 'bobby' } })).toBe(0);
   });
 
-  it('creates doctors and patients and relates them both ways', async () => {
+  it('creates doctors, patients and checks that reference them by id', async () => {
     const { Doctor, Patient, CheckHistory } = db.models;
     const doctor = await Doctor.create({ name: 'Dr. Who', specialization: 'Cardiology' });
     const patient = await Patient.create({
@@ -69,15 +74,37 @@ describe('models', () => {
       roomNumber: '101',
       bedNumber: 'A',
     });
-    const withDoctor = await Patient.findByPk(patient.id, { include: ['doctor'] });
-    expect((withDoctor!.get('doctor') as { name: string }).name).toBe('Dr. Who');
-    const withPatients = await Doctor.findByPk(doctor.id, { include: ['patients'] });
-    expect((withPatients!.get('patients') as { id: number }[]).map((p) => p.id)).toEqual([patient.id]);
-
+    expect((await Patient.findByPk(patient.id))?.doctorId).toBe(doctor.id);
+    expect((await Patient.findAll({ where: { doctorId: doctor.id } })).map((p) => p.id)).toEqual([
+      patient.id,
+    ]);
     await CheckHistory.create({ patientId: patient.id });
     await CheckHistory.create({ patientId: patient.id, checkTime: new Date('2026-01-02T03:04:05.678Z') });
-    const checks = await Patient.findByPk(patient.id, { include: ['checks'] });
-    expect((checks!.get('checks') as unknown[]).length).toBe(2);
+    expect(await CheckHistory.count({ where: { patientId: patient.id } })).toBe(2);
+  });
+
+  it('refuses a patient assigned to a doctor that does not exist', async () => {
+    await expect(
+      db.models.Patient.create({ name: 'Nobody’s', age: 1, gender: 'female', doctorId: 999_999 }),
+    ).rejects.toThrow();
+  });
+
+  it("reads a session with its account in one query (the session lookup's `user` association)", async () => {
+    const user = await createAccount(db, {
+      username: 'session.owner',
+      email: 'session.owner@example.org',
+      password: 'session-password',
+      role: 'patient',
+    });
+    const id = 'a'.repeat(64);
+    await db.models.Session.create({ id, userId: user.id, expiresAt: new Date(Date.now() + 60_000) });
+    const statements: string[] = [];
+    const session = await db.models.Session.findByPk(id, {
+      include: ['user'],
+      logging: (sql: string) => statements.push(sql),
+    });
+    expect(session?.user).toMatchObject({ id: user.id, username: 'session.owner', role: 'patient' });
+    expect(statements).toHaveLength(1);
   });
 
   it('defaults a check time to now, in UTC, to the millisecond', async () => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminToken, http, signedInUser, type TestServer, startTestServer } from './helpers/server';
 
+/** The original system's endpoints, over HTTP: their wire format is the subject. */
 describe('REST: /doctors, /patients, /users/:id/link', () => {
   let t: TestServer;
   let admin: string;
@@ -25,28 +26,33 @@ describe('REST: /doctors, /patients, /users/:id/link', () => {
   });
 
   describe("the original system's test_routes", () => {
-    it('add a doctor: 201 with id, name and specialization', async () => {
+    it('add a doctor: one object in, 201 with one object {id, name, specialization} out', async () => {
       const res = await http(t.url, 'POST', '/doctors', {
         token: admin,
         body: { name: 'Dr. Holmes', specialization: 'Surgery' },
       });
       expect(res.status).toBe(201);
       expect(res.body).toEqual({ id: expect.any(Number), name: 'Dr. Holmes', specialization: 'Surgery' });
+      expect(await t.db.models.Doctor.findByPk(res.body.id)).toMatchObject({ name: 'Dr. Holmes' });
     });
 
     it('get doctors: 200 with a list of {id, name, specialization}', async () => {
+      const created = await http(t.url, 'POST', '/doctors', {
+        token: admin,
+        body: { name: 'Dr. Listed', specialization: 'Surgery' },
+      });
       const res = await http(t.url, 'GET', '/doctors', { token: admin });
       expect(res.status).toBe(200);
       expect(Array.isArray(res.body)).toBe(true);
       expect(res.body).toContainEqual({
-        id: expect.any(Number),
-        name: 'Dr. Holmes',
+        id: created.body.id,
+        name: 'Dr. Listed',
         specialization: 'Surgery',
       });
       for (const d of res.body) expect(Object.keys(d).sort()).toEqual(['id', 'name', 'specialization']);
     });
 
-    it('add a patient: 201 with id and name', async () => {
+    it('add a patient: one object in, 201 with one object {id, name} out', async () => {
       const res = await http(t.url, 'POST', '/patients', {
         token: admin,
         body: {
@@ -65,11 +71,15 @@ describe('REST: /doctors, /patients, /users/:id/link', () => {
     });
 
     it('get patients: 200 with a list of {id, name, age, gender, doctor_id}', async () => {
+      const created = await http(t.url, 'POST', '/patients', {
+        token: admin,
+        body: { name: 'Jane Listed', age: 30, gender: 'Male', doctor_id: drA },
+      });
       const res = await http(t.url, 'GET', '/patients', { token: admin });
       expect(res.status).toBe(200);
       expect(res.body).toContainEqual({
-        id: expect.any(Number),
-        name: 'John Doe',
+        id: created.body.id,
+        name: 'Jane Listed',
         age: 30,
         gender: 'Male',
         doctor_id: drA,
@@ -91,7 +101,7 @@ describe('REST: /doctors, /patients, /users/:id/link', () => {
       expect(patient.body.issues.map((i: { path: string }) => i.path)).toContain('name');
     });
 
-    it('batch payloads: arrays in, arrays out', async () => {
+    it('batch payloads: arrays in, 201 with arrays out, in order', async () => {
       const doctors = await http(t.url, 'POST', '/doctors', {
         token: admin,
         body: [
@@ -113,6 +123,34 @@ describe('REST: /doctors, /patients, /users/:id/link', () => {
         { id: expect.any(Number), name: 'P One' },
         { id: expect.any(Number), name: 'P Two' },
       ]);
+      const rows = await t.db.models.Patient.findAll({
+        where: { id: patients.body.map((p: { id: number }) => p.id) },
+      });
+      expect(rows.map((r) => [r.name, r.doctorId, r.roomNumber]).sort()).toEqual([
+        ['P One', drA, '1'],
+        ['P Two', drB, '2'],
+      ]);
+    });
+
+    it('an array of one is still an array, and one object is still one object', async () => {
+      const batchOfOne = await http(t.url, 'POST', '/doctors', {
+        token: admin,
+        body: [{ name: 'Dr. Alone', specialization: 'A' }],
+      });
+      expect(batchOfOne.status).toBe(201);
+      expect(batchOfOne.body).toEqual([{ id: expect.any(Number), name: 'Dr. Alone', specialization: 'A' }]);
+      const patientBatch = await http(t.url, 'POST', '/patients', {
+        token: admin,
+        body: [{ name: 'P Alone', age: 5, gender: 'F', doctor_id: drA }],
+      });
+      expect(patientBatch.status).toBe(201);
+      expect(patientBatch.body).toEqual([{ id: expect.any(Number), name: 'P Alone' }]);
+      const patient = await http(t.url, 'POST', '/patients', {
+        token: admin,
+        body: { name: 'P Single', age: 6, gender: 'M', doctor_id: drB },
+      });
+      expect(patient.status).toBe(201);
+      expect(patient.body).toEqual({ id: expect.any(Number), name: 'P Single' });
     });
   });
 
@@ -144,7 +182,24 @@ describe('REST: /doctors, /patients, /users/:id/link', () => {
         ],
       });
       expect(res.status).toBe(400);
-      expect(res.body).toEqual({ error: 'item 2: doctorId 424242 does not exist' });
+      expect(res.body).toEqual({
+        error: 'Invalid input: item 2: doctor_id: Doctor not found',
+        issues: [{ path: '2.doctor_id', message: 'Doctor not found' }],
+      });
+      expect(await t.db.models.Patient.count()).toBe(before);
+    });
+
+    it('one patient with a missing doctor: 400 naming doctor_id, nothing written', async () => {
+      const before = await t.db.models.Patient.count();
+      const res = await http(t.url, 'POST', '/patients', {
+        token: admin,
+        body: { name: 'D', age: 4, gender: 'F', doctor_id: 424_242 },
+      });
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({
+        error: 'Invalid input: doctor_id: Doctor not found',
+        issues: [{ path: 'doctor_id', message: 'Doctor not found' }],
+      });
       expect(await t.db.models.Patient.count()).toBe(before);
     });
   });
@@ -186,6 +241,14 @@ describe('REST: /doctors, /patients, /users/:id/link', () => {
     });
 
     it('GET /patients returns only the caller scope, for each role', async () => {
+      await http(t.url, 'POST', '/patients', {
+        token: admin,
+        body: [
+          { name: 'Scope A1', age: 1, gender: 'F', doctor_id: drA },
+          { name: 'Scope A2', age: 2, gender: 'F', doctor_id: drA },
+          { name: 'Scope B1', age: 3, gender: 'M', doctor_id: drB },
+        ],
+      });
       const all = (await http(t.url, 'GET', '/patients?limit=1000', { token: admin })).body as {
         id: number;
         doctor_id: number;
@@ -212,6 +275,13 @@ describe('REST: /doctors, /patients, /users/:id/link', () => {
 
   describe('paging with ?limit= and ?after=', () => {
     it('limits and continues after an id', async () => {
+      await http(t.url, 'POST', '/doctors', {
+        token: admin,
+        body: [
+          { name: 'Dr. Page 1', specialization: 'P' },
+          { name: 'Dr. Page 2', specialization: 'P' },
+        ],
+      });
       const first = await http(t.url, 'GET', '/doctors?limit=2', { token: admin });
       expect(first.body).toHaveLength(2);
       const next = await http(t.url, 'GET', `/doctors?limit=2&after=${first.body[1].id}`, { token: admin });

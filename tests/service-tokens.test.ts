@@ -1,46 +1,33 @@
-import type { AppRouter } from '../server/src/routers/_app';
-import type { TRPCClient } from '@trpc/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sha256Hex } from '../server/src/auth/tokens';
 import { SCOPES, type Scope } from '../server/src/access/index';
-import {
-  adminToken,
-  http,
-  signedInUser,
-  startTestServer,
-  type TestServer,
-  trpcClient,
-  trpcCode,
-} from './helpers/server';
+import { sha256Hex } from '../server/src/auth/tokens';
+import { type Caller, callerFor, outcome } from './helpers/callers';
+import { auditSince, lastAuditId } from './helpers/clinical';
+import { adminToken, http, signedInUser, startTestServer, type TestServer } from './helpers/server';
+
+/*
+ * Service tokens: the procedures in process (a token is presented to `callerFor`, which resolves
+ * it exactly as a request's bearer header is), the REST endpoints over HTTP.
+ */
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 describe('service tokens', () => {
   let t: TestServer;
-  let admin: TRPCClient<AppRouter>;
+  let admin: Caller;
   let adminBearer: string;
   let patientId: number;
   let seq = 0;
 
   /** Issues a token through the API as the admin. */
   async function issue(scopes: Scope[], name = `svc-${++seq}`) {
-    return admin.serviceTokens.create.mutate({ name, scopes });
-  }
-
-  /** Every audit row written since `afterId`, oldest first. */
-  async function auditSince(afterId: number) {
-    const rows = await t.db.models.AuditEvent.findAll({ order: [['id', 'ASC']] });
-    return rows.filter((r) => r.id > afterId).map((r) => r.get({ plain: true }));
-  }
-
-  async function lastAuditId(): Promise<number> {
-    return (await t.db.models.AuditEvent.max('id')) ?? 0;
+    return admin.serviceTokens.create({ name, scopes });
   }
 
   beforeAll(async () => {
     t = await startTestServer();
     adminBearer = await adminToken(t);
-    admin = trpcClient(t.url, adminBearer);
+    admin = callerFor(t, adminBearer);
     const doctor = await t.db.models.Doctor.create({ name: 'Dr. Grey', specialization: 'Surgery' });
     const patient = await t.db.models.Patient.create({
       name: 'Pat Doe',
@@ -59,7 +46,7 @@ describe('service tokens', () => {
   describe('issuing', () => {
     it('shows the token once and stores only its SHA-256', async () => {
       const before = Date.now();
-      const { token, serviceToken } = await admin.serviceTokens.create.mutate({
+      const { token, serviceToken } = await admin.serviceTokens.create({
         name: 'billing',
         scopes: ['doctors:read', 'patients:read', 'doctors:read'],
       });
@@ -87,7 +74,7 @@ describe('service tokens', () => {
       expect(stored).toContain(sha256Hex(token));
       expect(stored).not.toContain(token);
 
-      const listed = await admin.serviceTokens.list.query({ search: 'billing' });
+      const listed = await admin.serviceTokens.list({ search: 'billing' });
       expect(listed.items.map((i) => i.id)).toEqual([serviceToken.id]);
       expect(Object.keys(listed.items[0]!)).not.toContain('token');
       expect(Object.keys(listed.items[0]!)).not.toContain('tokenHash');
@@ -155,7 +142,7 @@ describe('service tokens', () => {
 
     it('rejects a name already taken, in any letter case, with 409', async () => {
       await issue(['doctors:read'], 'Reports');
-      expect(await trpcCode(issue(['doctors:read'], 'reports'))).toBe('CONFLICT');
+      expect((await outcome(issue(['doctors:read'], 'reports'))).code).toBe('CONFLICT');
       const res = await http(t.url, 'POST', '/service-tokens', {
         token: adminBearer,
         body: { name: 'REPORTS', scopes: ['doctors:read'] },
@@ -173,9 +160,8 @@ describe('service tokens', () => {
       expect(res.body.error).toContain("unknown scope 'notes:read'");
       expect(res.body.issues).toEqual([{ path: 'scopes.1', message: expect.stringContaining('notes:read') }]);
       expect(
-        await trpcCode(
-          admin.serviceTokens.create.mutate({ name: 'bad-scope', scopes: ['users:read' as Scope] }),
-        ),
+        (await outcome(admin.serviceTokens.create({ name: 'bad-scope', scopes: ['users:read' as Scope] })))
+          .code,
       ).toBe('BAD_REQUEST');
       expect(await t.db.models.ServiceToken.count({ where: { name: 'bad-scope' } })).toBe(0);
     });
@@ -223,7 +209,7 @@ describe('service tokens', () => {
 
     it('accepts an expiry given as a Date over tRPC', async () => {
       const expiresAt = new Date(Date.now() + 10 * DAY_MS);
-      const { serviceToken } = await admin.serviceTokens.create.mutate({
+      const { serviceToken } = await admin.serviceTokens.create({
         name: 'dated',
         scopes: ['audit:read'],
         expiresAt,
@@ -232,10 +218,10 @@ describe('service tokens', () => {
     });
 
     it('is audited as an act of the admin on no patient', async () => {
-      const mark = await lastAuditId();
+      const mark = await lastAuditId(t);
       const { serviceToken } = await issue(['doctors:read'], 'audited-token');
-      await admin.serviceTokens.revoke.mutate({ id: serviceToken.id });
-      const rows = await auditSince(mark);
+      await admin.serviceTokens.revoke({ id: serviceToken.id });
+      const rows = await auditSince(t, mark);
       expect(rows.map((r) => [r.procedure, r.action, r.actorType, r.actorName, r.patientId])).toEqual([
         ['serviceTokens.create', 'create', 'user', 'admin', null],
         ['serviceTokens.revoke', 'revoke', 'user', 'admin', null],
@@ -246,12 +232,12 @@ describe('service tokens', () => {
   describe('who may manage tokens', () => {
     it('is admins only: doctors and patients get 403, the anonymous 401', async () => {
       const doctor = await signedInUser(t, 'doctor');
-      const asDoctor = trpcClient(t.url, doctor.token);
+      const asDoctor = callerFor(t, doctor.token);
       expect(
-        await trpcCode(asDoctor.serviceTokens.create.mutate({ name: 'mine', scopes: ['doctors:read'] })),
+        (await outcome(asDoctor.serviceTokens.create({ name: 'mine', scopes: ['doctors:read'] }))).code,
       ).toBe('FORBIDDEN');
-      expect(await trpcCode(asDoctor.serviceTokens.list.query({}))).toBe('FORBIDDEN');
-      expect(await trpcCode(asDoctor.serviceTokens.revoke.mutate({ id: 1 }))).toBe('FORBIDDEN');
+      expect((await outcome(asDoctor.serviceTokens.list({}))).code).toBe('FORBIDDEN');
+      expect((await outcome(asDoctor.serviceTokens.revoke({ id: 1 }))).code).toBe('FORBIDDEN');
       const patient = await signedInUser(t, 'patient');
       expect((await http(t.url, 'GET', '/service-tokens', { token: patient.token })).status).toBe(403);
       expect((await http(t.url, 'GET', '/service-tokens')).status).toBe(401);
@@ -264,13 +250,13 @@ describe('service tokens', () => {
 
     it('is never a service: even a token with every scope gets 403 on serviceTokens.* and auth.me', async () => {
       const { token, serviceToken } = await issue([...SCOPES]);
-      const svc = trpcClient(t.url, token);
+      const svc = callerFor(t, token);
       expect(
-        await trpcCode(svc.serviceTokens.create.mutate({ name: 'child', scopes: ['doctors:read'] })),
+        (await outcome(svc.serviceTokens.create({ name: 'child', scopes: ['doctors:read'] }))).code,
       ).toBe('FORBIDDEN');
-      expect(await trpcCode(svc.serviceTokens.list.query({}))).toBe('FORBIDDEN');
-      expect(await trpcCode(svc.serviceTokens.revoke.mutate({ id: serviceToken.id }))).toBe('FORBIDDEN');
-      expect(await trpcCode(svc.auth.me.query())).toBe('FORBIDDEN');
+      expect((await outcome(svc.serviceTokens.list({}))).code).toBe('FORBIDDEN');
+      expect((await outcome(svc.serviceTokens.revoke({ id: serviceToken.id }))).code).toBe('FORBIDDEN');
+      expect((await outcome(svc.auth.me())).code).toBe('FORBIDDEN');
       expect((await http(t.url, 'GET', '/service-tokens', { token })).status).toBe(403);
       expect(
         (
@@ -293,31 +279,34 @@ describe('service tokens', () => {
   describe('calling the API as a service', () => {
     it('a doctors:read token lists doctors over tRPC and REST, and records when it was used', async () => {
       const { token, serviceToken } = await issue(['doctors:read'], 'directory');
-      const svc = trpcClient(t.url, token);
-      const page = await svc.doctors.list.query({});
+      const svc = callerFor(t, token);
+      const page = await svc.doctors.list({});
       expect(page.items.map((d) => d.name)).toContain('Dr. Grey');
       const res = await http(t.url, 'GET', '/doctors', { token });
       expect(res.status).toBe(200);
       expect(res.body.map((d: { name: string }) => d.name)).toContain('Dr. Grey');
       const row = await t.db.models.ServiceToken.findByPk(serviceToken.id);
       expect(row?.lastUsedAt).toBeInstanceOf(Date);
-      const listed = await admin.serviceTokens.list.query({ search: 'directory' });
+      const listed = await admin.serviceTokens.list({ search: 'directory' });
       expect(listed.items[0]?.lastUsedAt).toBeInstanceOf(Date);
     });
 
     it('a token without the needed scope gets 403', async () => {
       const { token } = await issue(['doctors:read']);
-      const svc = trpcClient(t.url, token);
-      expect(await trpcCode(svc.checkHistory.create.mutate({ patientId }))).toBe('FORBIDDEN');
-      expect(await trpcCode(svc.doctors.create.mutate({ name: 'Dr. No', specialization: 'None' }))).toBe(
+      const svc = callerFor(t, token);
+      const checks = await t.db.models.CheckHistory.count({ where: { patientId } });
+      const doctors = await t.db.models.Doctor.count();
+      expect((await outcome(svc.checkHistory.create({ patientId }))).code).toBe('FORBIDDEN');
+      expect((await outcome(svc.doctors.create({ name: 'Dr. No', specialization: 'None' }))).code).toBe(
         'FORBIDDEN',
       );
-      expect(await trpcCode(svc.users.list.query({}))).toBe('FORBIDDEN');
-      expect(await trpcCode(svc.audit.list.query({}))).toBe('FORBIDDEN');
+      expect((await outcome(svc.users.list({}))).code).toBe('FORBIDDEN');
+      expect((await outcome(svc.audit.list({}))).code).toBe('FORBIDDEN');
       const res = await http(t.url, 'POST', '/check_history', { token, body: { patient_id: patientId } });
       expect(res.status).toBe(403);
       expect(res.body.error).toContain('checkHistory:write');
-      expect(await t.db.models.CheckHistory.count({ where: { patientId } })).toBe(0);
+      expect(await t.db.models.CheckHistory.count({ where: { patientId } })).toBe(checks);
+      expect(await t.db.models.Doctor.count()).toBe(doctors);
     });
 
     it('a service is audited under its token name', async () => {
@@ -325,14 +314,14 @@ describe('service tokens', () => {
         ['checkHistory:write', 'checkHistory:read'],
         'ward-monitor',
       );
-      const svc = trpcClient(t.url, token);
-      const mark = await lastAuditId();
-      const check = await svc.checkHistory.create.mutate({ patientId });
+      const svc = callerFor(t, token);
+      const mark = await lastAuditId(t);
+      const check = await svc.checkHistory.create({ patientId });
       expect(check).toMatchObject({ patientId });
       const res = await http(t.url, 'POST', '/check_history', { token, body: { patient_id: patientId } });
       expect(res.status).toBe(201);
-      await svc.checkHistory.list.query({ patientId });
-      const rows = await auditSince(mark);
+      await svc.checkHistory.list({ patientId });
+      const rows = await auditSince(t, mark);
       expect(rows.map((r) => [r.procedure, r.action, r.patientId])).toEqual([
         ['checkHistory.create', 'create', patientId],
         ['checkHistory.create', 'create', patientId],
@@ -347,8 +336,8 @@ describe('service tokens', () => {
         });
       }
 
-      const auditor = trpcClient(t.url, (await issue(['audit:read'], 'auditor')).token);
-      const trail = await auditor.audit.list.query({ limit: 20 });
+      const auditor = callerFor(t, (await issue(['audit:read'], 'auditor')).token);
+      const trail = await auditor.audit.list({ limit: 20 });
       expect(
         trail.items.filter((r) => r.actorName === 'ward-monitor').map((r) => [r.actorType, r.procedure]),
       ).toEqual([
@@ -360,32 +349,32 @@ describe('service tokens', () => {
 
     it('a revoked token gets 401 at once', async () => {
       const { token, serviceToken } = await issue(['doctors:read']);
-      const svc = trpcClient(t.url, token);
-      expect(await trpcCode(svc.doctors.list.query({}))).toBe('OK');
-      const revoked = await admin.serviceTokens.revoke.mutate({ id: serviceToken.id });
+      const svc = callerFor(t, token);
+      expect((await outcome(svc.doctors.list({}))).code).toBe('OK');
+      const revoked = await admin.serviceTokens.revoke({ id: serviceToken.id });
       expect(revoked.status).toBe('revoked');
       expect(revoked.revokedAt).toBeInstanceOf(Date);
-      expect(await trpcCode(svc.doctors.list.query({}))).toBe('UNAUTHORIZED');
+      expect((await outcome(svc.doctors.list({}))).code).toBe('UNAUTHORIZED');
       expect((await http(t.url, 'GET', '/doctors', { token })).status).toBe(401);
     });
 
     it('an expired token gets 401 and lists as expired', async () => {
       const { token, serviceToken } = await issue(['doctors:read'], 'old-report');
-      const svc = trpcClient(t.url, token);
-      expect(await trpcCode(svc.doctors.list.query({}))).toBe('OK');
+      const svc = callerFor(t, token);
+      expect((await outcome(svc.doctors.list({}))).code).toBe('OK');
       await t.db.models.ServiceToken.update(
         { expiresAt: new Date(Date.now() - 1000) },
         { where: { id: serviceToken.id } },
       );
-      expect(await trpcCode(svc.doctors.list.query({}))).toBe('UNAUTHORIZED');
+      expect((await outcome(svc.doctors.list({}))).code).toBe('UNAUTHORIZED');
       expect((await http(t.url, 'GET', '/doctors', { token })).status).toBe(401);
-      const listed = await admin.serviceTokens.list.query({ search: 'old-report' });
+      const listed = await admin.serviceTokens.list({ search: 'old-report' });
       expect(listed.items[0]?.status).toBe('expired');
     });
 
     it('an unknown token of the service kind gets 401', async () => {
-      const svc = trpcClient(t.url, `hdms_svc_${'A'.repeat(43)}`);
-      expect(await trpcCode(svc.doctors.list.query({}))).toBe('UNAUTHORIZED');
+      const svc = callerFor(t, `hdms_svc_${'A'.repeat(43)}`);
+      expect((await outcome(svc.doctors.list({}))).code).toBe('UNAUTHORIZED');
     });
   });
 
@@ -410,17 +399,17 @@ describe('service tokens', () => {
 
     it('is idempotent: a second revoke keeps the first time and is not audited again', async () => {
       const { serviceToken } = await issue(['doctors:read']);
-      const first = await admin.serviceTokens.revoke.mutate({ id: serviceToken.id });
-      const mark = await lastAuditId();
-      const second = await admin.serviceTokens.revoke.mutate({ id: serviceToken.id });
+      const first = await admin.serviceTokens.revoke({ id: serviceToken.id });
+      const mark = await lastAuditId(t);
+      const second = await admin.serviceTokens.revoke({ id: serviceToken.id });
       expect(second.revokedAt?.getTime()).toBe(first.revokedAt?.getTime());
       const again = await http(t.url, 'DELETE', `/service-tokens/${serviceToken.id}`, { token: adminBearer });
       expect(again.status).toBe(200);
-      expect(await auditSince(mark)).toEqual([]);
+      expect(await auditSince(t, mark)).toEqual([]);
     });
 
     it('answers 404 for an unknown id and 400 for a malformed one', async () => {
-      expect(await trpcCode(admin.serviceTokens.revoke.mutate({ id: 999_999 }))).toBe('NOT_FOUND');
+      expect((await outcome(admin.serviceTokens.revoke({ id: 999_999 }))).code).toBe('NOT_FOUND');
       const missing = await http(t.url, 'DELETE', '/service-tokens/999999', { token: adminBearer });
       expect(missing.status).toBe(404);
       expect(missing.body).toEqual({ error: 'Service token not found' });
@@ -434,12 +423,12 @@ describe('service tokens', () => {
       const tag = `list${Date.now()}`;
       const made = [];
       for (let i = 0; i < 3; i++) made.push(await issue(['doctors:read'], `${tag}-${i}`));
-      await admin.serviceTokens.revoke.mutate({ id: made[1]!.serviceToken.id });
+      await admin.serviceTokens.revoke({ id: made[1]!.serviceToken.id });
 
-      const first = await admin.serviceTokens.list.query({ search: tag, limit: 2 });
+      const first = await admin.serviceTokens.list({ search: tag, limit: 2 });
       expect(first.items.map((i) => i.name)).toEqual([`${tag}-0`, `${tag}-1`]);
       expect(first.nextCursor).toBe(made[1]!.serviceToken.id);
-      const second = await admin.serviceTokens.list.query({
+      const second = await admin.serviceTokens.list({
         search: tag,
         limit: 2,
         cursor: first.nextCursor,
@@ -447,12 +436,12 @@ describe('service tokens', () => {
       expect(second.items.map((i) => i.name)).toEqual([`${tag}-2`]);
       expect(second.nextCursor).toBeNull();
 
-      const byPrefix = await admin.serviceTokens.list.query({ search: made[2]!.serviceToken.tokenPrefix });
+      const byPrefix = await admin.serviceTokens.list({ search: made[2]!.serviceToken.tokenPrefix });
       expect(byPrefix.items.map((i) => i.id)).toEqual([made[2]!.serviceToken.id]);
 
-      const active = await admin.serviceTokens.list.query({ search: tag, status: 'active' });
+      const active = await admin.serviceTokens.list({ search: tag, status: 'active' });
       expect(active.items.map((i) => i.name)).toEqual([`${tag}-0`, `${tag}-2`]);
-      const revoked = await admin.serviceTokens.list.query({ search: tag, status: 'revoked' });
+      const revoked = await admin.serviceTokens.list({ search: tag, status: 'revoked' });
       expect(revoked.items.map((i) => i.name)).toEqual([`${tag}-1`]);
 
       const rest = await http(

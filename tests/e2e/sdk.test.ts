@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN, DB_KINDS, startTestServer } from '../helpers/server';
+import { DB_KINDS } from '../helpers/db';
+import { ADMIN, startTestServer } from '../helpers/server';
 
 const run = promisify(execFile);
 const SDK_DIR = join(process.cwd(), 'client-sdk');

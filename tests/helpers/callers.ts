@@ -1,34 +1,81 @@
+import { randomUUID } from 'node:crypto';
 import { TRPCClientError } from '@trpc/client';
-import { createContextInner } from '../../server/src/context';
-import { createCaller } from '../../server/src/routers/_app';
+import { TRPCError } from '@trpc/server';
 import type { Scope } from '../../server/src/access/index';
+import { resolveCaller } from '../../server/src/auth/actor';
+import { type Actor, createContextInner } from '../../server/src/context';
+import { type Issue, publicError } from '../../server/src/errors';
+import { createCaller } from '../../server/src/routers/_app';
 import type { TestServer } from './server';
 
-/**
- * A server-side tRPC caller acting as a service token with `scopes`, over the test server's real
- * services and database (no token row needed: the actor is what a valid token resolves to).
+/*
+ * In-process access to the API: procedures called through `createCaller`, over the test server's
+ * real services and database, with no HTTP in between. Suites whose subject is not the wire use
+ * these; REST, sign-in and the access matrix go through real ports (`./server`).
  */
-export function serviceCaller(t: TestServer, scopes: Scope[], name = 'test-service') {
-  return createCaller(
-    createContextInner({
-      ...t.server.services,
-      actor: { type: 'service', id: 1, name, scopes },
-      requestId: `test-${Math.random().toString(36).slice(2)}`,
-    }),
+
+/** A server-side tRPC caller: `caller.patients.get({ id })`. */
+export type Caller = ReturnType<typeof createCaller>;
+
+/** A caller whose every call runs as `actor`, with a request id of its own. */
+export function callerAs(t: TestServer, actor: Actor | null, refusal: string | null = null): Caller {
+  return createCaller(() =>
+    createContextInner({ ...t.server.services, actor, refusal, requestId: `test-${randomUUID()}` }),
   );
 }
 
-/** The tRPC error code, message and zod issues of a call that must fail (throws if it succeeds). */
-export async function failure(
-  call: Promise<unknown>,
-): Promise<{ code: string; message: string; issues: { path: (string | number)[]; message: string }[] }> {
+/**
+ * A caller presenting `token` (a session or service token; none for the anonymous) the way a
+ * request's `Authorization: Bearer` header does: every call resolves the token again, as every
+ * request would, so an ended session, a revoked token or a new link shows on the next call.
+ */
+export function callerFor(t: TestServer, token?: string): Caller {
+  return createCaller(async () => {
+    const { actor, refusal } = await resolveCaller(t.server.services, {
+      authorization: token ? `Bearer ${token}` : undefined,
+    });
+    return createContextInner({ ...t.server.services, actor, refusal, requestId: `test-${randomUUID()}` });
+  });
+}
+
+/**
+ * A caller acting as a service token with `scopes` (no token row needed: the actor is what a
+ * valid token resolves to). For scope checks; `serviceToken` in `./clinical` issues a real token.
+ */
+export function serviceCaller(t: TestServer, scopes: Scope[], name = 'test-service'): Caller {
+  return callerAs(t, { type: 'service', id: 1, name, scopes });
+}
+
+/** Signs in through the `auth.login` procedure (no HTTP); returns the session token. */
+export async function signIn(t: TestServer, username: string, password: string): Promise<string> {
+  return (await callerAs(t, null).auth.login({ username, password })).token;
+}
+
+/**
+ * How a call ended, as a client sees it: `code` 'OK', or the tRPC error code with the public
+ * message and the validation issues (empty when there are none). Works alike for calls over HTTP
+ * (`trpcClient`) and in process (`Caller`): an in-process error is shown through the server's own
+ * error formatting (`publicError`), so both read the same.
+ */
+export interface Outcome {
+  code: string;
+  message: string;
+  issues: Issue[];
+}
+
+/** Awaits `call` and reports its `Outcome`; anything but a tRPC error is rethrown. */
+export async function outcome(call: Promise<unknown>): Promise<Outcome> {
   try {
     await call;
+    return { code: 'OK', message: '', issues: [] };
   } catch (error) {
     if (error instanceof TRPCClientError) {
       return { code: String(error.data?.code), message: error.message, issues: error.data?.issues ?? [] };
     }
+    if (error instanceof TRPCError) {
+      const { message, issues } = publicError(error);
+      return { code: error.code, message, issues: issues ?? [] };
+    }
     throw error;
   }
-  throw new Error('expected the call to fail');
 }

@@ -1,6 +1,6 @@
-import type { AuditEvent } from '@hdms/db';
-import { newServiceToken, sha256Hex } from '../../server/src/auth/tokens';
+import { type AuditEvent, Op } from '@hdms/db';
 import type { Scope } from '../../server/src/access/index';
+import { callerFor } from './callers';
 import { ADMIN, adminToken, signedInUser, type TestServer } from './server';
 
 /** A signed-in account with its token. */
@@ -61,23 +61,18 @@ export async function careTeam(t: TestServer): Promise<CareTeam> {
   return { admin, doctorA, doctorB, patientA, patientB };
 }
 
-/** Issues a service token with `scopes` directly in the database; returns the token and its id. */
+/**
+ * Issues a service token with `scopes` through the `serviceTokens.create` procedure, as the admin
+ * signed in with `adminBearer`; returns the plain token and the token's id and name.
+ */
 export async function serviceToken(
   t: TestServer,
-  createdByUserId: number,
+  adminBearer: string,
   scopes: Scope[],
 ): Promise<{ id: number; name: string; token: string }> {
-  const token = newServiceToken();
   const name = `svc-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
-  const row = await t.db.models.ServiceToken.create({
-    name,
-    tokenHash: sha256Hex(token),
-    tokenPrefix: token.slice(0, 16),
-    scopes,
-    expiresAt: new Date(Date.now() + 3_600_000),
-    createdByUserId,
-  });
-  return { id: row.id, name, token };
+  const { token, serviceToken } = await callerFor(t, adminBearer).serviceTokens.create({ name, scopes });
+  return { id: serviceToken.id, name, token };
 }
 
 /** The newest audit row's id (0 when there is none): rows after it were written since. */
@@ -85,14 +80,15 @@ export async function lastAuditId(t: TestServer): Promise<number> {
   return (await t.db.models.AuditEvent.max<number | null, AuditEvent>('id')) ?? 0;
 }
 
-/** Narrows a one-or-many result to the single object a single input returns. */
-export function one<T>(result: T | T[]): T {
-  if (Array.isArray(result)) throw new Error('expected one object, got an array');
-  return result;
+/** The audit rows written after the row `afterId` (see `lastAuditId`), oldest first. */
+export function auditSince(t: TestServer, afterId: number): Promise<AuditEvent[]> {
+  return t.db.models.AuditEvent.findAll({ where: { id: { [Op.gt]: afterId } }, order: [['id', 'ASC']] });
 }
 
-/** Narrows a one-or-many result to the array an array input returns. */
-export function many<T>(result: T | T[]): T[] {
-  if (!Array.isArray(result)) throw new Error('expected an array, got one object');
-  return result;
+/**
+ * How many audit rows record acts that happened: every row but refused attempts (`denied`), so a
+ * refused call can be checked to have written nothing else.
+ */
+export function auditedActs(t: TestServer): Promise<number> {
+  return t.db.models.AuditEvent.count({ where: { action: { [Op.ne]: 'denied' } } });
 }

@@ -5,13 +5,19 @@ import { join } from 'node:path';
 import { createDatabase, type Database } from '@hdms/db';
 import { Sequelize } from 'sequelize';
 
+/** A database HDMS runs on. */
+export type DbKind = 'sqlite' | 'mysql';
+
+/** The database kinds a run covers: SQLite, and MySQL when TEST_MYSQL_URL is set. */
+export const DB_KINDS: DbKind[] = process.env.TEST_MYSQL_URL ? ['sqlite', 'mysql'] : ['sqlite'];
+
 /** Which database this test project runs on: `sqlite` (default) or `mysql` (TEST_MYSQL_URL). */
-export const TEST_DB_KIND = process.env.HDMS_TEST_DB === 'mysql' ? 'mysql' : 'sqlite';
+export const TEST_DB_KIND: DbKind = process.env.HDMS_TEST_DB === 'mysql' ? 'mysql' : 'sqlite';
 
 /** A fresh, empty database of this project's kind, and how to remove it afterwards. */
 export interface TestDatabase {
   url: string;
-  kind: 'sqlite' | 'mysql';
+  kind: DbKind;
   /** Deletes the database (file or schema). */
   drop(): Promise<void>;
 }
@@ -20,7 +26,7 @@ export interface TestDatabase {
  * Makes a fresh database for one suite: a SQLite file in a temporary folder, or a new schema on
  * the server of TEST_MYSQL_URL (which must answer: an unreachable MySQL fails the run).
  */
-export async function freshDatabase(kind: 'sqlite' | 'mysql' = TEST_DB_KIND): Promise<TestDatabase> {
+export async function freshDatabase(kind: DbKind = TEST_DB_KIND): Promise<TestDatabase> {
   const suffix = `${process.pid}_${randomBytes(4).toString('hex')}`;
   if (kind === 'mysql') {
     const base = process.env.TEST_MYSQL_URL;

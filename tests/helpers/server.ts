@@ -1,15 +1,18 @@
 import type { Database, Role } from '@hdms/db';
 import type { AppRouter } from '../../server/src/routers/_app';
-import { createTRPCClient, httpLink, type TRPCClient, TRPCClientError } from '@trpc/client';
+import { createTRPCClient, httpLink, type TRPCClient } from '@trpc/client';
 import superjson from 'superjson';
+import type { Hono } from 'hono';
 import { createAccount } from '../../server/src/auth/index';
+import type { AppEnv } from '../../server/src/context';
 import { loadConfig } from '../../server/src/env';
 import { createLogger } from '../../server/src/logger';
 import { type RunningServer, startServer } from '../../server/src/server';
-import { freshDatabase, type TestDatabase } from './db';
+import { signIn } from './callers';
+import { type DbKind, freshDatabase, type TestDatabase } from './db';
 
-/** The database kinds a run covers: SQLite, and MySQL when TEST_MYSQL_URL is set. */
-export const DB_KINDS: ('sqlite' | 'mysql')[] = process.env.TEST_MYSQL_URL ? ['sqlite', 'mysql'] : ['sqlite'];
+/** The database kinds live in `./db`; re-exported for suites that import them from here. */
+export { DB_KINDS } from './db';
 
 /** The admin every test server starts with. */
 export const ADMIN = { username: 'admin', password: 'admin-password-1', email: 'admin@example.org' };
@@ -27,10 +30,7 @@ export interface TestServer {
  * Starts the real server (migrations, admin bootstrap, HTTP on a free port) on a fresh database
  * of this test project's kind, or of `kind`.
  */
-export async function startTestServer(
-  env: Record<string, string> = {},
-  kind?: 'sqlite' | 'mysql',
-): Promise<TestServer> {
+export async function startTestServer(env: Record<string, string> = {}, kind?: DbKind): Promise<TestServer> {
   const target = await freshDatabase(kind);
   const config = loadConfig({
     PORT: '0',
@@ -62,9 +62,12 @@ export interface JsonResponse {
   body: any;
 }
 
-/** Sends a request and parses the JSON answer (if any). */
+/**
+ * Sends a request and parses the JSON answer (if any): over HTTP to a server's `url`, or in process
+ * to a Hono app (`createApp(t.server.services)`, the same application without the socket).
+ */
 export async function http(
-  url: string,
+  target: string | Pick<Hono<AppEnv>, 'request'>,
   method: string,
   path: string,
   options: { body?: unknown; token?: string; headers?: Record<string, string>; raw?: string } = {},
@@ -76,7 +79,9 @@ export async function http(
     body = JSON.stringify(options.body);
     headers['content-type'] ??= 'application/json';
   }
-  const res = await fetch(url + path, { method, headers, body });
+  const init = { method, headers, body };
+  const res =
+    typeof target === 'string' ? await fetch(target + path, init) : await target.request(path, init);
   const text = await res.text();
   let parsed: unknown = text;
   try {
@@ -100,20 +105,12 @@ export function trpcClient(url: string, token?: string): TRPCClient<AppRouter> {
   });
 }
 
-/** The tRPC error code of a failed call, or 'OK' if it did not fail. */
-export async function trpcCode(call: Promise<unknown>): Promise<string> {
-  try {
-    await call;
-    return 'OK';
-  } catch (error) {
-    if (error instanceof TRPCClientError) return String(error.data?.code);
-    throw error;
-  }
-}
-
 let accountCounter = 0;
 
-/** Creates an account directly in the database (optionally linked) and signs it in over REST. */
+/**
+ * Creates an account with the server's `createAccount` (optionally linked to a record) and signs
+ * it in through the `auth.login` procedure: a real session, whose token works over HTTP too.
+ */
 export async function signedInUser(
   t: TestServer,
   role: Role,
@@ -125,17 +122,10 @@ export async function signedInUser(
   if (options.doctorId !== undefined || options.patientId !== undefined) {
     await user.update({ doctorId: options.doctorId ?? null, patientId: options.patientId ?? null });
   }
-  const res = await http(t.url, 'POST', '/login', { body: { username, password } });
-  if (res.status !== 200)
-    throw new Error(`login of ${username} failed: ${res.status} ${JSON.stringify(res.body)}`);
-  return { id: user.id, username, password, token: res.body.token };
+  return { id: user.id, username, password, token: await signIn(t, username, password) };
 }
 
-/** Signs in the bootstrap admin and returns the token. */
-export async function adminToken(t: TestServer): Promise<string> {
-  const res = await http(t.url, 'POST', '/login', {
-    body: { username: ADMIN.username, password: ADMIN.password },
-  });
-  if (res.status !== 200) throw new Error(`admin login failed: ${res.status}`);
-  return res.body.token;
+/** Signs in the bootstrap admin (through `auth.login`) and returns the session token. */
+export function adminToken(t: TestServer): Promise<string> {
+  return signIn(t, ADMIN.username, ADMIN.password);
 }

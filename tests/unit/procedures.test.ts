@@ -8,13 +8,6 @@ const procedures = Object.entries(appRouter._def.procedures as Record<string, un
 ][];
 
 describe('procedures', () => {
-  it('are many, one router per domain', () => {
-    const routers = new Set(procedures.map(([path]) => path.split('.')[0]));
-    expect([...routers].sort()).toEqual(
-      ['audit', 'auth', 'checkHistory', 'doctors', 'notes', 'patients', 'serviceTokens', 'users'].sort(),
-    );
-  });
-
   it.each(procedures.map(([path, procedure]) => [path, procedure._def.meta] as const))(
     '%s carries a description for the panel and only a known scope',
     (_path, meta) => {

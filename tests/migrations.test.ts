@@ -1,5 +1,5 @@
 import { type Database, migrateDown, migrateToLatest, migrations } from '@hdms/db';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openFreshDatabase, TEST_DB_KIND, type TestDatabase } from './helpers/db';
 
 const TABLES = [
@@ -51,10 +51,11 @@ async function tables(db: Database): Promise<string[]> {
 describe('migrations', () => {
   let db: Database;
   let target: TestDatabase;
-  beforeAll(async () => {
+  // Each test gets its own fresh, unmigrated database: none depends on another's migrations.
+  beforeEach(async () => {
     ({ db, target } = await openFreshDatabase());
   });
-  afterAll(async () => {
+  afterEach(async () => {
     await db.close();
     await target.drop();
   });
@@ -66,6 +67,7 @@ describe('migrations', () => {
   });
 
   it('index every foreign key and lookup column', async () => {
+    await migrateToLatest(db.sequelize);
     const qi = db.sequelize.getQueryInterface();
     const indexed = async (table: string) => {
       const indexes = (await qi.showIndex(table)) as { fields: { attribute: string }[] }[];
@@ -82,6 +84,7 @@ describe('migrations', () => {
   });
 
   it('go down to an empty schema and up again, keeping nothing behind', async () => {
+    await migrateToLatest(db.sequelize);
     await db.models.Doctor.create({ name: 'Dr. Down', specialization: 'Migrations' });
     expect(await migrateDown(db.sequelize, 0)).toEqual([...migrations.map((m) => m.name)].reverse());
     const left = await tables(db);

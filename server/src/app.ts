@@ -79,12 +79,26 @@ function discardBody(incoming: IncomingMessage | undefined, limit: number): Prom
 }
 
 const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;|$)/i;
+const CSV_TYPE = /^text\/csv\s*(;|$)/i;
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** True when the request carries a body (a length above zero, or a chunked one). */
 function hasBody(c: Ctx): boolean {
   const length = c.req.header('content-length');
   return (length !== undefined && length !== '0') || c.req.header('transfer-encoding') !== undefined;
+}
+
+/**
+ * The one request that may exceed `MAX_BODY_BYTES` and need not be JSON: a CSV upload to
+ * `POST /patients/import` (`text/csv`, up to IMPORT_MAX_BYTES), which its handler streams into the
+ * database. A form cannot send `text/csv` either, so it is no easier to forge than JSON.
+ */
+function isCsvImport(c: Ctx): boolean {
+  return (
+    c.req.method === 'POST' &&
+    c.req.path === '/patients/import' &&
+    CSV_TYPE.test(c.req.header('content-type') ?? '')
+  );
 }
 
 /** The session cookie is this request's only credential (no `Authorization` header). */
@@ -152,17 +166,28 @@ export function createApp(services: AppServices): Hono<AppEnv> {
     );
   });
 
-  const tooLarge = async (c: Ctx) => {
+  const tooLarge = async (c: Ctx, limit = MAX_BODY_BYTES) => {
     await discardBody(c.env?.incoming, DISCARD_LIMIT_BYTES);
     c.header('Connection', 'close');
-    return c.json({ error: `Request body too large (limit ${MAX_BODY_BYTES} bytes)` }, 413);
+    return c.json({ error: `Request body too large (limit ${limit} bytes)` }, 413);
   };
   app.use(async (c, next) => {
+    const limit = isCsvImport(c) ? config.importMaxBytes : MAX_BODY_BYTES;
     const length = Number(c.req.header('content-length'));
-    if (length > MAX_BODY_BYTES) return tooLarge(c);
+    if (length > limit) return tooLarge(c, limit);
     return next();
   });
-  app.use(bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge }));
+  const jsonBodyLimit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => tooLarge(c) });
+  app.use(async (c, next) => {
+    if (!isCsvImport(c)) return jsonBodyLimit(c, next);
+    // The import handler counts the bytes as it stores them and answers 413 past the limit; the
+    // rest of the body is drained here, so that the client (still sending) reads the answer.
+    await next();
+    if (c.res.status === 413) {
+      await discardBody(c.env?.incoming, DISCARD_LIMIT_BYTES);
+      c.header('Connection', 'close');
+    }
+  });
 
   app.get('/healthz', async (c) => {
     try {
@@ -173,11 +198,11 @@ export function createApp(services: AppServices): Hono<AppEnv> {
     }
   });
 
-  // Unsafe requests: JSON bodies only (a form cannot forge one), and a browser's cookie-only
-  // request must come from this server's pages or an allowed origin (CSRF).
+  // Unsafe requests: JSON bodies only (a form cannot forge one; the CSV import aside), and a
+  // browser's cookie-only request must come from this server's pages or an allowed origin (CSRF).
   app.use(async (c, next) => {
     if (!UNSAFE_METHODS.has(c.req.method)) return next();
-    if (hasBody(c) && !JSON_TYPE.test(c.req.header('content-type') ?? '')) {
+    if (hasBody(c) && !JSON_TYPE.test(c.req.header('content-type') ?? '') && !isCsvImport(c)) {
       return c.json({ error: 'Content-Type must be application/json' }, 415);
     }
     if (cookieAuthenticated(c) && !fromAllowedOrigin(c, config.allowedOrigins)) {

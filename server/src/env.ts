@@ -79,6 +79,17 @@ const schema = z.object({
   ),
   MAX_BATCH_CALLS: intFrom(1, 1000).default('50'),
   DATABASE_TIMEOUT_MS: intFrom(100, 600_000).default('10000'),
+  SESSION_PURGE_MINUTES: intFrom(1, 7 * 24 * 60).default('60'),
+  JOB_LEASE_SECONDS: intFrom(2, 3600).default('30'),
+  JOBS_TEST_TYPES: z.enum(['0', '1'], { message: 'must be 0 or 1' }).default('0'),
+  IMPORT_MAX_BYTES: intFrom(1024, 1024 ** 3).default(String(50 * 1024 * 1024)),
+  EXPORT_RETENTION_HOURS: z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, 'must be a number of hours, e.g. 24 or 0.5')
+    .transform(Number)
+    .pipe(z.number().positive('must be more than 0').max(8760, 'must be at most 8760 (a year)'))
+    .default('24'),
 });
 
 /** The server's configuration, read once from the environment and validated. */
@@ -120,6 +131,22 @@ export interface Config {
   maxBatchCalls: number;
   /** The deadline of one database statement, in ms (DATABASE_TIMEOUT_MS); pool waits and pings are bounded too. */
   databaseTimeoutMs: number;
+  /** The background job queue (`jobs/`). */
+  jobs: {
+    /**
+     * How long a claimed job stays reserved without its dispatcher renewing the lease
+     * (JOB_LEASE_SECONDS, default 30): a job of a server that died is taken over after this long.
+     */
+    leaseMs: number;
+    /** How often expired sessions are purged, in minutes (SESSION_PURGE_MINUTES, default 60). */
+    sessionPurgeMinutes: number;
+    /** Test only (JOBS_TEST_TYPES=1): registers the `test.*` job types of `jobs/types/testing.ts`. */
+    testTypes: boolean;
+  };
+  /** The largest CSV upload `POST /patients/import` accepts, in bytes (IMPORT_MAX_BYTES, default 50 MiB). */
+  importMaxBytes: number;
+  /** How long a finished export stays downloadable, in hours (EXPORT_RETENTION_HOURS, default 24). */
+  exportRetentionHours: number;
 }
 
 /** A configuration value that stops the server at start; the message names the variable. */
@@ -209,5 +236,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     allowedOrigins: env.ALLOWED_ORIGINS,
     maxBatchCalls: env.MAX_BATCH_CALLS,
     databaseTimeoutMs: env.DATABASE_TIMEOUT_MS,
+    jobs: {
+      leaseMs: env.JOB_LEASE_SECONDS * 1000,
+      sessionPurgeMinutes: env.SESSION_PURGE_MINUTES,
+      testTypes: env.JOBS_TEST_TYPES === '1',
+    },
+    importMaxBytes: env.IMPORT_MAX_BYTES,
+    exportRetentionHours: env.EXPORT_RETENTION_HOURS,
   };
 }

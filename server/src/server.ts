@@ -12,6 +12,7 @@ import { createApp } from './app';
 import { bootstrapAdmin, type BootstrapResult, preparePasswordHashing, SessionManager } from './auth/index';
 import type { AppServices } from './context';
 import { type Config, redactSecrets } from './env';
+import { type DispatcherOptions, JobDispatcher } from './jobs/dispatcher';
 import type { Logger } from './logger';
 
 /** A listening server and the means to stop it. */
@@ -20,7 +21,13 @@ export interface RunningServer {
   port: number;
   services: AppServices;
   bootstrap: BootstrapResult;
-  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes the database. */
+  /** The background job dispatcher of this process (null when started with `jobs: false`). */
+  jobs: JobDispatcher | null;
+  /**
+   * Stops accepting requests and claiming jobs, lets in-flight requests and running jobs finish
+   * (up to `graceMs` each, at the same time; unfinished jobs go back to the queue), closes the
+   * worker threads, then the database.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -41,6 +48,11 @@ export interface StartOptions {
    * committed only after this has returned, so a failed start never swallows its password.
    */
   announce?: (announcement: Announcement) => void | Promise<void>;
+  /**
+   * Background jobs: options of this process's dispatcher (e.g. a compiled worker file), or
+   * `false` for a server that accepts jobs but runs none (another instance does).
+   */
+  jobs?: DispatcherOptions | false;
 }
 
 /**
@@ -96,9 +108,11 @@ export async function startServer(
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}`;
 
+  let jobs: JobDispatcher | null = null;
   let closing: Promise<void> | undefined;
   const close = (graceMs = 10_000) => {
     closing ??= (async () => {
+      const jobsStopped = jobs?.stop(graceMs);
       await new Promise<void>((resolve) => {
         const http = server as typeof server & { closeIdleConnections(): void; closeAllConnections(): void };
         // Kept-alive connections turn idle as their last response ends: close them as they do.
@@ -111,6 +125,7 @@ export async function startServer(
         });
         http.closeIdleConnections();
       });
+      await jobsStopped;
       await db.close();
     })();
     return closing;
@@ -127,7 +142,16 @@ export async function startServer(
     throw new StartupError(`admin bootstrap: ${errorText(error)}`, { cause: error });
   }
   settle(true);
-  return { url, port, services, bootstrap, close };
+  if (options.jobs !== false) {
+    try {
+      jobs = await JobDispatcher.create(db, config, logger, options.jobs);
+    } catch (error) {
+      await close(0).catch(() => undefined);
+      throw new StartupError(`background jobs: ${errorText(error)}`, { cause: error });
+    }
+    jobs.start();
+  }
+  return { url, port, services, bootstrap, jobs, close };
 }
 
 /** Opens the configured database; a failure is a `StartupError` naming DATABASE_URL. */

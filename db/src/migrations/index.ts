@@ -3,6 +3,8 @@ import * as initial from './0001_initial';
 import * as columnSizes from './0002_column_sizes';
 import * as signInThrottle from './0003_sign_in_throttle';
 import * as auditTargets from './0004_audit_targets';
+import * as jobs from './0005_jobs';
+import * as jobFiles from './0006_job_files';
 
 /** One schema migration: applied in list order, never edited once it has landed. */
 export interface Migration {
@@ -17,4 +19,6 @@ export const migrations: Migration[] = [
   { name: '0002_column_sizes', ...columnSizes },
   { name: '0003_sign_in_throttle', ...signInThrottle },
   { name: '0004_audit_targets', ...auditTargets },
+  { name: '0005_jobs', ...jobs },
+  { name: '0006_job_files', ...jobFiles },
 ];

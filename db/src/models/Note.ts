@@ -7,6 +7,7 @@ import {
   Model,
   type Sequelize,
 } from 'sequelize';
+import { largeText } from './text';
 import type { Patient } from './Patient';
 import type { User } from './User';
 
@@ -30,7 +31,7 @@ export function initNote(sequelize: Sequelize): typeof Note {
       patientId: { type: DataTypes.INTEGER, allowNull: false },
       authorUserId: { type: DataTypes.INTEGER, allowNull: false },
       authorName: { type: DataTypes.STRING(200), allowNull: false },
-      body: { type: DataTypes.TEXT('medium'), allowNull: false },
+      body: { type: largeText(sequelize, 'medium'), allowNull: false },
       correctsNoteId: { type: DataTypes.INTEGER, allowNull: true },
       createdAt: DataTypes.DATE(3),
     },

@@ -7,6 +7,7 @@ import {
   Model,
   type Sequelize,
 } from 'sequelize';
+import { largeText } from './text';
 import type { Doctor } from './Doctor';
 
 /**
@@ -39,8 +40,8 @@ export function initPatient(sequelize: Sequelize): typeof Patient {
       doctorId: { type: DataTypes.INTEGER, allowNull: true },
       roomNumber: { type: DataTypes.STRING(32), allowNull: true },
       bedNumber: { type: DataTypes.STRING(32), allowNull: true },
-      diagnosis: { type: DataTypes.TEXT('medium'), allowNull: true },
-      prescribedMedicine: { type: DataTypes.TEXT('medium'), allowNull: true },
+      diagnosis: { type: largeText(sequelize, 'medium'), allowNull: true },
+      prescribedMedicine: { type: largeText(sequelize, 'medium'), allowNull: true },
       createdAt: DataTypes.DATE(3),
       updatedAt: DataTypes.DATE(3),
     },

@@ -7,6 +7,7 @@ import {
   Model,
   type Sequelize,
 } from 'sequelize';
+import { largeText } from './text';
 import { jsonText } from './json';
 import type { Patient } from './Patient';
 
@@ -37,7 +38,7 @@ export function initPatientRevision(sequelize: Sequelize): typeof PatientRevisio
       actorType: { type: DataTypes.STRING(16), allowNull: false },
       actorId: { type: DataTypes.INTEGER, allowNull: true },
       actorName: { type: DataTypes.STRING(120), allowNull: false },
-      changes: jsonText('changes', false, DataTypes.TEXT('medium')),
+      changes: jsonText('changes', false, largeText(sequelize, 'medium')),
       createdAt: DataTypes.DATE(3),
     },
     {

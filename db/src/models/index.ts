@@ -2,6 +2,9 @@ import type { Sequelize } from 'sequelize';
 import { initAuditEvent } from './AuditEvent';
 import { initCheckHistory } from './CheckHistory';
 import { initDoctor } from './Doctor';
+import { initJob } from './Job';
+import { initJobFile } from './JobFile';
+import { initJobFileChunk } from './JobFileChunk';
 import { initLoginFailure } from './LoginFailure';
 import { initNote } from './Note';
 import { initPatient } from './Patient';
@@ -14,6 +17,9 @@ import { initUser } from './User';
 export { AuditEvent, type AuditAction } from './AuditEvent';
 export { CheckHistory } from './CheckHistory';
 export { Doctor } from './Doctor';
+export { Job, JOB_STATUSES, type JobStatus } from './Job';
+export { JobFile, type JobFileKind } from './JobFile';
+export { JobFileChunk } from './JobFileChunk';
 export { LoginFailure } from './LoginFailure';
 export { Note } from './Note';
 export { Patient } from './Patient';
@@ -37,6 +43,9 @@ export function initModels(sequelize: Sequelize) {
     ServiceToken: initServiceToken(sequelize),
     LoginFailure: initLoginFailure(sequelize),
     ThrottleCounter: initThrottleCounter(sequelize),
+    Job: initJob(sequelize),
+    JobFile: initJobFile(sequelize),
+    JobFileChunk: initJobFileChunk(sequelize),
   };
   // The session lookup reads its account in the same query.
   models.Session.belongsTo(models.User, { foreignKey: 'userId', as: 'user' });

@@ -213,3 +213,65 @@ export function assertMayChangePatientFields(actor: Actor, fields: string[]): vo
       : 'doctor, room and bed assignments are changed only by an admin';
   throw forbidden(`You may not change ${denied.join(', ')}: ${reason}`);
 }
+
+// --- Imports and exports (background jobs' files) -------------------------------------------
+
+/**
+ * Who may import patients from a CSV file: admins only. An import admits patients to any doctor,
+ * as an admin's `patients.create` does; no clinical content can be imported.
+ */
+export function mayImportPatients(actor: Actor): actor is UserActor<'admin'> {
+  return hasRole(actor, 'admin');
+}
+
+/**
+ * The patient whose full record (clinical content included) `actor` may export, or download an
+ * export of: the patient's doctor and the patient themself, checked again at every download
+ * (whoever started the export). Admins and services never: for them, and for a patient out of
+ * scope, it is NOT_FOUND, exactly as if no such record existed.
+ */
+export async function findExportablePatient(
+  models: Pick<Models, 'Patient'>,
+  actor: Actor,
+  patientId: number,
+  options: ScopedLookup = {},
+): Promise<Patient> {
+  if (!canReadClinical(actor)) throw notFound('Patient');
+  return findPatientInScope(models, actor, patientId, { ...options, attributes: ['id', 'doctorId'] });
+}
+
+// --- Background jobs -------------------------------------------------------------------------
+
+/** Who started a job, as the jobs table records it. */
+interface JobStarter {
+  createdByType: string;
+  createdById: number;
+}
+
+/** True when `actor` started the job (the same person or the same service token). */
+function startedJob(actor: Actor, job: JobStarter): boolean {
+  return job.createdByType === actor.type && job.createdById === actor.id;
+}
+
+/**
+ * Who may see a background job (`jobs.get`, `jobs.list`): the person or service that started it,
+ * and admins (every job, the server's own recurring jobs included). To anyone else a job answers
+ * as if it did not exist.
+ */
+export function mayReadJob(actor: Actor, job: JobStarter): boolean {
+  return hasRole(actor, 'admin') || startedJob(actor, job);
+}
+
+/** The jobs an actor's job list covers, as a query condition: admins all, anyone else their own. */
+export function jobScope(actor: Actor): WhereOptions {
+  if (hasRole(actor, 'admin')) return {};
+  return { createdByType: actor.type, createdById: actor.id };
+}
+
+/**
+ * Whether the actor sees a job's result as stored: only whoever started it. Admins see another's
+ * job with its type's admin view of the result (never clinical content), or with no result.
+ */
+export function mayReadJobResult(actor: Actor, job: JobStarter): boolean {
+  return startedJob(actor, job);
+}

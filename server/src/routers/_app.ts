@@ -4,6 +4,7 @@ import { auditRouter } from './audit/index';
 import { authRouter } from './auth';
 import { checkHistoryRouter } from './checkHistory';
 import { doctorsRouter } from './doctors';
+import { jobsRouter } from './jobs/index';
 import { notesRouter } from './notes';
 import { patientsRouter } from './patients/index';
 import { serviceTokensRouter } from './serviceTokens/index';
@@ -19,6 +20,7 @@ export const appRouter = router({
   notes: notesRouter,
   audit: auditRouter,
   serviceTokens: serviceTokensRouter,
+  jobs: jobsRouter,
 });
 
 /** The API's type, for clients (the SDK imports it with `import type`). */

@@ -1,16 +1,21 @@
 import { findPatientInScope, patientScope, readablePatientFields } from '../../access/index';
+import { acceptPatientUpdate } from '../../jobs/types/patientUpdate';
 import { emptyPage, listPage } from '../../lib/pagination';
 import { containsText } from '../../lib/search';
-import { authedProcedure, rejectArray, roleOrServiceProcedure } from '../../procedures/index';
+import { requestPatientExport } from '../../jobs/exportPatient';
+import { acceptPatientsImport } from '../../jobs/importUpload';
+import { authedProcedure, rejectArray, roleOrServiceProcedure, roleProcedure } from '../../procedures/index';
 import { router } from '../../trpc';
 import { recordAudit } from '../audit/record';
 import { createPatients } from './create';
 import {
   patientCreateInput,
+  patientExportInput,
   patientGetInput,
   patientHistoryInput,
   patientListInput,
   patientsCreateInput,
+  patientsImportInput,
   patientUpdateInput,
 } from './schemas';
 import { updatePatient } from './update';
@@ -94,6 +99,18 @@ export const patientsRouter = router({
       return result.patient;
     }),
 
+  updateAsync: roleOrServiceProcedure('admin', 'doctor')
+    .meta({
+      description:
+        "Queue a change to a patient's record (the fields of `update`) and return `{ jobId }` at once; follow it with `jobs.get`. Input, field rights and scope are checked now (nothing is queued when they fail); the change is applied in the background as you, with the same revision and audit as `update`. Changes to one patient apply in the order they were accepted.",
+      scope: 'patients:write',
+    })
+    .input(patientUpdateInput)
+    .mutation(({ ctx, input }) => {
+      const { id, ...changes } = input;
+      return acceptPatientUpdate(ctx, id, changes);
+    }),
+
   history: authedProcedure
     .meta({
       description:
@@ -114,4 +131,22 @@ export const patientsRouter = router({
       await recordAudit(ctx, { action: 'read', patientIds: [patient.id] });
       return result;
     }),
+
+  import: roleProcedure('admin')
+    .meta({
+      description:
+        'Import patients from CSV text (admin): a header row naming name, age, gender and optionally doctor_id, room_number, bed_number, then one row per patient. Returns { jobId } at once; the patients.import job checks every row as patients.create does, admits valid rows in batches and lists rejected rows with their line numbers (jobs.get). Files larger than a request allows go to POST /patients/import (text/csv).',
+    })
+    .input(patientsImportInput)
+    .mutation(({ ctx, input }) =>
+      acceptPatientsImport(ctx, [Buffer.from(input.csv, 'utf8')], ctx.config.importMaxBytes),
+    ),
+
+  export: roleProcedure('doctor', 'patient')
+    .meta({
+      description:
+        "Export a patient's full record (patient, doctor, check history, notes, revisions) as one JSON document: the patient themself or their doctor. Returns { jobId } at once; when jobs.get shows it succeeded, download it from GET /jobs/:id/result (kept EXPORT_RETENTION_HOURS, default 24).",
+    })
+    .input(patientExportInput)
+    .mutation(({ ctx, input }) => requestPatientExport(ctx, input.patientId)),
 });

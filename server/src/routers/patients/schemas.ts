@@ -82,3 +82,14 @@ export const patientHistoryInput = z
     cursor: idSchema.nullish(),
   })
   .strict();
+
+/**
+ * `patients.import` input: a CSV file as text (a header row, then one row per patient; see
+ * `jobs/importCsv.ts`), within the tRPC request limit; larger files go to `POST /patients/import`.
+ */
+export const patientsImportInput = z
+  .object({ csv: z.string().min(1, 'is required: a header row, then one row per patient') })
+  .strict();
+
+/** `patients.export` input: the patient whose full record to export. */
+export const patientExportInput = z.object({ patientId: idSchema }).strict();

@@ -1,0 +1,369 @@
+import { randomUUID } from 'node:crypto';
+import { createDatabase, type Database, parseDatabaseUrl } from '@hdms/db';
+import type { Config } from '../env';
+import { safeError } from '../errors';
+import type { Logger } from '../logger';
+import { createJobRunner, type JobRunner, type JobRunnerOptions } from './pool';
+import { enqueueUniqueJob, onJobCommitted, SYSTEM_OWNER } from './queue';
+import { type JobRegistry, jobRegistry } from './registry';
+import { type JobOutcome, timeoutMessage } from './run';
+import { yieldOnBusy } from './sqlite';
+import { type ClaimedJob, claimJobs, recordFailure, renewLease, requeueInterrupted } from './store';
+import type { JobType } from './types';
+
+/** Options of a dispatcher. */
+export interface DispatcherOptions extends JobRunnerOptions {
+  /** How often to look for jobs from other server instances (default 500 ms). */
+  pollMs?: number;
+  /** How often to make sure the recurring jobs are queued (default one minute). */
+  recurringCheckMs?: number;
+  /** A runner to use instead of the one `createJobRunner` picks (tests). */
+  runner?: JobRunner;
+}
+
+/** Extra time a job gets past its type's time limit to stop by itself before its thread is terminated. */
+const HARD_STOP_GRACE_MS = 1_000;
+/** After the shutdown grace, how long an interrupted job gets to stop by itself. */
+const INTERRUPT_GRACE_MS = 1_000;
+
+/** A run in progress. */
+interface ActiveRun {
+  job: ClaimedJob;
+  type: JobType<unknown, unknown>;
+  /** Aborting it abandons the run (and terminates its thread): time up, lease lost, shutdown. */
+  hard: AbortController;
+  /** Aborting it asks the job to stop (shutdown). */
+  interrupt: AbortController;
+  done: Promise<void>;
+}
+
+/** Why a run was abandoned. */
+type HardStop = 'timeout' | 'lease-lost' | 'shutdown';
+
+/**
+ * The dispatcher of one server process: claims due jobs (see `claimJobs`) and hands them to the
+ * runner, one per worker thread, keeping as many claimed jobs ready to start. It wakes at once
+ * when this process commits a job, and polls every `pollMs` for jobs from other instances and for
+ * retries coming due. While a job is claimed, its lease is renewed every third of
+ * `JOB_LEASE_SECONDS`; a run whose lease was taken over is abandoned. A run past its type's time
+ * limit is abandoned and its thread terminated: it counts as a failed attempt. Failures are
+ * retried with exponential backoff up to the type's `maxAttempts`. `stop` ends all of it
+ * gracefully.
+ */
+export class JobDispatcher {
+  readonly types: JobRegistry;
+  readonly runner: JobRunner;
+  /** This process's name in the logs. */
+  readonly instance = randomUUID().slice(0, 8);
+  private readonly db: Database;
+  /** Closed with the dispatcher: its own connection, when it has one (SQLite files). */
+  private readonly ownDb: Database | null;
+  private readonly config: Config;
+  private readonly logger: Logger;
+  private readonly pollMs: number;
+  private readonly recurringCheckMs: number;
+  private readonly capacity: number;
+  private readonly active = new Map<number, ActiveRun>();
+  /** Claimed and waiting for a free thread (at most `capacity`): claims come in batches. */
+  private readonly ready: ClaimedJob[] = [];
+  private stopping = false;
+  private started = false;
+  private loopDone: Promise<void> = Promise.resolve();
+  private wakeUp: (() => void) | null = null;
+  private woken = false;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private recurringTimer: NodeJS.Timeout | undefined;
+  private unsubscribe: () => void = () => undefined;
+  private stopped: Promise<void> | undefined;
+
+  /**
+   * A dispatcher for the server's database `db`. On a SQLite file it opens a connection of its own
+   * that never waits inside SQLite for a lock (`yieldOnBusy`); elsewhere it shares `db`.
+   */
+  static async create(
+    db: Database,
+    config: Config,
+    logger: Logger,
+    options: DispatcherOptions = {},
+  ): Promise<JobDispatcher> {
+    const target = parseDatabaseUrl(config.databaseUrl);
+    if (target.dialect !== 'sqlite' || target.storage === ':memory:') {
+      return new JobDispatcher(db, null, config, logger, options);
+    }
+    const own = await createDatabase(config.databaseUrl, { queryTimeoutMs: config.databaseTimeoutMs });
+    yieldOnBusy(own);
+    try {
+      return new JobDispatcher(db, own, config, logger, options);
+    } catch (error) {
+      await own.close();
+      throw error;
+    }
+  }
+
+  private constructor(
+    serverDb: Database,
+    ownDb: Database | null,
+    config: Config,
+    logger: Logger,
+    options: DispatcherOptions,
+  ) {
+    this.db = ownDb ?? serverDb;
+    this.ownDb = ownDb;
+    this.config = config;
+    this.logger = logger.child({ component: 'jobs', instance: this.instance });
+    this.types = jobRegistry(config);
+    this.runner = options.runner ?? createJobRunner(serverDb, config, logger, this.types, options);
+    this.pollMs = options.pollMs ?? 500;
+    this.recurringCheckMs = options.recurringCheckMs ?? 60_000;
+    this.capacity = config.workerThreads;
+  }
+
+  /** Starts claiming jobs, renewing leases and keeping the recurring jobs queued. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.unsubscribe = onJobCommitted(() => this.wake());
+    this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(500, this.config.jobs.leaseMs / 3));
+    this.recurringTimer = setInterval(() => void this.ensureRecurring(), this.recurringCheckMs);
+    this.renewTimer.unref();
+    this.recurringTimer.unref();
+    void this.ensureRecurring();
+    this.loopDone = this.loop();
+  }
+
+  /** Makes the loop look for jobs now rather than at the next poll. */
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  /** How many jobs this process is running. */
+  get running(): number {
+    return this.active.size;
+  }
+
+  /**
+   * Queues each recurring job type (`everyMinutes`, e.g. `sessions.purge`) that has no unfinished
+   * job yet on any instance (the type's name is the job's unique key), due `everyMinutes` from
+   * now. Safe to call from every instance at any time.
+   */
+  async ensureRecurring(): Promise<void> {
+    for (const type of this.types.values()) {
+      if (this.stopping || !type.everyMinutes) continue;
+      const minutes = type.everyMinutes(this.config);
+      try {
+        await this.db.transaction((tx) =>
+          enqueueUniqueJob(tx, {
+            type,
+            payload: {},
+            owner: SYSTEM_OWNER,
+            requestId: randomUUID(),
+            uniqueKey: type.name,
+            runAfter: new Date(Date.now() + minutes * 60_000),
+          }),
+        );
+      } catch (error) {
+        this.logger.warn({ type: type.name, err: safeError(error) }, 'could not queue a recurring job');
+      }
+    }
+  }
+
+  /**
+   * Graceful stop: claims nothing more, lets running jobs finish for up to `graceMs`, then asks
+   * the rest to stop and abandons them (they go back to the queue, their attempt not counted),
+   * and closes the worker threads. Queued jobs stay queued for the next start or another
+   * instance.
+   */
+  stop(graceMs = 10_000): Promise<void> {
+    this.stopped ??= (async () => {
+      this.stopping = true;
+      this.unsubscribe();
+      clearInterval(this.recurringTimer);
+      this.wake();
+      await this.loopDone;
+      const unstarted = this.ready.splice(0);
+      await Promise.all(unstarted.map((job) => requeueInterrupted(this.db, job).catch(() => false)));
+      const runs = [...this.active.values()];
+      if (runs.length) {
+        this.logger.info({ jobs: runs.map((r) => r.job.id) }, 'waiting for running jobs to finish');
+        if (!(await settledWithin(runs, graceMs))) {
+          for (const run of this.active.values()) run.interrupt.abort();
+          if (!(await settledWithin([...this.active.values()], INTERRUPT_GRACE_MS))) {
+            for (const run of this.active.values()) run.hard.abort('shutdown' satisfies HardStop);
+          }
+          await Promise.all([...this.active.values()].map((r) => r.done));
+        }
+      }
+      clearInterval(this.renewTimer);
+      await this.runner.close();
+      await this.ownDb?.close();
+    })();
+    return this.stopped;
+  }
+
+  /**
+   * Claims jobs while there is room, then sleeps until woken or the next poll. Room is a thread
+   * for each job plus as many claimed jobs ready to start: a thread that frees up starts a ready
+   * job at once, and a claim (one transaction) takes every job it has room for, so that claiming
+   * never limits how fast the threads work.
+   */
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      this.woken = false;
+      const room = this.capacity * 2 - this.active.size - this.ready.length;
+      let claimed: ClaimedJob[] = [];
+      if (room > 0) {
+        try {
+          claimed = await claimJobs(this.db, {
+            types: [...this.types.keys()],
+            limit: room,
+            leaseMs: this.config.jobs.leaseMs,
+          });
+        } catch (error) {
+          this.logger.warn({ err: safeError(error) }, 'could not claim jobs');
+        }
+        if (this.stopping) {
+          // Claimed as the stop began: hand them back at once.
+          await Promise.all(claimed.map((job) => requeueInterrupted(this.db, job).catch(() => false)));
+          break;
+        }
+        this.ready.push(...claimed);
+        this.startReady();
+      }
+      if (claimed.length > 0 && claimed.length === room) continue;
+      if (!this.woken) await this.sleep();
+    }
+  }
+
+  /** Starts ready jobs on the free threads. */
+  private startReady(): void {
+    while (!this.stopping && this.active.size < this.capacity && this.ready.length > 0) {
+      this.launch(this.ready.shift()!);
+    }
+  }
+
+  private sleep(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, this.pollMs);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.wakeUp = null;
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+
+  /** Starts one claimed job on the runner and records its outcome when it ends. */
+  private launch(job: ClaimedJob): void {
+    const type = this.types.get(job.type)!;
+    const hard = new AbortController();
+    const interrupt = new AbortController();
+    const deadline = setTimeout(
+      () => hard.abort('timeout' satisfies HardStop),
+      type.timeoutMs + HARD_STOP_GRACE_MS,
+    );
+    const run: ActiveRun = { job, type, hard, interrupt, done: Promise.resolve() };
+    this.active.set(job.id, run);
+    this.logger.debug({ job: job.id, type: job.type, attempt: job.attempts }, 'job started');
+    run.done = this.runner
+      .run(
+        { jobId: job.id, leaseOwner: job.leaseOwner },
+        { signal: hard.signal, interrupt: interrupt.signal },
+      )
+      .catch((error: unknown): JobOutcome => {
+        if (hard.signal.aborted) {
+          const reason = hard.signal.reason as HardStop;
+          if (reason === 'timeout') {
+            return { status: 'failed', error: timeoutMessage(type.timeoutMs), permanent: false };
+          }
+          return reason === 'shutdown' ? { status: 'interrupted' } : { status: 'lost' };
+        }
+        return {
+          status: 'failed',
+          error: 'The job stopped unexpectedly',
+          permanent: false,
+          log: safeError(error),
+        };
+      })
+      .then((outcome) => this.settle(run, outcome))
+      .catch((error: unknown) => {
+        this.logger.error({ job: job.id, err: safeError(error) }, 'could not record the outcome of a job');
+      })
+      .finally(() => {
+        clearTimeout(deadline);
+        this.active.delete(job.id);
+        this.startReady();
+        this.wake();
+      });
+  }
+
+  /** Records a run's outcome (a success is recorded by the run itself, in `complete`). */
+  private async settle({ job, type }: ActiveRun, outcome: JobOutcome): Promise<void> {
+    const fields = { job: job.id, type: job.type, attempt: job.attempts };
+    switch (outcome.status) {
+      case 'succeeded':
+        this.logger.debug(fields, 'job succeeded');
+        return;
+      case 'lost':
+        this.logger.warn(
+          fields,
+          'job taken over by another server (its lease expired); this run was dropped',
+        );
+        return;
+      case 'interrupted':
+        await requeueInterrupted(this.db, job);
+        this.logger.info(fields, 'job interrupted by the shutdown; queued again');
+        return;
+      case 'failed': {
+        const result = await recordFailure(this.db, job, {
+          error: outcome.error,
+          permanent: outcome.permanent,
+          backoffMs: type.backoffMs ?? 1_000,
+        });
+        const log = { ...fields, error: outcome.error, ...(outcome.log ? { err: outcome.log } : {}) };
+        if (result === 'retry') this.logger.warn(log, 'job failed; it will be retried');
+        else if (result === 'failed') this.logger.warn(log, 'job failed for good');
+        return;
+      }
+    }
+  }
+
+  /** Renews the lease of every running or ready job; a run whose lease is gone is abandoned. */
+  private async renewLeases(): Promise<void> {
+    for (const job of [...this.ready]) {
+      try {
+        if ((await renewLease(this.db, job, this.config.jobs.leaseMs)) !== 'held') {
+          const at = this.ready.indexOf(job);
+          if (at >= 0) this.ready.splice(at, 1);
+        }
+      } catch (error) {
+        this.logger.warn({ job: job.id, err: safeError(error) }, 'could not renew a job lease');
+      }
+    }
+    for (const run of [...this.active.values()]) {
+      try {
+        // Taken over (this server was presumed dead): stop the run, which can no longer complete.
+        if ((await renewLease(this.db, run.job, this.config.jobs.leaseMs)) === 'taken') {
+          run.hard.abort('lease-lost' satisfies HardStop);
+        }
+      } catch (error) {
+        this.logger.warn({ job: run.job.id, err: safeError(error) }, 'could not renew a job lease');
+      }
+    }
+  }
+}
+
+/** True if every run ended within `ms`. */
+async function settledWithin(runs: ActiveRun[], ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([Promise.all(runs.map((r) => r.done)).then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,106 @@
+import { EventEmitter } from 'node:events';
+import { type Job, Op, type Transaction, UniqueConstraintError } from '@hdms/db';
+import type { Sequelize } from 'sequelize';
+import type { JobOwner, JobType } from './types';
+
+/** The owner of jobs the server starts by itself (recurring jobs): only admins see them. */
+export const SYSTEM_OWNER: JobOwner = { type: 'system', id: 0, name: 'system' };
+
+/** A job to enqueue. */
+export interface NewJob<P> {
+  /** The job type (registered under its name in `jobs/registry.ts`). */
+  type: JobType<P, unknown>;
+  /** Checked against the type's schema now and before every run. Never a secret. */
+  payload: P;
+  /** Who asked: the job runs as them, and only they and admins see it. */
+  owner: JobOwner;
+  /** The request that asked (audit rows of the job's effect carry it). */
+  requestId: string;
+  /** That request's client address, for the same audit rows. */
+  ip?: string | null;
+  /**
+   * Jobs with the same key (`patient:42`) run one at a time, in id order: one is claimed only when
+   * no earlier job with its key is queued or running. Ids follow the order in which the enqueueing
+   * transactions commit only if they are serialised, so enqueue under a lock on what the key names
+   * (`patient.update` enqueues while holding the patient's row lock).
+   */
+  serialKey?: string | null;
+  /** The patient the job concerns, if any (admins filter by it; it is admission data). */
+  patientId?: number | null;
+  /** At most one unfinished (queued or running) job per unique key: see `enqueueUniqueJob`. */
+  uniqueKey?: string | null;
+  /** Not before this time (default now). */
+  runAfter?: Date;
+}
+
+/** Tells this process's dispatchers that a job was committed, so they claim it without waiting. */
+const committed = new EventEmitter();
+committed.setMaxListeners(0);
+
+/** Calls `listener` whenever a job enqueued in this process is committed; returns the unsubscribe. */
+export function onJobCommitted(listener: () => void): () => void {
+  committed.on('job', listener);
+  return () => committed.off('job', listener);
+}
+
+/** The jobs model of the database `tx` belongs to. */
+function jobModel(tx: Transaction): typeof Job {
+  const model = (tx as unknown as { sequelize: Sequelize }).sequelize.models.Job;
+  if (!model) throw new Error('the jobs model is not initialised on this database');
+  return model as typeof Job;
+}
+
+/**
+ * Inserts a job in the caller's transaction: the job exists if and only if the change that caused
+ * it commits, and this process's dispatcher is woken when it does. The payload is validated by the
+ * type's schema first (a payload that does not fit is a programming error, thrown as such).
+ */
+export async function enqueueJob<P>(tx: Transaction, job: NewJob<P>): Promise<{ id: number }> {
+  const parsed = job.type.payload.safeParse(job.payload);
+  if (!parsed.success) throw new Error(`invalid payload for a ${job.type.name} job`);
+  const row = await jobModel(tx).create(
+    {
+      type: job.type.name,
+      payload: job.payload,
+      status: 'queued',
+      attempts: 0,
+      maxAttempts: job.type.maxAttempts,
+      runAfter: job.runAfter ?? new Date(),
+      serialKey: job.serialKey ?? null,
+      uniqueKey: job.uniqueKey ?? null,
+      patientId: job.patientId ?? null,
+      createdByType: job.owner.type,
+      createdById: job.owner.id,
+      createdByName: job.owner.name.slice(0, 120),
+      requestId: job.requestId.slice(0, 64),
+      requestIp: job.ip?.slice(0, 64) ?? null,
+    },
+    { transaction: tx },
+  );
+  tx.afterCommit(() => {
+    committed.emit('job');
+  });
+  return { id: row.id };
+}
+
+/**
+ * Enqueues a job unless an unfinished job with the same `uniqueKey` exists (on any instance: the
+ * key is a unique column until the job finishes). Returns the new job's id, or null.
+ */
+export async function enqueueUniqueJob<P>(
+  tx: Transaction,
+  job: NewJob<P> & { uniqueKey: string },
+): Promise<{ id: number } | null> {
+  const existing = await jobModel(tx).findOne({
+    attributes: ['id'],
+    where: { uniqueKey: job.uniqueKey, status: { [Op.in]: ['queued', 'running'] } },
+    transaction: tx,
+  });
+  if (existing) return null;
+  try {
+    return await enqueueJob(tx, job);
+  } catch (error) {
+    if (error instanceof UniqueConstraintError) return null;
+    throw error;
+  }
+}

@@ -1,0 +1,93 @@
+import { z } from 'zod';
+import { assertMayChangePatientFields, findPatientInScope, type PatientField } from '../../access/index';
+import type { ProcedureContext } from '../../context';
+import { badInput } from '../../errors';
+import { idSchema } from '../../lib/schemas';
+import { type PatientChanges, patientChangesSchema } from '../../routers/patients/schemas';
+import { updatePatient } from '../../routers/patients/update';
+import { actorOfJobOwner, jobOwnerOf } from '../actor';
+import { enqueueJob } from '../queue';
+import type { JobType } from '../types';
+
+/** What a `patient.update` job stores: the patient and the validated changes. */
+export const patientUpdatePayload = z.object({ patientId: idSchema, changes: patientChangesSchema }).strict();
+
+/** A `patient.update` job's payload. */
+export type PatientUpdatePayload = z.output<typeof patientUpdatePayload>;
+
+/**
+ * A `patient.update` job's result: which fields the update changed (names only, never values: the
+ * record itself is read with `patients.get`, under the reader's own access rules). An update that
+ * changed nothing lists none.
+ */
+export interface PatientUpdateResult {
+  patientId: number;
+  changedFields: PatientField[];
+}
+
+/**
+ * `patient.update`: the asynchronous `patients.update` (`patients.updateAsync`,
+ * `POST /update_patient/:id`). It runs as the user who asked, as they are now (see
+ * `actorOfJobOwner`), through the one update path `updatePatient`, inside `complete`'s
+ * transaction: same access check, revision and audit row (procedure `patient.update`, the
+ * accepting request's id) as `patients.update`. Refused access fails the job at once.
+ */
+export const patientUpdateJob: JobType<PatientUpdatePayload, PatientUpdateResult> = {
+  name: 'patient.update',
+  payload: patientUpdatePayload,
+  timeoutMs: 30_000,
+  maxAttempts: 5,
+  backoffMs: 1_000,
+  run(ctx) {
+    const { patientId, changes } = ctx.job.payload;
+    return ctx.complete(async (tx) => {
+      const actor = await actorOfJobOwner(ctx.db, ctx.job.owner, tx);
+      const meta = { requestId: ctx.job.requestId, ip: ctx.job.ip, procedure: 'patient.update' };
+      const { changedFields } = await updatePatient(ctx.db, actor, patientId, changes, meta, tx);
+      return { patientId, changedFields };
+    });
+  },
+  adminResult: (result) => result,
+};
+
+/**
+ * Accepts an update for the queue (`patients.updateAsync`): everything `patients.update` would
+ * refuse up front is refused now, and nothing is queued: bad input (400), a field the caller may
+ * not change (403), a patient outside their write scope (404), an unknown doctor (400). The job is
+ * inserted while the patient's row is locked, so the updates of one patient are queued, and
+ * therefore applied, in the order they were accepted.
+ */
+export async function acceptPatientUpdate(
+  ctx: Pick<ProcedureContext, 'db' | 'actor' | 'requestId' | 'ip'>,
+  id: number,
+  changes: PatientChanges,
+): Promise<{ jobId: number }> {
+  const named = Object.keys(changes).filter((field) => changes[field as PatientField] !== undefined);
+  if (named.length === 0) throw badInput([], 'Name at least one field to change');
+  assertMayChangePatientFields(ctx.actor, named);
+  return ctx.db.transaction(async (tx) => {
+    await findPatientInScope(ctx.db.models, ctx.actor, id, {
+      attributes: ['id'],
+      transaction: tx,
+      lock: 'update',
+      scope: 'patients:write',
+    });
+    if (typeof changes.doctorId === 'number') {
+      const doctor = await ctx.db.models.Doctor.findByPk(changes.doctorId, {
+        attributes: ['id'],
+        transaction: tx,
+      });
+      if (!doctor) throw badInput(['doctorId'], 'Doctor not found');
+    }
+    const { id: jobId } = await enqueueJob(tx, {
+      type: patientUpdateJob,
+      payload: { patientId: id, changes },
+      owner: jobOwnerOf(ctx.actor),
+      requestId: ctx.requestId,
+      ip: ctx.ip,
+      serialKey: `patient:${id}`,
+      patientId: id,
+    });
+    return { jobId };
+  });
+}

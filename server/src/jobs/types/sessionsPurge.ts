@@ -1,0 +1,38 @@
+import { Op } from '@hdms/db';
+import { z } from 'zod';
+import type { JobType } from '../types';
+
+/** A `sessions.purge` job's result: how many sessions it deleted. */
+export interface SessionsPurgeResult {
+  deleted: number;
+}
+
+/**
+ * `sessions.purge`: deletes sessions past their idle deadline or their absolute lifetime
+ * (`SESSION_MAX_HOURS` after sign-in). Recurring: the dispatcher keeps one queued, due
+ * `SESSION_PURGE_MINUTES` after it was enqueued (`everyMinutes`, see `JobDispatcher.ensureRecurring`).
+ */
+export const sessionsPurgeJob: JobType<Record<string, never>, SessionsPurgeResult> = {
+  name: 'sessions.purge',
+  payload: z.object({}).strict(),
+  timeoutMs: 5 * 60_000,
+  maxAttempts: 3,
+  backoffMs: 30_000,
+  run(ctx) {
+    return ctx.complete(async (tx) => {
+      const now = Date.now();
+      const deleted = await ctx.db.models.Session.destroy({
+        where: {
+          [Op.or]: [
+            { expiresAt: { [Op.lte]: new Date(now) } },
+            { createdAt: { [Op.lte]: new Date(now - ctx.config.sessionMaxHours * 3_600_000) } },
+          ],
+        },
+        transaction: tx,
+      });
+      return { deleted };
+    });
+  },
+  adminResult: (result) => result,
+  everyMinutes: (config) => config.jobs.sessionPurgeMinutes,
+};

@@ -1,0 +1,60 @@
+import { threadId, workerData } from 'node:worker_threads';
+import { createDatabase, type Database } from '@hdms/db';
+import type { WorkerData, WorkerHello, WorkerMessage } from './pool';
+import { type JobRegistry, jobRegistry } from './registry';
+import { type JobOutcome, runJob } from './run';
+import { createGuard, installGuard, isFrozen, yieldOnBusy } from './sqlite';
+
+/**
+ * The Piscina worker thread's entry: runs one claimed job per task with `runJob`. Each thread opens
+ * its own connection to the server's database once (`createDatabase`), on its first task. Loaded
+ * as `worker.ts` through tsx's loader (`npm start`, tests) or as compiled `worker.js`.
+ */
+
+const { config } = workerData as WorkerData;
+const sqlite = config.databaseUrl.startsWith('sqlite:');
+/** This thread's SQLite guard: lets the main thread terminate it safely (`sqlite.ts`). */
+const guard = createGuard();
+
+let opening: Promise<{ db: Database; types: JobRegistry }> | undefined;
+
+/** This thread's database and job types, opened on first use (and again after a failed open). */
+function environment(): Promise<{ db: Database; types: JobRegistry }> {
+  opening ??= (async () => {
+    // Opening is a native call too: counted by hand until the guard is installed.
+    Atomics.add(guard, 0, 1);
+    try {
+      const db = await createDatabase(config.databaseUrl, { queryTimeoutMs: config.databaseTimeoutMs });
+      yieldOnBusy(db);
+      installGuard(db, guard);
+      return { db, types: jobRegistry(config) };
+    } finally {
+      Atomics.sub(guard, 0, 1);
+    }
+  })();
+  opening.catch(() => {
+    opening = undefined;
+  });
+  return opening;
+}
+
+/** Runs the task's job; a message on the task's port asks it to stop (shutdown). */
+export default async function runTask({ task, port }: WorkerMessage): Promise<JobOutcome> {
+  const hello: WorkerHello = sqlite ? { threadId, guard } : { threadId };
+  port.postMessage(hello);
+  const interrupt = new AbortController();
+  port.once('message', () => interrupt.abort());
+  try {
+    // A quiesced thread is about to be terminated: it takes no more work.
+    if (isFrozen(guard)) return { status: 'interrupted' };
+    let env: { db: Database; types: JobRegistry };
+    try {
+      env = await environment();
+    } catch {
+      return { status: 'failed', error: 'Database unavailable', permanent: false };
+    }
+    return await runJob(task, { db: env.db, types: env.types, config, interrupt: interrupt.signal });
+  } finally {
+    port.close();
+  }
+}

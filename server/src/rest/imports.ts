@@ -1,0 +1,59 @@
+import type { IncomingMessage } from 'node:http';
+import { TRPCError } from '@trpc/server';
+import type { Context as HonoContext, Hono } from 'hono';
+import { mayImportPatients, tierRefusal } from '../access/index';
+import { type AppEnv, contextFromHono } from '../context';
+import { forbidden, unauthorized } from '../errors';
+import { acceptPatientsImport } from '../jobs/importUpload';
+import { rest } from './util';
+
+const CSV_TYPE = /^text\/csv\s*(;|$)/i;
+const CHARSET = /;\s*charset\s*=\s*"?([\w.:-]+)"?/i;
+
+/**
+ * The request body as it arrives. On the Node server it is read from the socket's own stream, left
+ * open when reading stops early, so that a 413 can still drain it and answer (see `app.ts`).
+ */
+function bodyOf(c: HonoContext<AppEnv>): AsyncIterable<Uint8Array> | Iterable<Uint8Array> {
+  const incoming = c.env?.incoming as IncomingMessage | undefined;
+  if (incoming) return incoming.iterator({ destroyOnReturn: false });
+  return (c.req.raw.body as AsyncIterable<Uint8Array> | null) ?? [];
+}
+
+/**
+ * `POST /patients/import` (admin): a CSV file as the body (`Content-Type: text/csv`, UTF-8, up to
+ * IMPORT_MAX_BYTES), streamed into the database as it arrives. 202 `{ message, job_id }`; follow
+ * the `patients.import` job with `GET /jobs/:id`. The same as `patients.import`, for files larger
+ * than a tRPC request may be.
+ */
+export function importsRoutes(app: Hono<AppEnv>): void {
+  app.post(
+    '/patients/import',
+    rest(async (c) => {
+      const actor = c.get('actor');
+      if (!actor) throw unauthorized(c.get('refusal') ?? undefined);
+      if (!mayImportPatients(actor)) {
+        throw forbidden(
+          tierRefusal(actor, { roles: ['admin'], services: false }, undefined) ?? 'Only for admins',
+        );
+      }
+      const type = c.req.header('content-type') ?? '';
+      if (!CSV_TYPE.test(type)) {
+        throw new TRPCError({
+          code: 'UNSUPPORTED_MEDIA_TYPE',
+          message: 'Content-Type must be text/csv (for CSV text in JSON, use patients.import)',
+        });
+      }
+      const charset = CHARSET.exec(type)?.[1];
+      if (charset && !/^utf-?8$/i.test(charset)) {
+        throw new TRPCError({
+          code: 'UNSUPPORTED_MEDIA_TYPE',
+          message: `The CSV must be UTF-8 (got charset=${charset.slice(0, 40)}); save it as "CSV UTF-8"`,
+        });
+      }
+      const ctx = contextFromHono(c, (cookie) => c.header('Set-Cookie', cookie, { append: true }));
+      const { jobId } = await acceptPatientsImport({ ...ctx, actor }, bodyOf(c), ctx.config.importMaxBytes);
+      return c.json({ message: 'Import accepted; follow it with GET /jobs/:id', job_id: jobId }, 202);
+    }),
+  );
+}

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Op } from '@hdms/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCOPES } from '../server/src/access/index';
@@ -5,6 +6,7 @@ import { createAccount } from '../server/src/auth/index';
 import { appRouter, type RouterInputs } from '../server/src/routers/_app';
 import { outcome } from './helpers/callers';
 import { lastAuditId, serviceToken } from './helpers/clinical';
+import { waitForJob } from './helpers/jobs';
 import {
   ADMIN,
   adminToken,
@@ -85,7 +87,10 @@ const MATRIX: Record<ProcedurePath, Row> = {
   'patients.list':        row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK),
   'patients.get':         row(OK,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  OK),
   'patients.update':      row(OK,   OK,    NF,     FB,     FB,     NF,   FB,   UA,  OK),
+  'patients.updateAsync': row(OK,   OK,    NF,     FB,     FB,     NF,   FB,   UA,  OK),
   'patients.history':     row(OK,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  OK),
+  'patients.import':      row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
+  'patients.export':      row(FB,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  FB),
   'checkHistory.create':  row(OK,   OK,    NF,     FB,     FB,     NF,   FB,   UA,  OK),
   'checkHistory.createMany': row(OK, OK,   BR,     FB,     FB,     BR,   FB,   UA,  OK),
   'checkHistory.list':    row(OK,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  OK),
@@ -96,6 +101,9 @@ const MATRIX: Record<ProcedurePath, Row> = {
   'serviceTokens.create': row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
   'serviceTokens.list':   row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
   'serviceTokens.revoke': row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
+  // The target job is doctor A's export of P_A: its starter and admins see it, nobody else.
+  'jobs.get':             row(OK,   OK,    NF,     NF,     NF,     NF,   NF,   UA,  NF),
+  'jobs.list':            row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK),
 };
 
 /** P_A's clinical content; every value carries the marker `CLINICAL-PA`. */
@@ -148,6 +156,8 @@ interface World {
   registerDoctor: number;
   pA: number;
   pB: number;
+  /** Doctor A's finished export of P_A: the job `jobs.get` asks for. */
+  exportJob: number;
   /** An account `auth.login` signs in to. */
   spare: { username: string; password: string };
 }
@@ -173,6 +183,24 @@ function probe<I, T>(p: Probe<I, T>): Probe<unknown, unknown> {
 }
 
 const ids = (page: { items: { id: number }[] }) => page.items.map((item) => item.id);
+
+/** Waits, through the caller's own `jobs.get`, until a job it started has finished. */
+async function finished(a: Actor, jobId: number) {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const job = await a.client.jobs.get.query({ id: jobId });
+    if (job.status === 'succeeded' || job.status === 'failed') return job;
+    if (Date.now() > deadline) throw new Error(`job ${jobId} is still ${job.status}`);
+    await sleep(50);
+  }
+}
+
+/** Downloads an export's document with `GET /jobs/:id/result` as the caller. */
+async function download(a: Actor, jobId: number) {
+  const res = await http(world.t.url, 'GET', `/jobs/${jobId}/result`, { token: a.token! });
+  expect(res.status, `GET /jobs/${jobId}/result as ${a.name}`).toBe(200);
+  return res.body;
+}
 
 const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
   'auth.register': probe({
@@ -422,6 +450,27 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
       else expect(r).not.toHaveProperty('diagnosis');
     },
   }),
+  'patients.updateAsync': probe({
+    // A real change of the age (so it is written and audited), applied by a worker as the caller.
+    prepare: async () => {
+      const { age } = (await world.t.db.models.Patient.findByPk(world.pA))!;
+      return age >= 99 ? age - 1 : age + 1;
+    },
+    call: async (a, age: number) => {
+      const { jobId } = await a.client.patients.updateAsync.mutate({ id: world.pA, age });
+      return { job: await finished(a, jobId), age };
+    },
+    audits: () => [world.pA],
+    check: async ({ job, age }) => {
+      expect(job).toMatchObject({
+        type: 'patient.update',
+        status: 'succeeded',
+        patientId: world.pA,
+        result: { patientId: world.pA, changedFields: ['age'] },
+      });
+      expect((await world.t.db.models.Patient.findByPk(world.pA))!.age).toBe(age);
+    },
+  }),
   'patients.history': probe({
     call: (a) => a.client.patients.history.query({ patientId: world.pA }),
     audits: () => [world.pA],
@@ -435,6 +484,42 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
         expect(clinical!.changes.diagnosis).toEqual({ redacted: true });
         expect(clinical!.changes.prescribedMedicine).toEqual({ redacted: true });
       }
+    },
+  }),
+
+  'patients.import': probe({
+    call: async (a) => {
+      const name = `Matrix import ${next()}`;
+      const csv = `name,age,gender,doctor_id\n${name},41,F,${world.drA}\nBad row,-3,F,${world.drA}\n`;
+      const { jobId } = await a.client.patients.import.mutate({ csv });
+      return { job: await finished(a, jobId), name };
+    },
+    check: async ({ job, name }) => {
+      expect(job).toMatchObject({
+        type: 'patients.import',
+        status: 'succeeded',
+        result: { rows: 2, imported: 1, rejected: 1, rejectedRows: [{ line: 3 }] },
+      });
+      expect(await world.t.db.models.Patient.count({ where: { name, doctorId: world.drA } })).toBe(1);
+    },
+  }),
+  'patients.export': probe({
+    // The whole path: the request, the job, and the download, audited as a read of the patient.
+    call: async (a) => {
+      const { jobId } = await a.client.patients.export.mutate({ patientId: world.pA });
+      const job = await finished(a, jobId);
+      return { job, document: await download(a, jobId) };
+    },
+    audits: () => [world.pA],
+    check: ({ job, document }) => {
+      expect(job).toMatchObject({ type: 'patient.export', status: 'succeeded', patientId: world.pA });
+      expect(document).toMatchObject({
+        format: 'hdms.patient-export',
+        patient: { id: world.pA, diagnosis: PA.diagnosis, prescribedMedicine: PA.medicine },
+        doctor: { id: world.drA },
+      });
+      expect(document.notes.map((n: { body: string }) => n.body)).toContain(PA.note);
+      expect(document.checkHistory.length).toBeGreaterThan(0);
     },
   }),
 
@@ -514,6 +599,36 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
       expect(JSON.stringify(r)).not.toContain('tokenHash');
     },
   }),
+  'jobs.get': probe({
+    call: (a) => a.client.jobs.get.query({ id: world.exportJob }),
+    check: (r, a) => {
+      expect(r).toMatchObject({ id: world.exportJob, type: 'patient.export', status: 'succeeded' });
+      expect(r).not.toHaveProperty('payload');
+      if (a.name === 'doctor') {
+        expect(r.result).toMatchObject({ patientId: world.pA, download: `/jobs/${world.exportJob}/result` });
+      } else {
+        // An admin sees another's job without where its document is.
+        expect(r.result).toEqual({
+          patientId: world.pA,
+          bytes: expect.any(Number),
+          expiresAt: expect.any(String),
+        });
+      }
+    },
+  }),
+  'jobs.list': probe({
+    call: (a) => a.client.jobs.list.query({ limit: 100 }),
+    check: (r, a) => {
+      const seen = ids(r);
+      if (a.name === 'admin' || a.name === 'doctor') expect(seen).toContain(world.exportJob);
+      else expect(seen).not.toContain(world.exportJob);
+      if (a.name !== 'admin') {
+        const self = { type: a.auditAs!.actorType, id: a.auditAs!.actorId };
+        for (const job of r.items) expect(job.createdBy).toMatchObject(self);
+      }
+    },
+  }),
+
   'serviceTokens.revoke': probe({
     // Issued by the admin's current session (a changePassword cell replaces it).
     prepare: async () => (await serviceToken(world.t, world.actors.admin.token!, ['doctors:read'])).id,
@@ -528,6 +643,8 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
 const TARGETED: Record<string, (client: Client, patientId: number) => Promise<unknown>> = {
   'patients.get': (c, id) => c.patients.get.query({ id }),
   'patients.update': (c, id) => c.patients.update.mutate({ id, age: 30 }),
+  'patients.updateAsync': (c, id) => c.patients.updateAsync.mutate({ id, age: 30 }),
+  'patients.export': (c, id) => c.patients.export.mutate({ patientId: id }),
   'patients.history': (c, id) => c.patients.history.query({ patientId: id }),
   'checkHistory.create': (c, id) => c.checkHistory.create.mutate({ patientId: id }),
   'checkHistory.create (batch)': (c, id) => c.checkHistory.createMany.mutate([{ patientId: id }]),
@@ -541,7 +658,7 @@ const TARGETED: Record<string, (client: Client, patientId: number) => Promise<un
  * procedure of the matrix could change.
  */
 async function snapshot() {
-  const { Patient, Doctor, Note, CheckHistory, PatientRevision, User, ServiceToken } = world.t.db.models;
+  const { Patient, Doctor, Note, CheckHistory, PatientRevision, User, ServiceToken, Job } = world.t.db.models;
   const notNull = { [Op.ne]: null };
   return {
     patientA: await Patient.findByPk(world.pA, { raw: true }),
@@ -556,6 +673,8 @@ async function snapshot() {
     disabledUsers: await User.count({ where: { disabledAt: notNull } }),
     serviceTokens: await ServiceToken.count(),
     revokedTokens: await ServiceToken.count({ where: { revokedAt: notNull } }),
+    // Jobs anyone asked for (the server's own recurring jobs come and go by themselves).
+    jobs: await Job.count({ where: { createdByType: { [Op.ne]: 'system' } } }),
   };
 }
 
@@ -647,6 +766,9 @@ describe('access matrix', () => {
       await client.notes.create.mutate({ patientId, body: values.note });
       await client.checkHistory.create.mutate({ patientId });
     }
+
+    const { jobId } = await trpcClient(t.url, doctorA.token).patients.export.mutate({ patientId: world.pA });
+    world.exportJob = (await waitForJob(t.db, jobId, ['succeeded'])).id;
 
     const service = await admin.serviceTokens.create.mutate({
       name: 'matrix-all-scopes',

@@ -1,0 +1,210 @@
+/**
+ * `npm run bench -- jobs [--jobs N] [--patients N] [--threads 1,2,4] [--db mysql://…/name]
+ * [--import-rows N]`: background job throughput. For each thread count a real server (migrations,
+ * dispatcher, Piscina pool) runs in this process on a fresh database (a temporary SQLite file, or
+ * a new MySQL database named after `--db` with a suffix, dropped afterwards); N `patient.update`
+ * jobs (default 1,000, spread over 100 patients: updates of one patient run in order, of different
+ * patients in parallel) are committed in one transaction, and the time until all have succeeded
+ * gives jobs per second. Meanwhile the main thread's event-loop delay is sampled
+ * (`monitorEventLoopDelay`): p99 and max. Then the large-import part (`./jobsImport`) runs a
+ * CSV import of `--import-rows` rows (default 100,000; 0 skips it). Prints a table.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { Sequelize } from 'sequelize';
+import { loadConfig } from '../../server/src/env';
+import { JobDispatcher } from '../../server/src/jobs/dispatcher';
+import { enqueueJob } from '../../server/src/jobs/queue';
+import { patientUpdateJob } from '../../server/src/jobs/types/patientUpdate';
+import { createLogger } from '../../server/src/logger';
+import { startServer } from '../../server/src/server';
+import { benchLargeImport } from './jobsImport';
+
+const { values } = parseArgs({
+  args: process.argv.slice(2).filter((arg) => arg !== 'jobs'),
+  options: {
+    jobs: { type: 'string', default: '1000' },
+    patients: { type: 'string', default: '100' },
+    threads: { type: 'string', default: '1,2,4' },
+    db: { type: 'string' },
+    'import-rows': { type: 'string', default: '100000' },
+  },
+});
+const jobCount = Number(values.jobs);
+const patientCount = Math.max(1, Math.min(Number(values.patients), jobCount));
+const threadCounts = values.threads.split(',').map(Number);
+const importRows = Number(values['import-rows']);
+
+const ADMIN = { username: 'bench-admin', email: 'bench-admin@example.org', password: 'bench-admin-password' };
+const ms = (ns: number) => (ns / 1e6).toFixed(1);
+
+/** A fresh database for one run, and how to remove it. */
+function freshDatabase(run: number): { url: string; drop(): Promise<void> } {
+  if (!values.db) {
+    const dir = mkdtempSync(join(tmpdir(), 'hdms-bench-jobs-'));
+    return { url: `sqlite:${join(dir, 'bench.sqlite')}`, drop: async () => rmSync(dir, { recursive: true }) };
+  }
+  const url = new URL(values.db);
+  const name = `${url.pathname.replace(/^\//, '') || 'hdms_bench'}_jobs_${process.pid}_${run}`;
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const admin = new Sequelize({
+        dialect: 'mysql',
+        host: url.hostname,
+        port: Number(url.port || 3306),
+        username: decodeURIComponent(url.username),
+        password: decodeURIComponent(url.password),
+        logging: false,
+      });
+      await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);
+      await admin.close();
+    },
+  };
+}
+
+interface Row {
+  threads: number;
+  jobs: number;
+  seconds: number;
+  perSecond: number;
+  p99: string;
+  max: string;
+  dialect: string;
+}
+
+/** One run: `threads` worker threads work off `jobCount` patient updates. */
+async function run(threads: number, index: number): Promise<Row> {
+  const target = freshDatabase(index);
+  const config = loadConfig({
+    PORT: '0',
+    DATABASE_URL: target.url,
+    LOG_LEVEL: 'silent',
+    WORKER_THREADS: String(threads),
+    ADMIN_USERNAME: ADMIN.username,
+    ADMIN_EMAIL: ADMIN.email,
+    ADMIN_PASSWORD: ADMIN.password,
+  });
+  const logger = createLogger(process.env.BENCH_LOG === 'debug' ? 'debug' : 'silent');
+  const server = await startServer(config, logger, { jobs: false });
+  const { db } = server.services;
+  const dispatcher = await JobDispatcher.create(db, config, logger);
+  try {
+    const admin = (await db.models.User.findOne({ where: { usernameKey: ADMIN.username } }))!;
+    const owner = { type: 'user' as const, id: admin.id, name: admin.username };
+    const doctor = await db.models.Doctor.create({ name: 'Dr. Bench', specialization: 'Benchmarks' });
+    const patients = await db.models.Patient.bulkCreate(
+      Array.from({ length: patientCount }, (_, i) => ({
+        name: `Bench patient ${i}`,
+        age: 40,
+        gender: 'F',
+        doctorId: doctor.id,
+      })),
+    );
+    const enqueueAll = (count: number, age: (i: number) => number) =>
+      db.transaction(async (tx) => {
+        const ids: number[] = [];
+        for (let i = 0; i < count; i++) {
+          const patientId = patients[i % patients.length]!.id;
+          const { id } = await enqueueJob(tx, {
+            type: patientUpdateJob,
+            payload: { patientId, changes: { age: age(i) } },
+            owner,
+            requestId: randomUUID(),
+            serialKey: `patient:${patientId}`,
+            patientId,
+          });
+          ids.push(id);
+        }
+        return ids;
+      });
+    const finished = async (ids: number[]) => {
+      for (;;) {
+        const open = await db.models.Job.count({ where: { id: ids, status: ['queued', 'running'] } });
+        if (open === 0) return;
+        await sleep(20);
+      }
+    };
+
+    dispatcher.start();
+    // Warm-up: every thread started and connected before the clock runs.
+    await finished(await enqueueAll(threads * 2, () => 41));
+
+    const ids = await enqueueAll(jobCount, (i) => 50 + (i % 90));
+    const histogram = monitorEventLoopDelay({ resolution: 1 });
+    histogram.enable();
+    const started = performance.now();
+    dispatcher.wake();
+    await finished(ids);
+    const seconds = (performance.now() - started) / 1000;
+    histogram.disable();
+    const failed = await db.models.Job.count({ where: { id: ids, status: 'failed' } });
+    if (failed) throw new Error(`${failed} jobs failed`);
+    return {
+      threads,
+      jobs: jobCount,
+      seconds,
+      perSecond: jobCount / seconds,
+      p99: ms(histogram.percentile(99)),
+      max: ms(histogram.max),
+      dialect: db.dialect,
+    };
+  } finally {
+    await dispatcher.stop(5_000);
+    await server.close(1_000);
+    await target.drop();
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `HDMS jobs bench: ${jobCount} patient.update jobs over ${patientCount} patients, threads ${threadCounts.join(', ')}`,
+  );
+  const rows: Row[] = [];
+  for (const [index, threads] of threadCounts.entries()) {
+    const row = await run(threads, index);
+    rows.push(row);
+    console.log(`  ${threads} thread(s): ${row.perSecond.toFixed(0)} jobs/s`);
+  }
+  console.log('');
+  console.log('| database | threads | jobs | seconds | jobs/s | event-loop delay p99 (ms) | max (ms) |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of rows) {
+    console.log(
+      `| ${r.dialect} | ${r.threads} | ${r.jobs} | ${r.seconds.toFixed(2)} | ${r.perSecond.toFixed(0)} | ${r.p99} | ${r.max} |`,
+    );
+  }
+
+  if (importRows > 0) {
+    console.log('');
+    console.log(`Large import: ${importRows.toLocaleString()} CSV rows`);
+    const importDb = values.db ? freshDatabase(threadCounts.length) : null;
+    const result = await benchLargeImport({
+      rows: importRows,
+      databaseUrl: importDb?.url,
+      log: (line) => console.log(`  ${line}`),
+    }).finally(() => importDb?.drop());
+    console.log('');
+    console.log(
+      '| database | rows | seconds | rows/s | loop p99 idle (ms) | loop p99 importing (ms) | max (ms) | /healthz p99 (ms) |',
+    );
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+    console.log(
+      `| ${result.dialect} | ${result.rows} | ${result.seconds.toFixed(1)} | ${result.rowsPerSecond.toFixed(0)} | ${result.idleEventLoopDelay.p99} | ${result.eventLoopDelay.p99} | ${result.eventLoopDelay.max} | ${result.healthz.p99} |`,
+    );
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -6,6 +6,7 @@ import { createAccount } from '../server/src/auth/index';
 import { appRouter, type RouterInputs } from '../server/src/routers/_app';
 import { outcome } from './helpers/callers';
 import { lastAuditId, serviceToken } from './helpers/clinical';
+import { subscribe } from './helpers/events';
 import { waitForJob } from './helpers/jobs';
 import {
   ADMIN,
@@ -104,6 +105,8 @@ const MATRIX: Record<ProcedurePath, Row> = {
   // The target job is doctor A's export of P_A: its starter and admins see it, nobody else.
   'jobs.get':             row(OK,   OK,    NF,     NF,     NF,     NF,   NF,   UA,  NF),
   'jobs.list':            row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK),
+  // Everyone may subscribe; what each receives is decided per event (the probe checks it).
+  'events.onChange':      row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK),
 };
 
 /** P_A's clinical content; every value carries the marker `CLINICAL-PA`. */
@@ -582,6 +585,40 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
       const rows = await world.t.db.models.AuditEvent.findAll({ where: { id: ids(r) } });
       expect(rows).toHaveLength(r.items.length);
       expect(new Set(rows.map((row) => row.patientId))).toEqual(new Set([own]));
+    },
+  }),
+
+  'events.onChange': probe({
+    // A resume from the first event: every update of P_A ever made, as far as this caller may know.
+    call: async (a) => {
+      const sub = await subscribe(world.t.url, a.token ?? undefined, {
+        types: ['patient.updated'],
+        patientId: world.pA,
+        lastEventId: '0',
+      });
+      try {
+        if (sub.errors.length) throw sub.errors[0]!.error;
+        const updates = await world.t.db.models.ChangeEvent.count({
+          where: { type: 'patient.updated', patientId: world.pA },
+        });
+        if (['admin', 'doctor', 'patient', 'service'].includes(a.name)) {
+          await sub.waitFor((events) => events.length >= updates);
+        }
+        await sleep(200);
+        if (sub.errors.length) throw sub.errors[0]!.error;
+        return { events: sub.events, updates };
+      } finally {
+        sub.close();
+      }
+    },
+    check: ({ events, updates }, a) => {
+      if (['admin', 'doctor', 'patient', 'service'].includes(a.name)) {
+        expect(updates).toBeGreaterThan(0);
+        expect(events).toHaveLength(updates);
+        expect(events.every((e) => e.type === 'patient.updated' && e.patientId === world.pA)).toBe(true);
+      } else {
+        expect(events).toEqual([]);
+      }
     },
   }),
 

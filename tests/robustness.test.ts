@@ -33,6 +33,42 @@ const GARBAGE: unknown[] = [
   { id: 2 ** 31, diagnosis: 'd', name: 'n' },
 ];
 
+/**
+ * The start of a subscription's answer (server-sent events): its status, and its text until an
+ * error or the first event (at most 1 s), then the subscription is dropped.
+ */
+async function firstEvents(
+  app: Hono<AppEnv>,
+  path: string,
+  json: string,
+  token: string,
+): Promise<{ status: number; text: string }> {
+  const abort = new AbortController();
+  const res = await app.request(`/trpc/${path}?input=${encodeURIComponent(json)}`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: abort.signal,
+  });
+  const reader = res.body?.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  const deadline = Date.now() + 1000;
+  try {
+    while (reader && Date.now() < deadline) {
+      const chunk = await Promise.race([
+        reader.read(),
+        new Promise<null>((resolve) => setTimeout(() => resolve(null), deadline - Date.now())),
+      ]);
+      if (!chunk || chunk.done) break;
+      text += decoder.decode(chunk.value);
+      if (/event: (serialized-error|return)/.test(text)) break;
+    }
+  } finally {
+    abort.abort();
+    await reader?.cancel().catch(() => undefined);
+  }
+  return { status: res.status, text };
+}
+
 const procedures = Object.entries(
   appRouter._def.procedures as unknown as Record<string, { _def: { type: string } }>,
 );
@@ -71,6 +107,14 @@ describe('bad input never breaks the server', () => {
       for (const [who, token] of Object.entries(tokens)) {
         for (const input of GARBAGE) {
           const json = JSON.stringify({ json: input });
+          if (procedure._def.type === 'subscription') {
+            const { status, text } = await firstEvents(app, path, json, token);
+            expect(status, `${who} ${path} ${json.slice(0, 80)}: ${text.slice(0, 200)}`).toBeLessThan(500);
+            expect(text).not.toMatch(/\bat .+\.(ts|js):\d+|stack|Sequelize|SQLITE|ER_/);
+            // An error event carries a client error's code, never an internal error.
+            expect(text).not.toMatch(/-32603|INTERNAL_SERVER_ERROR/);
+            continue;
+          }
           const res =
             procedure._def.type === 'query'
               ? await http(app, 'GET', `/trpc/${path}?input=${encodeURIComponent(json)}`, { token })

@@ -7,6 +7,12 @@ import { fileURLToPath } from 'node:url';
 
 const file = process.argv[2] ?? fileURLToPath(new URL('../dist/index.d.ts', import.meta.url));
 const allowed = new Set(['@trpc/client', '@trpc/server', 'superjson']);
+/** The package a specifier names: `@trpc/server/unstable-core-do-not-import` is `@trpc/server`. */
+const packageOf = (specifier) =>
+  specifier
+    .split('/')
+    .slice(0, specifier.startsWith('@') ? 2 : 1)
+    .join('/');
 const text = readFileSync(file, 'utf8');
 const lines = text.split('\n');
 
@@ -55,7 +61,9 @@ lines.forEach((line, i) => {
 const imports = [];
 for (const pattern of references) {
   for (const match of text.matchAll(pattern)) {
-    if (allowed.has(match[1])) continue;
+    // A tracked subscription's events are typed by @trpc/server itself (`TrackedEnvelope`), from
+    // one of its subpaths: still the peer dependency a consumer installs.
+    if (allowed.has(packageOf(match[1]))) continue;
     const line = text.slice(0, match.index).split('\n').length - 1;
     const statement = lines[line].trim();
     const list = /\{([^}]*)\}/.exec(statement)?.[1] ?? /\*\s+as\s+([\w$]+)/.exec(statement)?.[1] ?? '';

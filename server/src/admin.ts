@@ -3,6 +3,7 @@ import { findAccount, hashPassword, SignInThrottle } from './auth/index';
 import { generatePassword } from './auth/bootstrap';
 import { type Config, ConfigError, loadConfig } from './env';
 import { describeStartupFailure, migrateDatabase, openDatabase } from './server';
+import { recordEvent } from './events/record';
 
 const USAGE = 'Usage: npm run admin:reset-password -- [username]   (default: admin)';
 
@@ -78,6 +79,7 @@ async function resetPassword(
     await db.models.User.update({ passwordHash, disabledAt: null }, { where: { id: found.id }, transaction });
     await db.models.Session.destroy({ where: { userId: found.id }, transaction });
     await new SignInThrottle(db, config.signInLimits).forgetAccount(found.id, transaction);
+    await recordEvent(transaction, { type: 'account.changed', entityId: found.id });
   });
   return { username: found.username, password, reenabled };
 }

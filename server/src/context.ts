@@ -5,6 +5,7 @@ import type { Context as HonoContext } from 'hono';
 import type { Scope } from './access/index';
 import type { SessionManager, SessionUser } from './auth/sessions';
 import type { Config } from './env';
+import type { EventFeed } from './events/feed';
 import type { Logger } from './logger';
 
 /** A signed-in person, through a session; `R` narrows the role (see `roleProcedure`). */
@@ -37,6 +38,8 @@ export interface AppServices {
   config: Config;
   logger: Logger;
   sessions: SessionManager;
+  /** This process's change-event feed (`events.onChange`). */
+  events: EventFeed;
 }
 
 /** Inputs of `createContextInner`: what a test needs to call procedures directly. */
@@ -56,6 +59,7 @@ export function createContextInner(options: InnerContextOptions) {
     db: options.db,
     config: options.config,
     sessions: options.sessions,
+    events: options.events,
     actor: options.actor,
     refusal: options.refusal ?? null,
     requestId: options.requestId,

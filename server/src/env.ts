@@ -30,6 +30,14 @@ const optionalText = z
   .transform((v) => (v === '' ? undefined : v))
   .optional();
 
+/** A number of hours, fractions allowed (`24`, `0.5`), up to a year. */
+const hours = z
+  .string()
+  .trim()
+  .regex(/^\d+(\.\d+)?$/, 'must be a number of hours, e.g. 24 or 0.5')
+  .transform(Number)
+  .pipe(z.number().positive('must be more than 0').max(8760, 'must be at most 8760 (a year)'));
+
 const schema = z.object({
   PORT: intFrom(0, 65535).default('3000'),
   HOST: z.string().trim().min(1, 'must not be empty').default('127.0.0.1'),
@@ -83,13 +91,9 @@ const schema = z.object({
   JOB_LEASE_SECONDS: intFrom(2, 3600).default('30'),
   JOBS_TEST_TYPES: z.enum(['0', '1'], { message: 'must be 0 or 1' }).default('0'),
   IMPORT_MAX_BYTES: intFrom(1024, 1024 ** 3).default(String(50 * 1024 * 1024)),
-  EXPORT_RETENTION_HOURS: z
-    .string()
-    .trim()
-    .regex(/^\d+(\.\d+)?$/, 'must be a number of hours, e.g. 24 or 0.5')
-    .transform(Number)
-    .pipe(z.number().positive('must be more than 0').max(8760, 'must be at most 8760 (a year)'))
-    .default('24'),
+  EXPORT_RETENTION_HOURS: hours.default('24'),
+  EVENT_RETENTION_HOURS: hours.default('72'),
+  EVENT_PRUNE_MINUTES: intFrom(1, 24 * 60).default('60'),
 });
 
 /** The server's configuration, read once from the environment and validated. */
@@ -147,6 +151,12 @@ export interface Config {
   importMaxBytes: number;
   /** How long a finished export stays downloadable, in hours (EXPORT_RETENTION_HOURS, default 24). */
   exportRetentionHours: number;
+  events: {
+    /** How long change events are kept for resuming subscriptions (EVENT_RETENTION_HOURS, default 72). */
+    retentionHours: number;
+    /** How often the `events.prune` job deletes older ones (EVENT_PRUNE_MINUTES, default 60). */
+    pruneMinutes: number;
+  };
 }
 
 /** A configuration value that stops the server at start; the message names the variable. */
@@ -243,5 +253,6 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     },
     importMaxBytes: env.IMPORT_MAX_BYTES,
     exportRetentionHours: env.EXPORT_RETENTION_HOURS,
+    events: { retentionHours: env.EVENT_RETENTION_HOURS, pruneMinutes: env.EVENT_PRUNE_MINUTES },
   };
 }

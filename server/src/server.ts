@@ -12,6 +12,7 @@ import { createApp } from './app';
 import { bootstrapAdmin, type BootstrapResult, preparePasswordHashing, SessionManager } from './auth/index';
 import type { AppServices } from './context';
 import { type Config, redactSecrets } from './env';
+import { EventFeed } from './events/feed';
 import { type DispatcherOptions, JobDispatcher } from './jobs/dispatcher';
 import type { Logger } from './logger';
 
@@ -92,7 +93,9 @@ export async function startServer(
       throw databaseError(config, error, 'removing expired sessions failed');
     });
     await preparePasswordHashing(config.passwordHashing);
-    services = { db, config, logger, sessions };
+    const events = new EventFeed(db, logger);
+    events.start();
+    services = { db, config, logger, sessions, events };
     const app = createApp(services);
     // Requests wait for the admin bootstrap, so that whoever read the banner finds the account.
     server = await listen((request, env, executionCtx) => {
@@ -113,6 +116,8 @@ export async function startServer(
   const close = (graceMs = 10_000) => {
     closing ??= (async () => {
       const jobsStopped = jobs?.stop(graceMs);
+      // Subscriptions end at once (their clients reconnect, elsewhere or after the restart).
+      const eventsStopped = services.events.stop();
       await new Promise<void>((resolve) => {
         const http = server as typeof server & { closeIdleConnections(): void; closeAllConnections(): void };
         // Kept-alive connections turn idle as their last response ends: close them as they do.
@@ -126,6 +131,7 @@ export async function startServer(
         http.closeIdleConnections();
       });
       await jobsStopped;
+      await eventsStopped;
       await db.close();
     })();
     return closing;

@@ -16,6 +16,12 @@ const t = initTRPC
   .create({
     transformer: superjson,
     isDev: false,
+    // Subscriptions (server-sent events): a ping every 10 s keeps proxies from closing a quiet
+    // stream, and tells clients to reconnect (resuming) when none came for 25 s.
+    sse: {
+      ping: { enabled: true, intervalMs: 10_000 },
+      client: { reconnectAfterInactivityMs: 25_000 },
+    },
     errorFormatter({ shape, error }) {
       const { message, issues } = publicError(error);
       return { ...shape, message, data: { ...shape.data, issues } };

@@ -15,6 +15,7 @@ import { createContextInner } from '../../server/src/context';
 import { loadConfig } from '../../server/src/env';
 import { createLogger } from '../../server/src/logger';
 import { createCaller } from '../../server/src/routers/_app';
+import { EventFeed } from '../../server/src/events/feed';
 
 const { values } = parseArgs({
   options: {
@@ -38,6 +39,7 @@ async function main(): Promise<void> {
   await migrateToLatest(db.sequelize);
   const logger = createLogger('silent');
   const sessions = new SessionManager(db, { idleMinutes: 30, maxHours: 12, secureCookie: false });
+  const events = new EventFeed(db, logger);
 
   console.log(`HDMS bench: ${total.toLocaleString()} patients on ${db.dialect}, pages of ${pageSize}`);
   const doctors = await db.models.Doctor.bulkCreate(
@@ -87,7 +89,15 @@ async function main(): Promise<void> {
 
   for (const [name, actor] of Object.entries(actors)) {
     const caller = createCaller(
-      createContextInner({ db, config, logger, sessions, actor: { ...actor }, requestId: `bench-${name}` }),
+      createContextInner({
+        db,
+        config,
+        logger,
+        sessions,
+        events,
+        actor: { ...actor },
+        requestId: `bench-${name}`,
+      }),
     );
     global.gc?.();
     const heapBefore = process.memoryUsage().heapUsed;

@@ -5,6 +5,7 @@ import * as signInThrottle from './0003_sign_in_throttle';
 import * as auditTargets from './0004_audit_targets';
 import * as jobs from './0005_jobs';
 import * as jobFiles from './0006_job_files';
+import * as changeEvents from './0007_change_events';
 
 /** One schema migration: applied in list order, never edited once it has landed. */
 export interface Migration {
@@ -21,4 +22,5 @@ export const migrations: Migration[] = [
   { name: '0004_audit_targets', ...auditTargets },
   { name: '0005_jobs', ...jobs },
   { name: '0006_job_files', ...jobFiles },
+  { name: '0007_change_events', ...changeEvents },
 ];

@@ -1,5 +1,6 @@
 import type { Sequelize } from 'sequelize';
 import { initAuditEvent } from './AuditEvent';
+import { initChangeEvents } from './ChangeEvent';
 import { initCheckHistory } from './CheckHistory';
 import { initDoctor } from './Doctor';
 import { initJob } from './Job';
@@ -15,6 +16,7 @@ import { initThrottleCounter } from './ThrottleCounter';
 import { initUser } from './User';
 
 export { AuditEvent, type AuditAction } from './AuditEvent';
+export { ChangeEvent, ChangeEventLog } from './ChangeEvent';
 export { CheckHistory } from './CheckHistory';
 export { Doctor } from './Doctor';
 export { Job, JOB_STATUSES, type JobStatus } from './Job';
@@ -46,6 +48,7 @@ export function initModels(sequelize: Sequelize) {
     Job: initJob(sequelize),
     JobFile: initJobFile(sequelize),
     JobFileChunk: initJobFileChunk(sequelize),
+    ...initChangeEvents(sequelize),
   };
   // The session lookup reads its account in the same query.
   models.Session.belongsTo(models.User, { foreignKey: 'userId', as: 'user' });

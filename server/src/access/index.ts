@@ -2,6 +2,7 @@ import type { Models, Patient, Role, Transaction } from '@hdms/db';
 import { Op, type WhereOptions } from 'sequelize';
 import type { Actor, UserActor } from '../context';
 import { forbidden, notFound } from '../errors';
+import { entityOf, type EventType } from '../events/record';
 
 /**
  * The access policy of HDMS, in one place: every rule of who may see or do what is a function
@@ -36,6 +37,8 @@ export type Scope = (typeof SCOPES)[number];
 export interface TierRule {
   roles: readonly Role[] | 'any';
   services: boolean;
+  /** Services pass holding any one of these (instead of the procedure's meta scope). */
+  anyOfScopes?: readonly Scope[];
 }
 
 /**
@@ -45,8 +48,12 @@ export interface TierRule {
  */
 export function tierRefusal(actor: Actor, rule: TierRule, scope: Scope | undefined): string | null {
   if (actor.type === 'service') {
-    if (!rule.services || !scope) return 'Not available to service tokens';
-    return actor.scopes.includes(scope) ? null : `This token lacks the ${scope} scope`;
+    const needed = rule.anyOfScopes ?? (scope ? [scope] : []);
+    if (!rule.services || needed.length === 0) return 'Not available to service tokens';
+    if (needed.some((s) => actor.scopes.includes(s))) return null;
+    return needed.length === 1
+      ? `This token lacks the ${needed[0]} scope`
+      : `This token lacks a scope for this (one of ${needed.join(', ')})`;
   }
   if (rule.roles === 'any' || rule.roles.includes(actor.role)) return null;
   return `Only for ${rule.roles.join(' or ')} accounts`;
@@ -274,4 +281,63 @@ export function jobScope(actor: Actor): WhereOptions {
  */
 export function mayReadJobResult(actor: Actor, job: JobStarter): boolean {
   return startedJob(actor, job);
+}
+
+// --- Change events ---------------------------------------------------------------------------
+
+/** What deciding an event's delivery needs to know now, read afresh for each batch of events. */
+export interface EventFacts {
+  /** Each patient's current doctor (null: none); a patient absent here no longer exists. */
+  patientDoctor: ReadonlyMap<number, number | null>;
+  /** Who started each job. */
+  jobStarter: ReadonlyMap<number, JobStarter>;
+}
+
+/** An event, as far as its delivery is concerned. */
+export interface EventSubject {
+  type: EventType;
+  entityId: number;
+  patientId: number | null;
+}
+
+/** The services' scopes that receive events at all (`events.onChange`). */
+export const EVENT_SCOPES: readonly Scope[] = ['doctors:read', 'patients:read', 'checkHistory:read'];
+
+/** True when `actor` reaches the patient as the patient's current assignments stand (`facts`). */
+function reachesPatient(actor: Actor, patientId: number | null, facts: EventFacts, scope: Scope): boolean {
+  if (patientId === null || !facts.patientDoctor.has(patientId)) return false;
+  if (actor.type === 'service') return actor.scopes.includes(scope);
+  switch (actor.role) {
+    case 'admin':
+      return true;
+    case 'doctor':
+      return actor.doctorId !== null && facts.patientDoctor.get(patientId) === actor.doctorId;
+    case 'patient':
+      return actor.patientId === patientId;
+  }
+}
+
+/**
+ * Whether `actor` may receive an event (`events.onChange`), decided for each event against the
+ * current assignments: exactly who may read the record it is about. Doctor events: every
+ * signed-in person, services with `doctors:read`. Patient events: the patient's scope
+ * (`patients.get`). Check-up events: the patient's scope (`checkHistory.list`; services with
+ * `checkHistory:read`). Note events: the patient's doctor and the patient only, as notes are
+ * read. Job events: whoever started the job, and admins.
+ */
+export function mayReceiveEvent(actor: Actor, event: EventSubject, facts: EventFacts): boolean {
+  switch (entityOf(event.type)) {
+    case 'doctor':
+      return actor.type === 'user' || actor.scopes.includes('doctors:read');
+    case 'patient':
+      return reachesPatient(actor, event.patientId, facts, 'patients:read');
+    case 'checkHistory':
+      return reachesPatient(actor, event.patientId, facts, 'checkHistory:read');
+    case 'note':
+      return canReadClinical(actor) && reachesPatient(actor, event.patientId, facts, 'patients:read');
+    case 'job': {
+      const starter = facts.jobStarter.get(event.entityId);
+      return starter !== undefined && mayReadJob(actor, starter);
+    }
+  }
 }

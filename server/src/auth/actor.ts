@@ -1,4 +1,5 @@
 import type { Scope } from '../access/index';
+import type { ServiceToken } from '@hdms/db';
 import type { Actor, AppServices } from '../context';
 import { SERVICE_TOKEN_PREFIX, sha256Hex } from './tokens';
 
@@ -9,6 +10,8 @@ export interface Caller {
   actor: Actor | null;
   /** Set when a token was sent but is not valid, e.g. `This service token has been revoked`. */
   refusal: string | null;
+  /** When the credential stops being valid unless used again (a session's idle deadline), if known. */
+  expiresAt?: Date;
 }
 
 /**
@@ -26,11 +29,20 @@ export async function resolveCaller(
   if (!token) return { actor: null, refusal: null };
   const session = await services.sessions.validate(token);
   if (!session) return { actor: null, refusal: 'Your session has ended; sign in again' };
-  return { actor: { type: 'user', ...session.user, sessionToken: token }, refusal: null };
+  return {
+    actor: { type: 'user', ...session.user, sessionToken: token },
+    refusal: null,
+    expiresAt: session.expiresAt,
+  };
 }
 
 async function resolveServiceToken(services: Pick<AppServices, 'db'>, token: string): Promise<Caller> {
   const row = await services.db.models.ServiceToken.findOne({ where: { tokenHash: sha256Hex(token) } });
+  return serviceCaller(row);
+}
+
+/** The caller a service token row makes, if it is still valid (its last use noted, to the minute). */
+async function serviceCaller(row: ServiceToken | null): Promise<Caller> {
   const now = Date.now();
   if (!row) return { actor: null, refusal: 'This service token is not valid' };
   if (row.revokedAt) return { actor: null, refusal: 'This service token has been revoked' };
@@ -41,5 +53,28 @@ async function resolveServiceToken(services: Pick<AppServices, 'db'>, token: str
   return {
     actor: { type: 'service', id: row.id, name: row.name, scopes: row.scopes as Scope[] },
     refusal: null,
+    expiresAt: row.expiresAt,
+  };
+}
+
+/**
+ * The same caller as they stand now, for work that outlives its request (a subscription): a
+ * session is validated again (and its idle deadline moved, as any use does), a service token read
+ * again; a user's role, links and disabled state come fresh from the database. `actor` null,
+ * with the refusal, when they may no longer act.
+ */
+export async function recheckCaller(
+  services: Pick<AppServices, 'db' | 'sessions'>,
+  actor: Actor,
+): Promise<Caller> {
+  if (actor.type === 'service') {
+    return serviceCaller(await services.db.models.ServiceToken.findByPk(actor.id));
+  }
+  const session = await services.sessions.validate(actor.sessionToken);
+  if (!session) return { actor: null, refusal: 'Your session has ended; sign in again' };
+  return {
+    actor: { type: 'user', ...session.user, sessionToken: actor.sessionToken },
+    refusal: null,
+    expiresAt: session.expiresAt,
   };
 }

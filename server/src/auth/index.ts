@@ -11,4 +11,4 @@ export {
   SignInThrottle,
 } from './throttle';
 export { newServiceToken, SERVICE_TOKEN_PREFIX, sha256Hex } from './tokens';
-export { type Caller, resolveCaller } from './actor';
+export { type Caller, recheckCaller, resolveCaller } from './actor';

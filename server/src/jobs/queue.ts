@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { type Job, Op, type Transaction, UniqueConstraintError } from '@hdms/db';
 import type { Sequelize } from 'sequelize';
+import { recordEvent } from '../events/record';
 import type { JobOwner, JobType } from './types';
 
 /** The owner of jobs the server starts by itself (recurring jobs): only admins see them. */
@@ -80,6 +81,7 @@ export async function enqueueJob<P>(tx: Transaction, job: NewJob<P>): Promise<{ 
   tx.afterCommit(() => {
     committed.emit('job');
   });
+  await recordEvent(tx, { type: 'job.queued', entityId: row.id, patientId: row.patientId ?? null });
   return { id: row.id };
 }
 

@@ -1,4 +1,5 @@
 import type { JobType } from './types';
+import { eventsPruneJob } from './types/eventsPrune';
 import { exportsPurgeJob } from './types/exportsPurge';
 import { patientExportJob } from './types/patientExport';
 import { patientsImportJob } from './types/patientsImport';
@@ -16,6 +17,7 @@ const JOB_TYPES: JobType<unknown, unknown>[] = [
   patientsImportJob,
   patientExportJob,
   exportsPurgeJob,
+  eventsPruneJob,
 ];
 
 /** The registered job types; with `JOBS_TEST_TYPES=1`, the test-only `test.*` types too. */

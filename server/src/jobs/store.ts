@@ -10,6 +10,8 @@ import {
   type WhereOptions,
 } from 'sequelize';
 
+import { type NewEvent, recordEvent, recordEvents } from '../events/record';
+
 /**
  * The job store's state changes: claiming due jobs under a lease, renewing and checking leases,
  * and recording outcomes. Every change to a claimed job is guarded by its lease owner, so a run
@@ -26,6 +28,8 @@ export interface ClaimedJob {
   /** This run's number: 1 on the first run. */
   attempts: number;
   maxAttempts: number;
+  /** The patient the job concerns, if any (its status events name it). */
+  patientId: number | null;
   /** This run's lease: unique per claim, so a later claim of the same job is another owner. */
   leaseOwner: string;
 }
@@ -96,7 +100,7 @@ export async function claimJobs(
     // jobs in id order through (status, id), stopping at `limit`.
     const read = (where: WhereOptions, limit: number, index: string) =>
       Job.findAll({
-        attributes: ['id', 'type', 'status', 'attempts', 'maxAttempts', 'serialKey'],
+        attributes: ['id', 'type', 'status', 'attempts', 'maxAttempts', 'serialKey', 'patientId'],
         where: { [Op.and]: [{ type: [...options.types] }, where, NO_EARLIER_JOB_OF_ITS_KEY] },
         order: [['id', 'ASC']],
         limit,
@@ -140,6 +144,7 @@ export async function claimJobs(
     }
 
     const claimed: ClaimedJob[] = [];
+    const events: NewEvent[] = [];
     for (const job of candidates) {
       if (job.serialKey !== null && heads.get(job.serialKey) !== job.id) continue;
       if (job.status === 'running' && job.attempts >= job.maxAttempts) {
@@ -152,6 +157,7 @@ export async function claimJobs(
           },
           { where: { id: job.id }, transaction: tx },
         );
+        events.push(jobEvent('job.failed', job, ['status', 'error']));
         continue;
       }
       const leaseOwner = randomUUID();
@@ -171,10 +177,13 @@ export async function claimJobs(
           type: job.type,
           attempts: job.attempts + 1,
           maxAttempts: job.maxAttempts,
+          patientId: job.patientId ?? null,
           leaseOwner,
         });
+        events.push(jobEvent('job.running', job, ['status', 'attempts']));
       }
     }
+    await recordEvents(tx, events);
     return claimed;
   });
 }
@@ -225,11 +234,20 @@ export async function recordFailure(
         leaseOwner: null,
         leaseExpiresAt: null,
       };
-  const [updated] = await db.models.Job.update(changes, {
-    where: { id: job.id, leaseOwner: job.leaseOwner },
+  return db.transaction(async (tx) => {
+    const [updated] = await db.models.Job.update(changes, {
+      where: { id: job.id, leaseOwner: job.leaseOwner },
+      transaction: tx,
+    });
+    if (updated !== 1) return 'lost';
+    await recordEvent(
+      tx,
+      final
+        ? jobEvent('job.failed', job, ['status', 'error'])
+        : jobEvent('job.queued', job, ['status', 'error', 'runAfter']),
+    );
+    return final ? 'failed' : 'retry';
   });
-  if (updated !== 1) return 'lost';
-  return final ? 'failed' : 'retry';
 }
 
 /**
@@ -237,17 +255,21 @@ export async function recordFailure(
  * attempt. False if this run no longer held the job (it finished or was taken over).
  */
 export async function requeueInterrupted(db: Database, job: ClaimedJob): Promise<boolean> {
-  const [updated] = await db.models.Job.update(
-    {
-      status: 'queued',
-      attempts: job.attempts - 1,
-      runAfter: new Date(),
-      leaseOwner: null,
-      leaseExpiresAt: null,
-    },
-    { where: { id: job.id, leaseOwner: job.leaseOwner } },
-  );
-  return updated === 1;
+  return db.transaction(async (tx) => {
+    const [updated] = await db.models.Job.update(
+      {
+        status: 'queued',
+        attempts: job.attempts - 1,
+        runAfter: new Date(),
+        leaseOwner: null,
+        leaseExpiresAt: null,
+      },
+      { where: { id: job.id, leaseOwner: job.leaseOwner }, transaction: tx },
+    );
+    if (updated !== 1) return false;
+    await recordEvent(tx, jobEvent('job.queued', job, ['status', 'attempts']));
+    return true;
+  });
 }
 
 /** The job a run holds, with its payload, or null if the run no longer holds it. */
@@ -295,7 +317,7 @@ export async function completeJob<R>(
   const { Job } = db.models;
   return db.transaction(async (tx) => {
     const held = await Job.findByPk(id, {
-      attributes: ['id', 'status', 'leaseOwner'],
+      attributes: ['id', 'status', 'leaseOwner', 'patientId'],
       transaction: tx,
       lock: tx.LOCK.UPDATE,
     });
@@ -312,6 +334,16 @@ export async function completeJob<R>(
       },
       { where: { id }, transaction: tx },
     );
+    await recordEvent(tx, jobEvent('job.succeeded', held, ['status', 'result']));
     return result;
   });
+}
+
+/** A job's status event. */
+function jobEvent(
+  type: 'job.queued' | 'job.running' | 'job.succeeded' | 'job.failed',
+  job: { id: number; patientId?: number | null },
+  fields: string[],
+): NewEvent {
+  return { type, entityId: job.id, patientId: job.patientId ?? null, fields };
 }

@@ -1,6 +1,6 @@
 import type { Role } from '@hdms/db';
 import type { Actor, ServiceActor, UserActor } from '../context';
-import { type TierRule, tierRefusal } from '../access/index';
+import { EVENT_SCOPES, type TierRule, tierRefusal } from '../access/index';
 import { badRequest, forbidden, safeError, toTRPCError, unauthorized } from '../errors';
 import { recordRefusal } from '../routers/audit/record';
 import { baseProcedure, middleware } from '../trpc';
@@ -44,6 +44,12 @@ function tier<A extends Actor>(rule: TierRule) {
 
 /** Any signed-in person, or a service holding the procedure's meta scope. */
 export const authedProcedure = tier<Actor>({ roles: 'any', services: true });
+
+/**
+ * Any signed-in person, or a service holding any scope that receives events (`EVENT_SCOPES`):
+ * what each then receives is decided per event (`mayReceiveEvent`).
+ */
+export const subscriberProcedure = tier<Actor>({ roles: 'any', services: true, anyOfScopes: EVENT_SCOPES });
 
 /** Signed in as a person (never a service). */
 export const userProcedure = tier<UserActor>({ roles: 'any', services: false });

@@ -4,6 +4,7 @@ import { auditRouter } from './audit/index';
 import { authRouter } from './auth';
 import { checkHistoryRouter } from './checkHistory';
 import { doctorsRouter } from './doctors';
+import { eventsRouter } from './events';
 import { jobsRouter } from './jobs/index';
 import { notesRouter } from './notes';
 import { patientsRouter } from './patients/index';
@@ -21,6 +22,7 @@ export const appRouter = router({
   audit: auditRouter,
   serviceTokens: serviceTokensRouter,
   jobs: jobsRouter,
+  events: eventsRouter,
 });
 
 /** The API's type, for clients (the SDK imports it with `import type`). */

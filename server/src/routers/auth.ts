@@ -16,6 +16,7 @@ import { publicProcedure, userProcedure } from '../procedures/index';
 import { router } from '../trpc';
 import { recordAudit } from './audit/record';
 import { userView } from './users';
+import { recordAccountChanged } from '../events/record';
 
 /** `auth.register` input. */
 export const registerInput = z
@@ -110,6 +111,7 @@ export const authRouter = router({
 
   logout: userProcedure.meta({ description: 'End the current session.' }).mutation(async ({ ctx }) => {
     await ctx.sessions.invalidate(ctx.actor.sessionToken);
+    await recordAccountChanged(ctx.db, ctx.actor.id);
     ctx.setCookie(ctx.sessions.blankCookie());
     return { ok: true as const };
   }),
@@ -151,6 +153,7 @@ export const authRouter = router({
           await recordAudit(ctx, { action: 'update', patientIds: [] }, tx);
         });
         await ctx.sessions.invalidateUser(user.id);
+        await recordAccountChanged(ctx.db, user.id);
         const session = await ctx.sessions.create(user.id);
         ctx.setCookie(ctx.sessions.cookieFor(session.token));
         ctx.logger.info({ userId: user.id }, 'password changed; all sessions ended');

@@ -7,6 +7,7 @@ import { badInput, badRequest, notFound } from '../errors';
 import { keysetBefore, listPage, pageInput } from '../lib/pagination';
 import { batchOf, idSchema } from '../lib/schemas';
 import { authedProcedure, rejectArray, roleOrServiceProcedure } from '../procedures/index';
+import { recordEvents } from '../events/record';
 import { router } from '../trpc';
 import { recordAudit } from './audit/record';
 
@@ -75,6 +76,10 @@ async function recordChecks(
       { transaction: tx },
     );
     await recordAudit(ctx, { action: 'create', patientIds: ids }, tx);
+    await recordEvents(
+      tx,
+      rows.map((row) => ({ type: 'checkHistory.created', entityId: row.id, patientId: row.patientId })),
+    );
     return rows.map(checkView);
   });
 }

@@ -6,6 +6,7 @@ import { listInput, listPage } from '../lib/pagination';
 import { batchOf, idSchema, lineText } from '../lib/schemas';
 import { containsText } from '../lib/search';
 import { authedProcedure, rejectArray, roleOrServiceProcedure } from '../procedures/index';
+import { recordEvent, recordEvents } from '../events/record';
 import { router } from '../trpc';
 import { type AuditTarget, recordAudit } from './audit/record';
 
@@ -54,6 +55,10 @@ async function createDoctors(
   return ctx.db.transaction(async (tx) => {
     const rows = await ctx.db.models.Doctor.bulkCreate(items, { transaction: tx, validate: true });
     await recordAudit(ctx, { action: 'create', targets: rows.map(doctorTarget) }, tx);
+    await recordEvents(
+      tx,
+      rows.map((doctor) => ({ type: 'doctor.created', entityId: doctor.id })),
+    );
     return rows.map(doctorView);
   });
 }
@@ -111,8 +116,11 @@ export const doctorsRouter = router({
       return ctx.db.transaction(async (tx) => {
         const doctor = await ctx.db.models.Doctor.findByPk(id, { transaction: tx, lock: tx.LOCK.UPDATE });
         if (!doctor) throw notFound('Doctor');
-        await doctor.update(changes, { transaction: tx });
+        doctor.set(changes);
+        const fields = (doctor.changed() || []) as string[];
+        await doctor.save({ transaction: tx });
         await recordAudit(ctx, { action: 'update', targets: [doctorTarget(doctor)] }, tx);
+        if (fields.length) await recordEvent(tx, { type: 'doctor.updated', entityId: doctor.id, fields });
         return doctorView(doctor);
       });
     }),

@@ -5,6 +5,7 @@ import { badInput } from '../errors';
 import { listPage, pageInput } from '../lib/pagination';
 import { idSchema, longText } from '../lib/schemas';
 import { roleProcedure } from '../procedures/index';
+import { recordEvent } from '../events/record';
 import { router } from '../trpc';
 import { recordAudit } from './audit/record';
 
@@ -102,6 +103,12 @@ export const notesRouter = router({
           { transaction: tx },
         );
         await recordAudit(ctx, { action: 'create', patientIds: [patient.id] }, tx);
+        await recordEvent(tx, {
+          type: 'note.created',
+          entityId: note.id,
+          patientId: patient.id,
+          fields: note.correctsNoteId === null ? [] : ['correctsNoteId'],
+        });
         return noteView(note, null);
       });
     }),

@@ -7,6 +7,7 @@ import { containsText } from '../lib/search';
 import { roleProcedure } from '../procedures/index';
 import { router } from '../trpc';
 import { type AuditTarget, recordAudit } from './audit/record';
+import { recordEvent } from '../events/record';
 
 /** An account as clients see it: never the password hash. */
 export interface UserView {
@@ -116,6 +117,7 @@ export const usersRouter = router({
           { action: 'link', patientIds: toDoctor ? [] : [recordId], targets: [userTarget(user)] },
           tx,
         );
+        await recordEvent(tx, { type: 'account.changed', entityId: user.id });
         return userView(user);
       });
     }),
@@ -139,6 +141,7 @@ export const usersRouter = router({
         const disabledAt = input.disabled ? (found.disabledAt ?? new Date()) : null;
         await found.update({ disabledAt }, { transaction: tx });
         await recordAudit(ctx, { action: 'update', targets: [userTarget(found)] }, tx);
+        await recordEvent(tx, { type: 'account.changed', entityId: found.id });
         return found;
       });
       if (input.disabled) await ctx.sessions.invalidateUser(user.id);

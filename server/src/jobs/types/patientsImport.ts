@@ -1,5 +1,6 @@
 import type { Database } from '@hdms/db';
 import { z } from 'zod';
+import { patientCreated, recordEvents } from '../../events/record';
 import { admittingDoctorId, mayImportPatients } from '../../access/index';
 import type { Actor } from '../../context';
 import { badRequest, forbidden } from '../../errors';
@@ -222,8 +223,9 @@ async function commitBatch(
       } else admit.push(row);
     }
 
+    let patients: { id: number }[] = [];
     if (admit.length) {
-      const patients = await Patient.bulkCreate(
+      patients = await Patient.bulkCreate(
         admit.map(({ patient }) => ({
           name: patient.name,
           age: patient.age,
@@ -250,6 +252,7 @@ async function commitBatch(
       rejectedRows: room > 0 ? [...state.rejectedRows, ...refused.slice(0, room)] : state.rejectedRows,
     };
     await JobFile.update({ state: next }, { where: { id: job.payload.fileId }, transaction: tx });
+    await recordEvents(tx, patients.map(patientCreated));
     return { state: next, resumePoint: last };
   });
 }

@@ -1,6 +1,7 @@
 import { admittingDoctorId } from '../../access/index';
 import { badInput } from '../../errors';
 import type { ProcedureContext } from '../../context';
+import { patientCreated, recordEvents } from '../../events/record';
 import { recordAudit } from '../audit/record';
 import type { PatientCreateItem } from './schemas';
 import { type PatientView, patientView } from './views';
@@ -40,6 +41,7 @@ export async function createPatients(
     }
     const patients = await ctx.db.models.Patient.bulkCreate(rows, { transaction: tx, validate: true });
     await recordAudit(ctx, { action: 'create', patientIds: patients.map((p) => p.id) }, tx);
+    await recordEvents(tx, patients.map(patientCreated));
     return patients.map((p) => patientView(ctx.actor, p));
   });
 }

@@ -2,6 +2,7 @@ import type { Database, FieldChanges, Transaction } from '@hdms/db';
 import { assertMayChangePatientFields, findPatientInScope, type PatientField } from '../../access/index';
 import { type Actor, actorName } from '../../context';
 import { badInput } from '../../errors';
+import { recordEvent } from '../../events/record';
 import { recordAudit } from '../audit/record';
 import type { PatientChanges } from './schemas';
 import { type PatientView, patientView } from './views';
@@ -79,6 +80,12 @@ export async function updatePatient(
       { transaction: tx },
     );
     await recordAudit({ db, actor, ...meta }, { action: 'update', patientIds: [patient.id] }, tx);
+    await recordEvent(tx, {
+      type: 'patient.updated',
+      entityId: patient.id,
+      patientId: patient.id,
+      fields: changedFields,
+    });
     return { patient: patientView(actor, patient), changedFields };
   };
   return transaction ? work(transaction) : db.transaction(work);

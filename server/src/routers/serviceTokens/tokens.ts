@@ -8,6 +8,7 @@ import { listPage, type Page } from '../../lib/pagination';
 import { containsText } from '../../lib/search';
 import { type AuditTarget, recordAudit } from '../audit/record';
 import type { CreateServiceToken, ServiceTokenStatus } from './schemas';
+import { recordEvent } from '../../events/record';
 
 /** How much of a token is kept in clear to recognise it: the kind prefix and 8 random characters. */
 const DISPLAY_PREFIX_LENGTH = SERVICE_TOKEN_PREFIX.length + 8;
@@ -146,6 +147,7 @@ export async function revokeServiceToken(ctx: AdminContext, id: number): Promise
     if (found.revokedAt) return { row: found, changed: false };
     await found.update({ revokedAt: new Date() }, { transaction: tx });
     await recordAudit(ctx, { action: 'revoke', targets: [tokenTarget(found)] }, tx);
+    await recordEvent(tx, { type: 'serviceToken.changed', entityId: found.id });
     return { row: found, changed: true };
   });
   if (changed) ctx.logger.info({ serviceTokenId: row.id, name: row.name }, 'service token revoked');

@@ -1,0 +1,261 @@
+import type { Database } from '@hdms/db';
+import { Op } from '@hdms/db';
+import type { EventFacts } from '../access/index';
+import { safeError } from '../errors';
+import type { Logger } from '../logger';
+import { type EventType, INTERNAL_EVENT_TYPES, type InternalEventType, onEventsCommitted } from './record';
+
+/**
+ * Following the `change_events` table: each server process has one `EventFeed`, which reads the
+ * events committed after the last one it read, on any instance, and hands each page to the
+ * subscriptions of this process. It reads at once when this process commits events, and every
+ * `pollMs` for those of other instances; it reads nothing while no one is subscribed.
+ */
+
+/** One committed event as read from the table. */
+export interface StoredEvent {
+  id: number;
+  type: EventType | InternalEventType;
+  entityId: number;
+  patientId: number | null;
+  fields: string[];
+  createdAt: Date;
+}
+
+/** A page of committed events, in id order, and what deciding their delivery needs. */
+export interface EventPage {
+  events: StoredEvent[];
+  facts: EventFacts;
+}
+
+/** Events a read returns at most. */
+export const EVENT_PAGE_SIZE = 500;
+
+const INTERNAL: ReadonlySet<string> = new Set(INTERNAL_EVENT_TYPES);
+
+/** True for the server's own events (never delivered). */
+export function isInternal(event: StoredEvent): event is StoredEvent & { type: InternalEventType } {
+  return INTERNAL.has(event.type);
+}
+
+/** The newest event id (0 when there is none). */
+export async function newestEventId(db: Database): Promise<number> {
+  const newest = (await db.models.ChangeEvent.max('id')) as number | null;
+  return newest ?? 0;
+}
+
+/** The highest event id the retention job has deleted: a resume from below it has missed events. */
+export async function prunedThrough(db: Database): Promise<number> {
+  const log = await db.models.ChangeEventLog.findByPk(1, { attributes: ['prunedThrough'], raw: true });
+  return log?.prunedThrough ?? 0;
+}
+
+/** The current assignments the delivery of `events` depends on: patients' doctors, jobs' starters. */
+export async function loadFacts(db: Database, events: readonly StoredEvent[]): Promise<EventFacts> {
+  const patientIds = new Set<number>();
+  const jobIds = new Set<number>();
+  for (const event of events) {
+    if (event.type.startsWith('job.')) jobIds.add(event.entityId);
+    else if (event.patientId !== null) patientIds.add(event.patientId);
+  }
+  const [patients, jobs] = await Promise.all([
+    patientIds.size
+      ? db.models.Patient.findAll({
+          attributes: ['id', 'doctorId'],
+          where: { id: [...patientIds] },
+          raw: true,
+        })
+      : [],
+    jobIds.size
+      ? db.models.Job.findAll({
+          attributes: ['id', 'createdByType', 'createdById'],
+          where: { id: [...jobIds] },
+          raw: true,
+        })
+      : [],
+  ]);
+  return {
+    patientDoctor: new Map(patients.map((p) => [p.id, p.doctorId ?? null])),
+    jobStarter: new Map(
+      jobs.map((j) => [j.id, { createdByType: j.createdByType, createdById: j.createdById }]),
+    ),
+  };
+}
+
+/**
+ * Up to `limit` events after id `after`, oldest first, with their facts. With `patientId`, only
+ * that patient's events (and the internal ones, which subscriptions need to see).
+ */
+export async function readEvents(
+  db: Database,
+  after: number,
+  options: { limit?: number; patientId?: number } = {},
+): Promise<EventPage> {
+  const where =
+    options.patientId === undefined
+      ? { id: { [Op.gt]: after } }
+      : {
+          id: { [Op.gt]: after },
+          [Op.or]: [{ patientId: options.patientId }, { type: [...INTERNAL_EVENT_TYPES] }],
+        };
+  const rows = (await db.models.ChangeEvent.findAll({
+    attributes: ['id', 'type', 'entityId', 'patientId', 'fields', 'createdAt'],
+    where,
+    order: [['id', 'ASC']],
+    limit: options.limit ?? EVENT_PAGE_SIZE,
+    raw: true,
+  })) as unknown as (Omit<StoredEvent, 'fields' | 'createdAt'> & {
+    fields: string | null;
+    createdAt: Date | string;
+  })[];
+  const events = rows.map(
+    (row): StoredEvent => ({
+      id: row.id,
+      type: row.type,
+      entityId: row.entityId,
+      patientId: row.patientId ?? null,
+      fields: row.fields ? (JSON.parse(row.fields) as string[]) : [],
+      createdAt: row.createdAt instanceof Date ? row.createdAt : new Date(row.createdAt),
+    }),
+  );
+  return { events, facts: events.length ? await loadFacts(db, events) : EMPTY_FACTS };
+}
+
+const EMPTY_FACTS: EventFacts = { patientDoctor: new Map(), jobStarter: new Map() };
+
+/** A subscription of this process, as the feed sees it. */
+export interface FeedListener {
+  /** A page of events committed after the last page (called in order, never concurrently). */
+  page(page: EventPage): void;
+  /** The feed is stopping (the server shuts down): the subscription must end. */
+  end(): void;
+}
+
+/** Options of a feed. */
+export interface EventFeedOptions {
+  /** How often to look for events committed by other instances (default 100 ms). */
+  pollMs?: number;
+}
+
+/** The event feed of one server process (see the top of this file). */
+export class EventFeed {
+  private readonly db: Database;
+  private readonly logger: Logger;
+  private readonly pollMs: number;
+  private readonly listeners = new Set<FeedListener>();
+  /** The last event id read. */
+  private cursor = 0;
+  /** Resolves once the cursor is set for the current run of the loop; null while idle. */
+  private ready: Promise<void> | null = null;
+  private loopDone: Promise<void> = Promise.resolve();
+  private wakeUp: (() => void) | null = null;
+  private woken = false;
+  private stopped = false;
+  private unsubscribe: () => void = () => undefined;
+  private lastFailureLog = 0;
+
+  constructor(db: Database, logger: Logger, options: EventFeedOptions = {}) {
+    this.db = db;
+    this.logger = logger.child({ component: 'events' });
+    this.pollMs = options.pollMs ?? 100;
+  }
+
+  /** How many subscriptions this process serves. */
+  get subscribers(): number {
+    return this.listeners.size;
+  }
+
+  /**
+   * Adds a subscription. Resolves with `from`: the listener is handed every event committed after
+   * that id (it may be handed some at or before it too: it skips those by id). Rejects when the
+   * feed has stopped, or when the database cannot be read to start following it.
+   */
+  async subscribe(listener: FeedListener): Promise<{ from: number; unsubscribe(): void }> {
+    if (this.stopped) throw new Error('the event feed has stopped');
+    this.listeners.add(listener);
+    const unsubscribe = () => {
+      this.listeners.delete(listener);
+    };
+    try {
+      if (!this.ready) {
+        const ready = newestEventId(this.db).then((newest) => {
+          this.cursor = newest;
+          this.loopDone = this.loop();
+        });
+        this.ready = ready;
+        ready.catch(() => {
+          if (this.ready === ready) this.ready = null;
+        });
+      }
+      await this.ready;
+    } catch (error) {
+      unsubscribe();
+      throw error;
+    }
+    return { from: this.cursor, unsubscribe };
+  }
+
+  /** Makes the feed read now rather than at the next poll. */
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  /** Starts listening for this process's commits. */
+  start(): void {
+    this.unsubscribe = onEventsCommitted(() => this.wake());
+  }
+
+  /** Ends every subscription of this process and stops reading (shutdown). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe();
+    for (const listener of this.listeners) listener.end();
+    this.listeners.clear();
+    this.wake();
+    await this.loopDone;
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      while (!this.stopped && this.listeners.size > 0) {
+        this.woken = false;
+        let count = 0;
+        try {
+          const page = await readEvents(this.db, this.cursor, { limit: EVENT_PAGE_SIZE });
+          count = page.events.length;
+          if (count > 0 && !this.stopped) {
+            this.cursor = page.events[count - 1]!.id;
+            for (const listener of this.listeners) listener.page(page);
+          }
+        } catch (error) {
+          // The database is unreachable: subscriptions wait (their clients see no events) and
+          // the feed tries again; the log says so at most once a minute.
+          if (Date.now() - this.lastFailureLog > 60_000) {
+            this.lastFailureLog = Date.now();
+            this.logger.warn({ err: safeError(error) }, 'could not read change events; retrying');
+          }
+          await this.sleep(Math.max(1000, this.pollMs));
+          continue;
+        }
+        if (count === EVENT_PAGE_SIZE) continue;
+        if (!this.woken) await this.sleep(this.pollMs);
+      }
+    } finally {
+      this.ready = null;
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.wakeUp = null;
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+}

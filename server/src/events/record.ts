@@ -1,0 +1,146 @@
+import { EventEmitter } from 'node:events';
+import type { ChangeEvent, ChangeEventLog, Transaction } from '@hdms/db';
+import type { Sequelize } from 'sequelize';
+
+/**
+ * Change events: what `events.onChange` delivers. Every committed create or update of a doctor,
+ * patient, check-up, note or job status writes one row in the transaction of the change, so an
+ * event exists if and only if its change committed. An event names its record and the fields it
+ * changed, never their values.
+ */
+
+/** The types subscribers receive, `<entity>.<what happened>`. */
+export const EVENT_TYPES = [
+  'doctor.created',
+  'doctor.updated',
+  'patient.created',
+  'patient.updated',
+  'checkHistory.created',
+  'note.created',
+  'job.queued',
+  'job.running',
+  'job.succeeded',
+  'job.failed',
+] as const;
+
+/** One type subscribers receive. */
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/**
+ * Events for the server's own use, never delivered: an account's or a service token's standing
+ * changed (linked, disabled, signed out, revoked), so subscriptions on it are checked again
+ * before any later event is delivered. `entityId` is the account's or token's id.
+ */
+export const INTERNAL_EVENT_TYPES = ['account.changed', 'serviceToken.changed'] as const;
+
+/** One internal event type. */
+export type InternalEventType = (typeof INTERNAL_EVENT_TYPES)[number];
+
+/** What an event is about: the part of its type before the dot. */
+export type EventEntity = 'doctor' | 'patient' | 'checkHistory' | 'note' | 'job';
+
+/** The entity of a delivered event's type. */
+export function entityOf(type: EventType): EventEntity {
+  return type.slice(0, type.indexOf('.')) as EventEntity;
+}
+
+/** One event to write. */
+export interface NewEvent {
+  type: EventType | InternalEventType;
+  /** The record the event is about (for `account.changed`, the account). */
+  entityId: number;
+  /** The patient the record belongs to, if any (a patient's own events name it too). */
+  patientId?: number | null;
+  /** Names of the fields the change set (never their values). */
+  fields?: readonly string[];
+}
+
+/** Tells this process's event feed that events were committed, so it reads them at once. */
+const committed = new EventEmitter();
+committed.setMaxListeners(0);
+
+/** Calls `listener` whenever events written in this process are committed; returns the unsubscribe. */
+export function onEventsCommitted(listener: () => void): () => void {
+  committed.on('events', listener);
+  return () => committed.off('events', listener);
+}
+
+/** Transactions that hold the event writers' lock (MySQL). */
+const holdsLock = new WeakSet<Transaction>();
+/** Transactions that will wake the feed when they commit. */
+const wakes = new WeakSet<Transaction>();
+
+function modelsOf(tx: Transaction): {
+  ChangeEvent: typeof ChangeEvent;
+  ChangeEventLog: typeof ChangeEventLog;
+} {
+  const models = (tx as unknown as { sequelize: Sequelize }).sequelize.models;
+  if (!models.ChangeEvent || !models.ChangeEventLog) {
+    throw new Error('the change event models are not initialised on this database');
+  }
+  return models as unknown as { ChangeEvent: typeof ChangeEvent; ChangeEventLog: typeof ChangeEventLog };
+}
+
+/**
+ * Writes events in the caller's transaction. Subscribers follow events by id, so ids must be
+ * committed in increasing order: on SQLite every write transaction is serialised already; on
+ * MySQL the first call of a transaction locks the `change_event_log` row, which it holds until it
+ * commits, so no event with a higher id can commit before this transaction ends. Call it as the
+ * last write of a transaction (after the change and its audit rows): the lock is then held for
+ * the commit only, and no lock is taken after it (no deadlock).
+ */
+export async function recordEvents(tx: Transaction, events: readonly NewEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  const { ChangeEvent, ChangeEventLog } = modelsOf(tx);
+  const sequelize = (tx as unknown as { sequelize: Sequelize }).sequelize;
+  if (sequelize.getDialect() === 'mysql' && !holdsLock.has(tx)) {
+    await ChangeEventLog.findByPk(1, { attributes: ['id'], transaction: tx, lock: tx.LOCK.UPDATE });
+    holdsLock.add(tx);
+  }
+  const at = new Date();
+  await ChangeEvent.bulkCreate(
+    events.map((event) => ({
+      type: event.type,
+      entityId: event.entityId,
+      patientId: event.patientId ?? null,
+      fields: event.fields?.length ? [...event.fields] : null,
+      createdAt: at,
+    })),
+    { transaction: tx },
+  );
+  if (!wakes.has(tx)) {
+    wakes.add(tx);
+    tx.afterCommit(() => {
+      committed.emit('events');
+    });
+  }
+}
+
+/** `recordEvents` for one event. */
+export function recordEvent(tx: Transaction, event: NewEvent): Promise<void> {
+  return recordEvents(tx, [event]);
+}
+
+/** Names of the fields set in `changes` (keys whose value is not `undefined`). */
+export function fieldsOf(changes: object): string[] {
+  return Object.entries(changes)
+    .filter(([, value]) => value !== undefined)
+    .map(([key]) => key);
+}
+
+/** The event of a patient admitted (`patients.create`, an import). */
+export function patientCreated(patient: { id: number }): NewEvent {
+  return { type: 'patient.created', entityId: patient.id, patientId: patient.id };
+}
+
+/**
+ * Records, in a transaction of its own, that an account's standing changed after the fact (its
+ * sessions ended: sign-out, a new password), so that its subscriptions are checked again before
+ * any later event reaches them.
+ */
+export function recordAccountChanged(
+  db: { transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> },
+  userId: number,
+): Promise<void> {
+  return db.transaction((tx) => recordEvent(tx, { type: 'account.changed', entityId: userId }));
+}

@@ -9,15 +9,13 @@
  * latency's p50 / p95 / max.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cpus, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { EventSource } from 'eventsource';
-import { Sequelize } from 'sequelize';
 import { createClient, signIn } from '../../client-sdk/src/index';
+import { freshDatabase, type TestDatabase } from '../helpers/db';
 
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((arg) => arg !== 'events'),
@@ -44,30 +42,9 @@ function freePort(): Promise<number> {
   });
 }
 
-/** A fresh database for the run, and how to remove it. */
-function freshDatabase(): { url: string; drop(): Promise<void> } {
-  if (!values.db) {
-    const dir = mkdtempSync(join(tmpdir(), 'hdms-bench-events-'));
-    return { url: `sqlite:${join(dir, 'bench.sqlite')}`, drop: async () => rmSync(dir, { recursive: true }) };
-  }
-  const url = new URL(values.db);
-  const name = `${url.pathname.replace(/^\//, '') || 'hdms_bench'}_events_${process.pid}`;
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const admin = new Sequelize({
-        dialect: 'mysql',
-        host: url.hostname,
-        port: Number(url.port || 3306),
-        username: decodeURIComponent(url.username),
-        password: decodeURIComponent(url.password),
-        logging: false,
-      });
-      await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);
-      await admin.close();
-    },
-  };
+/** A fresh database for one run (SQLite file, or a new schema on `--db`), and how to remove it. */
+function freshBenchDatabase(): Promise<TestDatabase> {
+  return freshDatabase(values.db ? 'mysql' : 'sqlite', values.db);
 }
 
 /** Starts the server in a child process and waits for /healthz. */
@@ -105,7 +82,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  const target = freshDatabase();
+  const target = await freshBenchDatabase();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const server = await startServerProcess(target.url, port);

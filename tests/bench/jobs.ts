@@ -10,13 +10,9 @@
  * CSV import of `--import-rows` rows (default 100,000; 0 skips it). Prints a table.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { Sequelize } from 'sequelize';
 import { loadConfig } from '../../server/src/env';
 import { JobDispatcher } from '../../server/src/jobs/dispatcher';
 import { enqueueJob } from '../../server/src/jobs/queue';
@@ -24,6 +20,7 @@ import { patientUpdateJob } from '../../server/src/jobs/types/patientUpdate';
 import { createLogger } from '../../server/src/logger';
 import { startServer } from '../../server/src/server';
 import { benchLargeImport } from './jobsImport';
+import { freshDatabase, type TestDatabase } from '../helpers/db';
 
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((arg) => arg !== 'jobs'),
@@ -43,30 +40,9 @@ const importRows = Number(values['import-rows']);
 const ADMIN = { username: 'bench-admin', email: 'bench-admin@example.org', password: 'bench-admin-password' };
 const ms = (ns: number) => (ns / 1e6).toFixed(1);
 
-/** A fresh database for one run, and how to remove it. */
-function freshDatabase(run: number): { url: string; drop(): Promise<void> } {
-  if (!values.db) {
-    const dir = mkdtempSync(join(tmpdir(), 'hdms-bench-jobs-'));
-    return { url: `sqlite:${join(dir, 'bench.sqlite')}`, drop: async () => rmSync(dir, { recursive: true }) };
-  }
-  const url = new URL(values.db);
-  const name = `${url.pathname.replace(/^\//, '') || 'hdms_bench'}_jobs_${process.pid}_${run}`;
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const admin = new Sequelize({
-        dialect: 'mysql',
-        host: url.hostname,
-        port: Number(url.port || 3306),
-        username: decodeURIComponent(url.username),
-        password: decodeURIComponent(url.password),
-        logging: false,
-      });
-      await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);
-      await admin.close();
-    },
-  };
+/** A fresh database for one run (SQLite file, or a new schema on `--db`), and how to remove it. */
+function freshBenchDatabase(): Promise<TestDatabase> {
+  return freshDatabase(values.db ? 'mysql' : 'sqlite', values.db);
 }
 
 interface Row {
@@ -80,8 +56,8 @@ interface Row {
 }
 
 /** One run: `threads` worker threads work off `jobCount` patient updates. */
-async function run(threads: number, index: number): Promise<Row> {
-  const target = freshDatabase(index);
+async function run(threads: number): Promise<Row> {
+  const target = await freshBenchDatabase();
   const config = loadConfig({
     PORT: '0',
     DATABASE_URL: target.url,
@@ -167,8 +143,8 @@ async function main(): Promise<void> {
     `HDMS jobs bench: ${jobCount} patient.update jobs over ${patientCount} patients, threads ${threadCounts.join(', ')}`,
   );
   const rows: Row[] = [];
-  for (const [index, threads] of threadCounts.entries()) {
-    const row = await run(threads, index);
+  for (const threads of threadCounts) {
+    const row = await run(threads);
     rows.push(row);
     console.log(`  ${threads} thread(s): ${row.perSecond.toFixed(0)} jobs/s`);
   }
@@ -184,7 +160,7 @@ async function main(): Promise<void> {
   if (importRows > 0) {
     console.log('');
     console.log(`Large import: ${importRows.toLocaleString()} CSV rows`);
-    const importDb = values.db ? freshDatabase(threadCounts.length) : null;
+    const importDb = values.db ? await freshBenchDatabase() : null;
     const result = await benchLargeImport({
       rows: importRows,
       databaseUrl: importDb?.url,

@@ -23,13 +23,17 @@ export interface TestDatabase {
 }
 
 /**
- * Makes a fresh database for one suite: a SQLite file in a temporary folder, or a new schema on
- * the server of TEST_MYSQL_URL (which must answer: an unreachable MySQL fails the run).
+ * Makes a fresh database for one suite (or benchmark run): a SQLite file in a temporary folder,
+ * or a new schema on the server of `mysqlBase` (TEST_MYSQL_URL by default; it must answer: an
+ * unreachable MySQL fails the run).
  */
-export async function freshDatabase(kind: DbKind = TEST_DB_KIND): Promise<TestDatabase> {
+export async function freshDatabase(
+  kind: DbKind = TEST_DB_KIND,
+  mysqlBase: string | undefined = process.env.TEST_MYSQL_URL,
+): Promise<TestDatabase> {
   const suffix = `${process.pid}_${randomBytes(4).toString('hex')}`;
   if (kind === 'mysql') {
-    const base = process.env.TEST_MYSQL_URL;
+    const base = mysqlBase;
     if (!base) throw new Error('HDMS_TEST_DB=mysql needs TEST_MYSQL_URL');
     const url = new URL(base);
     const name = `${url.pathname.replace(/^\//, '') || 'hdms_test'}_${suffix}`;

@@ -2,6 +2,7 @@ import type { Database } from '@hdms/db';
 import { Op } from '@hdms/db';
 import type { EventFacts } from '../access/index';
 import { safeError } from '../errors';
+import { Waker } from '../lib/waker';
 import type { Logger } from '../logger';
 import { type EventType, INTERNAL_EVENT_TYPES, type InternalEventType, onEventsCommitted } from './record';
 
@@ -148,8 +149,7 @@ export class EventFeed {
   /** Resolves once the cursor is set for the current run of the loop; null while idle. */
   private ready: Promise<void> | null = null;
   private loopDone: Promise<void> = Promise.resolve();
-  private wakeUp: (() => void) | null = null;
-  private woken = false;
+  private readonly waker = new Waker();
   private stopped = false;
   private unsubscribe: () => void = () => undefined;
   private lastFailureLog = 0;
@@ -197,8 +197,7 @@ export class EventFeed {
 
   /** Makes the feed read now rather than at the next poll. */
   wake(): void {
-    this.woken = true;
-    this.wakeUp?.();
+    this.waker.wake();
   }
 
   /** Starts listening for this process's commits. */
@@ -219,7 +218,7 @@ export class EventFeed {
   private async loop(): Promise<void> {
     try {
       while (!this.stopped && this.listeners.size > 0) {
-        this.woken = false;
+        this.waker.reset();
         let count = 0;
         try {
           const page = await readEvents(this.db, this.cursor, { limit: EVENT_PAGE_SIZE });
@@ -235,27 +234,14 @@ export class EventFeed {
             this.lastFailureLog = Date.now();
             this.logger.warn({ err: safeError(error) }, 'could not read change events; retrying');
           }
-          await this.sleep(Math.max(1000, this.pollMs));
+          await this.waker.sleep(Math.max(1000, this.pollMs));
           continue;
         }
         if (count === EVENT_PAGE_SIZE) continue;
-        if (!this.woken) await this.sleep(this.pollMs);
+        await this.waker.sleep(this.pollMs);
       }
     } finally {
       this.ready = null;
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done() {
-        clearTimeout(timer);
-        self.wakeUp = null;
-        resolve();
-      }
-      this.wakeUp = done;
-    });
   }
 }

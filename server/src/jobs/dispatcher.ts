@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createDatabase, type Database, parseDatabaseUrl } from '@hdms/db';
 import type { Config } from '../env';
 import { safeError } from '../errors';
+import { Waker } from '../lib/waker';
 import type { Logger } from '../logger';
 import { createJobRunner, type JobRunner, type JobRunnerOptions } from './pool';
 import { enqueueUniqueJob, onJobCommitted, SYSTEM_OWNER } from './queue';
@@ -69,8 +70,7 @@ export class JobDispatcher {
   private stopping = false;
   private started = false;
   private loopDone: Promise<void> = Promise.resolve();
-  private wakeUp: (() => void) | null = null;
-  private woken = false;
+  private readonly waker = new Waker();
   private renewTimer: NodeJS.Timeout | undefined;
   private recurringTimer: NodeJS.Timeout | undefined;
   private unsubscribe: () => void = () => undefined;
@@ -133,8 +133,7 @@ export class JobDispatcher {
 
   /** Makes the loop look for jobs now rather than at the next poll. */
   wake(): void {
-    this.woken = true;
-    this.wakeUp?.();
+    this.waker.wake();
   }
 
   /** How many jobs this process is running. */
@@ -209,7 +208,7 @@ export class JobDispatcher {
    */
   private async loop(): Promise<void> {
     while (!this.stopping) {
-      this.woken = false;
+      this.waker.reset();
       const room = this.capacity * 2 - this.active.size - this.ready.length;
       let claimed: ClaimedJob[] = [];
       if (room > 0) {
@@ -231,7 +230,7 @@ export class JobDispatcher {
         this.startReady();
       }
       if (claimed.length > 0 && claimed.length === room) continue;
-      if (!this.woken) await this.sleep();
+      await this.waker.sleep(this.pollMs);
     }
   }
 
@@ -240,19 +239,6 @@ export class JobDispatcher {
     while (!this.stopping && this.active.size < this.capacity && this.ready.length > 0) {
       this.launch(this.ready.shift()!);
     }
-  }
-
-  private sleep(): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, this.pollMs);
-      const self = this;
-      function done() {
-        clearTimeout(timer);
-        self.wakeUp = null;
-        resolve();
-      }
-      this.wakeUp = done;
-    });
   }
 
   /** Starts one claimed job on the runner and records its outcome when it ends. */

@@ -6,7 +6,7 @@
  * server-sent events, then records check-ups (default 1,000, from 10 concurrent writers) through
  * the API. Each event's latency is its receipt time minus its commit time (`at`, the server's
  * clock: same machine). Prints events delivered per second (events × subscribers / time) and the
- * latency's p50 / p95 / max.
+ * latency's p50 / p95 / max. `--profile-server DIR` writes the server's CPU profile there.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -24,6 +24,8 @@ const { values } = parseArgs({
     events: { type: 'string', default: '1000' },
     writers: { type: 'string', default: '10' },
     db: { type: 'string' },
+    /** Writes the server's CPU profile (node --cpu-prof) into this folder. */
+    'profile-server': { type: 'string' },
   },
 });
 const subscriberCount = Number(values.subscribers);
@@ -49,7 +51,10 @@ function freshBenchDatabase(): Promise<TestDatabase> {
 
 /** Starts the server in a child process and waits for /healthz. */
 async function startServerProcess(databaseUrl: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/src/index.ts'], {
+  const profile = values['profile-server']
+    ? ['--cpu-prof', `--cpu-prof-dir=${values['profile-server']}`]
+    : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'server/src/index.ts'], {
     env: {
       ...process.env,
       PORT: String(port),

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { TRPCError, type TrackedEnvelope, tracked } from '@trpc/server';
 import { type EventFacts, mayReceiveEvent } from '../access/index';
 import { recheckCaller } from '../auth/index';
@@ -190,16 +189,14 @@ export async function* followEvents(
         continue;
       }
       if (ended) throw resumeLater('The server is shutting down; reconnect with lastEventId to resume');
-      const idle = new Promise<void>((resolve) => {
-        notify = resolve;
-      });
+      // Until a page or the end comes, or it is time to check the subscriber again.
       const untilRecheck = Math.max(1000, checkedAt + RECHECK_MS - Date.now());
-      const timer = new AbortController();
-      await Promise.race([
-        idle,
-        sleep(untilRecheck, undefined, { signal: timer.signal }).catch(() => undefined),
-      ]);
-      timer.abort();
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        notify = resolve;
+        timer = setTimeout(resolve, untilRecheck);
+      });
+      clearTimeout(timer);
       if (!signal?.aborted && !ended && waiting.length === 0 && Date.now() - checkedAt >= RECHECK_MS) {
         await recheck();
       }

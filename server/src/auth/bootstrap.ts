@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Database, Role, Transaction } from '@hdms/db';
+import { type Database, type Role, type Transaction, UniqueConstraintError } from '@hdms/db';
 import { TRPCError } from '@trpc/server';
 import type { Config } from '../env';
 import type { Logger } from '../logger';
@@ -37,19 +37,20 @@ export async function bootstrapAdmin(
   logger: Logger,
   announce?: AnnounceBootstrap,
 ): Promise<BootstrapResult> {
-  let result: BootstrapResult;
-  try {
-    result = await db.transaction(async (transaction) => {
+  const attempt = () =>
+    db.transaction(async (transaction) => {
       const outcome = await bootstrapIn(db, config, transaction);
       await announce?.(outcome);
       return outcome;
     });
+  let result: BootstrapResult;
+  try {
+    result = await attempt();
   } catch (error) {
-    // Another instance on the same database created the admin first: it announced it.
-    if (error instanceof TRPCError && error.code === 'CONFLICT' && !config.admin.password) {
-      if (await db.models.User.findOne({ where: { role: 'admin' } })) return { kind: 'none' };
-    }
-    throw error;
+    // Another instance on the same database created the account at the same moment (its start
+    // announced it): decide again, now that it exists.
+    if (!isDuplicate(error)) throw error;
+    result = await attempt();
   }
   if (result.kind === 'configured') {
     logger.info({ username: result.username }, 'admin account created from ADMIN_* settings');
@@ -57,6 +58,11 @@ export async function bootstrapAdmin(
     logger.info({ username: result.username }, 'admin account created with a generated password');
   }
   return result;
+}
+
+/** A unique-key clash, as the database or `createAccount` reports it. */
+function isDuplicate(error: unknown): boolean {
+  return error instanceof UniqueConstraintError || (error instanceof TRPCError && error.code === 'CONFLICT');
 }
 
 /** Decides and performs the bootstrap inside `transaction`. */

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appRouter } from '../../server/src/routers/_app';
 import { DB_KINDS } from '../helpers/db';
 import { ADMIN, http, startTestServer, type TestServer } from '../helpers/server';
-import { type BrowserContext, type Locator, launchChromium, type Page } from './browser';
+import { BROWSER_TESTS, type BrowserContext, type Locator, launchChromium, type Page } from './browser';
 
 /** Every router of the API: the panel must show each. */
 const ROUTERS = [...new Set(Object.keys(appRouter._def.procedures).map((path) => path.split('.')[0]!))];
@@ -38,7 +38,7 @@ async function execute(box: Locator, path: string): Promise<number> {
   return status;
 }
 
-describe.each(DB_KINDS)('tRPC panel in a browser, on %s', (kind) => {
+describe.skipIf(!BROWSER_TESTS).each(DB_KINDS)('tRPC panel in a browser, on %s', (kind) => {
   let t: TestServer;
   let userDataDir: string;
   let context: BrowserContext;

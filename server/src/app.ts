@@ -12,6 +12,8 @@ import { mountPanel } from './panel';
 import { errorResponse } from './rest/util';
 import { mountRest } from './rest/index';
 import { appRouter } from './routers/_app';
+import { routePath } from 'hono/route';
+import { Metrics, mountMetrics, routeLabel } from './metrics';
 
 /** The largest request body accepted, in bytes. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -133,6 +135,8 @@ function fromAllowedOrigin(c: Ctx, allowedOrigins: readonly string[]): boolean {
 export function createApp(services: AppServices): Hono<AppEnv> {
   const { config, logger } = services;
   const app = new Hono<AppEnv>();
+  const metrics = new Metrics(services.db, services.events);
+  services.events.onLag = (seconds) => metrics.eventLag.observe(seconds);
 
   app.use(secureHeaders());
   app.use(async (c, next) => {
@@ -152,6 +156,8 @@ export function createApp(services: AppServices): Hono<AppEnv> {
     c.header('Cache-Control', 'no-store');
     if (!c.res.headers.has('Content-Security-Policy')) c.header('Content-Security-Policy', API_CSP);
     const actor = c.get('actor');
+    const seconds = (performance.now() - started) / 1000;
+    metrics.observe(routeLabel(c.req.path, routePath(c, -1)), c.req.method, c.res.status, seconds);
     logger.info(
       {
         reqId: requestId,
@@ -261,6 +267,7 @@ export function createApp(services: AppServices): Hono<AppEnv> {
 
   mountRest(app);
   mountPanel(app, config.panelEnabled);
+  mountMetrics(app, metrics, config.metrics);
 
   app.notFound((c) => c.json({ error: 'Not found' }, 404));
   app.onError((error, c) => {

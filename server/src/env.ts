@@ -68,6 +68,13 @@ const schema = z.object({
   SESSION_MAX_HOURS: intFrom(1, 24 * 365).default('12'),
   NODE_ENV: z.string().default('development'),
   PANEL: z.enum(['on', 'off'], { message: 'must be on or off' }).optional(),
+  METRICS: z.enum(['on', 'off'], { message: 'must be on or off' }).optional(),
+  METRICS_TOKEN: z
+    .string()
+    .min(16, 'must be at least 16 characters (a random secret)')
+    .max(256, 'must be at most 256 characters')
+    .regex(/^[\x21-\x7e]+$/, 'must be printable characters without spaces')
+    .optional(),
   LOGIN_PAIR_FREE_FAILURES: intFrom(1, 1000).default('5'),
   LOGIN_PAIR_DELAY_SECONDS: intFrom(1, 86_400).default('10'),
   LOGIN_PAIR_MAX_DELAY_SECONDS: intFrom(1, 86_400).default('900'),
@@ -108,6 +115,8 @@ export interface Config {
   sessionMaxHours: number;
   production: boolean;
   panelEnabled: boolean;
+  /** `GET /metrics`: served at all (METRICS), and the bearer token it asks for (METRICS_TOKEN). */
+  metrics: { enabled: boolean; token: string | null };
   /** The sign-in and registration throttle (LOGIN_*, REGISTER_PER_HOUR); see `auth/throttle.ts`. */
   signInLimits: {
     /** Failures an (account, client address) pair may make before each further attempt waits. */
@@ -165,7 +174,7 @@ export class ConfigError extends Error {
 }
 
 /** Variables whose values are secrets: no message ever shows them, not even in part. */
-export const SECRET_VARIABLES: ReadonlySet<string> = new Set(['ADMIN_PASSWORD']);
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set(['ADMIN_PASSWORD', 'METRICS_TOKEN']);
 
 /** Variables whose values are URLs that may carry a password: shown with the password as `***`. */
 const URL_VARIABLES: ReadonlySet<string> = new Set(['DATABASE_URL']);
@@ -178,6 +187,7 @@ const URL_VARIABLES: ReadonlySet<string> = new Set(['DATABASE_URL']);
 export function redactSecrets(text: string, config: Config): string {
   const secrets = new Set<string>();
   if (config.admin.password) secrets.add(config.admin.password);
+  if (config.metrics.token) secrets.add(config.metrics.token);
   const dbPassword = urlPassword(config.databaseUrl);
   if (dbPassword) {
     secrets.add(dbPassword);
@@ -220,6 +230,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   }
   const env = parsed.data;
   const production = env.NODE_ENV === 'production';
+  const metricsEnabled = env.METRICS ? env.METRICS === 'on' : !production;
+  if (production && metricsEnabled && !env.METRICS_TOKEN) {
+    throw new ConfigError(
+      'Invalid configuration: METRICS=on in production needs METRICS_TOKEN (a random secret that scrapers send as a bearer token)',
+    );
+  }
   return {
     port: env.PORT,
     host: env.HOST,
@@ -231,6 +247,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sessionMaxHours: env.SESSION_MAX_HOURS,
     production,
     panelEnabled: env.PANEL ? env.PANEL === 'on' : !production,
+    metrics: { enabled: metricsEnabled, token: env.METRICS_TOKEN ?? null },
     signInLimits: {
       pairFreeFailures: env.LOGIN_PAIR_FREE_FAILURES,
       pairDelaySeconds: env.LOGIN_PAIR_DELAY_SECONDS,

@@ -153,6 +153,8 @@ export class EventFeed {
   private stopped = false;
   private unsubscribe: () => void = () => undefined;
   private lastFailureLog = 0;
+  /** Told, for each page read, how long after its newest event's commit it was read (metrics). */
+  onLag: ((seconds: number) => void) | null = null;
 
   constructor(db: Database, logger: Logger, options: EventFeedOptions = {}) {
     this.db = db;
@@ -224,7 +226,9 @@ export class EventFeed {
           const page = await readEvents(this.db, this.cursor, { limit: EVENT_PAGE_SIZE });
           count = page.events.length;
           if (count > 0 && !this.stopped) {
-            this.cursor = page.events[count - 1]!.id;
+            const newest = page.events[count - 1]!;
+            this.cursor = newest.id;
+            this.onLag?.(Math.max(0, Date.now() - newest.createdAt.getTime()) / 1000);
             for (const listener of this.listeners) listener.page(page);
           }
         } catch (error) {

@@ -46,7 +46,7 @@ export interface WorkerMessage {
 
 /** The configuration a worker thread gets: everything but the bootstrap admin's credentials. */
 export function jobConfig(config: Config): JobConfig {
-  const { admin: _admin, ...rest } = config;
+  const { admin: _admin, metrics: _metrics, ...rest } = config;
   return rest;
 }
 

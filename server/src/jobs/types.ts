@@ -23,7 +23,7 @@ export interface JobOwner {
  * The configuration a job sees: the server's, without the bootstrap admin's credentials (workers
  * get a copy; nothing secret beyond the database URL they need to connect).
  */
-export type JobConfig = Omit<Config, 'admin'>;
+export type JobConfig = Omit<Config, 'admin' | 'metrics'>;
 
 /** What a running job knows about itself. */
 export interface RunningJob<P> {

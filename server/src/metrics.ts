@@ -1,0 +1,154 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { Database } from '@hdms/db';
+import type { Hono } from 'hono';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { sha256Hex } from './auth/index';
+import type { AppEnv } from './context';
+import type { EventFeed } from './events/feed';
+import { appRouter } from './routers/_app';
+
+/**
+ * `GET /metrics` in the Prometheus text format (prom-client), one registry per server: HTTP
+ * requests by route and status (count and duration), the database pool, the job queue, the event
+ * feed, and the process's own metrics. Off in production unless METRICS=on, and then only with
+ * METRICS_TOKEN as a bearer token.
+ */
+
+const PROCEDURES: ReadonlySet<string> = new Set(Object.keys(appRouter._def.procedures));
+
+/**
+ * A request's route label, bounded whatever clients send: the matched REST route (`/jobs/:id`),
+ * `/trpc/<procedure>` for a known procedure, `/trpc/(batch)` for several at once, and
+ * `(unmatched)` for anything else.
+ */
+export function routeLabel(path: string, routePath: string | undefined): string {
+  if (path.startsWith('/trpc/')) {
+    const names = path.slice('/trpc/'.length).split(',');
+    if (names.length > 1) return '/trpc/(batch)';
+    return PROCEDURES.has(names[0]!) ? `/trpc/${names[0]}` : '/trpc/(unknown)';
+  }
+  if (!routePath || routePath === '/*' || routePath === '*') return '(unmatched)';
+  return routePath;
+}
+
+/** The database pool as sequelize-pool shows it (MySQL); SQLite has none. */
+interface PoolView {
+  size: number;
+  available: number;
+  using: number;
+  waiting: number;
+}
+
+function poolOf(db: Database): PoolView | null {
+  const pool = (db.sequelize.connectionManager as unknown as { pool?: Partial<PoolView> }).pool;
+  if (!pool || typeof pool.size !== 'number') return null;
+  return pool as PoolView;
+}
+
+/** One server's metrics. */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'route' | 'method' | 'status'>;
+  private readonly durations: Histogram<'route' | 'method' | 'status'>;
+  readonly eventLag: Histogram;
+
+  constructor(db: Database, events: EventFeed) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'hdms_' });
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'hdms_http_requests_total',
+      help: 'HTTP requests answered, by route (REST route or tRPC procedure), method and status',
+      labelNames: ['route', 'method', 'status'],
+      registers,
+    });
+    this.durations = new Histogram({
+      name: 'hdms_http_request_duration_seconds',
+      help: 'Time to answer an HTTP request (to the first byte of a stream), by route, method and status',
+      labelNames: ['route', 'method', 'status'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    new Gauge({
+      name: 'hdms_db_pool_connections',
+      help: 'Database pool connections by state (MySQL; absent on SQLite)',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const pool = poolOf(db);
+        if (!pool) return;
+        this.set({ state: 'open' }, pool.size);
+        this.set({ state: 'in_use' }, pool.using);
+        this.set({ state: 'idle' }, pool.available);
+      },
+    });
+    new Gauge({
+      name: 'hdms_db_pool_waiting',
+      help: 'Requests waiting for a database connection (MySQL; absent on SQLite)',
+      registers,
+      collect() {
+        const pool = poolOf(db);
+        if (pool) this.set(pool.waiting);
+      },
+    });
+    new Gauge({
+      name: 'hdms_jobs',
+      help: 'Background jobs not finished, by status, on the whole database (every instance)',
+      labelNames: ['status'],
+      registers,
+      async collect() {
+        const rows = (await db.models.Job.count({
+          where: { status: ['queued', 'running'] },
+          group: ['status'],
+        })) as unknown as { status: string; count: number }[];
+        this.set({ status: 'queued' }, 0);
+        this.set({ status: 'running' }, 0);
+        for (const row of rows) this.set({ status: row.status }, Number(row.count));
+      },
+    });
+    new Gauge({
+      name: 'hdms_event_subscriptions',
+      help: 'Open events.onChange subscriptions on this instance',
+      registers,
+      collect() {
+        this.set(events.subscribers);
+      },
+    });
+    this.eventLag = new Histogram({
+      name: 'hdms_event_feed_lag_seconds',
+      help: "Time from an event's commit to this instance reading it for its subscriptions",
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+  }
+
+  /** Counts one answered request. */
+  observe(route: string, method: string, status: number, seconds: number): void {
+    const labels = { route, method, status: String(status) };
+    this.requests.inc(labels);
+    this.durations.observe(labels, seconds);
+  }
+}
+
+/** True when `header` is `Bearer <token>` (compared in constant time, as hashes). */
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const sent = /^Bearer (.+)$/i.exec(header ?? '')?.[1];
+  if (!sent) return false;
+  return timingSafeEqual(Buffer.from(sha256Hex(sent), 'hex'), Buffer.from(sha256Hex(token), 'hex'));
+}
+
+/** Mounts `GET /metrics` when enabled (a 404 otherwise, like any unknown path). */
+export function mountMetrics(
+  app: Hono<AppEnv>,
+  metrics: Metrics,
+  settings: { enabled: boolean; token: string | null },
+): void {
+  if (!settings.enabled) return;
+  app.get('/metrics', async (c) => {
+    if (settings.token && !bearerMatches(c.req.header('authorization'), settings.token)) {
+      c.header('WWW-Authenticate', 'Bearer realm="metrics"');
+      return c.json({ error: 'Metrics need the METRICS_TOKEN bearer token' }, 401);
+    }
+    const text = await metrics.registry.metrics();
+    return c.body(text, 200, { 'Content-Type': metrics.registry.contentType });
+  });
+}

@@ -1,0 +1,95 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freshDatabase, type TestDatabase } from '../helpers/db';
+import { http } from '../helpers/server';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+/*
+ * The production build (`npm run build`'s server part: server/scripts/build.mjs) into a temporary
+ * folder, run by plain Node with no TypeScript loader, as `npm run start:prod` runs server/dist:
+ * it migrates a fresh database, serves, and its job worker threads load the compiled worker.js.
+ */
+describe('the production build', () => {
+  let dir: string;
+  let target: TestDatabase;
+  const children: ReturnType<typeof spawn>[] = [];
+  afterAll(async () => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    await target?.drop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('compiles to JavaScript that serves, migrates and runs jobs with plain node', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hdms-build-'));
+    const out = join(dir, 'dist');
+    execFileSync(process.execPath, [join(ROOT, 'server', 'scripts', 'build.mjs'), out], { cwd: ROOT });
+    const files = readdirSync(out);
+    expect(files).toEqual(expect.arrayContaining(['index.js', 'worker.js', 'migrate.js', 'admin.js']));
+    expect(files.filter((f) => f.endsWith('.ts'))).toEqual([]);
+    // Packages load from node_modules, as in an installed tree.
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+
+    target = await freshDatabase('sqlite');
+    const child = spawn(process.execPath, [join(out, 'index.js')], {
+      cwd: dir,
+      env: {
+        PATH: process.env.PATH ?? '',
+        PORT: '0',
+        LOG_LEVEL: 'warn',
+        DATABASE_URL: target.url,
+        ADMIN_USERNAME: 'chief',
+        ADMIN_EMAIL: 'chief@example.org',
+        ADMIN_PASSWORD: 'chief-password-1',
+        WORKER_THREADS: '1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let output = '';
+    child.stdout!.on('data', (chunk) => {
+      output += chunk;
+    });
+    child.stderr!.on('data', (chunk) => {
+      output += chunk;
+    });
+    let url: string | undefined;
+    for (let i = 0; i < 300 && !url; i++) {
+      url = /HDMS is listening on (http:\/\/\S+)/.exec(output)?.[1];
+      if (child.exitCode !== null) throw new Error(`exited: ${output}`);
+      await sleep(100);
+    }
+    expect(url, output).toBeDefined();
+    // Plain node: no TypeScript loader anywhere in the command line.
+    expect(child.spawnargs.join(' ')).not.toMatch(/tsx|--import|--loader/);
+
+    expect((await http(url!, 'GET', '/healthz')).status).toBe(200);
+    const login = await http(url!, 'POST', '/login', {
+      body: { username: 'chief', password: 'chief-password-1' },
+    });
+    const token = login.body.token as string;
+    await http(url!, 'POST', '/doctors', { token, body: { name: 'Dr. Built', specialization: 'X' } });
+    const patient = await http(url!, 'POST', '/patients', {
+      token,
+      body: { name: 'Built Patient', age: 40, gender: 'F', doctor_id: 1 },
+    });
+    const accepted = await http(url!, 'POST', `/update_patient/${patient.body.id}`, {
+      token,
+      body: { age: 41 },
+    });
+    expect(accepted.status).toBe(202);
+    let job = await http(url!, 'GET', `/jobs/${accepted.body.job_id}`, { token });
+    for (let i = 0; i < 100 && job.body.status !== 'succeeded' && job.body.status !== 'failed'; i++) {
+      await sleep(100);
+      job = await http(url!, 'GET', `/jobs/${accepted.body.job_id}`, { token });
+    }
+    expect(job.body).toMatchObject({ status: 'succeeded', result: { changed_fields: ['age'] } });
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+    expect(child.exitCode).toBe(0);
+  });
+});

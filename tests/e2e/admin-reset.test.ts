@@ -1,26 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { join } from 'node:path';
 import { createDatabase, type Database, migrateToLatest } from '@hdms/db';
 import { describe, expect, it } from 'vitest';
 import { createAccount } from '../../server/src/auth/accounts';
 import { verifyPassword } from '../../server/src/auth/password';
 import { freshDatabase, type TestDatabase } from '../helpers/db';
 import { http } from '../helpers/server';
+import { childEnv, ROOT, startServerProcess } from '../helpers/serverProcess';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-/** `npm start`'s entry point, run as one process (see restart.test.ts). */
-const SERVER = ['--import', 'tsx', 'server/src/index.ts'];
 /** The recovery command behind `npm run admin:reset-password`. */
 const ADMIN_COMMAND = ['--import', 'tsx', 'server/src/admin.ts'];
-
-/** A child's environment: PATH and HOME only, quiet logs, then `env`. */
-const childEnv = (env: Record<string, string>) => ({
-  PATH: process.env.PATH ?? '',
-  HOME: process.env.HOME ?? '',
-  LOG_LEVEL: 'warn',
-  ...env,
-});
 
 /** Runs `command args` until it exits. */
 async function run(
@@ -45,34 +34,6 @@ async function run(
 const resetPassword = (url: string, ...username: string[]) =>
   run(process.execPath, [...ADMIN_COMMAND, 'reset-password', ...username], { DATABASE_URL: url });
 
-/** Starts the server and waits for its whole banner. */
-async function startProcess(
-  env: Record<string, string>,
-): Promise<{ child: ChildProcess; url: string; out: string }> {
-  const child = spawn(process.execPath, SERVER, {
-    cwd: ROOT,
-    env: childEnv({ PORT: '0', ...env }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no banner within 30 s: ${out}`)), 30_000);
-    child.stdout!.on('data', (chunk) => {
-      out += chunk;
-      const match = /HDMS is listening on (http:\/\/\S+)[\s\S]*Authorization: Bearer/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code}: ${out}`));
-    });
-  });
-  return { child, url, out };
-}
-
 /** Opens a fresh, migrated SQLite database for the command to work on. */
 async function migratedDatabase(): Promise<{ target: TestDatabase; db: Database }> {
   const target = await freshDatabase('sqlite');
@@ -90,9 +51,9 @@ const login = (url: string, username: string, password: string) =>
 describe('admin:reset-password', () => {
   it('gives the admin a new one-time password and ends its sessions on the running server', async () => {
     const target = await freshDatabase('sqlite');
-    const server = await startProcess({ DATABASE_URL: target.url });
+    const server = await startServerProcess({ DATABASE_URL: target.url });
     try {
-      const oldPassword = /password: (\S+)/.exec(server.out)![1]!;
+      const oldPassword = /password: (\S+)/.exec(server.stdout())![1]!;
       const signedIn = await login(server.url, 'admin', oldPassword);
       expect(signedIn.status).toBe(200);
       const token: string = signedIn.body.token;

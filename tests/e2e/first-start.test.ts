@@ -1,81 +1,16 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freshDatabase } from '../helpers/db';
 import { http } from '../helpers/server';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-/** `npm start`'s entry point, run as one process (see restart.test.ts). */
-const SERVER = ['--import', 'tsx', 'server/src/index.ts'];
-
-/** A child's environment: PATH and HOME only, quiet logs, then `env`. */
-const childEnv = (env: Record<string, string>) => ({
-  PATH: process.env.PATH ?? '',
-  HOME: process.env.HOME ?? '',
-  LOG_LEVEL: 'warn',
-  ...env,
-});
+import { runToExit, SERVER_ARGS, type ServerProcess, startServerProcess } from '../helpers/serverProcess';
 
 /** Runs the server until it exits by itself (a failed start). */
-async function runToExit(
-  env: Record<string, string>,
-): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(process.execPath, SERVER, {
-    cwd: ROOT,
-    env: childEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (chunk) => {
-    out += chunk;
-  });
-  child.stderr.on('data', (chunk) => {
-    err += chunk;
-  });
-  const [code] = await once(child, 'exit');
-  return { code, out, err };
-}
+const failedStart = (env: Record<string, string>) => runToExit(SERVER_ARGS, env);
 
-interface Started {
-  child: ChildProcess;
-  url: string;
-  stdout: () => string;
-}
-
-/** Starts the server and waits for its banner. */
-async function startProcess(env: Record<string, string>): Promise<Started> {
-  const child = spawn(process.execPath, SERVER, {
-    cwd: ROOT,
-    env: childEnv({ PORT: '0', ...env }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (chunk) => {
-    err += chunk;
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no banner within 30 s: ${out}${err}`)), 30_000);
-    child.stdout!.on('data', (chunk) => {
-      out += chunk;
-      // The banner ends with the sign-in hint: wait for all of it.
-      const match = /HDMS is listening on (http:\/\/\S+)[\s\S]*Authorization: Bearer/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code}: ${out}${err}`));
-    });
-  });
-  return { child, url, stdout: () => out };
-}
+type Started = ServerProcess;
+const startProcess = startServerProcess;
 
 /** Stops a started server with SIGTERM and waits for it to exit. */
 async function stop(started: Started): Promise<void> {
@@ -95,7 +30,7 @@ describe('the first start', () => {
     const busyPort = (blocker.address() as AddressInfo).port;
     const started: Started[] = [];
     try {
-      const failed = await runToExit({ DATABASE_URL: target.url, PORT: String(busyPort) });
+      const failed = await failedStart({ DATABASE_URL: target.url, PORT: String(busyPort) });
       expect(failed.code).not.toBe(0);
       expect(lines(failed.err)).toEqual([
         `HDMS failed to start: PORT ${busyPort} on HOST 127.0.0.1 is already in use (EADDRINUSE)`,
@@ -167,7 +102,7 @@ describe('the first start', () => {
 
 describe('start-up failures', () => {
   it('names DATABASE_URL, with its password redacted, when the database is unreachable', async () => {
-    const failed = await runToExit({ DATABASE_URL: 'mysql://root:s3cret@127.0.0.1:1/hdms' });
+    const failed = await failedStart({ DATABASE_URL: 'mysql://root:s3cret@127.0.0.1:1/hdms' });
     expect(failed.code).toBe(1);
     const [line, ...more] = lines(failed.err);
     expect(more).toEqual([]);
@@ -182,7 +117,7 @@ describe('start-up failures', () => {
     const file = target.url.slice('sqlite:'.length);
     try {
       writeFileSync(file, 'this is a text file, not a SQLite database, and long enough to be read as one');
-      const failed = await runToExit({ DATABASE_URL: target.url });
+      const failed = await failedStart({ DATABASE_URL: target.url });
       expect(failed.code).toBe(1);
       const [line, ...more] = lines(failed.err);
       expect(more).toEqual([]);

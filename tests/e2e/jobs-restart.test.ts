@@ -1,6 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createDatabase, type Database } from '@hdms/db';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,10 +8,7 @@ import { testSleepJob } from '../../server/src/jobs/types/testing';
 import { freshDatabase, type TestDatabase } from '../helpers/db';
 import { effects, enqueue, waitForJob } from '../helpers/jobs';
 import { http } from '../helpers/server';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-/** `npm start`'s entry as one process (node with tsx's loader): a SIGKILL reaches the server itself. */
-const SERVER = ['--import', 'tsx', 'server/src/index.ts'];
+import { startServerProcess } from '../helpers/serverProcess';
 
 const ENV = {
   ADMIN_USERNAME: 'chief',
@@ -23,43 +19,8 @@ const ENV = {
   WORKER_THREADS: '2',
 };
 
-/** Starts the server process and waits for its banner. */
-async function startProcess(databaseUrl: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, SERVER, {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      PORT: '0',
-      LOG_LEVEL: 'warn',
-      DATABASE_URL: databaseUrl,
-      ...ENV,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (chunk) => {
-    out += chunk;
-  });
-  child.stderr!.on('data', (chunk) => {
-    out += chunk;
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no banner within 30 s: ${out}`)), 30_000);
-    child.stdout!.on('data', () => {
-      const match = /HDMS is listening on (http:\/\/\S+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code}: ${out}`));
-    });
-  });
-  return { child, url };
-}
+/** Starts the server process on `databaseUrl` and waits for its banner. */
+const startProcess = (databaseUrl: string) => startServerProcess({ DATABASE_URL: databaseUrl, ...ENV });
 
 const kinds: ('sqlite' | 'mysql')[] = process.env.TEST_MYSQL_URL ? ['sqlite', 'mysql'] : ['sqlite'];
 

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,8 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../helpers/db';
 import { http } from '../helpers/server';
-
-const ROOT = join(import.meta.dirname, '..', '..');
+import { ROOT, startServerProcess } from '../helpers/serverProcess';
 
 /*
  * The production build (`npm run build`'s server part: server/scripts/build.mjs) into a temporary
@@ -17,7 +16,7 @@ const ROOT = join(import.meta.dirname, '..', '..');
 describe('the production build', () => {
   let dir: string;
   let target: TestDatabase;
-  const children: ReturnType<typeof spawn>[] = [];
+  const children: ChildProcess[] = [];
   afterAll(async () => {
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
     await target?.drop();
@@ -35,57 +34,39 @@ describe('the production build', () => {
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
 
     target = await freshDatabase('sqlite');
-    const child = spawn(process.execPath, [join(out, 'index.js')], {
-      cwd: dir,
-      env: {
-        PATH: process.env.PATH ?? '',
-        PORT: '0',
-        LOG_LEVEL: 'warn',
+    const { child, url } = await startServerProcess(
+      {
         DATABASE_URL: target.url,
         ADMIN_USERNAME: 'chief',
         ADMIN_EMAIL: 'chief@example.org',
         ADMIN_PASSWORD: 'chief-password-1',
         WORKER_THREADS: '1',
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+      { args: [join(out, 'index.js')], cwd: dir },
+    );
     children.push(child);
-    let output = '';
-    child.stdout!.on('data', (chunk) => {
-      output += chunk;
-    });
-    child.stderr!.on('data', (chunk) => {
-      output += chunk;
-    });
-    let url: string | undefined;
-    for (let i = 0; i < 300 && !url; i++) {
-      url = /HDMS is listening on (http:\/\/\S+)/.exec(output)?.[1];
-      if (child.exitCode !== null) throw new Error(`exited: ${output}`);
-      await sleep(100);
-    }
-    expect(url, output).toBeDefined();
     // Plain node: no TypeScript loader anywhere in the command line.
     expect(child.spawnargs.join(' ')).not.toMatch(/tsx|--import|--loader/);
 
-    expect((await http(url!, 'GET', '/healthz')).status).toBe(200);
-    const login = await http(url!, 'POST', '/login', {
+    expect((await http(url, 'GET', '/healthz')).status).toBe(200);
+    const login = await http(url, 'POST', '/login', {
       body: { username: 'chief', password: 'chief-password-1' },
     });
     const token = login.body.token as string;
-    await http(url!, 'POST', '/doctors', { token, body: { name: 'Dr. Built', specialization: 'X' } });
-    const patient = await http(url!, 'POST', '/patients', {
+    await http(url, 'POST', '/doctors', { token, body: { name: 'Dr. Built', specialization: 'X' } });
+    const patient = await http(url, 'POST', '/patients', {
       token,
       body: { name: 'Built Patient', age: 40, gender: 'F', doctor_id: 1 },
     });
-    const accepted = await http(url!, 'POST', `/update_patient/${patient.body.id}`, {
+    const accepted = await http(url, 'POST', `/update_patient/${patient.body.id}`, {
       token,
       body: { age: 41 },
     });
     expect(accepted.status).toBe(202);
-    let job = await http(url!, 'GET', `/jobs/${accepted.body.job_id}`, { token });
+    let job = await http(url, 'GET', `/jobs/${accepted.body.job_id}`, { token });
     for (let i = 0; i < 100 && job.body.status !== 'succeeded' && job.body.status !== 'failed'; i++) {
       await sleep(100);
-      job = await http(url!, 'GET', `/jobs/${accepted.body.job_id}`, { token });
+      job = await http(url, 'GET', `/jobs/${accepted.body.job_id}`, { token });
     }
     expect(job.body).toMatchObject({ status: 'succeeded', result: { changed_fields: ['age'] } });
     child.kill('SIGTERM');

@@ -1,55 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../helpers/db';
 import { http } from '../helpers/server';
+import { ROOT, SERVER_ARGS, startServerProcess } from '../helpers/serverProcess';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-/**
- * The server as one process (node with tsx's loader), so that a signal reaches the server itself:
- * the `tsx` command would put a wrapper process in between, and a SIGKILL would orphan the server.
- */
-const SERVER = ['--import', 'tsx', 'server/src/index.ts'];
-
-interface Started {
-  child: ChildProcess;
-  url: string;
-  stdout: () => string;
-}
-
-/** Runs `npm start`'s entry point as its own process and waits for its banner. */
-async function startProcess(env: Record<string, string>): Promise<Started> {
-  const child = spawn(process.execPath, SERVER, {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0', LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (chunk) => {
-    out += chunk;
-  });
-  child.stderr!.on('data', (chunk) => {
-    err += chunk;
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no banner within 30 s: ${out}${err}`)), 30_000);
-    child.stdout!.on('data', () => {
-      const match = /HDMS is listening on (http:\/\/\S+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code}: ${out}${err}`));
-    });
-  });
-  return { child, url, stdout: () => out };
-}
+const startProcess = startServerProcess;
 
 /** An admin chosen through the ADMIN_* settings. */
 const CHIEF_ENV = {
@@ -174,7 +131,7 @@ describe('start-up configuration', () => {
     ['DATABASE_URL', 'postgres://localhost/hdms'],
     ['LOG_LEVEL', 'chatty'],
   ])('refuses %s=%s with one line naming the variable', async (name, value) => {
-    const child = spawn(process.execPath, SERVER, {
+    const child = spawn(process.execPath, SERVER_ARGS, {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', [name]: value },
       stdio: ['ignore', 'pipe', 'pipe'],

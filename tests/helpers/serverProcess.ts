@@ -1,0 +1,84 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+
+/** The repository's root. */
+export const ROOT = join(import.meta.dirname, '..', '..');
+
+/**
+ * `npm start`'s entry as one process (node with tsx's loader), so that a signal reaches the
+ * server itself: the `tsx` command would put a wrapper process in between, and a SIGKILL would
+ * orphan the server.
+ */
+export const SERVER_ARGS = ['--import', 'tsx', 'server/src/index.ts'];
+
+/** A child's environment: PATH and HOME only, quiet logs, then `env`. */
+export function childEnv(env: Record<string, string>): Record<string, string> {
+  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...env };
+}
+
+/** Runs `node args` until it exits by itself (a command, or a server that fails to start). */
+export async function runToExit(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: childEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (chunk) => {
+    out += chunk;
+  });
+  child.stderr.on('data', (chunk) => {
+    err += chunk;
+  });
+  const [code] = await once(child, 'exit');
+  return { code, out, err };
+}
+
+/** A server running as a process of its own. */
+export interface ServerProcess {
+  child: ChildProcess;
+  url: string;
+  /** What it has printed on stdout so far. */
+  stdout(): string;
+}
+
+/**
+ * Starts a server process (`npm start`'s entry by default; `args` for another, e.g. a build's
+ * `index.js`) on a free port and waits for its whole banner, which ends with the sign-in hint.
+ */
+export async function startServerProcess(
+  env: Record<string, string>,
+  options: { args?: string[]; cwd?: string } = {},
+): Promise<ServerProcess> {
+  const child = spawn(process.execPath, options.args ?? SERVER_ARGS, {
+    cwd: options.cwd ?? ROOT,
+    env: childEnv({ PORT: '0', ...env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (chunk) => {
+    err += chunk;
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no banner within 30 s: ${out}${err}`)), 30_000);
+    child.stdout!.on('data', (chunk) => {
+      out += chunk;
+      const match = /HDMS is listening on (http:\/\/\S+)[\s\S]*Authorization: Bearer/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code}: ${out}${err}`));
+    });
+  });
+  return { child, url, stdout: () => out };
+}

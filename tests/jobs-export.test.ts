@@ -161,12 +161,13 @@ describe('downloading an export', () => {
     const jobId = await exportOfA(team.patientA.token);
     expect((await download(jobId)).status).toBe(401);
     expect((await download(2_000_000_000, team.patientA.token)).status).toBe(404);
-    const update = await callerFor(t, team.doctorA.token).patients.updateAsync({
-      id: team.patientA.patientId,
+    // A finished job that is no export (on patient B, so that A's record stays as the suite made it).
+    const update = await callerFor(t, team.doctorB.token).patients.updateAsync({
+      id: team.patientB.patientId,
       age: 41,
     });
-    await finished(update.jobId, team.doctorA.token);
-    expect((await download(update.jobId, team.doctorA.token)).status).toBe(404);
+    await finished(update.jobId, team.doctorB.token);
+    expect((await download(update.jobId, team.doctorB.token)).status).toBe(404);
     expect((await download(0, team.patientA.token)).status).toBe(400);
   });
 

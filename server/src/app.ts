@@ -8,6 +8,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import { resolveCaller, SESSION_COOKIE } from './auth/index';
 import { type AppEnv, type AppServices, createContext } from './context';
 import { RetryLaterError, safeError } from './errors';
+import { mountApiDocs } from './openapi';
 import { mountPanel } from './panel';
 import { errorResponse } from './rest/util';
 import { mountRest } from './rest/index';
@@ -267,6 +268,7 @@ export function createApp(services: AppServices): Hono<AppEnv> {
 
   mountRest(app);
   mountPanel(app, config.panelEnabled);
+  mountApiDocs(app, config.apiDocsEnabled);
   mountMetrics(app, metrics, config.metrics);
 
   app.notFound((c) => c.json({ error: 'Not found' }, 404));

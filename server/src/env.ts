@@ -68,6 +68,7 @@ const schema = z.object({
   SESSION_MAX_HOURS: intFrom(1, 24 * 365).default('12'),
   NODE_ENV: z.string().default('development'),
   PANEL: z.enum(['on', 'off'], { message: 'must be on or off' }).optional(),
+  API_DOCS: z.enum(['on', 'off'], { message: 'must be on or off' }).optional(),
   METRICS: z.enum(['on', 'off'], { message: 'must be on or off' }).optional(),
   METRICS_TOKEN: z
     .string()
@@ -115,6 +116,8 @@ export interface Config {
   sessionMaxHours: number;
   production: boolean;
   panelEnabled: boolean;
+  /** `GET /openapi.json` and `GET /docs` (API_DOCS). */
+  apiDocsEnabled: boolean;
   /** `GET /metrics`: served at all (METRICS), and the bearer token it asks for (METRICS_TOKEN). */
   metrics: { enabled: boolean; token: string | null };
   /** The sign-in and registration throttle (LOGIN_*, REGISTER_PER_HOUR); see `auth/throttle.ts`. */
@@ -247,6 +250,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sessionMaxHours: env.SESSION_MAX_HOURS,
     production,
     panelEnabled: env.PANEL ? env.PANEL === 'on' : !production,
+    apiDocsEnabled: env.API_DOCS ? env.API_DOCS === 'on' : !production,
     metrics: { enabled: metricsEnabled, token: env.METRICS_TOKEN ?? null },
     signInLimits: {
       pairFreeFailures: env.LOGIN_PAIR_FREE_FAILURES,

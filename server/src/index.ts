@@ -51,6 +51,7 @@ function banner(settings: Config, { url, bootstrap }: Announcement): string {
     `HDMS is listening on ${url}`,
     `  tRPC API:   ${url}/trpc`,
     settings.panelEnabled ? `  tRPC panel: ${url}/panel` : '  tRPC panel: off (PANEL=on to enable)',
+    settings.apiDocsEnabled ? `  REST docs:  ${url}/docs` : '  REST docs:  off (API_DOCS=on to enable)',
     `  health:     ${url}/healthz`,
     ...bootstrapLines(bootstrap),
     '',

@@ -49,6 +49,9 @@ describe('the production build', () => {
     expect(child.spawnargs.join(' ')).not.toMatch(/tsx|--import|--loader/);
 
     expect((await http(url, 'GET', '/healthz')).status).toBe(200);
+    // The OpenAPI document and the docs page's assets load from the compiled server too.
+    expect((await http(url, 'GET', '/openapi.json')).body.paths['/update_patient/{id}']).toBeDefined();
+    expect((await http(url, 'GET', '/docs/assets/swagger-ui-bundle.js')).status).toBe(200);
     const login = await http(url, 'POST', '/login', {
       body: { username: 'chief', password: 'chief-password-1' },
     });

@@ -1,40 +1,81 @@
-import type { Hono } from 'hono';
-import type { AppEnv } from '../context';
+import { ROLES } from '@hdms/db';
+import { z } from 'zod';
 import { loginInput, registerInput } from '../routers/auth';
-import { callerFor, parseBody, readJson, rest, restView } from './util';
+import { instant, type RestRoute, restRoute } from './route';
+import { callerFor, parseBody, pick, readJson, restView } from './util';
 
-const ACCOUNT_FIELDS = ['id', 'username', 'email', 'role'] as const;
+const accountSchema = z.object({
+  id: z.number().int(),
+  username: z.string(),
+  email: z.string(),
+  role: z.enum(ROLES),
+});
+const signedInSchema = accountSchema.extend({
+  doctorId: z
+    .number()
+    .int()
+    .nullable()
+    .openapi({ description: 'The Doctor record a doctor account is linked to' }),
+  patientId: z
+    .number()
+    .int()
+    .nullable()
+    .openapi({ description: 'The Patient record a patient account is linked to' }),
+});
+const loginSchema = z.object({
+  token: z.string().openapi({ description: 'Send it as `Authorization: Bearer <token>`' }),
+  expiresAt: instant(),
+  user: signedInSchema,
+});
 
 /** `POST /register`, `POST /login`, `POST /logout`. */
-export function authRoutes(app: Hono<AppEnv>): void {
-  app.post(
-    '/register',
-    rest(async (c) => {
+export const authRoutes: RestRoute[] = [
+  restRoute({
+    method: 'post',
+    path: '/register',
+    summary: 'Register an account',
+    description:
+      'Creates a doctor or patient account, not yet linked to a record: an admin links it (POST /users/{id}/link) before it sees any patient data. Username: 3-80 letters, digits, `_ . -`; password: 8-256 characters, no composition rules; username and email are unique ignoring case.',
+    access: 'anyone',
+    body: { json: registerInput },
+    answers: { 201: { description: 'The account', schema: accountSchema } },
+    errors: [400, 409, 429],
+    handler: async (c) => {
       const user = await callerFor(c).auth.register(parseBody(registerInput, await readJson(c)));
-      return c.json(restView(user, ACCOUNT_FIELDS), 201);
-    }),
-  );
-
-  app.post(
-    '/login',
-    rest(async (c) => {
+      return c.json(restView(user, accountSchema), 201);
+    },
+  }),
+  restRoute({
+    method: 'post',
+    path: '/login',
+    summary: 'Sign in',
+    description:
+      'Answers a session token (also set as an HttpOnly cookie for browsers). `username` may be the email. Sessions end after 30 minutes idle and 12 hours in all.',
+    access: 'anyone',
+    body: { json: loginInput },
+    answers: { 200: { description: 'The session', schema: loginSchema } },
+    errors: [400, 401, 429],
+    handler: async (c) => {
       const result = await callerFor(c).auth.login(parseBody(loginInput, await readJson(c)));
-      return c.json(
-        {
-          token: result.token,
-          expires_at: result.expiresAt.toISOString(),
-          user: restView(result.user, [...ACCOUNT_FIELDS, 'doctorId', 'patientId']),
-        },
-        200,
-      );
-    }),
-  );
-
-  app.post(
-    '/logout',
-    rest(async (c) => {
+      const session = {
+        token: result.token,
+        expiresAt: result.expiresAt,
+        user: pick(result.user, signedInSchema),
+      };
+      return c.json(restView(session, loginSchema), 200);
+    },
+  }),
+  restRoute({
+    method: 'post',
+    path: '/logout',
+    summary: 'Sign out',
+    description: 'Ends the session the request was made with.',
+    access: 'signed in',
+    answers: { 204: { description: 'Signed out' } },
+    errors: [401],
+    handler: async (c) => {
       await callerFor(c).auth.logout();
       return c.body(null, 204);
-    }),
-  );
-}
+    },
+  }),
+];

@@ -1,11 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import { TRPCError } from '@trpc/server';
-import type { Context as HonoContext, Hono } from 'hono';
+import type { Context as HonoContext } from 'hono';
 import { mayImportPatients, tierRefusal } from '../access/index';
 import { type AppEnv, contextFromHono } from '../context';
 import { forbidden, unauthorized } from '../errors';
+import { IMPORT_COLUMNS } from '../jobs/importCsv';
 import { acceptPatientsImport } from '../jobs/importUpload';
-import { rest } from './util';
+import { acceptedSchema, type RestRoute, restRoute } from './route';
+import { restView } from './util';
 
 const CSV_TYPE = /^text\/csv\s*(;|$)/i;
 const CHARSET = /;\s*charset\s*=\s*"?([\w.:-]+)"?/i;
@@ -26,10 +28,26 @@ function bodyOf(c: HonoContext<AppEnv>): AsyncIterable<Uint8Array> | Iterable<Ui
  * the `patients.import` job with `GET /jobs/:id`. The same as `patients.import`, for files larger
  * than a tRPC request may be.
  */
-export function importsRoutes(app: Hono<AppEnv>): void {
-  app.post(
-    '/patients/import',
-    rest(async (c) => {
+export const importsRoutes: RestRoute[] = [
+  restRoute({
+    method: 'post',
+    path: '/patients/import',
+    summary: 'Import patients from a CSV file',
+    description:
+      "The file is the body, streamed into the database as it arrives (UTF-8, up to IMPORT_MAX_BYTES, 50 MiB by default). Rows commit in batches; rejected rows are listed with their line numbers in the job's result.",
+    access: 'admin',
+    body: {
+      csv: `A header row naming the columns ${IMPORT_COLUMNS.join(',')} (any order; name, age and gender required), then one patient per row`,
+    },
+    answers: {
+      202: {
+        description: 'Accepted',
+        schema: acceptedSchema,
+        headers: { Location: 'The job to follow: /jobs/{job_id}' },
+      },
+    },
+    errors: [400, 401, 403, 413, 415],
+    handler: async (c) => {
       const actor = c.get('actor');
       if (!actor) throw unauthorized(c.get('refusal') ?? undefined);
       if (!mayImportPatients(actor)) {
@@ -53,7 +71,11 @@ export function importsRoutes(app: Hono<AppEnv>): void {
       }
       const ctx = contextFromHono(c, (cookie) => c.header('Set-Cookie', cookie, { append: true }));
       const { jobId } = await acceptPatientsImport({ ...ctx, actor }, bodyOf(c), ctx.config.importMaxBytes);
-      return c.json({ message: 'Import accepted; follow it with GET /jobs/:id', job_id: jobId }, 202);
-    }),
-  );
-}
+      c.header('Location', `/jobs/${jobId}`);
+      return c.json(
+        restView({ message: 'Import accepted; follow it with GET /jobs/:id', jobId }, acceptedSchema),
+        202,
+      );
+    },
+  }),
+];

@@ -1,18 +1,90 @@
-import type { Hono } from 'hono';
-import type { AppEnv } from '../context';
-import { callerFor, pathId, rest, toSnake } from './util';
+import { JOB_STATUSES } from '@hdms/db';
+import { z } from 'zod';
+import { contextFromHono } from '../context';
+import { unauthorized } from '../errors';
+import { openPatientExport } from '../jobs/exportPatient';
+import { instant, type RestRoute, restRoute } from './route';
+import { callerFor, pathId, restView } from './util';
 
-/**
- * `GET /jobs/:id`: a background job's status, attempts, progress and result or error, in snake_case
- * (`{ id, type, status, attempts, max_attempts, progress, result?, error?, … }`); 404 for a job that
- * is not the caller's (admins see every job).
- */
-export function jobsRoutes(app: Hono<AppEnv>): void {
-  app.get(
-    '/jobs/:id',
-    rest(async (c) => {
+const jobSchema = z.object({
+  id: z.number().int(),
+  type: z.string().openapi({ description: 'patient.update, patients.import, patient.export, …' }),
+  status: z.enum(JOB_STATUSES),
+  attempts: z.number().int().openapi({ description: 'Runs started so far' }),
+  maxAttempts: z.number().int(),
+  progress: z
+    .object({ done: z.number().int(), total: z.number().int() })
+    .nullable()
+    .openapi({ description: 'Work done of the total, as the job last reported it' }),
+  result: z
+    .unknown()
+    .optional()
+    .openapi({ description: 'Once succeeded: what the job answers (its type decides)' }),
+  error: z.string().optional().openapi({ description: "The last failure's message" }),
+  patientId: z.number().int().nullable(),
+  createdBy: z.object({ type: z.string(), id: z.number().int(), name: z.string() }),
+  createdAt: instant(),
+  updatedAt: instant(),
+  runAfter: instant().openapi({
+    description: 'When it is (or was) due: its retry time while it waits for one',
+  }),
+  startedAt: instant().nullable(),
+  finishedAt: instant().nullable(),
+});
+
+/** `GET /jobs/:id` and `GET /jobs/:id/result` (an export's document). */
+export const jobsRoutes: RestRoute[] = [
+  restRoute({
+    method: 'get',
+    path: '/jobs/:id',
+    summary: 'A background job',
+    description:
+      'Its status, attempts, progress, and its result or error. Another user’s job answers 404 (admins see every job).',
+    access: 'whoever started it, admin',
+    answers: { 200: { description: 'The job', schema: jobSchema } },
+    errors: [400, 401, 404],
+    handler: async (c) => {
       const job = await callerFor(c).jobs.get({ id: pathId(c) });
-      return c.json(toSnake(job), 200);
-    }),
-  );
-}
+      return c.json(restView(job, jobSchema), 200);
+    },
+  }),
+  restRoute({
+    method: 'get',
+    path: '/jobs/:id/result',
+    summary: 'Download a finished patient export',
+    description:
+      'The document a succeeded `patient.export` job wrote, as a JSON attachment: for the patient and their doctor only (checked at every download, audited as a read of the patient); 404 for anyone else and once it has expired.',
+    access: 'the patient, their doctor',
+    answers: {
+      200: {
+        description: 'The export document',
+        contentType: 'application/json',
+        schema: z.record(z.unknown()),
+        headers: { 'Content-Disposition': 'attachment; filename="…"' },
+      },
+    },
+    errors: [400, 401, 404],
+    handler: async (c) => {
+      const actor = c.get('actor');
+      if (!actor) throw unauthorized(c.get('refusal') ?? undefined);
+      const ctx = contextFromHono(c, () => undefined);
+      const download = await openPatientExport({ ...ctx, actor }, pathId(c));
+      const chunks = download.chunks[Symbol.asyncIterator]();
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          const next = await chunks.next();
+          if (next.done) controller.close();
+          else controller.enqueue(next.value);
+        },
+        async cancel() {
+          await chunks.return?.(undefined);
+        },
+      });
+      return c.body(body, 200, {
+        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Disposition': `attachment; filename="${download.filename}"`,
+        'Content-Length': String(download.bytes),
+      });
+    },
+  }),
+];

@@ -1,6 +1,7 @@
 import type { Context as HonoContext } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../context';
+import './route'; // `.openapi()` on zod schemas
 import { parseBody } from './util';
 
 const whole = (min: number, max: number) =>
@@ -10,9 +11,12 @@ const whole = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 
-const listQuery = z.object({
-  limit: whole(1, 1000).default('100'),
-  after: whole(1, Number.MAX_SAFE_INTEGER).optional(),
+/** `?limit=` and `?after=`, as a REST list reads them. */
+export const listQuery = z.object({
+  limit: whole(1, 1000).default('100').openapi({ description: 'Items per page, 1-1000 (default 100)' }),
+  after: whole(1, Number.MAX_SAFE_INTEGER)
+    .optional()
+    .openapi({ description: 'The last id of the previous page: the page starts after it' }),
 });
 
 /**

@@ -1,22 +1,41 @@
-import type { Hono } from 'hono';
-import type { AppEnv } from '../context';
+import { z } from 'zod';
 import { patientChangesSchema, patientCreateInput, patientsCreateInput } from '../routers/patients/schemas';
 import type { PatientView } from '../routers/patients/views';
-import { readListQuery } from './listQuery';
-import { callerFor, parseBody, pathId, readJson, rest, restView, toCamel } from './util';
+import { listQuery, readListQuery } from './listQuery';
+import { acceptedSchema, type RestRoute, restRoute } from './route';
+import { callerFor, parseBody, pathId, readJson, restView, toCamel } from './util';
 
-const created = (p: PatientView) => restView(p, ['id', 'name']);
-const listed = (p: PatientView) => restView(p, ['id', 'name', 'age', 'gender', 'doctorId']);
+const createdSchema = z.object({ id: z.number().int(), name: z.string() });
+const listedSchema = createdSchema.extend({
+  age: z.number().int(),
+  gender: z.string(),
+  doctorId: z.number().int().nullable(),
+});
+const created = (p: PatientView) => restView(p, createdSchema);
+const listed = (p: PatientView) => restView(p, listedSchema);
 
 /**
  * `POST /patients` (one or an array), `GET /patients` (the caller's scope) and
  * `POST /update_patient/:id` (the fields of `patients.update`, applied in the background: 202
  * `{ message, job_id }`, and `Location: /jobs/<job_id>` to follow it).
  */
-export function patientsRoutes(app: Hono<AppEnv>): void {
-  app.post(
-    '/patients',
-    rest(async (c) => {
+export const patientsRoutes: RestRoute[] = [
+  restRoute({
+    method: 'post',
+    path: '/patients',
+    summary: 'Admit patients',
+    description:
+      'One patient, or an array of up to 1000 (all or nothing). Admins admit to any doctor; a doctor only to themself (`doctor_id` their own or left out).',
+    access: 'admin, or a doctor for their own patients',
+    body: { json: z.union([patientCreateInput, patientsCreateInput]) },
+    answers: {
+      201: {
+        description: 'The patient, or the patients in the order sent',
+        schema: z.union([createdSchema, z.array(createdSchema)]),
+      },
+    },
+    errors: [400, 401, 403, 404],
+    handler: async (c) => {
       const body = toCamel(await readJson(c));
       const caller = callerFor(c).patients;
       if (Array.isArray(body)) {
@@ -24,25 +43,48 @@ export function patientsRoutes(app: Hono<AppEnv>): void {
       }
       const patient = await caller.create(parseBody(patientCreateInput, body));
       return c.json(created(patient), 201);
-    }),
-  );
-
-  app.post(
-    '/update_patient/:id',
-    rest(async (c) => {
+    },
+  }),
+  restRoute({
+    method: 'post',
+    path: '/update_patient/:id',
+    summary: "Change a patient's record (in the background)",
+    description:
+      "The fields to change. Admins: name, age, gender, doctor_id, room_number, bed_number; the patient's doctor: name, age, gender, diagnosis, prescribed_medicine. Rights, scope and input are checked now; the change is applied as a job, in the order accepted.",
+    access: "admin, or the patient's doctor",
+    body: { json: patientChangesSchema },
+    answers: {
+      202: {
+        description: 'Accepted',
+        schema: acceptedSchema,
+        headers: { Location: 'The job to follow: /jobs/{job_id}' },
+      },
+    },
+    errors: [400, 401, 403, 404],
+    handler: async (c) => {
       const id = pathId(c);
       const changes = parseBody(patientChangesSchema, toCamel(await readJson(c)));
       const { jobId } = await callerFor(c).patients.updateAsync({ id, ...changes });
       c.header('Location', `/jobs/${jobId}`);
-      return c.json({ message: `Update accepted; follow it at GET /jobs/${jobId}`, job_id: jobId }, 202);
-    }),
-  );
-
-  app.get(
-    '/patients',
-    rest(async (c) => {
+      return c.json(
+        restView({ message: `Update accepted; follow it at GET /jobs/${jobId}`, jobId }, acceptedSchema),
+        202,
+      );
+    },
+  }),
+  restRoute({
+    method: 'get',
+    path: '/patients',
+    summary: 'List patients in your scope',
+    description:
+      'By id, a page at a time (`after` = the last id seen). Admins see every patient; a doctor their own; a patient their own record; an unlinked account none. Each patient listed is audited as read.',
+    access: 'signed in (scoped)',
+    query: listQuery,
+    answers: { 200: { description: 'A page of patients', schema: z.array(listedSchema) } },
+    errors: [400, 401, 403],
+    handler: async (c) => {
       const { items } = await callerFor(c).patients.list(readListQuery(c));
       return c.json(items.map(listed), 200);
-    }),
-  );
-}
+    },
+  }),
+];

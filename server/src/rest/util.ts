@@ -24,7 +24,8 @@ export function parseBody<S extends z.ZodTypeAny>(schema: S, body: unknown): z.o
 }
 
 const camel = (key: string) => key.replace(/_([a-z0-9])/g, (_, ch: string) => ch.toUpperCase());
-const snake = (key: string) => key.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`);
+/** One camelCase key in REST's snake_case. */
+export const snake = (key: string) => key.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`);
 
 function mapKeys(value: unknown, rename: (key: string) => string): unknown {
   if (Array.isArray(value)) return value.map((v) => mapKeys(v, rename));
@@ -39,15 +40,26 @@ export const toCamel = (value: unknown) => mapKeys(value, camel);
 /** camelCase result keys to REST's snake_case, deeply. */
 export const toSnake = (value: unknown) => mapKeys(value, snake);
 
+/** The fields of `view` that `schema` names, and only those. */
+export function pick<S extends z.ZodRawShape>(
+  view: z.input<z.ZodObject<S>>,
+  schema: z.ZodObject<S>,
+): z.input<z.ZodObject<S>> {
+  const picked: Record<string, unknown> = {};
+  for (const key of Object.keys(schema.shape)) picked[key] = (view as Record<string, unknown>)[key];
+  return picked as z.input<z.ZodObject<S>>;
+}
+
 /**
- * The REST shape of a view: the contract's fields of it, keys in snake_case. Views are the
- * procedures' (one per entity); REST only picks and renames.
+ * The REST answer for a view: the fields its schema names (the schema `openapi.ts` documents),
+ * keys in snake_case. Views are the procedures' (one per entity); REST only picks and renames,
+ * and the compiler checks that the view has every field of the schema, with its type.
  */
-export function restView<V extends object, K extends keyof V & string>(
-  view: V,
-  fields: readonly K[],
+export function restView<S extends z.ZodRawShape>(
+  view: z.input<z.ZodObject<S>>,
+  schema: z.ZodObject<S>,
 ): unknown {
-  return toSnake(Object.fromEntries(fields.map((field) => [field, view[field]])));
+  return toSnake(pick(view, schema));
 }
 
 /** How deeply a REST body may nest objects and arrays: far more than any endpoint needs. */

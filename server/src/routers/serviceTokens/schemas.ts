@@ -84,7 +84,7 @@ export const createServiceTokenInput = z
 export type CreateServiceToken = z.output<typeof createServiceTokenInput>;
 
 /** A token's state: usable, past its expiry, or revoked (revocation wins). */
-const TOKEN_STATUSES = ['active', 'expired', 'revoked'] as const;
+export const TOKEN_STATUSES = ['active', 'expired', 'revoked'] as const;
 /** One of `TOKEN_STATUSES`. */
 export type ServiceTokenStatus = (typeof TOKEN_STATUSES)[number];
 

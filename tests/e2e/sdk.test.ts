@@ -1,11 +1,13 @@
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DB_KINDS } from '../helpers/db';
-import { ADMIN, startTestServer } from '../helpers/server';
+import { DB_KINDS, freshDatabase } from '../helpers/db';
+import { ADMIN, http, startTestServer } from '../helpers/server';
+import { runToExit, startServerProcess } from '../helpers/serverProcess';
 
 const run = promisify(execFile);
 const SDK_DIR = join(process.cwd(), 'client-sdk');
@@ -386,4 +388,67 @@ describe('the published @hdms/client package, as a consumer installs it', () => 
     },
     120_000,
   );
+
+  // The README's quick start, client-sdk/examples/quick-start.mjs: plain JavaScript run by node,
+  // importing '@hdms/client' by name (this repo's workspace package, i.e. the dist/ that
+  // beforeAll's `npm pack` built), against a server process started as `npm start` starts it.
+  it('runs the quick-start snippet with plain node against a running server', async () => {
+    expect(existsSync(join(SDK_DIR, 'dist', 'index.js')), 'client-sdk/dist built by npm pack').toBe(true);
+    const target = await freshDatabase('sqlite');
+    const admin = { username: 'chief', password: 'chief-password-1' };
+    const server = await startServerProcess({
+      DATABASE_URL: target.url,
+      ADMIN_USERNAME: admin.username,
+      ADMIN_PASSWORD: admin.password,
+    });
+    try {
+      const login = await http(server.url, 'POST', '/login', { body: admin });
+      expect(login.status).toBe(200);
+      for (const [name, specialization] of [
+        ['Dr. Ada Byron', 'Cardiology'],
+        ['Dr. Bo Chen', 'Surgery'],
+      ]) {
+        const created = await http(server.url, 'POST', '/doctors', {
+          token: login.body.token,
+          body: { name, specialization },
+        });
+        expect(created.status, JSON.stringify(created.body)).toBe(201);
+      }
+
+      const snippet = join('client-sdk', 'examples', 'quick-start.mjs');
+      const env = { HDMS_URL: server.url, HDMS_USERNAME: admin.username };
+      const ran = await runToExit([snippet], { ...env, HDMS_PASSWORD: admin.password });
+      expect(ran.err).toBe('');
+      expect(ran.code, ran.out).toBe(0);
+      expect(ran.out.trim().split('\n')).toEqual([
+        'Signed in as chief (admin).',
+        '#1 Dr. Ada Byron (Cardiology)',
+        '#2 Dr. Bo Chen (Surgery)',
+        '2 doctor(s) on the first page.',
+        'No doctor #2147483647: NOT_FOUND (Doctor not found).',
+        'Signed out.',
+      ]);
+
+      // A failure is one line on stderr and a non-zero exit code.
+      const refused = await runToExit([snippet], { ...env, HDMS_PASSWORD: 'not-the-password' });
+      expect(refused.code).toBe(1);
+      expect(refused.out).toBe('');
+      expect(refused.err.trim().split('\n')).toEqual([
+        expect.stringMatching(/^HDMS quick start failed: UNAUTHORIZED: /),
+      ]);
+    } finally {
+      server.child.kill('SIGTERM');
+      if (server.child.exitCode === null) await once(server.child, 'exit');
+      await target.drop();
+    }
+  }, 90_000);
+});
+
+describe('the quick-start snippet in the READMEs', () => {
+  it('is client-sdk/examples/quick-start.mjs verbatim, in both', () => {
+    const snippet = readFileSync(join(SDK_DIR, 'examples', 'quick-start.mjs'), 'utf8');
+    for (const readme of [join(SDK_DIR, '..', 'README.md'), join(SDK_DIR, 'README.md')]) {
+      expect(readFileSync(readme, 'utf8'), readme).toContain(`\`\`\`js\n${snippet}\`\`\`\n`);
+    }
+  });
 });

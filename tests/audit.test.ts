@@ -8,6 +8,7 @@ import {
   lastAuditId,
   linkedPatient,
   serviceToken,
+  withAuditFailing,
 } from './helpers/clinical';
 import { signedInUser, startTestServer, type TestServer } from './helpers/server';
 
@@ -292,5 +293,72 @@ describe('audit trail', () => {
     const auditNames = Object.keys(procedures).filter((p) => p.startsWith('audit.'));
     expect(auditNames.sort()).toEqual(['audit.list', 'audit.myAccess']);
     for (const name of auditNames) expect(procedures[name]!._def.type).toBe('query');
+  });
+
+  describe('group commit of read audit rows', () => {
+    /** Runs `work`, returning the INSERT statements into the audit table it sent. */
+    async function auditInserts(work: () => Promise<unknown>): Promise<string[]> {
+      const sent: string[] = [];
+      const { options } = t.db.sequelize as unknown as { options: { logging: unknown } };
+      const before = options.logging;
+      options.logging = (sql: string) => {
+        if (/INSERT INTO [`"]?audit_events/i.test(sql)) sent.push(sql);
+      };
+      try {
+        await work();
+      } finally {
+        options.logging = before;
+      }
+      return sent;
+    }
+
+    const source = (requestId: string) => ({
+      db: t.db,
+      actor: null,
+      requestId,
+      ip: '127.0.0.1',
+      procedure: 'test.group',
+    });
+
+    it('reads arriving while an audit INSERT runs share the next one, and each waits for its own row', async () => {
+      const { recordAudit } = await import('../server/src/routers/audit/record');
+      const patientId = team.patientA.patientId;
+      const tag = `group-${Date.now()}`;
+      const settled: string[] = [];
+      const inserts = await auditInserts(() =>
+        Promise.all(
+          Array.from({ length: 20 }, async (_, i) => {
+            await recordAudit(source(`${tag}-${i}`), { action: 'read', patientIds: [patientId] });
+            // Once a call's promise resolves, its row is committed and readable by anyone.
+            const row = await t.db.models.AuditEvent.findOne({ where: { requestId: `${tag}-${i}` } });
+            expect(row?.patientId).toBe(patientId);
+            settled.push(`${tag}-${i}`);
+          }),
+        ),
+      );
+      expect(settled).toHaveLength(20);
+      // The first call's INSERT went at once, alone; the 19 that arrived meanwhile shared one.
+      expect(inserts).toHaveLength(2);
+    });
+
+    it('fails every read whose rows were in a failed INSERT: no answer without its audit row', async () => {
+      const { recordAudit } = await import('../server/src/routers/audit/record');
+      const results = await withAuditFailing(t, () =>
+        Promise.allSettled(
+          Array.from({ length: 5 }, (_, i) =>
+            recordAudit(source(`fail-${Date.now()}-${i}`), {
+              action: 'read',
+              patientIds: [team.patientA.patientId],
+            }),
+          ),
+        ),
+      );
+      expect(results.map((r) => r.status)).toEqual(Array(5).fill('rejected'));
+      expect((await outcome(doctorA.patients.get({ id: team.patientA.patientId }))).code).toBe('OK');
+      expect(
+        (await withAuditFailing(t, () => outcome(doctorA.patients.get({ id: team.patientA.patientId }))))
+          .code,
+      ).toBe('INTERNAL_SERVER_ERROR');
+    });
   });
 });

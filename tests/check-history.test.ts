@@ -8,6 +8,7 @@ import {
   lastAuditId,
   linkedPatient,
   serviceToken,
+  withAuditFailing,
 } from './helpers/clinical';
 import { http, signedInUser, startTestServer, type TestServer } from './helpers/server';
 
@@ -364,19 +365,14 @@ describe('check history', () => {
 
     it('writes nothing at all when the audit row cannot be written (same transaction)', async () => {
       const before = await counts();
-      t.db.models.AuditEvent.addHook('beforeBulkCreate', 'fail-audit', () => {
-        throw new Error('audit store unavailable');
-      });
-      try {
+      await withAuditFailing(t, async () => {
         const res = await http(t.url, 'POST', '/check_history', {
           token: team.doctorA.token,
           body: [{ patient_id: team.patientA.patientId }, { patient_id: team.patientA.patientId }],
         });
         expect(res.status).toBe(500);
         expect(res.body).toEqual({ error: 'Internal server error' });
-      } finally {
-        t.db.models.AuditEvent.removeHook('beforeBulkCreate', 'fail-audit');
-      }
+      });
       expect(await counts()).toEqual(before);
     });
   });

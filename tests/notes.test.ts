@@ -9,6 +9,7 @@ import {
   lastAuditId,
   linkedPatient,
   serviceToken,
+  withAuditFailing,
 } from './helpers/clinical';
 import { signedInUser, startTestServer, type TestServer } from './helpers/server';
 
@@ -253,16 +254,11 @@ describe('notes', () => {
 
   it('writes no note when its audit row cannot be written (same transaction)', async () => {
     const before = await counts();
-    t.db.models.AuditEvent.addHook('beforeBulkCreate', 'fail-audit', () => {
-      throw new Error('audit store unavailable');
-    });
-    try {
+    await withAuditFailing(t, async () => {
       expect(
         (await outcome(doctorA.notes.create({ patientId: team.patientA.patientId, body: 'lost' }))).code,
       ).toBe('INTERNAL_SERVER_ERROR');
-    } finally {
-      t.db.models.AuditEvent.removeHook('beforeBulkCreate', 'fail-audit');
-    }
+    });
     expect(await counts()).toEqual(before);
   });
 });

@@ -15,6 +15,7 @@ export {
 export { createMigrator, migrateToLatest, migrateDown } from './migrator';
 export { migrations, type Migration } from './migrations/index';
 export * from './models/index';
+export { findPlain, insertPlain } from './plain';
 export type { Transaction } from 'sequelize';
 export {
   Op,

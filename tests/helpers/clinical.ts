@@ -92,3 +92,17 @@ export function auditSince(t: TestServer, afterId: number): Promise<AuditEvent[]
 export function auditedActs(t: TestServer): Promise<number> {
   return t.db.models.AuditEvent.count({ where: { action: { [Op.ne]: 'denied' } } });
 }
+
+/**
+ * Runs `work` while no audit row can be written: the audit table is renamed away (a real failing
+ * statement, on either database), and put back afterwards.
+ */
+export async function withAuditFailing<T>(t: TestServer, work: () => Promise<T>): Promise<T> {
+  const qi = t.db.sequelize.getQueryInterface();
+  await qi.renameTable('audit_events', 'audit_events_away');
+  try {
+    return await work();
+  } finally {
+    await qi.renameTable('audit_events_away', 'audit_events');
+  }
+}

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { ChangeEvent, ChangeEventLog, Transaction } from '@hdms/db';
+import { type ChangeEvent, type ChangeEventLog, insertPlain, type Transaction } from '@hdms/db';
 import type { Sequelize } from 'sequelize';
 
 /**
@@ -98,7 +98,8 @@ export async function recordEvents(tx: Transaction, events: readonly NewEvent[])
     holdsLock.add(tx);
   }
   const at = new Date();
-  await ChangeEvent.bulkCreate(
+  await insertPlain(
+    ChangeEvent,
     events.map((event) => ({
       type: event.type,
       entityId: event.entityId,

@@ -1,5 +1,5 @@
-import { Op } from '@hdms/db';
-import type { Model, ModelStatic, Order, WhereOptions } from 'sequelize';
+import { findPlain, Op } from '@hdms/db';
+import type { Attributes, Model, ModelStatic, Order, WhereOptions } from 'sequelize';
 import { z } from 'zod';
 import { idSchema, lineText } from './schemas';
 
@@ -38,13 +38,14 @@ interface PageQuery {
 
 /**
  * Reads one keyset page: asks for `limit + 1` rows to know whether there is a next page, maps the
- * page's rows with `view`, and returns the last id as the next cursor. Every list uses this.
+ * page's rows with `view`, and returns the last id as the next cursor. Every list uses this. Rows
+ * are read as plain attributes (no model instance per row): views only read fields.
  */
 export async function listPage<Row extends Model & { id: number }, View>(
   model: ModelStatic<Row>,
   input: { limit: number; cursor?: number | null },
   query: PageQuery,
-  view: (row: Row) => View,
+  view: (row: Attributes<Row>) => View,
 ): Promise<Page<View>> {
   const direction = query.direction ?? 'asc';
   const after = query.keyset
@@ -52,18 +53,20 @@ export async function listPage<Row extends Model & { id: number }, View>(
     : input.cursor
       ? { id: { [direction === 'asc' ? Op.gt : Op.lt]: input.cursor } }
       : null;
-  const rows = await model.findAll({
-    attributes: query.attributes,
-    where: { [Op.and]: [...(query.where ?? []), ...(after ? [after] : [])] } as WhereOptions,
+  const rows = await findPlain(model, {
+    attributes: query.attributes as FindAttributes<Row>,
+    where: { [Op.and]: [...(query.where ?? []), ...(after ? [after] : [])] } as WhereOptions<Attributes<Row>>,
     order: query.keyset?.order ?? [['id', direction.toUpperCase()]],
     limit: input.limit + 1,
   });
   const items = rows.slice(0, input.limit);
   return {
     items: items.map(view),
-    nextCursor: rows.length > input.limit ? (items[items.length - 1]?.id ?? null) : null,
+    nextCursor: rows.length > input.limit ? ((items[items.length - 1]?.id as number | undefined) ?? null) : null,
   };
 }
+
+type FindAttributes<Row extends Model> = NonNullable<Parameters<typeof findPlain<Row>>[1]['attributes']>;
 
 /** An empty page, for an actor that reaches nothing. */
 export function emptyPage<T>(): Page<T> {

@@ -1,5 +1,5 @@
 import { type CheckHistory, Op } from '@hdms/db';
-import type { WhereOptions } from 'sequelize';
+import type { Attributes, WhereOptions } from 'sequelize';
 import { z } from 'zod';
 import { findPatientInScope, patientIdsInScope } from '../access/index';
 import type { ProcedureContext } from '../context';
@@ -19,7 +19,7 @@ export interface CheckView {
 }
 
 /** Maps a `CheckHistory` row to its client view with an explicit field list. */
-export function checkView(row: CheckHistory): CheckView {
+export function checkView(row: Attributes<CheckHistory>): CheckView {
   return { id: row.id, patientId: row.patientId, checkTime: row.checkTime };
 }
 

@@ -1,3 +1,4 @@
+import type { Attributes } from 'sequelize';
 import type { Doctor } from '@hdms/db';
 import { z } from 'zod';
 import type { ProcedureContext } from '../context';
@@ -20,7 +21,7 @@ export interface DoctorView {
 }
 
 /** Maps a `Doctor` row to its client view with an explicit field list. */
-export function doctorView(doctor: Doctor): DoctorView {
+export function doctorView(doctor: Attributes<Doctor>): DoctorView {
   return {
     id: doctor.id,
     name: doctor.name,

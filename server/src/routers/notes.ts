@@ -1,3 +1,4 @@
+import type { Attributes } from 'sequelize';
 import type { Note } from '@hdms/db';
 import { z } from 'zod';
 import { findPatientInScope } from '../access/index';
@@ -23,7 +24,7 @@ export interface NoteView {
 }
 
 /** Maps a `Note` row to its client view with an explicit field list. */
-export function noteView(note: Note, correctedByNoteId: number | null): NoteView {
+export function noteView(note: Attributes<Note>, correctedByNoteId: number | null): NoteView {
   return {
     id: note.id,
     patientId: note.patientId,

@@ -1,3 +1,4 @@
+import type { Attributes } from 'sequelize';
 import { ROLES, type Role, type User } from '@hdms/db';
 import { z } from 'zod';
 import { badRequest, conflict, forbidden, notFound } from '../errors';
@@ -22,7 +23,7 @@ export interface UserView {
 }
 
 /** Maps a `User` row to its client view with an explicit field list. */
-export function userView(user: User): UserView {
+export function userView(user: Attributes<User>): UserView {
   return {
     id: user.id,
     username: user.username,

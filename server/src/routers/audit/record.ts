@@ -1,4 +1,5 @@
-import type { AuditAction, Transaction } from '@hdms/db';
+import { type AuditAction, type AuditEvent, type Database, insertPlain, type Transaction } from '@hdms/db';
+import type { CreationAttributes } from 'sequelize';
 import { actorName, type Context } from '../../context';
 
 /** What an administrative act was done to, for the audit row. */
@@ -23,10 +24,59 @@ interface AuditEntry {
 /** Who and where a call came from, as audit rows record it. */
 export type AuditSource = Pick<Context, 'db' | 'actor' | 'requestId' | 'ip'> & { procedure?: string };
 
+type AuditRow = CreationAttributes<AuditEvent>;
+
+/** The most rows one group-committed INSERT carries. */
+const MAX_GROUP_ROWS = 5000;
+
 /**
- * Appends audit rows for one call.
+ * Group commit of the audit rows written outside a transaction (reads): the first call inserts
+ * its rows at once; calls arriving while that INSERT runs wait and go together in the next one.
+ * Every call's promise settles when the INSERT holding its rows has committed (or failed, and
+ * then every call in it fails), so each answer still waits for its own rows to be durable; under
+ * load, many requests share one statement instead of queueing one each.
+ */
+class AuditGroup {
+  private waiting: { rows: AuditRow[]; done: (error?: unknown) => void }[] = [];
+  private writing = false;
+
+  constructor(private readonly db: Database) {}
+
+  append(rows: AuditRow[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ rows, done: (error) => (error === undefined ? resolve() : reject(error)) });
+      if (!this.writing) void this.write();
+    });
+  }
+
+  private async write(): Promise<void> {
+    this.writing = true;
+    while (this.waiting.length) {
+      let count = 0;
+      let take = 0;
+      while (take < this.waiting.length && (take === 0 || count + this.waiting[take]!.rows.length <= MAX_GROUP_ROWS)) {
+        count += this.waiting[take]!.rows.length;
+        take++;
+      }
+      const group = this.waiting.splice(0, take);
+      try {
+        await insertPlain(this.db.models.AuditEvent, group.flatMap((call) => call.rows));
+        for (const call of group) call.done();
+      } catch (error) {
+        for (const call of group) call.done(error ?? new Error('audit write failed'));
+      }
+    }
+    this.writing = false;
+  }
+}
+
+const groups = new WeakMap<Database, AuditGroup>();
+
+/**
+ * Appends audit rows for one call, and resolves once they are committed.
  * Pass the write's transaction so the trail commits with the change or not at all; a read is
- * audited before its result is returned, so no read goes unaudited.
+ * audited before its result is returned, so no read goes unaudited (its rows may share an INSERT
+ * with other reads' rows: see `AuditGroup`).
  */
 export async function recordAudit(
   source: AuditSource,
@@ -45,7 +95,7 @@ export async function recordAudit(
     ip: source.ip,
   };
   const patientIds = [...new Set(entry.patientIds ?? [])];
-  const rows = patientIds.length
+  const rows: AuditRow[] = patientIds.length
     ? patientIds.map((patientId) => ({ ...base, patientId }))
     : (entry.targets?.length ? entry.targets : [null]).map((target) => ({
         ...base,
@@ -54,7 +104,10 @@ export async function recordAudit(
         targetId: target?.id ?? null,
         targetName: target?.name?.slice(0, 120) ?? null,
       }));
-  await source.db.models.AuditEvent.bulkCreate(rows, { transaction });
+  if (transaction) return insertPlain(source.db.models.AuditEvent, rows, { transaction });
+  let group = groups.get(source.db);
+  if (!group) groups.set(source.db, (group = new AuditGroup(source.db)));
+  return group.append(rows);
 }
 
 /** The patient ids a call's raw input names: `patientId` anywhere at the top (or in batch items), `id` for `patients.*`. */

@@ -1,3 +1,4 @@
+import type { Attributes } from 'sequelize';
 import type { AuditAction, AuditEvent } from '@hdms/db';
 
 /**
@@ -26,7 +27,7 @@ export type MyAccessView = Pick<
 >;
 
 /** Maps an `AuditEvent` row to the admin view with an explicit field list. */
-export function auditEventView(row: AuditEvent): AuditEventView {
+export function auditEventView(row: Attributes<AuditEvent>): AuditEventView {
   return {
     id: row.id,
     actorType: row.actorType,
@@ -46,7 +47,7 @@ export function auditEventView(row: AuditEvent): AuditEventView {
 }
 
 /** Maps an `AuditEvent` row to the patient's view. */
-export function myAccessView(row: AuditEvent): MyAccessView {
+export function myAccessView(row: Attributes<AuditEvent>): MyAccessView {
   return {
     id: row.id,
     actorName: row.actorName,

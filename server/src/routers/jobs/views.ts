@@ -1,3 +1,4 @@
+import type { Attributes } from 'sequelize';
 import type { Job, JobStatus } from '@hdms/db';
 import { mayReadJobResult } from '../../access/index';
 import type { Actor } from '../../context';
@@ -53,7 +54,7 @@ export interface JobView {
 }
 
 /** Maps a job row to the view this actor may see, with an explicit field list. */
-export function jobView(actor: Actor, job: Job, types: JobRegistry): JobView {
+export function jobView(actor: Actor, job: Attributes<Job>, types: JobRegistry): JobView {
   const view: JobView = {
     id: job.id,
     type: job.type,

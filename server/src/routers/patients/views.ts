@@ -1,3 +1,4 @@
+import type { Attributes } from 'sequelize';
 import type { FieldChanges, Patient, PatientRevision } from '@hdms/db';
 import { canReadClinical, isClinicalField } from '../../access/index';
 import type { Actor } from '../../context';
@@ -21,7 +22,7 @@ export interface PatientView {
 }
 
 /** Maps a `Patient` row to the view this actor may see, with an explicit field list. */
-export function patientView(actor: Actor, patient: Patient): PatientView {
+export function patientView(actor: Actor, patient: Attributes<Patient>): PatientView {
   const view: PatientView = {
     id: patient.id,
     name: patient.name,
@@ -59,7 +60,7 @@ export interface RevisionView {
  * values are replaced by `{ redacted: true }`: they see that it changed, when and by whom, never
  * what it said.
  */
-export function revisionView(actor: Actor, revision: PatientRevision): RevisionView {
+export function revisionView(actor: Actor, revision: Attributes<PatientRevision>): RevisionView {
   const clinical = canReadClinical(actor);
   const changes: Record<string, FieldChangeView> = {};
   for (const [field, change] of Object.entries(revision.changes as FieldChanges)) {

@@ -1,5 +1,5 @@
 import { Op, type ServiceToken } from '@hdms/db';
-import { col, fn, type WhereOptions, where } from 'sequelize';
+import { type Attributes,  col, fn, type WhereOptions, where } from 'sequelize';
 import type { Scope } from '../../access/index';
 import { newServiceToken, SERVICE_TOKEN_PREFIX, sha256Hex } from '../../auth/tokens';
 import type { Context, ProcedureContext, UserActor } from '../../context';
@@ -37,14 +37,14 @@ export interface CreatedServiceToken {
 /** An admin's context, as the service-token procedures receive it. */
 type AdminContext = ProcedureContext<UserActor<'admin'>>;
 
-function statusOf(row: ServiceToken, now: Date): ServiceTokenStatus {
+function statusOf(row: Attributes<ServiceToken>, now: Date): ServiceTokenStatus {
   if (row.revokedAt) return 'revoked';
   return row.expiresAt.getTime() <= now.getTime() ? 'expired' : 'active';
 }
 
 /** Maps a `ServiceToken` row to its admin view with an explicit field list. */
 export function serviceTokenView(
-  row: ServiceToken,
+  row: Attributes<ServiceToken>,
   createdBy: ServiceTokenView['createdBy'],
   now = new Date(),
 ): ServiceTokenView {
@@ -68,7 +68,7 @@ function tokenTarget(row: ServiceToken): AuditTarget {
 }
 
 /** The accounts that created `rows`, by id (one query). */
-async function creatorsOf(ctx: Pick<Context, 'db'>, rows: ServiceToken[]) {
+async function creatorsOf(ctx: Pick<Context, 'db'>, rows: Attributes<ServiceToken>[]) {
   const ids = [...new Set(rows.map((r) => r.createdByUserId))];
   const users = ids.length
     ? await ctx.db.models.User.findAll({ where: { id: ids }, attributes: ['id', 'username'] })

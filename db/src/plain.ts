@@ -46,7 +46,10 @@ function toDate(value: unknown): unknown {
 function planOf(model: ModelStatic<Model>): ModelPlan {
   const known = plans.get(model);
   if (known) return known;
-  const attributes = model.getAttributes() as Record<string, ModelAttributeColumnOptions & { field?: string }>;
+  const attributes = model.getAttributes() as Record<
+    string,
+    ModelAttributeColumnOptions & { field?: string }
+  >;
   const readers: [string, Converter][] = [];
   const setters: ModelPlan['setters'] = [];
   const fields = new Map<string, string>();
@@ -65,8 +68,9 @@ function planOf(model: ModelStatic<Model>): ModelPlan {
     }
     if (attribute.set) setters.push([name, attribute.set]);
   }
-  const timestamps = (model as unknown as { _timestampAttributes: { createdAt?: string; updatedAt?: string } })
-    ._timestampAttributes;
+  const timestamps = (
+    model as unknown as { _timestampAttributes: { createdAt?: string; updatedAt?: string } }
+  )._timestampAttributes;
   const plan = {
     readers,
     fields,
@@ -98,22 +102,31 @@ export async function findPlain<M extends Model>(
 /**
  * Inserts rows in one multi-row INSERT, as `bulkCreate` would store them (timestamps set, model
  * setters applied) but without building an instance per row, validating or running hooks: for
- * rows the server composes itself (audit rows, change events), never for client input.
+ * rows the server composes itself or has validated already, never for unchecked input. Returns
+ * the rows as stored: the values given, the timestamps, and the id the database assigned (read as
+ * `bulkCreate` reads it: RETURNING on SQLite, MySQL's consecutive ids from the first insert id).
  */
 export async function insertPlain<M extends Model>(
   model: ModelStatic<M>,
   rows: readonly CreationAttributes<M>[],
   options: { transaction?: Transaction | null } = {},
-): Promise<void> {
-  if (rows.length === 0) return;
+): Promise<(CreationAttributes<M> & { id: number })[]> {
+  if (rows.length === 0) return [];
   const plan = planOf(model as unknown as ModelStatic<Model>);
   const now = new Date();
+  const stored: Record<string, unknown>[] = [];
   const records = rows.map((row) => {
     const values: Record<string, unknown> = { ...(row as Record<string, unknown>) };
     if (plan.createdAt && values[plan.createdAt] === undefined) values[plan.createdAt] = now;
     if (plan.updatedAt && values[plan.updatedAt] === undefined) values[plan.updatedAt] = now;
+    stored.push({ ...values });
     for (const [name, set] of plan.setters) {
-      if (name in values) set.call({ setDataValue: (key: string, value: unknown) => (values[key] = value) } as never, values[name]);
+      if (name in values) {
+        set.call(
+          { setDataValue: (key: string, value: unknown) => (values[key] = value) } as never,
+          values[name],
+        );
+      }
     }
     const record: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(values)) {
@@ -123,10 +136,19 @@ export async function insertPlain<M extends Model>(
     }
     return record;
   });
-  await model.sequelize!.getQueryInterface().bulkInsert(
-    model.getTableName() as string,
-    records,
-    { transaction: options.transaction ?? null },
-    plan.byField,
-  );
+  const result = (await model
+    .sequelize!.getQueryInterface()
+    .bulkInsert(
+      model.getTableName() as string,
+      records,
+      { transaction: options.transaction ?? null, model } as object,
+      plan.byField,
+    )) as unknown;
+  const idField = plan.fields.get('id') ?? 'id';
+  if (Array.isArray(result) && result.length === stored.length) {
+    result.forEach((row: Record<string, unknown>, i) => {
+      stored[i]!.id = Number(row[idField]);
+    });
+  }
+  return stored as (CreationAttributes<M> & { id: number })[];
 }

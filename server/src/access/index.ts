@@ -1,5 +1,5 @@
-import type { Models, Patient, Role, Transaction } from '@hdms/db';
-import { Op, type WhereOptions } from 'sequelize';
+import { findPlain, type Models, type Patient, type Role, type Transaction } from '@hdms/db';
+import { type Attributes, Op, type WhereOptions } from 'sequelize';
 import type { Actor, UserActor } from '../context';
 import { forbidden, notFound } from '../errors';
 import { entityOf, type EventType } from '../events/record';
@@ -119,6 +119,27 @@ export async function findPatientInScope(
     where: scopedWhere(scope, id),
     transaction: options.transaction,
     lock: lockOf(options),
+  });
+  if (!patient) throw notFound('Patient');
+  return patient;
+}
+
+/**
+ * `findPatientInScope` for reads that only map the row to a view: the same scoped query, the
+ * row as plain attributes (no model instance).
+ */
+export async function readPatientInScope(
+  models: Pick<Models, 'Patient'>,
+  actor: Actor,
+  id: number,
+  options: { scope?: Scope; attributes?: string[] } = {},
+): Promise<Attributes<Patient>> {
+  const scope = patientScope(actor, options.scope);
+  if (scope === null) throw notFound('Patient');
+  const [patient] = await findPlain(models.Patient, {
+    attributes: options.attributes as (keyof Attributes<Patient>)[] | undefined,
+    where: scopedWhere(scope, id),
+    limit: 1,
   });
   if (!patient) throw notFound('Patient');
   return patient;

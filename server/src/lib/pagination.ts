@@ -62,7 +62,8 @@ export async function listPage<Row extends Model & { id: number }, View>(
   const items = rows.slice(0, input.limit);
   return {
     items: items.map(view),
-    nextCursor: rows.length > input.limit ? ((items[items.length - 1]?.id as number | undefined) ?? null) : null,
+    nextCursor:
+      rows.length > input.limit ? ((items[items.length - 1]?.id as number | undefined) ?? null) : null,
   };
 }
 

@@ -54,13 +54,19 @@ class AuditGroup {
     while (this.waiting.length) {
       let count = 0;
       let take = 0;
-      while (take < this.waiting.length && (take === 0 || count + this.waiting[take]!.rows.length <= MAX_GROUP_ROWS)) {
+      while (
+        take < this.waiting.length &&
+        (take === 0 || count + this.waiting[take]!.rows.length <= MAX_GROUP_ROWS)
+      ) {
         count += this.waiting[take]!.rows.length;
         take++;
       }
       const group = this.waiting.splice(0, take);
       try {
-        await insertPlain(this.db.models.AuditEvent, group.flatMap((call) => call.rows));
+        await insertPlain(
+          this.db.models.AuditEvent,
+          group.flatMap((call) => call.rows),
+        );
         for (const call of group) call.done();
       } catch (error) {
         for (const call of group) call.done(error ?? new Error('audit write failed'));
@@ -104,7 +110,10 @@ export async function recordAudit(
         targetId: target?.id ?? null,
         targetName: target?.name?.slice(0, 120) ?? null,
       }));
-  if (transaction) return insertPlain(source.db.models.AuditEvent, rows, { transaction });
+  if (transaction) {
+    await insertPlain(source.db.models.AuditEvent, rows, { transaction });
+    return;
+  }
   let group = groups.get(source.db);
   if (!group) groups.set(source.db, (group = new AuditGroup(source.db)));
   return group.append(rows);

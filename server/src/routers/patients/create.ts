@@ -1,3 +1,5 @@
+import { insertPlain, type Patient } from '@hdms/db';
+import type { Attributes } from 'sequelize';
 import { admittingDoctorId } from '../../access/index';
 import { badInput } from '../../errors';
 import type { ProcedureContext } from '../../context';
@@ -25,6 +27,8 @@ export async function createPatients(
     doctorId: admittingDoctorId(ctx.actor, item.doctorId, at(index)),
     roomNumber: item.roomNumber ?? null,
     bedNumber: item.bedNumber ?? null,
+    diagnosis: null,
+    prescribedMedicine: null,
   }));
 
   return ctx.db.transaction(async (tx) => {
@@ -39,7 +43,11 @@ export async function createPatients(
       const index = rows.findIndex((r) => r.doctorId !== null && !known.has(r.doctorId));
       if (index >= 0) throw badInput(batch ? [index, 'doctorId'] : ['doctorId'], 'Doctor not found');
     }
-    const patients = await ctx.db.models.Patient.bulkCreate(rows, { transaction: tx, validate: true });
+    // The rows are the schema-checked input: one multi-row INSERT, no model instance per patient.
+    // Every attribute is given, and insertPlain adds the id and timestamps: whole rows.
+    const patients = (await insertPlain(ctx.db.models.Patient, rows, {
+      transaction: tx,
+    })) as Attributes<Patient>[];
     await recordAudit(ctx, { action: 'create', patientIds: patients.map((p) => p.id) }, tx);
     await recordEvents(tx, patients.map(patientCreated));
     return patients.map((p) => patientView(ctx.actor, p));

@@ -1,4 +1,9 @@
-import { findPatientInScope, patientScope, readablePatientFields } from '../../access/index';
+import {
+  findPatientInScope,
+  patientScope,
+  readablePatientFields,
+  readPatientInScope,
+} from '../../access/index';
 import { acceptPatientUpdate } from '../../jobs/types/patientUpdate';
 import { emptyPage, listPage } from '../../lib/pagination';
 import { containsText } from '../../lib/search';
@@ -79,7 +84,7 @@ export const patientsRouter = router({
     .meta({ description: "One patient's record, as your role may see it.", scope: 'patients:read' })
     .input(patientGetInput)
     .query(async ({ ctx, input }) => {
-      const patient = await findPatientInScope(ctx.db.models, ctx.actor, input.id, {
+      const patient = await readPatientInScope(ctx.db.models, ctx.actor, input.id, {
         attributes: readablePatientFields(ctx.actor),
       });
       await recordAudit(ctx, { action: 'read', patientIds: [patient.id] });

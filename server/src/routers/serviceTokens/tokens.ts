@@ -1,5 +1,5 @@
 import { Op, type ServiceToken } from '@hdms/db';
-import { type Attributes,  col, fn, type WhereOptions, where } from 'sequelize';
+import { type Attributes, col, fn, type WhereOptions, where } from 'sequelize';
 import type { Scope } from '../../access/index';
 import { newServiceToken, SERVICE_TOKEN_PREFIX, sha256Hex } from '../../auth/tokens';
 import type { Context, ProcedureContext, UserActor } from '../../context';

@@ -15,7 +15,8 @@ export {
 export { createMigrator, migrateToLatest, migrateDown } from './migrator';
 export { migrations, type Migration } from './migrations/index';
 export * from './models/index';
-export { findPlain, insertPlain } from './plain';
+export { findPlain, insertPlain, toDate } from './plain';
+export { execute, insertRows, selectRows, type SqlTarget } from './sql';
 export type { Transaction } from 'sequelize';
 export {
   Op,

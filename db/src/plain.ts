@@ -8,6 +8,7 @@ import {
   type ModelStatic,
   type Transaction,
 } from 'sequelize';
+import { insertRows } from './sql';
 
 /**
  * Reading and writing rows as plain objects, for the hot paths (a page of patients, its audit
@@ -23,7 +24,6 @@ interface ModelPlan {
   readers: [string, Converter][];
   /** Attribute name to column, and the column's attribute (for escaping by type). */
   fields: Map<string, string>;
-  byField: Record<string, ModelAttributeColumnOptions>;
   /** Attribute setters (JSON kept as text): applied to a plain row as an instance would. */
   setters: [string, NonNullable<ModelAttributeColumnOptions['set']>][];
   createdAt: string | null;
@@ -37,8 +37,8 @@ function typeKey(attribute: ModelAttributeColumnOptions): string {
   return typeof type === 'string' ? type : (type.key ?? '');
 }
 
-/** A raw DATE value as a Date: SQLite answers text (`2026-11-30 05:16:30.109 +00:00`). */
-function toDate(value: unknown): unknown {
+/** A raw DATE value as a Date: SQLite answers text (`2026-11-30 05:16:30.109 +00:00`), MySQL a Date. */
+export function toDate(value: unknown): unknown {
   if (typeof value !== 'string') return value;
   return new Date(/[+-]\d\d:?\d\d$|Z$/.test(value) ? value : `${value}Z`);
 }
@@ -53,11 +53,9 @@ function planOf(model: ModelStatic<Model>): ModelPlan {
   const readers: [string, Converter][] = [];
   const setters: ModelPlan['setters'] = [];
   const fields = new Map<string, string>();
-  const byField: Record<string, ModelAttributeColumnOptions> = {};
   for (const [name, attribute] of Object.entries(attributes)) {
     const field = attribute.field ?? name;
     fields.set(name, field);
-    byField[field] = attribute;
     const key = typeKey(attribute);
     if (attribute.get) {
       const get = attribute.get;
@@ -74,7 +72,6 @@ function planOf(model: ModelStatic<Model>): ModelPlan {
   const plan = {
     readers,
     fields,
-    byField,
     setters,
     createdAt: timestamps.createdAt ?? null,
     updatedAt: timestamps.updatedAt ?? null,
@@ -101,10 +98,10 @@ export async function findPlain<M extends Model>(
 
 /**
  * Inserts rows in one multi-row INSERT, as `bulkCreate` would store them (timestamps set, model
- * setters applied) but without building an instance per row, validating or running hooks: for
- * rows the server composes itself or has validated already, never for unchecked input. Returns
- * the rows as stored: the values given, the timestamps, and the id the database assigned (read as
- * `bulkCreate` reads it: RETURNING on SQLite, MySQL's consecutive ids from the first insert id).
+ * setters applied) but without building an instance per row, validating, running hooks or
+ * Sequelize's query building: for rows the server composes itself or has validated already,
+ * never for unchecked input. An attribute some rows lack is NULL in those rows. Returns the rows
+ * as stored: the values given, the timestamps, and the id the database assigned.
  */
 export async function insertPlain<M extends Model>(
   model: ModelStatic<M>,
@@ -114,41 +111,42 @@ export async function insertPlain<M extends Model>(
   if (rows.length === 0) return [];
   const plan = planOf(model as unknown as ModelStatic<Model>);
   const now = new Date();
-  const stored: Record<string, unknown>[] = [];
-  const records = rows.map((row) => {
+  const stored = rows.map((row) => {
     const values: Record<string, unknown> = { ...(row as Record<string, unknown>) };
     if (plan.createdAt && values[plan.createdAt] === undefined) values[plan.createdAt] = now;
     if (plan.updatedAt && values[plan.updatedAt] === undefined) values[plan.updatedAt] = now;
-    stored.push({ ...values });
-    for (const [name, set] of plan.setters) {
-      if (name in values) {
-        set.call(
-          { setDataValue: (key: string, value: unknown) => (values[key] = value) } as never,
-          values[name],
-        );
-      }
-    }
-    const record: Record<string, unknown> = {};
-    for (const [name, value] of Object.entries(values)) {
-      const field = plan.fields.get(name);
-      if (!field) throw new Error(`${model.name} has no attribute ${name}`);
-      record[field] = value;
-    }
-    return record;
+    return values;
   });
-  const result = (await model
-    .sequelize!.getQueryInterface()
-    .bulkInsert(
-      model.getTableName() as string,
-      records,
-      { transaction: options.transaction ?? null, model } as object,
-      plan.byField,
-    )) as unknown;
-  const idField = plan.fields.get('id') ?? 'id';
-  if (Array.isArray(result) && result.length === stored.length) {
-    result.forEach((row: Record<string, unknown>, i) => {
-      stored[i]!.id = Number(row[idField]);
-    });
+  const names = [...new Set(stored.flatMap((values) => Object.keys(values)))];
+  const fields = names.map((name) => {
+    const field = plan.fields.get(name);
+    if (!field) throw new Error(`${model.name} has no attribute ${name}`);
+    return field;
+  });
+  const setters = new Map(plan.setters);
+  const bound: unknown[] = [];
+  for (const values of stored) {
+    for (const name of names) {
+      let value: unknown = values[name] ?? null;
+      const set = setters.get(name);
+      if (set && value !== null) {
+        set.call({ setDataValue: (_key: string, converted: unknown) => (value = converted) } as never, value);
+      }
+      bound.push(value);
+    }
   }
+  const row = `(${fields.map(() => '?').join(',')})`;
+  const text = `INSERT INTO ${quote(model.getTableName() as string)} (${fields.map(quote).join(',')}) VALUES ${Array(stored.length).fill(row).join(',')}`;
+  const target = {
+    sequelize: model.sequelize!,
+    dialect: model.sequelize!.getDialect() as 'mysql' | 'sqlite',
+  };
+  const ids = await insertRows(target, text, bound, stored.length, options.transaction);
+  stored.forEach((values, i) => {
+    values.id = ids[i];
+  });
   return stored as (CreationAttributes<M> & { id: number })[];
 }
+
+/** An identifier in backticks (both dialects read them). */
+const quote = (name: string) => `\`${name.replace(/`/g, '``')}\``;

@@ -1,9 +1,21 @@
 /**
- * `npm run bench [-- …]`: the list benchmark (`./bench.ts`); with `jobs` first
- * (`npm run bench -- jobs …`) the background jobs benchmark (`./jobs.ts`); with `events` first
- * the change-event delivery benchmark (`./events.ts`).
+ * `npm run bench [-- …]`:
+ * - no sub-command (or `perf`): HDMS against a hand-written baseline on MySQL and SQLite, one
+ *   table of server CPU per request, throughput, latency, /healthz under batch creates and memory
+ *   (`./perf.ts`; `--scale` for the 1M-patient run; its options are listed at its top);
+ * - `list`: paging through every patient with `patients.list` in-process, time per page and heap
+ *   (`./bench.ts`);
+ * - `jobs`: background job throughput and the event-loop delay during a large import (`./jobs.ts`);
+ * - `events`: change-event delivery to subscribers (`./events.ts`);
+ * - `profile <list|rest-list|get|create>`: a CPU profile of HDMS under that request alone (`./profile.ts`).
  */
-if (process.argv[2] === 'jobs') await import('./jobs');
-else if (process.argv[2] === 'events') await import('./events');
-else await import('./bench');
+const command = process.argv[2];
+if (command === 'jobs') await import('./jobs');
+else if (command === 'events') await import('./events');
+else if (command === 'profile') await import('./profile');
+else if (command === 'list') {
+  // `./bench.ts` reads its options from process.argv and knows no sub-command.
+  process.argv.splice(2, 1);
+  await import('./bench');
+} else await import('./perf');
 export {};

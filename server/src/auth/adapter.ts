@@ -1,8 +1,29 @@
 import type { Database } from '@hdms/db';
-import { Op } from '@hdms/db';
+import { Op, selectRows, toDate } from '@hdms/db';
 import type { Adapter, DatabaseSession, DatabaseUser } from 'lucia';
 import { SESSION_USER_FIELDS } from './sessions';
 import { sha256Hex } from './tokens';
+
+/** A session and its user (the user's columns null if the account is gone), as one SELECT reads them. */
+interface SessionRow {
+  userId: number;
+  expiresAt: Date | string;
+  createdAt: Date | string;
+  id: number | null;
+  disabledAt: Date | string | null;
+  role: string | null;
+  username: string | null;
+  email: string | null;
+  doctorId: number | null;
+  patientId: number | null;
+}
+
+/** The session by its token's hash, and the fields of its user a request needs (never the password hash). */
+const SESSION_AND_USER =
+  'SELECT s.user_id AS userId, s.expires_at AS expiresAt, s.created_at AS createdAt, u.id AS id, ' +
+  'u.disabled_at AS disabledAt, u.role AS role, u.username AS username, u.email AS email, ' +
+  'u.doctor_id AS doctorId, u.patient_id AS patientId ' +
+  'FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.id = ?';
 
 /**
  * lucia's storage on our Sequelize models. lucia hands us the session id (the token); only its
@@ -14,20 +35,18 @@ export class SequelizeSessionAdapter implements Adapter {
   constructor(private readonly db: Database) {}
 
   async getSessionAndUser(sessionId: string): Promise<[DatabaseSession | null, DatabaseUser | null]> {
-    const row = await this.db.models.Session.findByPk(sha256Hex(sessionId), {
-      include: [{ association: 'user', attributes: ['id', 'disabledAt', ...SESSION_USER_FIELDS] }],
-    });
+    // Every request runs this: one statement, written out, reading no instance.
+    const [row] = await selectRows<SessionRow>(this.db, SESSION_AND_USER, [sha256Hex(sessionId)]);
     if (!row) return [null, null];
     const session: DatabaseSession = {
       id: sessionId,
       userId: row.userId,
-      expiresAt: row.expiresAt,
-      attributes: { createdAt: row.createdAt },
+      expiresAt: toDate(row.expiresAt) as Date,
+      attributes: { createdAt: toDate(row.createdAt) as Date },
     };
-    const user = row.user;
-    if (!user || user.disabledAt) return [session, null];
-    const attributes = Object.fromEntries(SESSION_USER_FIELDS.map((f) => [f, user[f] ?? null]));
-    return [session, { id: user.id, attributes: attributes as unknown as DatabaseUser['attributes'] }];
+    if (row.id === null || row.disabledAt !== null) return [session, null];
+    const attributes = Object.fromEntries(SESSION_USER_FIELDS.map((f) => [f, row[f] ?? null]));
+    return [session, { id: row.id, attributes: attributes as unknown as DatabaseUser['attributes'] }];
   }
 
   async getUserSessions(userId: number): Promise<DatabaseSession[]> {

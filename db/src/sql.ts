@@ -1,0 +1,93 @@
+import { format as formatMysql } from 'mysql2';
+import { QueryTypes, type Sequelize, type Transaction } from 'sequelize';
+
+/**
+ * Statements written by hand for the hot paths (a session lookup, a page of patients, audit
+ * rows), run through Sequelize's connection (so its pool, transactions, deadlines and error
+ * mapping apply) but without its query building, which costs more than the statement itself.
+ * Values are never spliced in as text by us: on MySQL mysql2 escapes them (`format`, the text
+ * protocol: no prepared statement per distinct text on the server), on SQLite they are bound.
+ * Write `?` for each value.
+ */
+
+type Dialect = 'mysql' | 'sqlite';
+
+/** Where statements run: the database's Sequelize and its dialect. */
+export interface SqlTarget {
+  sequelize: Sequelize;
+  dialect: Dialect;
+}
+
+/** A Date as each dialect's DATETIME text, in UTC (Sequelize's own stored form on SQLite). */
+function sqliteValue(value: unknown): unknown {
+  if (value instanceof Date) return value.toISOString().replace('T', ' ').replace('Z', ' +00:00');
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  return value;
+}
+
+/** `?` placeholders as SQLite's numbered ones (`$1`), which Sequelize binds. */
+const numbered = new Map<string, string>();
+function sqliteText(text: string): string {
+  let converted = numbered.get(text);
+  if (converted === undefined) {
+    let n = 0;
+    converted = text.replace(/\?/g, () => `$${++n}`);
+    if (numbered.size < 1000) numbered.set(text, converted);
+  }
+  return converted;
+}
+
+function run(
+  target: SqlTarget,
+  text: string,
+  values: readonly unknown[],
+  type: QueryTypes,
+  transaction?: Transaction | null,
+): Promise<unknown> {
+  if (target.dialect === 'mysql') {
+    // 'Z': Dates as UTC, as the connection's time_zone (+00:00) reads them.
+    const sql = formatMysql(text, values as Parameters<typeof formatMysql>[1], false, 'Z');
+    return target.sequelize.query(sql, { type, transaction: transaction ?? null, raw: true });
+  }
+  return target.sequelize.query(sqliteText(text), {
+    type,
+    transaction: transaction ?? null,
+    raw: true,
+    bind: values.length ? values.map(sqliteValue) : undefined,
+  });
+}
+
+/** Runs a SELECT; its rows as the driver gives them (MySQL DATETIMEs as Dates, SQLite's as text). */
+export async function selectRows<Row>(
+  target: SqlTarget,
+  text: string,
+  values: readonly unknown[],
+  transaction?: Transaction | null,
+): Promise<Row[]> {
+  return (await run(target, text, values, QueryTypes.SELECT, transaction)) as Row[];
+}
+
+/** Runs an INSERT of `count` rows into a table with an auto-increment `id`; the ids, in row order. */
+export async function insertRows(
+  target: SqlTarget,
+  text: string,
+  values: readonly unknown[],
+  count: number,
+  transaction?: Transaction | null,
+): Promise<number[]> {
+  const [reported] = (await run(target, text, values, QueryTypes.INSERT, transaction)) as [number, number];
+  // One multi-row INSERT gets consecutive ids (it writes alone on SQLite; MySQL hands out a block,
+  // as bulkCreate assumes): MySQL reports the first, SQLite the last.
+  const first = target.dialect === 'mysql' ? Number(reported) : Number(reported) - count + 1;
+  return Array.from({ length: count }, (_, i) => first + i);
+}
+
+/** Runs any other statement (UPDATE, DELETE). */
+export async function execute(
+  target: SqlTarget,
+  text: string,
+  values: readonly unknown[],
+  transaction?: Transaction | null,
+): Promise<void> {
+  await run(target, text, values, QueryTypes.RAW, transaction);
+}

@@ -115,7 +115,10 @@ export async function recordAudit(
     return;
   }
   let group = groups.get(source.db);
-  if (!group) groups.set(source.db, (group = new AuditGroup(source.db)));
+  if (!group) {
+    group = new AuditGroup(source.db);
+    groups.set(source.db, group);
+  }
   return group.append(rows);
 }
 

@@ -433,7 +433,32 @@ function mysqlSequelize(
 ): Sequelize {
   const sequelize = new Sequelize({ ...mysqlOptions(target, timeouts), ...extra });
   installMysqlDeadlines(sequelize, timeouts);
+  installDatetimeParser(sequelize);
   return sequelize;
+}
+
+interface TypeCastField {
+  type: string;
+  string(): string | null;
+}
+
+/**
+ * DATETIME values read straight into Dates. Sequelize's parser looks the connection's time zone
+ * up in moment-timezone for every value; ours is always UTC (`timezone: '+00:00'`, set on every
+ * connection), so a value is its text read as UTC. Every other type is still Sequelize's.
+ */
+function installDatetimeParser(sequelize: Sequelize): void {
+  const manager = sequelize.connectionManager as unknown as { constructor: { _typecast: Function } };
+  const sequelizeCast = manager.constructor._typecast.bind(manager) as (field: TypeCastField, next: () => unknown) => unknown;
+  const config = (sequelize as unknown as { config: { dialectOptions?: Record<string, unknown> } }).config;
+  config.dialectOptions = {
+    ...config.dialectOptions,
+    typeCast(field: TypeCastField, next: () => unknown) {
+      if (field.type !== 'DATETIME' && field.type !== 'TIMESTAMP') return sequelizeCast(field, next);
+      const text = field.string();
+      return text === null ? null : new Date(`${text.replace(' ', 'T')}Z`);
+    },
+  };
 }
 
 /** Creates the MySQL database named by the target if it does not exist yet (utf8mb4). */

@@ -24,8 +24,19 @@ export function parseBody<S extends z.ZodTypeAny>(schema: S, body: unknown): z.o
 }
 
 const camel = (key: string) => key.replace(/_([a-z0-9])/g, (_, ch: string) => ch.toUpperCase());
-/** One camelCase key in REST's snake_case. */
-export const snake = (key: string) => key.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`);
+const snakeKeys = new Map<string, string>();
+
+/** One camelCase key in REST's snake_case (the answers' few keys, remembered). */
+export function snake(key: string): string {
+  let converted = snakeKeys.get(key);
+  if (converted === undefined) {
+    converted = toSnakeKey(key);
+    if (snakeKeys.size < 10_000) snakeKeys.set(key, converted);
+  }
+  return converted;
+}
+
+const toSnakeKey = (key: string) => key.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`);
 
 function mapKeys(value: unknown, rename: (key: string) => string): unknown {
   if (Array.isArray(value)) return value.map((v) => mapKeys(v, rename));

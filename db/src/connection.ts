@@ -443,20 +443,25 @@ interface TypeCastField {
 }
 
 /**
- * DATETIME values read straight into Dates. Sequelize's parser looks the connection's time zone
- * up in moment-timezone for every value; ours is always UTC (`timezone: '+00:00'`, set on every
- * connection), so a value is its text read as UTC. Every other type is still Sequelize's.
+ * DATETIME values read by mysql2 itself. Sequelize's parser looks the connection's time zone up
+ * in moment-timezone for every value; ours is always UTC (`timezone: '+00:00'`, which mysql2 is
+ * given too), so mysql2's own conversion reads the same Date. Every other type is still Sequelize's.
  */
 function installDatetimeParser(sequelize: Sequelize): void {
-  const manager = sequelize.connectionManager as unknown as { constructor: { _typecast: Function } };
-  const sequelizeCast = manager.constructor._typecast.bind(manager) as (field: TypeCastField, next: () => unknown) => unknown;
-  const config = (sequelize as unknown as { config: { dialectOptions?: Record<string, unknown> } }).config;
+  const manager = sequelize.connectionManager as unknown as {
+    constructor: { _typecast: Function };
+    // The connection manager's own copy of the configuration, which it connects with.
+    config: { dialectOptions?: Record<string, unknown> };
+  };
+  const sequelizeCast = manager.constructor._typecast.bind(manager) as (
+    field: TypeCastField,
+    next: () => unknown,
+  ) => unknown;
+  const config = manager.config;
   config.dialectOptions = {
     ...config.dialectOptions,
     typeCast(field: TypeCastField, next: () => unknown) {
-      if (field.type !== 'DATETIME' && field.type !== 'TIMESTAMP') return sequelizeCast(field, next);
-      const text = field.string();
-      return text === null ? null : new Date(`${text.replace(' ', 'T')}Z`);
+      return field.type === 'DATETIME' || field.type === 'TIMESTAMP' ? next() : sequelizeCast(field, next);
     },
   };
 }

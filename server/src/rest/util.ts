@@ -51,13 +51,21 @@ export const toCamel = (value: unknown) => mapKeys(value, camel);
 /** camelCase result keys to REST's snake_case, deeply. */
 export const toSnake = (value: unknown) => mapKeys(value, snake);
 
+/** The keys of each answer schema (zod builds an extended schema's shape anew at every read). */
+const schemaKeys = new WeakMap<z.AnyZodObject, string[]>();
+
 /** The fields of `view` that `schema` names, and only those. */
 export function pick<S extends z.ZodRawShape>(
   view: z.input<z.ZodObject<S>>,
   schema: z.ZodObject<S>,
 ): z.input<z.ZodObject<S>> {
+  let keys = schemaKeys.get(schema);
+  if (!keys) {
+    keys = Object.keys(schema.shape);
+    schemaKeys.set(schema, keys);
+  }
   const picked: Record<string, unknown> = {};
-  for (const key of Object.keys(schema.shape)) picked[key] = (view as Record<string, unknown>)[key];
+  for (const key of keys) picked[key] = (view as Record<string, unknown>)[key];
   return picked as z.input<z.ZodObject<S>>;
 }
 

@@ -8,7 +8,8 @@ import { serialize } from '../../server/src/lib/transformer';
  * are set aside (it notes a NaN met twice, or a Date object; the fast path writes such values twice).
  */
 function agrees(value: unknown, { identities = true } = {}): void {
-  const fast = serialize(value);
+  // What goes on the wire: the serialized answer as JSON text, read back.
+  const fast = JSON.parse(JSON.stringify(serialize(value)));
   const reference = superjson.serialize(value);
   if (!identities && reference.meta) {
     delete reference.meta.referentialEqualities;
@@ -90,15 +91,23 @@ describe('the tRPC transformer (superjson, serialized faster)', () => {
       { a: shared, b: shared },
       { d: new Date(Number.NaN) },
     ]) {
-      expect(serialize(value)).toEqual(superjson.serialize(value));
+      expect(JSON.stringify(serialize(value))).toEqual(JSON.stringify(superjson.serialize(value)));
     }
   });
 
   it('writes a Date object met twice twice (superjson would add it was one object), read back equal', () => {
     const at = new Date('2026-01-01T00:00:00Z');
     const value = { a: at, b: [at] };
-    const fast = serialize(value);
+    const fast = JSON.parse(JSON.stringify(serialize(value)));
     expect(fast.meta?.referentialEqualities).toBeUndefined();
     expect(superjson.deserialize(fast)).toEqual(value);
+  });
+
+  it('leaves the answer as it is when JSON writes it as superjson would (Dates included)', () => {
+    const answer = { items: [{ id: 1, at: new Date(5) }], nextCursor: null };
+    expect(serialize(answer).json).toBe(answer);
+    const withUndefined = { items: [{ id: 1, note: undefined }] };
+    expect(serialize(withUndefined).json).not.toBe(withUndefined);
+    expect(withUndefined.items[0]).toHaveProperty('note', undefined);
   });
 });

@@ -9,7 +9,8 @@ import superjson from 'superjson';
  * the answer (a Map, a class instance, an object or array met twice) hands the whole answer to
  * superjson itself, so the output is always one superjson reads back to the same value. The one
  * liberty: a `Date` object met twice is written twice, without superjson's note that it was one
- * object (the client gets two equal Dates).
+ * object (the client gets two equal Dates). Its `json` may hold the answer's own Dates (and be the
+ * answer itself): JSON.stringify writes them as superjson would.
  */
 
 type Annotation = 'undefined' | 'Date' | 'number' | 'bigint';
@@ -26,46 +27,66 @@ function isPlainObject(value: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
+/**
+ * One walk over an answer. With `copy` off it only notes the Dates: JSON.stringify writes a Date
+ * as its ISO string, exactly superjson's JSON, so the answer itself can be the JSON and nothing is
+ * copied. A value JSON would write differently (undefined, NaN, a bigint) stops that walk; the
+ * walk with `copy` on then writes the JSON superjson would.
+ */
 class Walk {
   readonly values: Record<string, [Annotation]> = {};
   annotated = false;
   private readonly seen = new Set<object>();
+  /** The path to the value being walked, as escaped segments: joined only when a value is noted. */
+  private readonly path: string[] = [];
 
-  /** The JSON form of `value` at `path` (already escaped), noting what JSON cannot hold. */
-  value(value: unknown, path: string): unknown {
+  constructor(private readonly copy: boolean) {}
+
+  value(value: unknown): unknown {
     switch (typeof value) {
       case 'string':
       case 'boolean':
         return value;
       case 'number':
         if (Number.isFinite(value)) return value;
-        this.note(path, 'number');
+        this.special();
+        this.note('number');
         return Number.isNaN(value) ? 'NaN' : value > 0 ? 'Infinity' : '-Infinity';
       case 'undefined':
-        this.note(path, 'undefined');
+        this.special();
+        this.note('undefined');
         return null;
       case 'bigint':
-        this.note(path, 'bigint');
+        this.special();
+        this.note('bigint');
         return String(value);
       case 'object': {
         if (value === null) return null;
         if (value instanceof Date) {
           if (Number.isNaN(value.getTime())) throw NEEDS_SUPERJSON;
-          this.note(path, 'Date');
-          return value.toISOString();
+          this.note('Date');
+          return this.copy ? value.toISOString() : value;
         }
         if (this.seen.has(value)) throw NEEDS_SUPERJSON;
         this.seen.add(value);
-        const prefix = path === '' ? '' : `${path}.`;
+        const path = this.path;
         if (Array.isArray(value)) {
-          const out = new Array<unknown>(value.length);
-          for (let i = 0; i < value.length; i++) out[i] = this.value(value[i], prefix + i);
+          const out = this.copy ? new Array<unknown>(value.length) : value;
+          for (let i = 0; i < value.length; i++) {
+            path.push(String(i));
+            const json = this.value(value[i]);
+            if (this.copy) out[i] = json;
+            path.pop();
+          }
           return out;
         }
         if (!isPlainObject(value)) throw NEEDS_SUPERJSON;
-        const out: Record<string, unknown> = {};
+        const out: Record<string, unknown> = this.copy ? {} : (value as Record<string, unknown>);
         for (const key of Object.keys(value)) {
-          out[key] = this.value((value as Record<string, unknown>)[key], prefix + escapeKey(key));
+          path.push(escapeKey(key));
+          const json = this.value((value as Record<string, unknown>)[key]);
+          if (this.copy) out[key] = json;
+          path.pop();
         }
         return out;
       }
@@ -74,18 +95,32 @@ class Walk {
     }
   }
 
-  private note(path: string, annotation: Annotation): void {
-    this.values[path] = [annotation];
+  /** A value JSON would not write as superjson does: the walk without copies cannot go on. */
+  private special(): void {
+    if (!this.copy) throw COPY_NEEDED;
+  }
+
+  private note(annotation: Annotation): void {
+    this.values[this.path.join('.')] = [annotation];
     this.annotated = true;
   }
 }
 
+/** Thrown by the walk without copies when the answer holds a value JSON writes differently. */
+const COPY_NEEDED = Symbol('copy needed');
+
 /** `superjson.serialize`, faster for trees of plain values (see above). */
 export function serialize(value: unknown): ReturnType<typeof superjson.serialize> {
-  const walk = new Walk();
+  let walk = new Walk(false);
   let json: unknown;
   try {
-    json = walk.value(value, '');
+    try {
+      json = walk.value(value);
+    } catch (error) {
+      if (error !== COPY_NEEDED) throw error;
+      walk = new Walk(true);
+      json = walk.value(value);
+    }
   } catch (error) {
     if (error === NEEDS_SUPERJSON) return superjson.serialize(value);
     throw error;

@@ -54,18 +54,22 @@ export const toSnake = (value: unknown) => mapKeys(value, snake);
 /** The keys of each answer schema (zod builds an extended schema's shape anew at every read). */
 const schemaKeys = new WeakMap<z.AnyZodObject, string[]>();
 
-/** The fields of `view` that `schema` names, and only those. */
-export function pick<S extends z.ZodRawShape>(
-  view: z.input<z.ZodObject<S>>,
-  schema: z.ZodObject<S>,
-): z.input<z.ZodObject<S>> {
+function keysOf(schema: z.AnyZodObject): string[] {
   let keys = schemaKeys.get(schema);
   if (!keys) {
     keys = Object.keys(schema.shape);
     schemaKeys.set(schema, keys);
   }
+  return keys;
+}
+
+/** The fields of `view` that `schema` names, and only those. */
+export function pick<S extends z.ZodRawShape>(
+  view: z.input<z.ZodObject<S>>,
+  schema: z.ZodObject<S>,
+): z.input<z.ZodObject<S>> {
   const picked: Record<string, unknown> = {};
-  for (const key of keys) picked[key] = (view as Record<string, unknown>)[key];
+  for (const key of keysOf(schema)) picked[key] = (view as Record<string, unknown>)[key];
   return picked as z.input<z.ZodObject<S>>;
 }
 
@@ -78,7 +82,12 @@ export function restView<S extends z.ZodRawShape>(
   view: z.input<z.ZodObject<S>>,
   schema: z.ZodObject<S>,
 ): unknown {
-  return toSnake(pick(view, schema));
+  const answer: Record<string, unknown> = {};
+  for (const key of keysOf(schema)) {
+    const value = (view as Record<string, unknown>)[key];
+    answer[snake(key)] = value !== null && typeof value === 'object' ? toSnake(value) : value;
+  }
+  return answer;
 }
 
 /** How deeply a REST body may nest objects and arrays: far more than any endpoint needs. */

@@ -158,7 +158,10 @@ export function createApp(services: AppServices): Hono<AppEnv> {
     if (!c.res.headers.has('Content-Security-Policy')) c.header('Content-Security-Policy', API_CSP);
     const actor = c.get('actor');
     const seconds = (performance.now() - started) / 1000;
-    metrics.observe(routeLabel(c.req.path, routePath(c, -1)), c.req.method, c.res.status, seconds);
+    if (config.metrics.enabled) {
+      metrics.observe(routeLabel(c.req.path, routePath(c, -1)), c.req.method, c.res.status, seconds);
+    }
+    if (!logger.isLevelEnabled('info')) return;
     logger.info(
       {
         reqId: requestId,

@@ -103,11 +103,16 @@ describe('the tRPC transformer (superjson, serialized faster)', () => {
     expect(superjson.deserialize(fast)).toEqual(value);
   });
 
-  it('leaves the answer as it is when JSON writes it as superjson would (Dates included)', () => {
-    const answer = { items: [{ id: 1, at: new Date(5) }], nextCursor: null };
-    expect(serialize(answer).json).toBe(answer);
-    const withUndefined = { items: [{ id: 1, note: undefined }] };
-    expect(serialize(withUndefined).json).not.toBe(withUndefined);
-    expect(withUndefined.items[0]).toHaveProperty('note', undefined);
+  it('shares what JSON writes as superjson would, copies the rest, and never changes the answer', () => {
+    const plain = { items: [{ id: 1, name: 'A' }], nextCursor: null };
+    expect(serialize(plain).json).toBe(plain);
+    const at = new Date(5);
+    const answer = { items: [{ id: 1, at }, { id: 2 }], nextCursor: null, note: undefined };
+    const json = serialize(answer).json as typeof answer;
+    expect(json).not.toBe(answer);
+    expect(json.items[1]).toBe(answer.items[1]);
+    expect(json.items[0]).toEqual({ id: 1, at: at.toISOString() });
+    expect(answer.items[0]!.at).toBe(at);
+    expect(answer).toHaveProperty('note', undefined);
   });
 });

@@ -124,29 +124,23 @@ export async function insertPlain<M extends Model>(
     return field;
   });
   const setters = new Map(plan.setters);
-  const bound: unknown[] = [];
-  for (const values of stored) {
-    for (const name of names) {
+  const tuples = stored.map((values) =>
+    names.map((name) => {
       let value: unknown = values[name] ?? null;
       const set = setters.get(name);
       if (set && value !== null) {
         set.call({ setDataValue: (_key: string, converted: unknown) => (value = converted) } as never, value);
       }
-      bound.push(value);
-    }
-  }
-  const row = `(${fields.map(() => '?').join(',')})`;
-  const text = `INSERT INTO ${quote(model.getTableName() as string)} (${fields.map(quote).join(',')}) VALUES ${Array(stored.length).fill(row).join(',')}`;
+      return value;
+    }),
+  );
   const target = {
     sequelize: model.sequelize!,
     dialect: model.sequelize!.getDialect() as 'mysql' | 'sqlite',
   };
-  const ids = await insertRows(target, text, bound, stored.length, options.transaction);
+  const ids = await insertRows(target, model.getTableName() as string, fields, tuples, options.transaction);
   stored.forEach((values, i) => {
     values.id = ids[i];
   });
   return stored as (CreationAttributes<M> & { id: number })[];
 }
-
-/** An identifier in backticks (both dialects read them). */
-const quote = (name: string) => `\`${name.replace(/`/g, '``')}\``;

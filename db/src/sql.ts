@@ -1,4 +1,4 @@
-import { format as formatMysql } from 'mysql2';
+import { escape as escapeMysql, format as formatMysql } from 'mysql2';
 import { QueryTypes, type Sequelize, type Transaction } from 'sequelize';
 
 /**
@@ -67,19 +67,49 @@ export async function selectRows<Row>(
   return (await run(target, text, values, QueryTypes.SELECT, transaction)) as Row[];
 }
 
-/** Runs an INSERT of `count` rows into a table with an auto-increment `id`; the ids, in row order. */
+/** An identifier in backticks (both dialects read them). */
+export const quoteName = (name: string) => `\`${name.replace(/`/g, '``')}\``;
+
+/**
+ * Inserts rows (each an array of values in `columns`' order) in one multi-row INSERT into a table
+ * with an auto-increment `id`; the ids, in row order. On MySQL each value is escaped by mysql2 as
+ * the text is written (no placeholder scan); on SQLite they are bound.
+ */
 export async function insertRows(
   target: SqlTarget,
-  text: string,
-  values: readonly unknown[],
-  count: number,
+  table: string,
+  columns: readonly string[],
+  rows: readonly (readonly unknown[])[],
   transaction?: Transaction | null,
 ): Promise<number[]> {
-  const [reported] = (await run(target, text, values, QueryTypes.INSERT, transaction)) as [number, number];
-  // One multi-row INSERT gets consecutive ids (it writes alone on SQLite; MySQL hands out a block,
-  // as bulkCreate assumes): MySQL reports the first, SQLite the last.
-  const first = target.dialect === 'mysql' ? Number(reported) : Number(reported) - count + 1;
-  return Array.from({ length: count }, (_, i) => first + i);
+  const head = `INSERT INTO ${quoteName(table)} (${columns.map(quoteName).join(',')}) VALUES `;
+  let reported: number;
+  if (target.dialect === 'mysql') {
+    const tuples = rows.map(
+      (row) =>
+        `(${row.map((value) => escapeMysql(value as Parameters<typeof escapeMysql>[0], false, 'Z')).join(',')})`,
+    );
+    const sql = head + tuples.join(',');
+    [reported] = (await target.sequelize.query(sql, {
+      type: QueryTypes.INSERT,
+      transaction: transaction ?? null,
+      raw: true,
+    })) as unknown as [number, number];
+  } else {
+    let n = 0;
+    const tuple = () => `(${columns.map(() => `$${++n}`).join(',')})`;
+    const sql = head + rows.map(tuple).join(',');
+    [reported] = (await target.sequelize.query(sql, {
+      type: QueryTypes.INSERT,
+      transaction: transaction ?? null,
+      raw: true,
+      bind: rows.flatMap((row) => row.map(sqliteValue)),
+    })) as unknown as [number, number];
+  }
+  // One multi-row INSERT gets consecutive ids (it writes alone on SQLite; MySQL hands out a block
+  // to a simple insert in every lock mode, as bulkCreate assumes): MySQL reports the first, SQLite the last.
+  const first = target.dialect === 'mysql' ? Number(reported) : Number(reported) - rows.length + 1;
+  return Array.from({ length: rows.length }, (_, i) => first + i);
 }
 
 /** Runs any other statement (UPDATE, DELETE). */

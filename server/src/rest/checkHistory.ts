@@ -3,7 +3,7 @@ import { parseIsoInstant } from '../lib/dates';
 import { batchOf } from '../lib/schemas';
 import { checkInput, checksInput } from '../routers/checkHistory';
 import { type RestRoute, restRoute } from './route';
-import { callerFor, parseBody, readJson, restView, toCamel } from './util';
+import { callerFor, procedureInput, readJson, restView, toCamel } from './util';
 
 /**
  * A JSON `check_time` string as a Date (see `parseIsoInstant`). A string that is no real instant
@@ -48,13 +48,13 @@ const create = restRoute({
     const body = toCamel(await readJson(c));
     const caller = callerFor(c).checkHistory;
     if (Array.isArray(body)) {
-      const rows = await caller.createMany(parseBody(checksInput, body.map(withDates)));
+      const rows = await caller.createMany(procedureInput(checksInput, body.map(withDates)));
       return c.json(
         rows.map((row) => restView(row, createdSchema)),
         201,
       );
     }
-    const row = await caller.create(parseBody(checkInput, withDates(body)));
+    const row = await caller.create(procedureInput(checkInput, withDates(body)));
     return c.json(restView(row, createdSchema), 201);
   },
 });

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { type DoctorView, doctorInput, doctorsInput } from '../routers/doctors';
 import { listQuery, readListQuery } from './listQuery';
 import { type RestRoute, restRoute } from './route';
-import { callerFor, parseBody, readJson, restView, toCamel } from './util';
+import { callerFor, procedureInput, readJson, restView, toCamel } from './util';
 
 const doctorSchema = z.object({ id: z.number().int(), name: z.string(), specialization: z.string() });
 const restDoctor = (d: DoctorView) => restView(d, doctorSchema);
@@ -28,10 +28,10 @@ export const doctorsRoutes: RestRoute[] = [
       const body = toCamel(await readJson(c));
       const caller = callerFor(c).doctors;
       if (Array.isArray(body)) {
-        const created = await caller.createMany(parseBody(doctorsInput, body));
+        const created = await caller.createMany(procedureInput(doctorsInput, body));
         return c.json(created.map(restDoctor), 201);
       }
-      return c.json(restDoctor(await caller.create(parseBody(doctorInput, body))), 201);
+      return c.json(restDoctor(await caller.create(procedureInput(doctorInput, body))), 201);
     },
   }),
   restRoute({

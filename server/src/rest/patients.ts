@@ -3,7 +3,7 @@ import { patientChangesSchema, patientCreateInput, patientsCreateInput } from '.
 import type { PatientView } from '../routers/patients/views';
 import { listQuery, readListQuery } from './listQuery';
 import { acceptedSchema, type RestRoute, restRoute } from './route';
-import { callerFor, parseBody, pathId, readJson, restView, toCamel } from './util';
+import { callerFor, parseBody, procedureInput, pathId, readJson, restView, toCamel } from './util';
 
 const createdSchema = z.object({ id: z.number().int(), name: z.string() });
 const listedSchema = createdSchema.extend({
@@ -39,9 +39,9 @@ export const patientsRoutes: RestRoute[] = [
       const body = toCamel(await readJson(c));
       const caller = callerFor(c).patients;
       if (Array.isArray(body)) {
-        return c.json((await caller.createMany(parseBody(patientsCreateInput, body))).map(created), 201);
+        return c.json((await caller.createMany(procedureInput(patientsCreateInput, body))).map(created), 201);
       }
-      const patient = await caller.create(parseBody(patientCreateInput, body));
+      const patient = await caller.create(procedureInput(patientCreateInput, body));
       return c.json(created(patient), 201);
     },
   }),

@@ -54,7 +54,10 @@ function run(
     transaction: transaction ?? null,
     raw: true,
     bind: values.length ? values.map(sqliteValue) : undefined,
-  });
+    // Sequelize would read the column types of any table named after FROM first, for every
+    // statement; the callers convert the values themselves.
+    tableNames: [],
+  } as object);
 }
 
 /** Runs a SELECT; its rows as the driver gives them (MySQL DATETIMEs as Dates, SQLite's as text). */

@@ -482,11 +482,12 @@ async function ensureMysqlDatabase(
 }
 
 /**
- * Bound values handed to SQLite by position. Sequelize hands them over as an object keyed `$1`,
- * `$2`, …, which the driver binds one name lookup at a time, each a scan of the statement's
- * parameters: quadratic, seconds for a multi-row INSERT of a few thousand values. When the
- * statement's placeholders are `$1`…`$n`, each once and in order (as Sequelize and `db/src/sql.ts`
- * write them), binding the array by position is the same binding.
+ * Bound values handed to SQLite by position. Sequelize writes `$1`, `$2`, … and hands the values
+ * over as an object keyed by those names; SQLite looks every named parameter up among the ones
+ * before it while preparing, and the driver binds each name the same way: quadratic, a second for
+ * a multi-row INSERT of a few thousand values. Statements written with anonymous `?` placeholders
+ * (`db/src/sql.ts`) get their values as an array, bound by position. Sequelize's own statements
+ * keep its way.
  */
 function bindSqliteValuesByPosition(sequelize: Sequelize): void {
   type Format = (sql: string, values: unknown, dialect: string) => [string, unknown];
@@ -500,13 +501,8 @@ function bindSqliteValuesByPosition(sequelize: Sequelize): void {
       values: unknown,
       dialectName: string,
     ): [string, unknown] {
-      const formatted = BaseQuery.formatBindParameters(sql, values, dialectName);
-      if (!Array.isArray(values)) return formatted;
-      let expected = 0;
-      for (const match of formatted[0].matchAll(/\$(\d+)/g)) {
-        if (Number(match[1]) !== ++expected) return formatted;
-      }
-      return expected === values.length ? [formatted[0], values] : formatted;
+      if (Array.isArray(values) && !/\$\w/.test(sql)) return [sql, values];
+      return BaseQuery.formatBindParameters(sql, values, dialectName);
     }
   } as unknown as typeof dialect.Query;
 }

@@ -25,18 +25,6 @@ function sqliteValue(value: unknown): unknown {
   return value;
 }
 
-/** `?` placeholders as SQLite's numbered ones (`$1`), which Sequelize binds. */
-const numbered = new Map<string, string>();
-function sqliteText(text: string): string {
-  let converted = numbered.get(text);
-  if (converted === undefined) {
-    let n = 0;
-    converted = text.replace(/\?/g, () => `$${++n}`);
-    if (numbered.size < 1000) numbered.set(text, converted);
-  }
-  return converted;
-}
-
 function run(
   target: SqlTarget,
   text: string,
@@ -49,7 +37,8 @@ function run(
     const sql = formatMysql(text, values as Parameters<typeof formatMysql>[1], false, 'Z');
     return target.sequelize.query(sql, { type, transaction: transaction ?? null, raw: true });
   }
-  return target.sequelize.query(sqliteText(text), {
+  // `?` placeholders, bound by position (see bindSqliteValuesByPosition in connection.ts).
+  return target.sequelize.query(text, {
     type,
     transaction: transaction ?? null,
     raw: true,
@@ -99,9 +88,8 @@ export async function insertRows(
       raw: true,
     })) as unknown as [number, number];
   } else {
-    let n = 0;
-    const tuple = () => `(${columns.map(() => `$${++n}`).join(',')})`;
-    const sql = head + rows.map(tuple).join(',');
+    const tuple = `(${columns.map(() => '?').join(',')})`;
+    const sql = head + rows.map(() => tuple).join(',');
     [reported] = (await target.sequelize.query(sql, {
       type: QueryTypes.INSERT,
       transaction: transaction ?? null,

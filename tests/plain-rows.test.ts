@@ -71,7 +71,7 @@ describe('plain rows', () => {
 
   it('inserts as bulkCreate stores: ids in order, timestamps, setters, and the longest and oddest text', async () => {
     const longest = 'é'.repeat(200);
-    const rows = await insertPlain(db.models.Patient, [
+    const { ids, at } = await insertPlain(db.models.Patient, [
       {
         name: longest,
         age: 150,
@@ -82,20 +82,23 @@ describe('plain rows', () => {
       },
       { name: "quote ' and \\ back\u0000slash and NUL", age: 0, gender: '☃', doctorId: null },
     ]);
-    expect(rows[1]!.id).toBe(rows[0]!.id + 1);
-    const stored = (
-      await db.models.Patient.findAll({ where: { id: rows.map((r) => r.id) }, order: [['id', 'ASC']] })
-    ).map((p) => p.get({ plain: true }));
+    expect(ids[1]).toBe(ids[0]! + 1);
+    const stored = (await db.models.Patient.findAll({ where: { id: ids }, order: [['id', 'ASC']] })).map(
+      (p) => p.get({ plain: true }),
+    );
     expect(stored.map((p) => p.name)).toEqual([longest, "quote ' and \\ back\u0000slash and NUL"]);
-    expect(stored[0]!.createdAt.getTime()).toBe((rows[0]!.createdAt as Date).getTime());
+    expect(stored[0]!.createdAt.getTime()).toBe(at.getTime());
+    expect(stored[0]!.updatedAt.getTime()).toBe(at.getTime());
     expect(stored[1]!.roomNumber).toBeNull();
 
-    const [event] = await insertPlain(db.models.ChangeEvent, [
-      { type: 'patient.updated', entityId: rows[0]!.id, patientId: rows[0]!.id, fields: ['name', 'age'] },
+    const {
+      ids: [event],
+    } = await insertPlain(db.models.ChangeEvent, [
+      { type: 'patient.updated', entityId: ids[0]!, patientId: ids[0]!, fields: ['name', 'age'] },
     ]);
-    const read = await db.models.ChangeEvent.findByPk(event!.id);
+    const read = await db.models.ChangeEvent.findByPk(event!);
     expect(read?.fields).toEqual(['name', 'age']);
-    expect((await findPlain(db.models.ChangeEvent, { where: { id: event!.id } }))[0]?.fields).toEqual([
+    expect((await findPlain(db.models.ChangeEvent, { where: { id: event! } }))[0]?.fields).toEqual([
       'name',
       'age',
     ]);

@@ -196,33 +196,31 @@ function simpleSelect(
  * Inserts rows in one multi-row INSERT, as `bulkCreate` would store them (timestamps set, model
  * setters applied) but without building an instance per row, validating, running hooks or
  * Sequelize's query building: for rows the server composes itself or has validated already,
- * never for unchecked input. An attribute some rows lack is NULL in those rows. Returns the rows
- * as stored: the values given, the timestamps, and the id the database assigned.
+ * never for unchecked input. An attribute some rows lack is NULL in those rows (the timestamps,
+ * when the model has them: `at`). Returns the ids the database assigned, in row order, and `at`.
  */
 export async function insertPlain<M extends Model>(
   model: ModelStatic<M>,
   rows: readonly CreationAttributes<M>[],
   options: { transaction?: Transaction | null } = {},
-): Promise<(CreationAttributes<M> & { id: number })[]> {
-  if (rows.length === 0) return [];
+): Promise<{ ids: number[]; at: Date }> {
+  const at = new Date();
+  if (rows.length === 0) return { ids: [], at };
   const plan = planOf(model as unknown as ModelStatic<Model>);
-  const now = new Date();
-  const stored = rows.map((row) => {
-    const values: Record<string, unknown> = { ...(row as Record<string, unknown>) };
-    if (plan.createdAt && values[plan.createdAt] === undefined) values[plan.createdAt] = now;
-    if (plan.updatedAt && values[plan.updatedAt] === undefined) values[plan.updatedAt] = now;
-    return values;
-  });
-  const names = [...new Set(stored.flatMap((values) => Object.keys(values)))];
-  const fields = names.map((name) => {
+  const names = new Set<string>();
+  for (const row of rows) for (const name in row) names.add(name);
+  for (const stamp of [plan.createdAt, plan.updatedAt]) if (stamp) names.add(stamp);
+  const columns = [...names];
+  const fields = columns.map((name) => {
     const field = plan.fields.get(name);
     if (!field) throw new Error(`${model.name} has no attribute ${name}`);
     return field;
   });
   const setters = new Map(plan.setters);
-  const tuples = stored.map((values) =>
-    names.map((name) => {
-      let value: unknown = values[name] ?? null;
+  const stamps = new Set([plan.createdAt, plan.updatedAt]);
+  const tuples = rows.map((row) =>
+    columns.map((name) => {
+      let value: unknown = (row as Record<string, unknown>)[name] ?? (stamps.has(name) ? at : null);
       const set = setters.get(name);
       if (set && value !== null) {
         set.call({ setDataValue: (_key: string, converted: unknown) => (value = converted) } as never, value);
@@ -235,8 +233,5 @@ export async function insertPlain<M extends Model>(
     dialect: model.sequelize!.getDialect() as 'mysql' | 'sqlite',
   };
   const ids = await insertRows(target, model.getTableName() as string, fields, tuples, options.transaction);
-  stored.forEach((values, i) => {
-    values.id = ids[i];
-  });
-  return stored as (CreationAttributes<M> & { id: number })[];
+  return { ids, at };
 }

@@ -44,10 +44,14 @@ export async function createPatients(
       if (index >= 0) throw badInput(batch ? [index, 'doctorId'] : ['doctorId'], 'Doctor not found');
     }
     // The rows are the schema-checked input: one multi-row INSERT, no model instance per patient.
-    // Every attribute is given, and insertPlain adds the id and timestamps: whole rows.
-    const patients = (await insertPlain(ctx.db.models.Patient, rows, {
-      transaction: tx,
-    })) as Attributes<Patient>[];
+    const { ids, at } = await insertPlain(ctx.db.models.Patient, rows, { transaction: tx });
+    // Every attribute was given; with the id and timestamps, whole rows.
+    const patients: Attributes<Patient>[] = rows.map((row, i) => ({
+      ...row,
+      id: ids[i]!,
+      createdAt: at,
+      updatedAt: at,
+    }));
     await recordAudit(ctx, { action: 'create', patientIds: patients.map((p) => p.id) }, tx);
     await recordEvents(tx, patients.map(patientCreated));
     return patients.map((p) => patientView(ctx.actor, p));

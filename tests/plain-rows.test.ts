@@ -103,4 +103,23 @@ describe('plain rows', () => {
       'age',
     ]);
   });
+
+  it('splits an insert with more values than one statement may carry (SQLite: 32,766), ids still in order', async () => {
+    const rows = Array.from({ length: 4000 }, (_, i) => ({
+      actorType: 'user' as const,
+      actorId: 1,
+      actorName: 'bulk',
+      actorRole: 'doctor',
+      action: 'read' as const,
+      patientId: (i % 30) + 1,
+      procedure: 'test.bulk',
+      requestId: `bulk-${i}`,
+      ip: '127.0.0.1',
+    }));
+    const { ids } = await insertPlain(db.models.AuditEvent, rows);
+    expect(ids).toHaveLength(4000);
+    expect(ids[3999]! - ids[0]!).toBe(3999);
+    const last = await db.models.AuditEvent.findByPk(ids[3999]!);
+    expect(last?.requestId).toBe('bulk-3999');
+  });
 });

@@ -63,11 +63,41 @@ export async function selectRows<Row>(
 export const quoteName = (name: string) => `\`${name.replace(/`/g, '``')}\``;
 
 /**
- * Inserts rows (each an array of values in `columns`' order) in one multi-row INSERT into a table
- * with an auto-increment `id`; the ids, in row order. On MySQL each value is escaped by mysql2 as
+ * Inserts rows (each an array of values in `columns`' order) with multi-row INSERTs (one, unless
+ * there are more values than a statement may carry) into a table with an auto-increment `id`; the
+ * ids, in row order. On MySQL each value is escaped by mysql2 as
  * the text is written (no placeholder scan); on SQLite they are bound.
  */
 export async function insertRows(
+  target: SqlTarget,
+  table: string,
+  columns: readonly string[],
+  rows: readonly (readonly unknown[])[],
+  transaction?: Transaction | null,
+): Promise<number[]> {
+  const perStatement = Math.max(1, Math.floor(MAX_VALUES_PER_STATEMENT / columns.length));
+  const ids: number[] = [];
+  for (let start = 0; start < rows.length; start += perStatement) {
+    ids.push(
+      ...(await insertStatement(
+        target,
+        table,
+        columns,
+        rows.slice(start, start + perStatement),
+        transaction,
+      )),
+    );
+  }
+  return ids;
+}
+
+/**
+ * The most values one INSERT carries: SQLite refuses a statement with more than 32,766 of them,
+ * so larger inserts (a big group of audit rows) are split into several statements.
+ */
+const MAX_VALUES_PER_STATEMENT = 30_000;
+
+async function insertStatement(
   target: SqlTarget,
   table: string,
   columns: readonly string[],
@@ -101,14 +131,4 @@ export async function insertRows(
   // to a simple insert in every lock mode, as bulkCreate assumes): MySQL reports the first, SQLite the last.
   const first = target.dialect === 'mysql' ? Number(reported) : Number(reported) - rows.length + 1;
   return Array.from({ length: rows.length }, (_, i) => first + i);
-}
-
-/** Runs any other statement (UPDATE, DELETE). */
-export async function execute(
-  target: SqlTarget,
-  text: string,
-  values: readonly unknown[],
-  transaction?: Transaction | null,
-): Promise<void> {
-  await run(target, text, values, QueryTypes.RAW, transaction);
 }

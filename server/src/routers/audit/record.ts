@@ -27,7 +27,7 @@ export type AuditSource = Pick<Context, 'db' | 'actor' | 'requestId' | 'ip'> & {
 type AuditRow = CreationAttributes<AuditEvent>;
 
 /** The most rows one group-committed INSERT carries. */
-const MAX_GROUP_ROWS = 5000;
+const MAX_GROUP_ROWS = 2000;
 
 /**
  * Group commit of the audit rows written outside a transaction (reads): the first call inserts

@@ -439,7 +439,6 @@ function mysqlSequelize(
 
 interface TypeCastField {
   type: string;
-  string(): string | null;
 }
 
 /**

@@ -16,7 +16,7 @@ export { createMigrator, migrateToLatest, migrateDown } from './migrator';
 export { migrations, type Migration } from './migrations/index';
 export * from './models/index';
 export { findPlain, insertPlain, toDate } from './plain';
-export { execute, insertRows, selectRows, type SqlTarget } from './sql';
+export { insertRows, selectRows, type SqlTarget } from './sql';
 export type { Transaction } from 'sequelize';
 export {
   Op,

@@ -26,7 +26,7 @@ interface ModelPlan {
   /** Attribute name to column, and the column's attribute (for escaping by type). */
   fields: Map<string, string>;
   /** Attribute setters (JSON kept as text): applied to a plain row as an instance would. */
-  setters: [string, NonNullable<ModelAttributeColumnOptions['set']>][];
+  setters: Map<string, NonNullable<ModelAttributeColumnOptions['set']>>;
   createdAt: string | null;
   updatedAt: string | null;
 }
@@ -52,7 +52,7 @@ function planOf(model: ModelStatic<Model>): ModelPlan {
     ModelAttributeColumnOptions & { field?: string }
   >;
   const readers: [string, Converter][] = [];
-  const setters: ModelPlan['setters'] = [];
+  const setters: ModelPlan['setters'] = new Map();
   const fields = new Map<string, string>();
   for (const [name, attribute] of Object.entries(attributes)) {
     const field = attribute.field ?? name;
@@ -65,7 +65,7 @@ function planOf(model: ModelStatic<Model>): ModelPlan {
     else if (key === DataTypes.BOOLEAN.key) {
       readers.push([name, (value) => (typeof value === 'number' ? value !== 0 : value)]);
     }
-    if (attribute.set) setters.push([name, attribute.set]);
+    if (attribute.set) setters.set(name, attribute.set);
   }
   const timestamps = (
     model as unknown as { _timestampAttributes: { createdAt?: string; updatedAt?: string } }
@@ -216,12 +216,11 @@ export async function insertPlain<M extends Model>(
     if (!field) throw new Error(`${model.name} has no attribute ${name}`);
     return field;
   });
-  const setters = new Map(plan.setters);
   const stamps = new Set([plan.createdAt, plan.updatedAt]);
   const tuples = rows.map((row) =>
     columns.map((name) => {
       let value: unknown = (row as Record<string, unknown>)[name] ?? (stamps.has(name) ? at : null);
-      const set = setters.get(name);
+      const set = plan.setters.get(name);
       if (set && value !== null) {
         set.call({ setDataValue: (_key: string, converted: unknown) => (value = converted) } as never, value);
       }

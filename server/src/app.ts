@@ -9,6 +9,7 @@ import { resolveCaller, SESSION_COOKIE } from './auth/index';
 import { type AppEnv, type AppServices, createContext } from './context';
 import { RetryLaterError, safeError } from './errors';
 import { mountApiDocs } from './openapi';
+import { healthRoute } from './rest/health';
 import { mountPanel } from './panel';
 import { errorResponse } from './rest/util';
 import { mountRest } from './rest/index';
@@ -199,14 +200,7 @@ export function createApp(services: AppServices): Hono<AppEnv> {
     }
   });
 
-  app.get('/healthz', async (c) => {
-    try {
-      await services.db.ping();
-      return c.json({ status: 'ok' });
-    } catch {
-      return c.json({ status: 'unavailable', error: 'Database unavailable' }, 503);
-    }
-  });
+  app.get(healthRoute.path, healthRoute.handler);
 
   // Unsafe requests: JSON bodies only (a form cannot forge one; the CSV import aside), and a
   // browser's cookie-only request must come from this server's pages or an allowed origin (CSRF).

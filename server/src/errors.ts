@@ -3,6 +3,7 @@ import { TRPCError } from '@trpc/server';
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import { ForeignKeyConstraintError } from 'sequelize';
 import { ZodError, ZodIssueCode, type ZodIssue } from 'zod';
+import { snake } from './lib/keys';
 
 /**
  * The one error vocabulary of HDMS: every failure a client can see is raised here, with the
@@ -144,8 +145,6 @@ export function publicError(error: TRPCError): { message: string; issues?: Issue
   const issues = issuesOf(error);
   return issues ? { message: describeIssues(issues), issues } : { message: error.message };
 }
-
-const snake = (key: string) => key.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`);
 
 /**
  * The REST answer of an error: tRPC's HTTP status for its code, and the contract's body

@@ -12,8 +12,9 @@ import { z } from 'zod';
 import { SESSION_COOKIE } from './auth/index';
 import type { AppEnv } from './context';
 import { REST_ROUTES } from './rest/index';
-import { errorSchema, type RestRoute, restRoute } from './rest/route';
-import { snake } from './rest/util';
+import { healthRoute } from './rest/health';
+import { errorSchema, type RestRoute } from './rest/route';
+import { snake } from './lib/keys';
 
 /** The error statuses any endpoint may answer, besides its own. */
 const COMMON_ERRORS: Record<number, string> = {
@@ -27,26 +28,6 @@ const COMMON_ERRORS: Record<number, string> = {
   429: 'Too many attempts: retry after `Retry-After` seconds',
   503: 'The database is unavailable: retry later',
 };
-
-/** What the server answers at `GET /healthz`. */
-export const healthSchema = z.object({
-  status: z.enum(['ok', 'unavailable']),
-  error: z.string().optional(),
-});
-
-/** `GET /healthz`, described here and answered by `app.ts` ahead of every middleware. */
-const healthRoute: RestRoute = restRoute({
-  method: 'get',
-  path: '/healthz',
-  summary: 'Liveness and database health',
-  description: 'For load balancers and container health checks: 503 when the database does not answer.',
-  access: 'anyone',
-  answers: { 200: { description: 'Serving', schema: healthSchema } },
-  errors: [],
-  handler: () => {
-    throw new Error('answered by app.ts');
-  },
-});
 
 /** The endpoints that are not JSON APIs, documented by their answer alone. */
 const OTHER_PATHS: RouteConfig[] = [
@@ -117,7 +98,7 @@ function routeConfig(route: RestRoute, path: string): RouteConfig {
     };
   }
   const errors = route.access === 'anyone' ? route.errors : [...new Set([401, ...route.errors])];
-  for (const status of [...errors, 503]) responses[status] = errorAnswer(status);
+  for (const status of [...errors, 503]) responses[status] ??= errorAnswer(status);
 
   const params = [...path.matchAll(/:(\w+)/g)].map((m) => m[1]!);
   const body = route.body;

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createDatabase, type Database, migrateToLatest } from '@hdms/db';
 import { describe, expect, it } from 'vitest';
@@ -6,33 +5,14 @@ import { createAccount } from '../../server/src/auth/accounts';
 import { verifyPassword } from '../../server/src/auth/password';
 import { freshDatabase, type TestDatabase } from '../helpers/db';
 import { http } from '../helpers/server';
-import { childEnv, ROOT, startServerProcess } from '../helpers/serverProcess';
+import { runToExit, startServerProcess } from '../helpers/serverProcess';
 
 /** The recovery command behind `npm run admin:reset-password`. */
 const ADMIN_COMMAND = ['--import', 'tsx', 'server/src/admin.ts'];
 
-/** Runs `command args` until it exits. */
-async function run(
-  command: string,
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(command, args, { cwd: ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (chunk) => {
-    out += chunk;
-  });
-  child.stderr.on('data', (chunk) => {
-    err += chunk;
-  });
-  const [code] = await once(child, 'exit');
-  return { code, out, err };
-}
-
 /** Runs the reset command: `admin.ts reset-password [username]`. */
 const resetPassword = (url: string, ...username: string[]) =>
-  run(process.execPath, [...ADMIN_COMMAND, 'reset-password', ...username], { DATABASE_URL: url });
+  runToExit([...ADMIN_COMMAND, 'reset-password', ...username], { DATABASE_URL: url });
 
 /** Opens a fresh, migrated SQLite database for the command to work on. */
 async function migratedDatabase(): Promise<{ target: TestDatabase; db: Database }> {
@@ -104,9 +84,11 @@ describe('admin:reset-password', () => {
         expiresAt: new Date(Date.now() + 3_600_000),
       });
 
-      const reset = await run('npm', ['run', '--silent', 'admin:reset-password', '--', 'chief'], {
-        DATABASE_URL: target.url,
-      });
+      const reset = await runToExit(
+        ['run', '--silent', 'admin:reset-password', '--', 'chief'],
+        { DATABASE_URL: target.url },
+        'npm',
+      );
       expect(reset.code).toBe(0);
       expect(reset.out).toContain('enabled again');
       const password = /password: (\S+)/.exec(reset.out)![1]!;
@@ -167,7 +149,7 @@ describe('admin:reset-password', () => {
   });
 
   it('prints its usage and exits 2 for an unknown command', async () => {
-    const reset = await run(process.execPath, [...ADMIN_COMMAND, 'frobnicate'], {});
+    const reset = await runToExit([...ADMIN_COMMAND, 'frobnicate'], {});
     expect(reset.code).toBe(2);
     expect(lines(reset.err)).toEqual([expect.stringMatching(/^Usage: npm run admin:reset-password/)]);
   });

@@ -17,12 +17,16 @@ export function childEnv(env: Record<string, string>): Record<string, string> {
   return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...env };
 }
 
-/** Runs `node args` until it exits by itself (a command, or a server that fails to start). */
+/**
+ * Runs `node args` (or `command args`) until it exits by itself (a command, or a server that fails
+ * to start).
+ */
 export async function runToExit(
   args: string[],
   env: Record<string, string>,
+  command = process.execPath,
 ): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(process.execPath, args, {
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,6 +4,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
 import { type AppEnv, contextFromHono } from '../context';
 import { badRequest, RetryLaterError, restError, safeError, toTRPCError } from '../errors';
+import { camel, snake } from '../lib/keys';
 import { createCaller } from '../routers/_app';
 
 /** The tRPC caller for this request: REST endpoints reuse every procedure's rules through it. */
@@ -32,21 +33,6 @@ export function parseBody<S extends z.ZodTypeAny>(schema: S, body: unknown): z.o
 export function procedureInput<S extends z.ZodTypeAny>(_schema: S, body: unknown): z.input<S> {
   return body as z.input<S>;
 }
-
-const camel = (key: string) => key.replace(/_([a-z0-9])/g, (_, ch: string) => ch.toUpperCase());
-const snakeKeys = new Map<string, string>();
-
-/** One camelCase key in REST's snake_case (the answers' few keys, remembered). */
-export function snake(key: string): string {
-  let converted = snakeKeys.get(key);
-  if (converted === undefined) {
-    converted = toSnakeKey(key);
-    if (snakeKeys.size < 10_000) snakeKeys.set(key, converted);
-  }
-  return converted;
-}
-
-const toSnakeKey = (key: string) => key.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`);
 
 function mapKeys(value: unknown, rename: (key: string) => string): unknown {
   if (Array.isArray(value)) return value.map((v) => mapKeys(v, rename));

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Op } from '@hdms/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SCOPES } from '../server/src/access/index';
+import { SCOPES } from '../server/src/domain/access/policy';
 import { createAccount } from '../server/src/auth/index';
-import { appRouter, type RouterInputs } from '../server/src/routers/_app';
+import { appRouter, type RouterInputs } from '../server/src/trpc/appRouter';
 import { outcome } from './helpers/callers';
 import { lastAuditId, serviceToken } from './helpers/clinical';
 import { subscribe } from './helpers/events';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appRouter, type RouterInputs } from '../server/src/routers/_app';
+import { appRouter, type RouterInputs } from '../server/src/trpc/appRouter';
 import { type Caller, callerFor, outcome } from './helpers/callers';
 import {
   auditSince,
@@ -321,7 +321,7 @@ describe('audit trail', () => {
     });
 
     it('reads arriving while an audit INSERT runs share the next one, and each waits for its own row', async () => {
-      const { recordAudit } = await import('../server/src/routers/audit/record');
+      const { recordAudit } = await import('../server/src/domain/audit/record');
       const patientId = team.patientA.patientId;
       const tag = `group-${Date.now()}`;
       const settled: string[] = [];
@@ -342,7 +342,7 @@ describe('audit trail', () => {
     });
 
     it('fails every read whose rows were in a failed INSERT: no answer without its audit row', async () => {
-      const { recordAudit } = await import('../server/src/routers/audit/record');
+      const { recordAudit } = await import('../server/src/domain/audit/record');
       const results = await withAuditFailing(t, () =>
         Promise.allSettled(
           Array.from({ length: 5 }, (_, i) =>

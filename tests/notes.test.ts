@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appRouter } from '../server/src/routers/_app';
+import { appRouter } from '../server/src/trpc/appRouter';
 import { type Caller, callerFor, outcome } from './helpers/callers';
 import {
   auditedActs,

@@ -2,7 +2,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../server/src/app';
+import { createApp } from '../server/src/http/app';
 import { careTeam, type CareTeam } from './helpers/clinical';
 import { DB_KINDS, http, type JsonResponse, startTestServer, type TestServer } from './helpers/server';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceActor } from '../server/src/context';
-import { updatePatient } from '../server/src/routers/patients/update';
+import { updatePatient } from '../server/src/domain/patients/update';
 import { type Caller, callerFor, outcome, serviceCaller } from './helpers/callers';
 import { adminToken, signedInUser, type TestServer, startTestServer } from './helpers/server';
 

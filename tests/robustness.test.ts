@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hono } from 'hono';
-import { createApp } from '../server/src/app';
+import { createApp } from '../server/src/http/app';
 import type { AppEnv } from '../server/src/context';
-import { appRouter } from '../server/src/routers/_app';
+import { appRouter } from '../server/src/trpc/appRouter';
 import { adminToken, http, signedInUser, startTestServer, type TestServer } from './helpers/server';
 
 /** Inputs no procedure accepts, or accepts only partly: each must get a 4xx, never a 500. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SCOPES, type Scope } from '../server/src/access/index';
+import { SCOPES, type Scope } from '../server/src/domain/access/policy';
 import { sha256Hex } from '../server/src/auth/tokens';
 import { type Caller, callerFor, outcome } from './helpers/callers';
 import { auditSince, lastAuditId } from './helpers/clinical';

@@ -8,7 +8,7 @@
  * purpose: the declaration emitter then writes that type out in full, and the rolled-up
  * `index.d.ts` holds the procedures without any of the server's internals.
  */
-import type { AppRouter as ServerRouter } from '../../server/src/routers/_app';
+import type { AppRouter as ServerRouter } from '../../server/src/trpc/appRouter';
 import type { AnyTRPCProcedure, AnyTRPCRouter, TRPCBuiltRouter } from '@trpc/server';
 
 type RootTypes<TRouter extends AnyTRPCRouter> = TRouter['_def']['_config']['$types'];

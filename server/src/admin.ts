@@ -3,7 +3,7 @@ import { findAccount, hashPassword, SignInThrottle } from './auth/index';
 import { generatePassword } from './auth/bootstrap';
 import { type Config, ConfigError, loadConfig } from './env';
 import { describeStartupFailure, migrateDatabase, openDatabase } from './server';
-import { recordEvent } from './events/record';
+import { recordEvent } from './domain/events/record';
 
 const USAGE = 'Usage: npm run admin:reset-password -- [username]   (default: admin)';
 

@@ -2,7 +2,7 @@ import type { Database, Role } from '@hdms/db';
 import type { HttpBindings } from '@hono/node-server';
 import type { FetchCreateContextFnOptions } from '@trpc/server/adapters/fetch';
 import type { Context as HonoContext } from 'hono';
-import type { Scope } from './access/index';
+import type { Scope } from './domain/access/policy';
 import type { SessionManager, SessionUser } from './auth/sessions';
 import type { Config } from './env';
 import type { EventFeed } from './events/feed';

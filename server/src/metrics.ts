@@ -5,7 +5,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { sha256Hex } from './auth/index';
 import type { AppEnv } from './context';
 import type { EventFeed } from './events/feed';
-import { appRouter } from './routers/_app';
+import { appRouter } from './trpc/appRouter';
 
 /**
  * `GET /metrics` in the Prometheus text format (prom-client), one registry per server: HTTP

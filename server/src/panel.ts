@@ -5,8 +5,8 @@ import { dirname, extname, relative, resolve, sep } from 'node:path';
 import type { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from './context';
-import { appRouter } from './routers/_app';
-import { router } from './trpc';
+import { appRouter } from './trpc/appRouter';
+import { router } from './trpc/init';
 
 /** Where the panel's browser code loads the Monaco editor from (our own route, never a CDN). */
 const MONACO_ROUTE = '/panel/assets/monaco/vs';

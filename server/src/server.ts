@@ -8,7 +8,7 @@ import {
   redactUrl,
 } from '@hdms/db';
 import { serve } from '@hono/node-server';
-import { createApp } from './app';
+import { createApp } from './http/app';
 import { bootstrapAdmin, type BootstrapResult, preparePasswordHashing, SessionManager } from './auth/index';
 import type { AppServices } from './context';
 import { type Config, redactSecrets } from './env';

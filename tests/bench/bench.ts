@@ -14,7 +14,7 @@ import { SessionManager } from '../../server/src/auth/index';
 import { createContextInner } from '../../server/src/context';
 import { loadConfig } from '../../server/src/env';
 import { createLogger } from '../../server/src/logger';
-import { createCaller } from '../../server/src/routers/_app';
+import { createCaller } from '../../server/src/trpc/appRouter';
 import { EventFeed } from '../../server/src/events/feed';
 
 const { values } = parseArgs({

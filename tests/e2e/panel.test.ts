@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appRouter } from '../../server/src/routers/_app';
+import { appRouter } from '../../server/src/trpc/appRouter';
 import { DB_KINDS } from '../helpers/db';
 import { ADMIN, http, startTestServer, type TestServer } from '../helpers/server';
 import { BROWSER_TESTS, type BrowserContext, type Locator, launchChromium, type Page } from './browser';

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { TRPCClientError } from '@trpc/client';
 import { TRPCError } from '@trpc/server';
-import type { Scope } from '../../server/src/access/index';
+import type { Scope } from '../../server/src/domain/access/policy';
 import { resolveCaller } from '../../server/src/auth/actor';
 import { type Actor, createContextInner } from '../../server/src/context';
 import { type Issue, publicError } from '../../server/src/errors';
-import { createCaller } from '../../server/src/routers/_app';
+import { createCaller } from '../../server/src/trpc/appRouter';
 import type { TestServer } from './server';
 
 /*

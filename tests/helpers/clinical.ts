@@ -1,5 +1,5 @@
 import { type AuditEvent, Op } from '@hdms/db';
-import type { Scope } from '../../server/src/access/index';
+import type { Scope } from '../../server/src/domain/access/policy';
 import { callerFor } from './callers';
 import { ADMIN, adminToken, signedInUser, type TestServer } from './server';
 

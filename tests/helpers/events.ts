@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { EventSource } from 'eventsource';
 import { createClient } from '../../client-sdk/src/index';
 import type { ChangeEventView } from '../../server/src/events/subscription';
-import type { RouterInputs } from '../../server/src/routers/_app';
+import type { RouterInputs } from '../../server/src/trpc/appRouter';
 
 /** An event as a subscriber receives it (`events.onChange`). */
 export type ReceivedEvent = ChangeEventView;

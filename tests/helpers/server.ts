@@ -1,5 +1,5 @@
 import type { Database, Role } from '@hdms/db';
-import type { AppRouter } from '../../server/src/routers/_app';
+import type { AppRouter } from '../../server/src/trpc/appRouter';
 import { createTRPCClient, httpLink, type TRPCClient } from '@trpc/client';
 import superjson from 'superjson';
 import type { Hono } from 'hono';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { appRouter } from '../../server/src/routers/_app';
-import { SCOPES } from '../../server/src/access/index';
+import { appRouter } from '../../server/src/trpc/appRouter';
+import { SCOPES } from '../../server/src/domain/access/policy';
 
 const procedures = Object.entries(appRouter._def.procedures as Record<string, unknown>) as [
   string,

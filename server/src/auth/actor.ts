@@ -1,4 +1,4 @@
-import type { Scope } from '../access/index';
+import type { Scope } from '../domain/access/policy';
 import type { ServiceToken } from '@hdms/db';
 import type { Actor, AppServices } from '../context';
 import { SERVICE_TOKEN_PREFIX, sha256Hex } from './tokens';

@@ -1,5 +1,5 @@
 import { TRPCError, type TrackedEnvelope, tracked } from '@trpc/server';
-import { type EventFacts, mayReceiveEvent } from '../access/index';
+import { type EventFacts, mayReceiveEvent } from '../domain/access/policy';
 import { recheckCaller } from '../auth/index';
 import type { Actor, AppServices } from '../context';
 import { unauthorized } from '../errors';
@@ -12,7 +12,7 @@ import {
   readEvents,
   type StoredEvent,
 } from './feed';
-import { type EventEntity, type EventType, entityOf } from './record';
+import { type EventEntity, type EventType, entityOf } from '../domain/events/record';
 
 /** An event as subscribers receive it: what changed, never a value. */
 export interface ChangeEventView {

@@ -1,5 +1,5 @@
 import type { Database, Transaction } from '@hdms/db';
-import type { Scope } from '../access/index';
+import type { Scope } from '../domain/access/policy';
 import { type Actor, actorName } from '../context';
 import { forbidden } from '../errors';
 import type { JobOwner } from './types';

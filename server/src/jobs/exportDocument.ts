@@ -1,9 +1,9 @@
 import { type Database, Op } from '@hdms/db';
 import type { Model, ModelStatic, WhereOptions } from 'sequelize';
 import type { Actor } from '../context';
-import { checkView } from '../routers/checkHistory';
-import { noteView } from '../routers/notes';
-import { patientView, revisionView } from '../routers/patients/views';
+import { checkView } from '../trpc/checkHistory';
+import { noteView } from '../trpc/notes';
+import { patientView, revisionView } from '../domain/patients/views';
 
 /** The `format` of an export document, and its version. */
 export const EXPORT_FORMAT = 'hdms.patient-export';

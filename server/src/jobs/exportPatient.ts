@@ -1,8 +1,8 @@
 import { TRPCError } from '@trpc/server';
-import { findExportablePatient } from '../access/index';
+import { findExportablePatient } from '../domain/access/policy';
 import type { Context, UserActor } from '../context';
 import { notFound } from '../errors';
-import { recordAudit } from '../routers/audit/record';
+import { recordAudit } from '../domain/audit/record';
 import { jobOwnerOf } from './actor';
 import { deleteJobFile, readJobFile } from './importExportFiles';
 import { enqueueJob } from './queue';

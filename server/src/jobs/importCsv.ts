@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CsvError, parse } from 'csv-parse';
-import { type PatientCreateItem, patientCreateInput } from '../routers/patients/schemas';
+import { type PatientCreateItem, patientCreateInput } from '../domain/patients/schemas';
 
 /**
  * Reading a patients CSV, streaming: bytes are decoded as UTF-8 chunk by chunk (a file that is not

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { type Job, Op, type Transaction, UniqueConstraintError } from '@hdms/db';
 import type { Sequelize } from 'sequelize';
-import { recordEvent } from '../events/record';
+import { recordEvent } from '../domain/events/record';
 import type { JobOwner, JobType } from './types';
 
 /** The owner of jobs the server starts by itself (recurring jobs): only admins see them. */

@@ -10,7 +10,7 @@ import {
   type WhereOptions,
 } from 'sequelize';
 
-import { type NewEvent, recordEvent, recordEvents } from '../events/record';
+import { type NewEvent, recordEvent, recordEvents } from '../domain/events/record';
 
 /**
  * The job store's state changes: claiming due jobs under a lease, renewing and checking leases,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type DoctorView, doctorInput, doctorsInput } from '../routers/doctors';
+import { type DoctorView, doctorInput, doctorsInput } from '../trpc/doctors';
 import { listQuery, readListQuery } from './listQuery';
 import { type RestRoute, restRoute } from './route';
 import { callerFor, procedureInput, readJson, restView, toCamel } from './util';

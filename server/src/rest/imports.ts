@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { TRPCError } from '@trpc/server';
 import type { Context as HonoContext } from 'hono';
-import { mayImportPatients, tierRefusal } from '../access/index';
+import { mayImportPatients, tierRefusal } from '../domain/access/policy';
 import { type AppEnv, contextFromHono } from '../context';
 import { forbidden, unauthorized } from '../errors';
 import { IMPORT_COLUMNS } from '../jobs/importCsv';

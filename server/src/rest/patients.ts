@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { patientChangesSchema, patientCreateInput, patientsCreateInput } from '../routers/patients/schemas';
-import type { PatientView } from '../routers/patients/views';
+import { patientChangesSchema, patientCreateInput, patientsCreateInput } from '../domain/patients/schemas';
+import type { PatientView } from '../domain/patients/views';
 import { listQuery, readListQuery } from './listQuery';
 import { acceptedSchema, type RestRoute, restRoute } from './route';
 import { callerFor, parseBody, procedureInput, pathId, readJson, restView, toCamel } from './util';

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { SCOPES } from '../access/index';
+import { SCOPES } from '../domain/access/policy';
 import {
   createServiceTokenInput,
   listServiceTokensInput,
   TOKEN_STATUSES,
-} from '../routers/serviceTokens/schemas';
-import type { ServiceTokenView } from '../routers/serviceTokens/tokens';
+} from '../domain/serviceTokens/schemas';
+import type { ServiceTokenView } from '../domain/serviceTokens/tokens';
 import { listQuery, readListQuery } from './listQuery';
 import { instant, type RestRoute, restRoute } from './route';
 import { callerFor, parseBody, pathId, readJson, restView, toCamel } from './util';

@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import { type AppEnv, contextFromHono } from '../context';
 import { badRequest, RetryLaterError, restError, safeError, toTRPCError } from '../errors';
 import { camel, snake } from '../lib/keys';
-import { createCaller } from '../routers/_app';
+import { createCaller } from '../trpc/appRouter';
 
 /** The tRPC caller for this request: REST endpoints reuse every procedure's rules through it. */
 export function callerFor(c: HonoContext<AppEnv>) {

@@ -6,7 +6,7 @@
  * (a session's once-a-minute idle-deadline write would otherwise count).
  */
 import { createDatabase } from '@hdms/db';
-import { createApp } from '../../../server/src/app';
+import { createApp } from '../../../server/src/http/app';
 import { SessionManager } from '../../../server/src/auth/index';
 import { loadConfig } from '../../../server/src/env';
 import { EventFeed } from '../../../server/src/events/feed';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { findExportablePatient } from '../../access/index';
+import { findExportablePatient } from '../../domain/access/policy';
 import { idSchema } from '../../lib/schemas';
 import { actorOfJobOwner } from '../actor';
 import { writePatientExport } from '../exportDocument';

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { assertMayChangePatientFields, findPatientInScope, type PatientField } from '../../access/index';
+import { assertMayChangePatientFields, findPatientInScope, type PatientField } from '../../domain/access/policy';
 import type { ProcedureContext } from '../../context';
 import { badInput } from '../../errors';
 import { idSchema } from '../../lib/schemas';
-import { type PatientChanges, patientChangesSchema } from '../../routers/patients/schemas';
-import { updatePatient } from '../../routers/patients/update';
+import { type PatientChanges, patientChangesSchema } from '../../domain/patients/schemas';
+import { updatePatient } from '../../domain/patients/update';
 import { actorOfJobOwner, jobOwnerOf } from '../actor';
 import { enqueueJob } from '../queue';
 import type { JobType } from '../types';

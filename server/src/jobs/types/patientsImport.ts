@@ -1,12 +1,12 @@
 import type { Database } from '@hdms/db';
 import { z } from 'zod';
-import { patientCreated, recordEvents } from '../../events/record';
-import { admittingDoctorId, mayImportPatients } from '../../access/index';
+import { patientCreated, recordEvents } from '../../domain/events/record';
+import { admittingDoctorId, mayImportPatients } from '../../domain/access/policy';
 import type { Actor } from '../../context';
 import { badRequest, forbidden } from '../../errors';
 import { idSchema } from '../../lib/schemas';
-import { recordAudit } from '../../routers/audit/record';
-import type { PatientCreateItem } from '../../routers/patients/schemas';
+import { recordAudit } from '../../domain/audit/record';
+import type { PatientCreateItem } from '../../domain/patients/schemas';
 import { actorOfJobOwner } from '../actor';
 import { checkRow, CsvFileError, csvRecords, type ImportColumn, readHeader } from '../importCsv';
 import { deleteJobFile, readJobFile } from '../importExportFiles';

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { recordAudit } from '../../routers/audit/record';
+import { recordAudit } from '../../domain/audit/record';
 import type { JobType } from '../types';
 
 /**

@@ -12,11 +12,11 @@ import {
 import type { Context } from '../context';
 import { badRequest, RetryLaterError, unauthorized } from '../errors';
 import { emailSchema, lineText, passwordSchema, usernameSchema } from '../lib/schemas';
-import { publicProcedure, userProcedure } from '../procedures/index';
-import { router } from '../trpc';
-import { recordAudit } from './audit/record';
+import { publicProcedure, userProcedure } from './procedures';
+import { router } from './init';
+import { recordAudit } from '../domain/audit/record';
 import { userView } from './users';
-import { recordAccountChanged } from '../events/record';
+import { recordAccountChanged } from '../domain/events/record';
 
 /** `auth.register` input. */
 export const registerInput = z

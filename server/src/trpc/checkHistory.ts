@@ -1,15 +1,15 @@
 import { type CheckHistory, Op } from '@hdms/db';
 import type { Attributes, WhereOptions } from 'sequelize';
 import { z } from 'zod';
-import { findPatientInScope, patientIdsInScope } from '../access/index';
+import { findPatientInScope, patientIdsInScope } from '../domain/access/policy';
 import type { ProcedureContext } from '../context';
 import { badInput, badRequest, notFound } from '../errors';
 import { keysetBefore, listPage, pageInput } from '../lib/pagination';
 import { batchOf, idSchema } from '../lib/schemas';
-import { authedProcedure, rejectArray, roleOrServiceProcedure } from '../procedures/index';
-import { recordEvents } from '../events/record';
-import { router } from '../trpc';
-import { recordAudit } from './audit/record';
+import { authedProcedure, rejectArray, roleOrServiceProcedure } from './procedures';
+import { recordEvents } from '../domain/events/record';
+import { router } from './init';
+import { recordAudit } from '../domain/audit/record';
 
 /** One check-up of a patient, as clients see it. */
 export interface CheckView {

@@ -1,9 +1,9 @@
 import type { Role } from '@hdms/db';
 import type { Actor, ServiceActor, UserActor } from '../context';
-import { EVENT_SCOPES, type TierRule, tierRefusal } from '../access/index';
+import { EVENT_SCOPES, type TierRule, tierRefusal } from '../domain/access/policy';
 import { badRequest, forbidden, safeError, toTRPCError, unauthorized } from '../errors';
-import { recordRefusal } from '../routers/audit/record';
-import { baseProcedure, middleware } from '../trpc';
+import { recordRefusal } from '../domain/audit/record';
+import { baseProcedure, middleware } from './init';
 
 /**
  * The procedure tiers. Each checks who may call (the rules are `access/`'s) and narrows

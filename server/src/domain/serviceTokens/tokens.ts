@@ -1,6 +1,6 @@
 import { Op, type ServiceToken } from '@hdms/db';
 import { type Attributes, col, fn, type WhereOptions, where } from 'sequelize';
-import type { Scope } from '../../access/index';
+import type { Scope } from '../access/policy';
 import { newServiceToken, SERVICE_TOKEN_PREFIX, sha256Hex } from '../../auth/tokens';
 import type { Context, ProcedureContext, UserActor } from '../../context';
 import { conflict, notFound } from '../../errors';
@@ -8,7 +8,7 @@ import { listPage, type Page } from '../../lib/pagination';
 import { containsText } from '../../lib/search';
 import { type AuditTarget, recordAudit } from '../audit/record';
 import type { CreateServiceToken, ServiceTokenStatus } from './schemas';
-import { recordEvent } from '../../events/record';
+import { recordEvent } from '../events/record';
 
 /** How much of a token is kept in clear to recognise it: the kind prefix and 8 random characters. */
 const DISPLAY_PREFIX_LENGTH = SERVICE_TOKEN_PREFIX.length + 8;

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { EVENT_TYPES } from '../events/record';
+import { EVENT_TYPES } from '../domain/events/record';
 import { followEvents } from '../events/subscription';
 import { idSchema } from '../lib/schemas';
-import { subscriberProcedure } from '../procedures/index';
-import { router } from '../trpc';
+import { subscriberProcedure } from './procedures';
+import { router } from './init';
 
 /** An event id as clients send it back (tRPC sends the last tracked id as a string). */
 const eventId = z.union([

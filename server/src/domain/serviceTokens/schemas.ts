@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SCOPES, type Scope } from '../../access/index';
+import { SCOPES, type Scope } from '../access/policy';
 import { parseIsoInstant } from '../../lib/dates';
 import { listInput } from '../../lib/pagination';
 import { idSchema } from '../../lib/schemas';

@@ -1,8 +1,8 @@
 import { initTRPC } from '@trpc/server';
-import type { Scope } from './access/index';
-import type { Context } from './context';
-import { publicError } from './errors';
-import { transformer } from './lib/transformer';
+import type { Scope } from '../domain/access/policy';
+import type { Context } from '../context';
+import { publicError } from '../errors';
+import { transformer } from '../lib/transformer';
 
 /** What a procedure says about itself: a description for the panel, the scope a service needs. */
 export interface Meta {

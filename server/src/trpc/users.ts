@@ -5,10 +5,10 @@ import { badRequest, conflict, forbidden, notFound } from '../errors';
 import { listInput, listPage } from '../lib/pagination';
 import { idSchema } from '../lib/schemas';
 import { containsText } from '../lib/search';
-import { roleProcedure } from '../procedures/index';
-import { router } from '../trpc';
-import { type AuditTarget, recordAudit } from './audit/record';
-import { recordEvent } from '../events/record';
+import { roleProcedure } from './procedures';
+import { router } from './init';
+import { type AuditTarget, recordAudit } from '../domain/audit/record';
+import { recordEvent } from '../domain/events/record';
 
 /** An account as clients see it: never the password hash. */
 export interface UserView {

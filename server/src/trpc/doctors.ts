@@ -6,10 +6,10 @@ import { notFound } from '../errors';
 import { listInput, listPage } from '../lib/pagination';
 import { batchOf, idSchema, lineText } from '../lib/schemas';
 import { containsText } from '../lib/search';
-import { authedProcedure, rejectArray, roleOrServiceProcedure } from '../procedures/index';
-import { recordEvent, recordEvents } from '../events/record';
-import { router } from '../trpc';
-import { type AuditTarget, recordAudit } from './audit/record';
+import { authedProcedure, rejectArray, roleOrServiceProcedure } from './procedures';
+import { recordEvent, recordEvents } from '../domain/events/record';
+import { router } from './init';
+import { type AuditTarget, recordAudit } from '../domain/audit/record';
 
 /** A doctor of the register, as clients see it. */
 export interface DoctorView {

@@ -1,7 +1,7 @@
-import { roleProcedure } from '../../procedures/index';
-import { router } from '../../trpc';
-import { createServiceTokenInput, listServiceTokensInput, revokeServiceTokenInput } from './schemas';
-import { createServiceToken, listServiceTokens, revokeServiceToken } from './tokens';
+import { roleProcedure } from './procedures';
+import { router } from './init';
+import { createServiceTokenInput, listServiceTokensInput, revokeServiceTokenInput } from '../domain/serviceTokens/schemas';
+import { createServiceToken, listServiceTokens, revokeServiceToken } from '../domain/serviceTokens/tokens';
 
 /** Admins, and people only: services can never manage service tokens. */
 const adminProcedure = roleProcedure('admin');

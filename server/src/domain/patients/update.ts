@@ -1,8 +1,8 @@
 import type { Database, FieldChanges, Transaction } from '@hdms/db';
-import { assertMayChangePatientFields, findPatientInScope, type PatientField } from '../../access/index';
+import { assertMayChangePatientFields, findPatientInScope, type PatientField } from '../access/policy';
 import { type Actor, actorName } from '../../context';
 import { badInput } from '../../errors';
-import { recordEvent } from '../../events/record';
+import { recordEvent } from '../events/record';
 import { recordAudit } from '../audit/record';
 import type { PatientChanges } from './schemas';
 import { type PatientView, patientView } from './views';

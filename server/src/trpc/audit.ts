@@ -1,12 +1,12 @@
 import { type AuditAction, type AuditEvent, Op } from '@hdms/db';
 import type { WhereOptions } from 'sequelize';
 import { z } from 'zod';
-import { emptyPage, listPage, pageInput } from '../../lib/pagination';
-import { idSchema } from '../../lib/schemas';
-import { roleOrServiceProcedure, roleProcedure } from '../../procedures/index';
-import { router } from '../../trpc';
-import { recordAudit } from './record';
-import { auditEventView, myAccessView } from './views';
+import { emptyPage, listPage, pageInput } from '../lib/pagination';
+import { idSchema } from '../lib/schemas';
+import { roleOrServiceProcedure, roleProcedure } from './procedures';
+import { router } from './init';
+import { recordAudit } from '../domain/audit/record';
+import { auditEventView, myAccessView } from '../domain/audit/views';
 
 const AUDIT_ACTIONS = [
   'read',

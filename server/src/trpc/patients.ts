@@ -3,16 +3,16 @@ import {
   patientScope,
   readablePatientFields,
   readPatientInScope,
-} from '../../access/index';
-import { acceptPatientUpdate } from '../../jobs/types/patientUpdate';
-import { emptyPage, listPage } from '../../lib/pagination';
-import { containsText } from '../../lib/search';
-import { requestPatientExport } from '../../jobs/exportPatient';
-import { acceptPatientsImport } from '../../jobs/importUpload';
-import { authedProcedure, rejectArray, roleOrServiceProcedure, roleProcedure } from '../../procedures/index';
-import { router } from '../../trpc';
-import { recordAudit } from '../audit/record';
-import { createPatients } from './create';
+} from '../domain/access/policy';
+import { acceptPatientUpdate } from '../jobs/types/patientUpdate';
+import { emptyPage, listPage } from '../lib/pagination';
+import { containsText } from '../lib/search';
+import { requestPatientExport } from '../jobs/exportPatient';
+import { acceptPatientsImport } from '../jobs/importUpload';
+import { authedProcedure, rejectArray, roleOrServiceProcedure, roleProcedure } from './procedures';
+import { router } from './init';
+import { recordAudit } from '../domain/audit/record';
+import { createPatients } from '../domain/patients/create';
 import {
   patientCreateInput,
   patientExportInput,
@@ -22,9 +22,9 @@ import {
   patientsCreateInput,
   patientsImportInput,
   patientUpdateInput,
-} from './schemas';
-import { updatePatient } from './update';
-import { type PatientView, patientView, revisionView } from './views';
+} from '../domain/patients/schemas';
+import { updatePatient } from '../domain/patients/update';
+import { type PatientView, patientView, revisionView } from '../domain/patients/views';
 
 /**
  * Patients' records. Every query carries the caller's scope; every read and write is audited.

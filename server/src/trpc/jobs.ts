@@ -1,11 +1,11 @@
-import { jobScope, mayReadJob } from '../../access/index';
-import { notFound } from '../../errors';
-import { jobRegistry } from '../../jobs/registry';
-import { listPage } from '../../lib/pagination';
-import { authedProcedure } from '../../procedures/index';
-import { router } from '../../trpc';
-import { jobGetInput, jobListInput } from './schemas';
-import { JOB_VIEW_FIELDS, jobView } from './views';
+import { jobScope, mayReadJob } from '../domain/access/policy';
+import { notFound } from '../errors';
+import { jobRegistry } from '../jobs/registry';
+import { listPage } from '../lib/pagination';
+import { authedProcedure } from './procedures';
+import { router } from './init';
+import { jobGetInput, jobListInput } from '../domain/jobs/schemas';
+import { JOB_VIEW_FIELDS, jobView } from '../domain/jobs/views';
 
 /**
  * Background jobs (`jobs/`): their status, progress, result or error. A job is visible to whoever

@@ -1,14 +1,14 @@
 import type { Attributes } from 'sequelize';
 import type { Note } from '@hdms/db';
 import { z } from 'zod';
-import { findPatientInScope } from '../access/index';
+import { findPatientInScope } from '../domain/access/policy';
 import { badInput } from '../errors';
 import { listPage, pageInput } from '../lib/pagination';
 import { idSchema, longText } from '../lib/schemas';
-import { roleProcedure } from '../procedures/index';
-import { recordEvent } from '../events/record';
-import { router } from '../trpc';
-import { recordAudit } from './audit/record';
+import { roleProcedure } from './procedures';
+import { recordEvent } from '../domain/events/record';
+import { router } from './init';
+import { recordAudit } from '../domain/audit/record';
 
 /** A doctor's note, as the patient's doctor and the patient see it. */
 export interface NoteView {

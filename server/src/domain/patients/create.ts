@@ -1,9 +1,9 @@
 import { insertPlain, type Patient } from '@hdms/db';
 import type { Attributes } from 'sequelize';
-import { admittingDoctorId } from '../../access/index';
+import { admittingDoctorId } from '../access/policy';
 import { badInput } from '../../errors';
 import type { ProcedureContext } from '../../context';
-import { patientCreated, recordEvents } from '../../events/record';
+import { patientCreated, recordEvents } from '../events/record';
 import { recordAudit } from '../audit/record';
 import type { PatientCreateItem } from './schemas';
 import { type PatientView, patientView } from './views';

@@ -5,17 +5,17 @@ import { trpcServer } from '@hono/trpc-server';
 import { type Context as HonoContext, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
-import { resolveCaller, SESSION_COOKIE } from './auth/index';
-import { type AppEnv, type AppServices, createContext } from './context';
-import { RetryLaterError, safeError } from './errors';
-import { mountApiDocs } from './openapi';
-import { healthRoute } from './rest/health';
-import { mountPanel } from './panel';
-import { errorResponse } from './rest/util';
-import { mountRest } from './rest/index';
-import { appRouter } from './routers/_app';
+import { resolveCaller, SESSION_COOKIE } from '../auth/index';
+import { type AppEnv, type AppServices, createContext } from '../context';
+import { RetryLaterError, safeError } from '../errors';
+import { mountApiDocs } from '../openapi';
+import { healthRoute } from '../rest/health';
+import { mountPanel } from '../panel';
+import { errorResponse } from '../rest/util';
+import { mountRest } from '../rest/index';
+import { appRouter } from '../trpc/appRouter';
 import { routePath } from 'hono/route';
-import { Metrics, mountMetrics, routeLabel } from './metrics';
+import { Metrics, mountMetrics, routeLabel } from '../metrics';
 
 /** The largest request body accepted, in bytes. */
 export const MAX_BODY_BYTES = 1024 * 1024;

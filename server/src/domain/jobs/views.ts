@@ -1,6 +1,6 @@
 import type { Attributes } from 'sequelize';
 import type { Job, JobStatus } from '@hdms/db';
-import { mayReadJobResult } from '../../access/index';
+import { mayReadJobResult } from '../access/policy';
 import type { Actor } from '../../context';
 import type { JobRegistry } from '../../jobs/registry';
 

@@ -1,6 +1,6 @@
 import type { Attributes } from 'sequelize';
 import type { FieldChanges, Patient, PatientRevision } from '@hdms/db';
-import { canReadClinical, isClinicalField } from '../../access/index';
+import { canReadClinical, isClinicalField } from '../access/policy';
 import type { Actor } from '../../context';
 
 /**

@@ -1,14 +1,14 @@
 import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
-import { createCallerFactory, router } from '../trpc';
-import { auditRouter } from './audit/index';
+import { createCallerFactory, router } from './init';
+import { auditRouter } from './audit';
 import { authRouter } from './auth';
 import { checkHistoryRouter } from './checkHistory';
 import { doctorsRouter } from './doctors';
 import { eventsRouter } from './events';
-import { jobsRouter } from './jobs/index';
+import { jobsRouter } from './jobs';
 import { notesRouter } from './notes';
-import { patientsRouter } from './patients/index';
-import { serviceTokensRouter } from './serviceTokens/index';
+import { patientsRouter } from './patients';
+import { serviceTokensRouter } from './serviceTokens';
 import { usersRouter } from './users';
 
 /** Every domain router, merged: the whole tRPC API. */

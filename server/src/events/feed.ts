@@ -4,7 +4,12 @@ import type { EventFacts } from '../domain/access/policy';
 import { safeError } from '../errors';
 import { Waker } from '../lib/waker';
 import type { Logger } from '../logger';
-import { type EventType, INTERNAL_EVENT_TYPES, type InternalEventType, onEventsCommitted } from '../domain/events/record';
+import {
+  type EventType,
+  INTERNAL_EVENT_TYPES,
+  type InternalEventType,
+  onEventsCommitted,
+} from '../domain/events/record';
 
 /**
  * Following the `change_events` table: each server process has one `EventFeed`, which reads the

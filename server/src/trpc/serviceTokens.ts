@@ -1,6 +1,10 @@
 import { roleProcedure } from './procedures';
 import { router } from './init';
-import { createServiceTokenInput, listServiceTokensInput, revokeServiceTokenInput } from '../domain/serviceTokens/schemas';
+import {
+  createServiceTokenInput,
+  listServiceTokensInput,
+  revokeServiceTokenInput,
+} from '../domain/serviceTokens/schemas';
 import { createServiceToken, listServiceTokens, revokeServiceToken } from '../domain/serviceTokens/tokens';
 
 /** Admins, and people only: services can never manage service tokens. */

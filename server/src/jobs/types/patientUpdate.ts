@@ -1,5 +1,9 @@
 import { z } from 'zod';
-import { assertMayChangePatientFields, findPatientInScope, type PatientField } from '../../domain/access/policy';
+import {
+  assertMayChangePatientFields,
+  findPatientInScope,
+  type PatientField,
+} from '../../domain/access/policy';
 import type { ProcedureContext } from '../../context';
 import { badInput } from '../../errors';
 import { idSchema } from '../../lib/schemas';

@@ -12,6 +12,7 @@ export {
   type DatabaseTarget,
   type DatabaseTimeouts,
 } from './connection';
+export { type DatabaseFailure, databaseFailureOf } from './failures';
 export { createMigrator, migrateToLatest, migrateDown } from './migrator';
 export { migrations, type Migration } from './migrations/index';
 export * from './models/index';

@@ -4,7 +4,8 @@ import { TRPCError } from '@trpc/server';
 import type { Scope } from '../../server/src/domain/access/policy';
 import { resolveCaller } from '../../server/src/auth/actor';
 import { type Actor, createContextInner } from '../../server/src/context';
-import { type Issue, publicError } from '../../server/src/errors';
+import type { Issue } from '../../server/src/domain/errors';
+import { publicError } from '../../server/src/errors';
 import { createCaller } from '../../server/src/trpc/appRouter';
 import type { TestServer } from './server';
 

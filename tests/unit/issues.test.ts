@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { describeIssues, flattenIssues } from '../../server/src/errors';
+import { describeIssues, flattenIssues } from '../../server/src/domain/errors';
 import { batchOf } from '../../server/src/lib/schemas';
 
 const item = z.object({ name: z.string().min(1), age: z.number().int() }).strict();

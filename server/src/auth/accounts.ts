@@ -1,6 +1,6 @@
 import type { Database, Role, Transaction, User } from '@hdms/db';
 import { UniqueConstraintError } from '@hdms/db';
-import { TRPCError } from '@trpc/server';
+import { conflict } from '../domain/errors';
 import { hashPassword } from './password';
 
 /** Finds an account by username or email, case-insensitively. */
@@ -23,15 +23,15 @@ export async function createAccount(
   const email = input.email.toLowerCase();
   const taken = async () => {
     if (await User.findOne({ where: { usernameKey }, transaction })) {
-      return new TRPCError({ code: 'CONFLICT', message: 'That username is already taken' });
+      return conflict('That username is already taken');
     }
     if (await User.findOne({ where: { email }, transaction })) {
-      return new TRPCError({ code: 'CONFLICT', message: 'That email is already registered' });
+      return conflict('That email is already registered');
     }
     return null;
   };
-  const conflict = await taken();
-  if (conflict) throw conflict;
+  const clash = await taken();
+  if (clash) throw clash;
   const passwordHash = await hashPassword(input.password);
   try {
     return await User.create(

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type Database, type Role, type Transaction, UniqueConstraintError } from '@hdms/db';
-import { TRPCError } from '@trpc/server';
+import { DomainError } from '../domain/errors';
 import type { Config } from '../env';
 import type { Logger } from '../logger';
 import { createAccount } from './accounts';
@@ -62,7 +62,9 @@ export async function bootstrapAdmin(
 
 /** A unique-key clash, as the database or `createAccount` reports it. */
 function isDuplicate(error: unknown): boolean {
-  return error instanceof UniqueConstraintError || (error instanceof TRPCError && error.code === 'CONFLICT');
+  return (
+    error instanceof UniqueConstraintError || (error instanceof DomainError && error.code === 'CONFLICT')
+  );
 }
 
 /** Decides and performs the bootstrap inside `transaction`. */

@@ -1,5 +1,5 @@
 import { type Algorithm, hash, verify } from '@node-rs/argon2';
-import { tooManyRequests } from '../errors';
+import { tooManyRequests } from '../domain/errors';
 
 /** `Algorithm.Argon2id`: a const enum, which `verbatimModuleSyntax` cannot read from a .d.ts. */
 const ARGON2ID = 2 as Algorithm;

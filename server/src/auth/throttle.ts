@@ -3,7 +3,7 @@ import type { Database, ThrottleKind, Transaction } from '@hdms/db';
 import { Op } from '@hdms/db';
 import { QueryTypes } from 'sequelize';
 import type { Config } from '../env';
-import { type RetryLaterError, tooManyRequests } from '../errors';
+import { tooManyRequests, type DomainError } from '../domain/errors';
 import type { Logger } from '../logger';
 import { sha256Hex } from './tokens';
 
@@ -125,13 +125,13 @@ function inWords(seconds: number): string {
 }
 
 /** Too many failed sign-ins: the same answer for every limit, for login and changePassword. */
-function tooManyFailures(waitMs: number): RetryLaterError {
+function tooManyFailures(waitMs: number): DomainError {
   const seconds = Math.max(1, Math.ceil(waitMs / 1000));
   return tooManyRequests(`Too many failed sign-in attempts; try again in ${inWords(seconds)}`, seconds);
 }
 
 /** Too many registrations from one address. */
-function tooManyRegistrations(waitMs: number): RetryLaterError {
+function tooManyRegistrations(waitMs: number): DomainError {
   const seconds = Math.max(1, Math.ceil(waitMs / 1000));
   return tooManyRequests(
     `Too many registrations from this address; try again in ${inWords(seconds)}`,
@@ -248,10 +248,7 @@ export class SignInThrottle {
     await this.db.models.ThrottleCounter.destroy({ where: { userId }, transaction });
   }
 
-  private async reserve(
-    specs: CounterSpec[],
-    refuse: (waitMs: number) => RetryLaterError,
-  ): Promise<Reservation> {
+  private async reserve(specs: CounterSpec[], refuse: (waitMs: number) => DomainError): Promise<Reservation> {
     this.purgeNowAndThen();
     const taken: Taken[] = [];
     for (const spec of specs) {

@@ -1,7 +1,7 @@
 import type { Database } from '@hdms/db';
 import { Op } from '@hdms/db';
 import type { EventFacts } from '../domain/access/policy';
-import { safeError } from '../errors';
+import { safeError } from '../domain/errors';
 import { Waker } from '../lib/waker';
 import type { Logger } from '../logger';
 import {

@@ -1,8 +1,8 @@
-import { TRPCError, type TrackedEnvelope, tracked } from '@trpc/server';
+import { type TrackedEnvelope, tracked } from '@trpc/server';
 import { type EventFacts, mayReceiveEvent } from '../domain/access/policy';
 import { recheckCaller } from '../auth/index';
 import type { Actor, AppServices } from '../context';
-import { unauthorized } from '../errors';
+import { badRequest, DomainError, unauthorized, unavailable } from '../domain/errors';
 import {
   EVENT_PAGE_SIZE,
   type EventPage,
@@ -45,16 +45,16 @@ const RECHECK_MS = 60_000;
 const MAX_WAITING_EVENTS = 20_000;
 
 /** A resume point older than the retention: the client must refetch, then subscribe afresh. */
-export function eventsPruned(lastEventId: number, through: number): TRPCError {
-  return new TRPCError({
-    code: 'PRECONDITION_FAILED',
-    message: `Events after ${lastEventId} are no longer kept (events through ${through} were pruned): refetch the records you show, then subscribe without lastEventId`,
-  });
+export function eventsPruned(lastEventId: number, through: number): DomainError {
+  return new DomainError(
+    'PRECONDITION_FAILED',
+    `Events after ${lastEventId} are no longer kept (events through ${through} were pruned): refetch the records you show, then subscribe without lastEventId`,
+  );
 }
 
 /** The subscription's end when the server stops or the client fell behind: it reconnects and resumes. */
-function resumeLater(message: string): TRPCError {
-  return new TRPCError({ code: 'SERVICE_UNAVAILABLE', message });
+function resumeLater(message: string): DomainError {
+  return unavailable(message);
 }
 
 /**
@@ -82,10 +82,9 @@ export async function* followEvents(
     if (filter.lastEventId < through) throw eventsPruned(filter.lastEventId, through);
     const newest = await newestEventId(db);
     if (filter.lastEventId > newest) {
-      throw new TRPCError({
-        code: 'BAD_REQUEST',
-        message: `lastEventId ${filter.lastEventId} is ahead of the newest event (${newest}): subscribe without it`,
-      });
+      throw badRequest(
+        `lastEventId ${filter.lastEventId} is ahead of the newest event (${newest}): subscribe without it`,
+      );
     }
   }
 

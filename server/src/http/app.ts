@@ -7,7 +7,8 @@ import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
 import { resolveCaller, SESSION_COOKIE } from '../auth/index';
 import { type AppEnv, type AppServices, createContext } from '../context';
-import { RetryLaterError, safeError } from '../errors';
+import { safeError } from '../domain/errors';
+import { retryAfterOf } from '../errors';
 import { mountApiDocs } from '../openapi';
 import { healthRoute } from '../rest/health';
 import { mountPanel } from '../panel';
@@ -250,10 +251,7 @@ export function createApp(services: AppServices): Hono<AppEnv> {
       endpoint: '/trpc',
       createContext,
       responseMeta({ errors }) {
-        const wait = Math.max(
-          0,
-          ...errors.map((e) => (e instanceof RetryLaterError ? e.retryAfterSeconds : 0)),
-        );
+        const wait = Math.max(0, ...errors.map((e) => retryAfterOf(e) ?? 0));
         return wait > 0 ? { headers: { 'Retry-After': String(wait) } } : {};
       },
       onError: ({ error, path }) => {

@@ -1,7 +1,7 @@
 import type { Database, Transaction } from '@hdms/db';
 import type { Scope } from '../domain/access/policy';
 import { type Actor, actorName } from '../context';
-import { forbidden } from '../errors';
+import { forbidden } from '../domain/errors';
 import type { JobOwner } from './types';
 
 /** The owner a job records for the actor who asks for it. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createDatabase, type Database, parseDatabaseUrl } from '@hdms/db';
 import type { Config } from '../env';
-import { safeError } from '../errors';
+import { safeError } from '../domain/errors';
 import { Waker } from '../lib/waker';
 import type { Logger } from '../logger';
 import { createJobRunner, type JobRunner, type JobRunnerOptions } from './pool';

@@ -1,7 +1,6 @@
-import { TRPCError } from '@trpc/server';
 import { findExportablePatient } from '../domain/access/policy';
 import type { Context, UserActor } from '../context';
-import { notFound } from '../errors';
+import { DomainError, notFound } from '../domain/errors';
 import { recordAudit } from '../domain/audit/record';
 import { jobOwnerOf } from './actor';
 import { deleteJobFile, readJobFile } from './importExportFiles';
@@ -72,10 +71,7 @@ export async function openPatientExport(
     throw error;
   }
   if (job.status !== 'succeeded') {
-    throw new TRPCError({
-      code: 'NOT_FOUND',
-      message: 'Export not ready: it has not finished (see GET /jobs/:id)',
-    });
+    throw new DomainError('NOT_FOUND', 'Export not ready: it has not finished (see GET /jobs/:id)');
   }
   const fileId = (job.result as { fileId?: unknown } | null)?.fileId;
   const file =
@@ -84,7 +80,7 @@ export async function openPatientExport(
       : null;
   if (!file || (file.expiresAt && file.expiresAt.getTime() <= Date.now())) {
     if (file) await deleteJobFile(db, file.id);
-    throw new TRPCError({ code: 'NOT_FOUND', message: 'Export not found: it has expired' });
+    throw new DomainError('NOT_FOUND', 'Export not found: it has expired');
   }
   await recordAudit(source, { action: 'read', patientIds: [patientId] });
   return {

@@ -1,6 +1,5 @@
-import { TRPCError } from '@trpc/server';
 import type { Context, UserActor } from '../context';
-import { badRequest } from '../errors';
+import { badRequest, tooLarge } from '../domain/errors';
 import { jobOwnerOf } from './actor';
 import { createJobFile, deleteJobFile, FileTooLargeError, JobFileWriter } from './importExportFiles';
 import { enqueueJob } from './queue';
@@ -29,10 +28,7 @@ export async function acceptPatientsImport(
       for await (const chunk of body) await writer.write(chunk);
     } catch (error) {
       if (error instanceof FileTooLargeError) {
-        throw new TRPCError({
-          code: 'PAYLOAD_TOO_LARGE',
-          message: `Request body too large (limit ${maxBytes} bytes)`,
-        });
+        throw tooLarge(`Request body too large (limit ${maxBytes} bytes)`);
       }
       if (isClientAbort(error)) throw badRequest('The upload was interrupted before the file was complete');
       throw error;

@@ -1,7 +1,5 @@
 import type { Database, Transaction } from '@hdms/db';
-import { TRPCError } from '@trpc/server';
-import { ZodError } from 'zod';
-import { describeIssues, flattenIssues, publicError, safeError, toTRPCError } from '../errors';
+import { publicError, safeError, toDomainError } from '../domain/errors';
 import type { JobRegistry } from './registry';
 import { completeJob, LeaseLostError, loadHeldJob, writeProgress } from './store';
 import type { JobConfig, JobContext, JobOwner, RunningJob } from './types';
@@ -85,16 +83,13 @@ export function timeoutMessage(timeoutMs: number): string {
  * as an internal error (details go to the server log, without SQL).
  */
 export function failureOf(error: unknown): Extract<JobOutcome, { status: 'failed' }> {
-  if (error instanceof ZodError) {
-    return { status: 'failed', error: describeIssues(flattenIssues(error.issues)), permanent: true };
-  }
-  const trpc = error instanceof TRPCError ? error : toTRPCError(error);
+  const failure = toDomainError(error);
   const outcome: Extract<JobOutcome, { status: 'failed' }> = {
     status: 'failed',
-    error: publicError(trpc).message,
-    permanent: PERMANENT_CODES.has(trpc.code),
+    error: publicError(failure).message,
+    permanent: PERMANENT_CODES.has(failure.code),
   };
-  if (trpc.code === 'INTERNAL_SERVER_ERROR') outcome.log = safeError(trpc.cause ?? error);
+  if (failure.code === 'INTERNAL_SERVER_ERROR') outcome.log = safeError(failure.cause ?? error);
   return outcome;
 }
 

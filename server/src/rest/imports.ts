@@ -1,9 +1,8 @@
 import type { IncomingMessage } from 'node:http';
-import { TRPCError } from '@trpc/server';
 import type { Context as HonoContext } from 'hono';
 import { mayImportPatients, tierRefusal } from '../domain/access/policy';
 import { type AppEnv, contextFromHono } from '../context';
-import { forbidden, unauthorized } from '../errors';
+import { forbidden, unauthorized, unsupportedMediaType } from '../domain/errors';
 import { IMPORT_COLUMNS } from '../jobs/importCsv';
 import { acceptPatientsImport } from '../jobs/importUpload';
 import { acceptedSchema, type RestRoute, restRoute } from './route';
@@ -57,17 +56,15 @@ export const importsRoutes: RestRoute[] = [
       }
       const type = c.req.header('content-type') ?? '';
       if (!CSV_TYPE.test(type)) {
-        throw new TRPCError({
-          code: 'UNSUPPORTED_MEDIA_TYPE',
-          message: 'Content-Type must be text/csv (for CSV text in JSON, use patients.import)',
-        });
+        throw unsupportedMediaType(
+          'Content-Type must be text/csv (for CSV text in JSON, use patients.import)',
+        );
       }
       const charset = CHARSET.exec(type)?.[1];
       if (charset && !/^utf-?8$/i.test(charset)) {
-        throw new TRPCError({
-          code: 'UNSUPPORTED_MEDIA_TYPE',
-          message: `The CSV must be UTF-8 (got charset=${charset.slice(0, 40)}); save it as "CSV UTF-8"`,
-        });
+        throw unsupportedMediaType(
+          `The CSV must be UTF-8 (got charset=${charset.slice(0, 40)}); save it as "CSV UTF-8"`,
+        );
       }
       const ctx = contextFromHono(c, (cookie) => c.header('Set-Cookie', cookie, { append: true }));
       const { jobId } = await acceptPatientsImport({ ...ctx, actor }, bodyOf(c), ctx.config.importMaxBytes);

@@ -1,9 +1,9 @@
-import { TRPCError } from '@trpc/server';
 import type { Context as HonoContext, Handler } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
 import { type AppEnv, contextFromHono } from '../context';
-import { badRequest, RetryLaterError, restError, safeError, toTRPCError } from '../errors';
+import { badRequest, safeError, toDomainError, unsupportedMediaType } from '../domain/errors';
+import { restError, retryAfterOf, toTRPCError } from '../errors';
 import { camel, snake } from '../lib/keys';
 import { createCaller } from '../trpc/appRouter';
 
@@ -19,8 +19,7 @@ export function callerFor(c: HonoContext<AppEnv>) {
  */
 export function parseBody<S extends z.ZodTypeAny>(schema: S, body: unknown): z.output<S> {
   const parsed = schema.safeParse(body);
-  if (!parsed.success)
-    throw new TRPCError({ code: 'BAD_REQUEST', message: 'Invalid input', cause: parsed.error });
+  if (!parsed.success) throw toDomainError(parsed.error);
   return parsed.data;
 }
 
@@ -112,7 +111,7 @@ function jsonDepth(text: string, limit: number): number {
 export async function readJson(c: HonoContext<AppEnv>): Promise<unknown> {
   const type = c.req.header('content-type') ?? '';
   if (!/^application\/([\w.+-]+\+)?json\b/i.test(type)) {
-    throw new TRPCError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Content-Type must be application/json' });
+    throw unsupportedMediaType('Content-Type must be application/json');
   }
   const text = await c.req.text();
   if (text.trim() === '') throw badRequest('Request body is empty; send a JSON document');
@@ -145,7 +144,8 @@ export function errorResponse(c: HonoContext<AppEnv>, thrown: unknown): Response
       'REST handler failed',
     );
   }
-  if (error instanceof RetryLaterError) c.header('Retry-After', String(error.retryAfterSeconds));
+  const retryAfter = retryAfterOf(error);
+  if (retryAfter !== undefined) c.header('Retry-After', String(retryAfter));
   const { status, body } = restError(error);
   return c.json(body, status as ContentfulStatusCode);
 }

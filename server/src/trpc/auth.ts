@@ -10,7 +10,7 @@ import {
   verifyPassword,
 } from '../auth/index';
 import type { Context } from '../context';
-import { badRequest, RetryLaterError, unauthorized } from '../errors';
+import { DomainError, badRequest, unauthorized } from '../domain/errors';
 import { emailSchema, lineText, passwordSchema, usernameSchema } from '../lib/schemas';
 import { publicProcedure, userProcedure } from './procedures';
 import { router } from './init';
@@ -73,7 +73,7 @@ export const authRouter = router({
       const reservation = await throttleOf(ctx).reserveRegistration(ctx.ip);
       const user = await createAccount(ctx.db, input).catch(async (error: unknown) => {
         // Too busy to hash the password: the registration was not made and does not count.
-        if (error instanceof RetryLaterError) await reservation?.cancel();
+        if (error instanceof DomainError) await reservation?.cancel();
         throw error;
       });
       ctx.logger.info({ userId: user.id, role: user.role }, 'account registered');

@@ -3,7 +3,7 @@ import type { Attributes, WhereOptions } from 'sequelize';
 import { z } from 'zod';
 import { findPatientInScope, patientIdsInScope } from '../domain/access/policy';
 import type { ProcedureContext } from '../context';
-import { badInput, badRequest, notFound } from '../errors';
+import { badInput, badRequest, notFound } from '../domain/errors';
 import { keysetBefore, listPage, pageInput } from '../lib/pagination';
 import { batchOf, idSchema } from '../lib/schemas';
 import { authedProcedure, rejectArray, roleOrServiceProcedure } from './procedures';

@@ -2,7 +2,7 @@ import type { Attributes } from 'sequelize';
 import type { Doctor } from '@hdms/db';
 import { z } from 'zod';
 import type { ProcedureContext } from '../context';
-import { notFound } from '../errors';
+import { notFound } from '../domain/errors';
 import { listInput, listPage } from '../lib/pagination';
 import { batchOf, idSchema, lineText } from '../lib/schemas';
 import { containsText } from '../lib/search';

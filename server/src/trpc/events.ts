@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EVENT_TYPES } from '../domain/events/record';
+import { toTRPCError } from '../errors';
 import { followEvents } from '../events/subscription';
 import { idSchema } from '../lib/schemas';
 import { subscriberProcedure } from './procedures';
@@ -41,15 +42,20 @@ export const eventsRouter = router({
     })
     .input(onChangeInput.default({}))
     .subscription(async function* ({ ctx, input, signal }) {
-      yield* followEvents(
-        ctx,
-        ctx.actor,
-        {
-          types: input.types,
-          patientId: input.patientId,
-          lastEventId: input.lastEventId ?? undefined,
-        },
-        signal,
-      );
+      // A failure while the stream runs skips the procedure middleware: mapped here.
+      try {
+        yield* followEvents(
+          ctx,
+          ctx.actor,
+          {
+            types: input.types,
+            patientId: input.patientId,
+            lastEventId: input.lastEventId ?? undefined,
+          },
+          signal,
+        );
+      } catch (error) {
+        throw toTRPCError(error);
+      }
     }),
 });

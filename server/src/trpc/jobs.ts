@@ -1,5 +1,5 @@
 import { jobScope, mayReadJob } from '../domain/access/policy';
-import { notFound } from '../errors';
+import { notFound } from '../domain/errors';
 import { jobRegistry } from '../jobs/registry';
 import { listPage } from '../lib/pagination';
 import { authedProcedure } from './procedures';

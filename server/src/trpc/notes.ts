@@ -2,7 +2,7 @@ import type { Attributes } from 'sequelize';
 import type { Note } from '@hdms/db';
 import { z } from 'zod';
 import { findPatientInScope } from '../domain/access/policy';
-import { badInput } from '../errors';
+import { badInput } from '../domain/errors';
 import { listPage, pageInput } from '../lib/pagination';
 import { idSchema, longText } from '../lib/schemas';
 import { roleProcedure } from './procedures';

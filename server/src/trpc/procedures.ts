@@ -1,7 +1,8 @@
 import type { Role } from '@hdms/db';
 import type { Actor, ServiceActor, UserActor } from '../context';
 import { EVENT_SCOPES, type TierRule, tierRefusal } from '../domain/access/policy';
-import { badRequest, forbidden, safeError, toTRPCError, unauthorized } from '../errors';
+import { badRequest, forbidden, safeError, unauthorized } from '../domain/errors';
+import { toTRPCError } from '../errors';
 import { recordRefusal } from '../domain/audit/record';
 import { baseProcedure, middleware } from './init';
 

@@ -1,7 +1,7 @@
 import type { Attributes } from 'sequelize';
 import { ROLES, type Role, type User } from '@hdms/db';
 import { z } from 'zod';
-import { badRequest, conflict, forbidden, notFound } from '../errors';
+import { badRequest, conflict, forbidden, notFound } from '../domain/errors';
 import { listInput, listPage } from '../lib/pagination';
 import { idSchema } from '../lib/schemas';
 import { containsText } from '../lib/search';

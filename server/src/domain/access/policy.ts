@@ -1,7 +1,7 @@
 import { findPlain, type Models, type Patient, type Role, type Transaction } from '@hdms/db';
 import { type Attributes, Op, type WhereOptions } from 'sequelize';
 import type { Actor, UserActor } from '../../context';
-import { forbidden, notFound } from '../../errors';
+import { forbidden, notFound } from '../errors';
 import { entityOf, type EventType } from '../events/record';
 
 /**

@@ -1,7 +1,7 @@
 import { insertPlain, type Patient } from '@hdms/db';
 import type { Attributes } from 'sequelize';
 import { admittingDoctorId } from '../access/policy';
-import { badInput } from '../../errors';
+import { badInput } from '../errors';
 import type { ProcedureContext } from '../../context';
 import { patientCreated, recordEvents } from '../events/record';
 import { recordAudit } from '../audit/record';

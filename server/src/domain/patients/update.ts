@@ -1,7 +1,7 @@
 import type { Database, FieldChanges, Transaction } from '@hdms/db';
 import { assertMayChangePatientFields, findPatientInScope, type PatientField } from '../access/policy';
 import { type Actor, actorName } from '../../context';
-import { badInput } from '../../errors';
+import { badInput } from '../errors';
 import { recordEvent } from '../events/record';
 import { recordAudit } from '../audit/record';
 import type { PatientChanges } from './schemas';

@@ -3,7 +3,7 @@ import { type Attributes, col, fn, type WhereOptions, where } from 'sequelize';
 import type { Scope } from '../access/policy';
 import { newServiceToken, SERVICE_TOKEN_PREFIX, sha256Hex } from '../../auth/tokens';
 import type { Context, ProcedureContext, UserActor } from '../../context';
-import { conflict, notFound } from '../../errors';
+import { conflict, notFound } from '../errors';
 import { listPage, type Page } from '../../lib/pagination';
 import { containsText } from '../../lib/search';
 import { type AuditTarget, recordAudit } from '../audit/record';

@@ -5,7 +5,7 @@ import {
   type PatientField,
 } from '../../domain/access/policy';
 import type { ProcedureContext } from '../../context';
-import { badInput } from '../../errors';
+import { badInput } from '../../domain/errors';
 import { idSchema } from '../../lib/schemas';
 import { type PatientChanges, patientChangesSchema } from '../../domain/patients/schemas';
 import { updatePatient } from '../../domain/patients/update';

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { patientCreated, recordEvents } from '../../domain/events/record';
 import { admittingDoctorId, mayImportPatients } from '../../domain/access/policy';
 import type { Actor } from '../../context';
-import { badRequest, forbidden } from '../../errors';
+import { badRequest, forbidden } from '../../domain/errors';
 import { idSchema } from '../../lib/schemas';
 import { recordAudit } from '../../domain/audit/record';
 import type { PatientCreateItem } from '../../domain/patients/schemas';

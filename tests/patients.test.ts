@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceActor } from '../server/src/context';
 import { updatePatient } from '../server/src/domain/patients/update';
+import { scopeOf } from '../server/src/domain/access/scope';
 import { type Caller, callerFor, outcome, serviceCaller } from './helpers/callers';
 import { adminToken, signedInUser, type TestServer, startTestServer } from './helpers/server';
 
@@ -395,12 +396,23 @@ describe('patients (procedures)', () => {
 
     it('updatePatient can be called outside a request (as a background job will)', async () => {
       const id = await admit(drA, { gender: 'F' });
+      const actor = {
+        type: 'service' as const,
+        id: 7,
+        name: 'importer',
+        scopes: ['patients:write' as const],
+      };
       const result = await updatePatient(
-        t.db,
-        { type: 'service', id: 7, name: 'importer', scopes: ['patients:write'] },
+        {
+          db: t.db,
+          actor,
+          scope: scopeOf(actor),
+          requestId: 'job-1',
+          ip: null,
+          procedure: 'jobs.updatePatient',
+        },
         id,
         { gender: 'female' },
-        { requestId: 'job-1', ip: null, procedure: 'jobs.updatePatient' },
       );
       expect(result.changedFields).toEqual(['gender']);
       expect(result.patient).not.toHaveProperty('diagnosis');
@@ -421,11 +433,16 @@ describe('patients (procedures)', () => {
       await expect(
         t.db.transaction(async (tx) => {
           await updatePatient(
-            t.db,
-            actor,
+            {
+              db: t.db,
+              actor,
+              scope: scopeOf(actor),
+              requestId: 'job-2',
+              ip: null,
+              procedure: 'jobs.updatePatient',
+            },
             id,
             { name: 'Rolled Back' },
-            { requestId: 'job-2', ip: null, procedure: 'jobs.updatePatient' },
             tx,
           );
           throw new Error('the job failed after the update');

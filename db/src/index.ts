@@ -25,3 +25,15 @@ export {
   ValidationError as SequelizeValidationError,
   ConnectionError,
 } from 'sequelize';
+// Repositories: every query of the server goes through one of these (see docs/architecture.md).
+export { type PatientScope, NO_PATIENTS, patientInScope, reachesNoPatient } from './repositories/scope';
+export type { Lock, Tx } from './repositories/tx';
+export type { PageRequest } from './repositories/page';
+export * as patientsRepo from './repositories/patients';
+export * as doctorsRepo from './repositories/doctors';
+export * as checkHistoryRepo from './repositories/checkHistory';
+export * as notesRepo from './repositories/notes';
+export type { NewPatient, PatientColumn, PatientRow, RevisionRow } from './repositories/patients';
+export type { DoctorRow, NewDoctor } from './repositories/doctors';
+export type { CheckRow } from './repositories/checkHistory';
+export type { NoteRow } from './repositories/notes';

@@ -1,36 +1,15 @@
-import type { Database, Role } from '@hdms/db';
+import type { Database } from '@hdms/db';
 import type { HttpBindings } from '@hono/node-server';
 import type { FetchCreateContextFnOptions } from '@trpc/server/adapters/fetch';
 import type { Context as HonoContext } from 'hono';
-import type { Scope } from './domain/access/policy';
-import type { SessionManager, SessionUser } from './auth/sessions';
+import type { SessionManager } from './auth/sessions';
+import type { AccessScope } from './domain/access/scope';
+import type { Actor } from './domain/actor';
 import type { Config } from './env';
 import type { EventFeed } from './events/feed';
 import type { Logger } from './logger';
 
-/** A signed-in person, through a session; `R` narrows the role (see `roleProcedure`). */
-export interface UserActor<R extends Role = Role> extends SessionUser {
-  type: 'user';
-  role: R;
-  /** The session token this request came with. */
-  sessionToken: string;
-}
-
-/** An internal service, through a service token. */
-export interface ServiceActor {
-  type: 'service';
-  id: number;
-  name: string;
-  scopes: Scope[];
-}
-
-/** Whoever makes a request. */
-export type Actor = UserActor | ServiceActor;
-
-/** How audit rows and revisions name an actor: the username or the service token's name. */
-export function actorName(actor: Actor): string {
-  return actor.type === 'user' ? actor.username : actor.name;
-}
+export { type Actor, actorName, type ServiceActor, type UserActor } from './domain/actor';
 
 /** What the server holds for its whole life and hands to every request. */
 export interface AppServices {
@@ -75,10 +54,15 @@ export function createContextInner(options: InnerContextOptions) {
 /** The procedures' context type. */
 export type Context = ReturnType<typeof createContextInner>;
 
-/** The context inside a procedure: its own path (for audit rows) and the actor its tier admitted. */
-export type ProcedureContext<A extends Actor | null = Actor> = Omit<Context, 'actor'> & {
+/**
+ * The context inside a procedure of a tier: its own path (for audit rows), the actor the tier
+ * admitted and that actor's scope (`scopeOf`). It is a `DomainContext`: resolvers hand it to the
+ * domain as it is.
+ */
+export type ProcedureContext<A extends Actor = Actor> = Omit<Context, 'actor'> & {
   actor: A;
   procedure: string;
+  scope: AccessScope;
 };
 
 /** The Hono app's environment: the Node request and response, and what it keeps per request. */

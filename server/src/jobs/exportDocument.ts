@@ -1,8 +1,8 @@
 import { type Database, Op } from '@hdms/db';
 import type { Model, ModelStatic, WhereOptions } from 'sequelize';
 import type { Actor } from '../context';
-import { checkView } from '../trpc/checkHistory';
-import { noteView } from '../trpc/notes';
+import { checkView } from '../domain/checkHistory/index';
+import { noteView } from '../domain/notes/index';
 import { patientView, revisionView } from '../domain/patients/views';
 
 /** The `format` of an export document, and its version. */

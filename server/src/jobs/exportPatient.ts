@@ -1,4 +1,5 @@
-import { findExportablePatient } from '../domain/access/policy';
+import { scopeOf } from '../domain/access/scope';
+import { findExportablePatient } from '../domain/patients/lookup';
 import type { Context, UserActor } from '../context';
 import { DomainError, notFound } from '../domain/errors';
 import { recordAudit } from '../domain/audit/record';
@@ -21,7 +22,7 @@ export async function requestPatientExport(
   patientId: number,
 ): Promise<{ jobId: number }> {
   return ctx.db.transaction(async (tx) => {
-    await findExportablePatient(ctx.db.models, ctx.actor, patientId, { transaction: tx, lock: 'update' });
+    await findExportablePatient({ ...ctx, scope: scopeOf(ctx.actor) }, patientId, { tx, lock: 'update' });
     const { id } = await enqueueJob(tx, {
       type: patientExportJob,
       payload: { patientId },
@@ -65,7 +66,7 @@ export async function openPatientExport(
   const patientId = job.patientId;
   const source = { db, actor, requestId: ctx.requestId, ip: ctx.ip, procedure: DOWNLOAD_PROCEDURE };
   try {
-    await findExportablePatient(db.models, actor, patientId);
+    await findExportablePatient({ db, actor, scope: scopeOf(actor) }, patientId);
   } catch (error) {
     await recordAudit(source, { action: 'denied', patientIds: [patientId] });
     throw error;

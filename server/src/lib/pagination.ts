@@ -69,6 +69,22 @@ export async function listPage<Row extends Model & { id: number }, View>(
 
 type FindAttributes<Row extends Model> = NonNullable<Parameters<typeof findPlain<Row>>[1]['attributes']>;
 
+/**
+ * A page from `limit + 1` rows read after the cursor (the repositories' page reads): the first
+ * `limit` mapped with `view`, and the last one's id as the next cursor when a row was left over.
+ */
+export function pageOf<Row extends { id: number }, View>(
+  rows: Row[],
+  limit: number,
+  view: (row: Row) => View,
+): Page<View> {
+  const items = rows.slice(0, limit);
+  return {
+    items: items.map(view),
+    nextCursor: rows.length > limit ? (items[items.length - 1]?.id ?? null) : null,
+  };
+}
+
 /** An empty page, for an actor that reaches nothing. */
 export function emptyPage<T>(): Page<T> {
   return { items: [], nextCursor: null };

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseIsoInstant } from '../lib/dates';
 import { batchOf } from '../lib/schemas';
-import { checkInput, checksInput } from '../trpc/checkHistory';
+import { checkInput, checksInput } from '../domain/checkHistory/index';
 import { type RestRoute, restRoute } from './route';
 import { callerFor, procedureInput, readJson, restView, toCamel } from './util';
 

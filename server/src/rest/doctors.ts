@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type DoctorView, doctorInput, doctorsInput } from '../trpc/doctors';
+import { type DoctorView, doctorInput, doctorsInput } from '../domain/doctors/index';
 import { listQuery, readListQuery } from './listQuery';
 import { type RestRoute, restRoute } from './route';
 import { callerFor, procedureInput, readJson, restView, toCamel } from './util';

@@ -1,18 +1,5 @@
-import {
-  findPatientInScope,
-  patientScope,
-  readablePatientFields,
-  readPatientInScope,
-} from '../domain/access/policy';
-import { acceptPatientUpdate } from '../jobs/types/patientUpdate';
-import { emptyPage, listPage } from '../lib/pagination';
-import { containsText } from '../lib/search';
-import { requestPatientExport } from '../jobs/exportPatient';
-import { acceptPatientsImport } from '../jobs/importUpload';
-import { authedProcedure, rejectArray, roleOrServiceProcedure, roleProcedure } from './procedures';
-import { router } from './init';
-import { recordAudit } from '../domain/audit/record';
 import { createPatients } from '../domain/patients/create';
+import { getPatient, listPatients, patientHistory } from '../domain/patients/queries';
 import {
   patientCreateInput,
   patientExportInput,
@@ -24,7 +11,11 @@ import {
   patientUpdateInput,
 } from '../domain/patients/schemas';
 import { updatePatient } from '../domain/patients/update';
-import { type PatientView, patientView, revisionView } from '../domain/patients/views';
+import { requestPatientExport } from '../jobs/exportPatient';
+import { acceptPatientsImport } from '../jobs/importUpload';
+import { acceptPatientUpdate } from '../jobs/types/patientUpdate';
+import { router } from './init';
+import { authedProcedure, rejectArray, roleOrServiceProcedure, roleProcedure } from './procedures';
 
 /**
  * Patients' records. Every query carries the caller's scope; every read and write is audited.
@@ -58,38 +49,12 @@ export const patientsRouter = router({
       scope: 'patients:read',
     })
     .input(patientListInput.default({}))
-    .query(async ({ ctx, input }) => {
-      const scope = patientScope(ctx.actor, 'patients:read');
-      if (scope === null) return emptyPage<PatientView>();
-      const result = await listPage(
-        ctx.db.models.Patient,
-        input,
-        {
-          attributes: readablePatientFields(ctx.actor),
-          where: [
-            scope,
-            input.doctorId === undefined ? {} : { doctorId: input.doctorId },
-            input.search ? containsText(['name'], input.search) : {},
-          ],
-        },
-        (p) => patientView(ctx.actor, p),
-      );
-      if (result.items.length) {
-        await recordAudit(ctx, { action: 'read', patientIds: result.items.map((p) => p.id) });
-      }
-      return result;
-    }),
+    .query(({ ctx, input }) => listPatients(ctx, input)),
 
   get: authedProcedure
     .meta({ description: "One patient's record, as your role may see it.", scope: 'patients:read' })
     .input(patientGetInput)
-    .query(async ({ ctx, input }) => {
-      const patient = await readPatientInScope(ctx.db.models, ctx.actor, input.id, {
-        attributes: readablePatientFields(ctx.actor),
-      });
-      await recordAudit(ctx, { action: 'read', patientIds: [patient.id] });
-      return patientView(ctx.actor, patient);
-    }),
+    .query(({ ctx, input }) => getPatient(ctx, input.id)),
 
   update: roleOrServiceProcedure('admin', 'doctor')
     .meta({
@@ -100,8 +65,7 @@ export const patientsRouter = router({
     .input(patientUpdateInput)
     .mutation(async ({ ctx, input }) => {
       const { id, ...changes } = input;
-      const result = await updatePatient(ctx.db, ctx.actor, id, changes, ctx);
-      return result.patient;
+      return (await updatePatient(ctx, id, changes)).patient;
     }),
 
   updateAsync: roleOrServiceProcedure('admin', 'doctor')
@@ -123,19 +87,7 @@ export const patientsRouter = router({
       scope: 'patients:read',
     })
     .input(patientHistoryInput)
-    .query(async ({ ctx, input }) => {
-      const patient = await findPatientInScope(ctx.db.models, ctx.actor, input.patientId, {
-        attributes: ['id'],
-      });
-      const result = await listPage(
-        ctx.db.models.PatientRevision,
-        input,
-        { where: [{ patientId: patient.id }], direction: 'desc' },
-        (r) => revisionView(ctx.actor, r),
-      );
-      await recordAudit(ctx, { action: 'read', patientIds: [patient.id] });
-      return result;
-    }),
+    .query(({ ctx, input }) => patientHistory(ctx, input)),
 
   import: roleProcedure('admin')
     .meta({

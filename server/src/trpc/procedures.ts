@@ -5,6 +5,7 @@ import { badRequest, forbidden, safeError, unauthorized } from '../domain/errors
 import { toTRPCError } from '../errors';
 import { recordRefusal } from '../domain/audit/record';
 import { baseProcedure, middleware } from './init';
+import { scopeOf } from '../domain/access/scope';
 
 /**
  * The procedure tiers. Each checks who may call (the rules are `access/`'s) and narrows
@@ -39,7 +40,7 @@ function tier<A extends Actor>(rule: TierRule) {
     if (!ctx.actor) throw unauthorized(ctx.refusal ?? undefined);
     const refusal = tierRefusal(ctx.actor, rule, meta?.scope);
     if (refusal) throw forbidden(refusal);
-    return next({ ctx: { ...ctx, actor: ctx.actor as A } });
+    return next({ ctx: { ...ctx, actor: ctx.actor as A, scope: scopeOf(ctx.actor) } });
   });
 }
 

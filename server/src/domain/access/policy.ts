@@ -1,14 +1,16 @@
-import { findPlain, type Models, type Patient, type Role, type Transaction } from '@hdms/db';
-import { type Attributes, Op, type WhereOptions } from 'sequelize';
-import type { Actor, UserActor } from '../../context';
-import { forbidden, notFound } from '../errors';
+import { type PatientColumn, patientInScope, type Role } from '@hdms/db';
+import type { Actor, UserActor } from '../actor';
+import { forbidden } from '../errors';
 import { entityOf, type EventType } from '../events/record';
+import { patientsReached, scopeOf } from './scope';
 
 /**
- * The access policy of HDMS, in one place: every rule of who may see or do what is a function
- * here, of the actor and the record. Routers call these; procedure tiers (`procedures/`) use them
- * to narrow the actor before a resolver runs. New rules (consent grants, emergency access) are new
- * functions here, not edits across routers.
+ * The access policy of HDMS, in one place: every rule of who may see or do what is a pure
+ * function here, of the actor and the record (no queries). Which patients a caller reaches is
+ * `scope.ts`'s `scopeOf`, applied by the repositories to every read. The domain calls these;
+ * procedure tiers (`trpc/procedures.ts`) use them to narrow the actor before a resolver runs. New
+ * rules (consent grants, emergency access) are new facts and functions here, not edits across
+ * routers.
  *
  * In short:
  * - admin: accounts, doctors, patients' admission data, check-up times, service tokens, the audit
@@ -64,105 +66,6 @@ export function hasRole<R extends Role>(actor: Actor, ...roles: R[]): actor is U
   return actor.type === 'user' && (roles as Role[]).includes(actor.role);
 }
 
-// --- Which patients an actor reaches ---------------------------------------------------------
-
-/**
- * The patients an actor may reach, as a query condition, used by every patient query:
- * admins every patient, a doctor the patients assigned to their Doctor record, a patient their
- * own record, a service every patient if it holds `scope`. Null when the actor reaches none.
- */
-export function patientScope(actor: Actor, scope: Scope = 'patients:read'): WhereOptions<Patient> | null {
-  if (actor.type === 'service') return actor.scopes.includes(scope) ? {} : null;
-  switch (actor.role) {
-    case 'admin':
-      return {};
-    case 'doctor':
-      return actor.doctorId === null ? null : { doctorId: actor.doctorId };
-    case 'patient':
-      return actor.patientId === null ? null : { id: actor.patientId };
-  }
-}
-
-/** Options of the scoped patient look-ups. */
-interface ScopedLookup {
-  scope?: Scope;
-  transaction?: Transaction;
-  /** Lock the rows for update (a write follows) or share (the rows must stay while we write). */
-  lock?: 'update' | 'share';
-}
-
-/** `patientScope` and an id condition together, never a spread: a patient's scope is itself an `id`. */
-function scopedWhere(scope: WhereOptions<Patient>, ids: number | number[]): WhereOptions<Patient> {
-  return { [Op.and]: [scope, { id: ids }] } as WhereOptions<Patient>;
-}
-
-function lockOf(options: ScopedLookup) {
-  const tx = options.transaction;
-  if (!tx || !options.lock) return undefined;
-  return options.lock === 'update' ? tx.LOCK.UPDATE : tx.LOCK.SHARE;
-}
-
-/**
- * One patient the actor may reach, with the scope in the query itself; anything else is
- * NOT_FOUND, exactly as if it did not exist.
- */
-export async function findPatientInScope(
-  models: Pick<Models, 'Patient'>,
-  actor: Actor,
-  id: number,
-  options: ScopedLookup & { attributes?: string[] } = {},
-): Promise<Patient> {
-  const scope = patientScope(actor, options.scope);
-  if (scope === null) throw notFound('Patient');
-  const patient = await models.Patient.findOne({
-    attributes: options.attributes,
-    where: scopedWhere(scope, id),
-    transaction: options.transaction,
-    lock: lockOf(options),
-  });
-  if (!patient) throw notFound('Patient');
-  return patient;
-}
-
-/**
- * `findPatientInScope` for reads that only map the row to a view: the same scoped query, the
- * row as plain attributes (no model instance).
- */
-export async function readPatientInScope(
-  models: Pick<Models, 'Patient'>,
-  actor: Actor,
-  id: number,
-  options: { scope?: Scope; attributes?: string[] } = {},
-): Promise<Attributes<Patient>> {
-  const scope = patientScope(actor, options.scope);
-  if (scope === null) throw notFound('Patient');
-  const [patient] = await findPlain(models.Patient, {
-    attributes: options.attributes as (keyof Attributes<Patient>)[] | undefined,
-    where: scopedWhere(scope, id),
-    limit: 1,
-  });
-  if (!patient) throw notFound('Patient');
-  return patient;
-}
-
-/** Which of `ids` the actor may reach (one query), e.g. to check every item of a batch. */
-export async function patientIdsInScope(
-  models: Pick<Models, 'Patient'>,
-  actor: Actor,
-  ids: number[],
-  options: ScopedLookup = {},
-): Promise<Set<number>> {
-  const scope = patientScope(actor, options.scope);
-  if (scope === null || ids.length === 0) return new Set();
-  const rows = await models.Patient.findAll({
-    attributes: ['id'],
-    where: scopedWhere(scope, [...new Set(ids)]),
-    transaction: options.transaction,
-    lock: lockOf(options),
-  });
-  return new Set(rows.map((p) => p.id));
-}
-
 // --- Admitting patients ----------------------------------------------------------------------
 
 /**
@@ -213,8 +116,8 @@ export function isClinicalField(field: string): boolean {
 }
 
 /** The patient columns an actor reads: clinical columns are not even selected for others. */
-export function readablePatientFields(actor: Actor): string[] {
-  const admission = ['id', ...ADMISSION_FIELDS, 'createdAt', 'updatedAt'];
+export function readablePatientFields(actor: Actor): PatientColumn[] {
+  const admission: PatientColumn[] = ['id', ...ADMISSION_FIELDS, 'createdAt', 'updatedAt'];
   return canReadClinical(actor) ? [...admission, ...CLINICAL_FIELDS] : admission;
 }
 
@@ -253,25 +156,19 @@ export function mayImportPatients(actor: Actor): actor is UserActor<'admin'> {
 }
 
 /**
- * The patient whose full record (clinical content included) `actor` may export, or download an
- * export of: the patient's doctor and the patient themself, checked again at every download
- * (whoever started the export). Admins and services never: for them, and for a patient out of
- * scope, it is NOT_FOUND, exactly as if no such record existed.
+ * Who may export a patient's full record (clinical content included), or download an export of
+ * it: the patient's doctor and the patient themself, for a patient in their scope, checked again
+ * at every download (whoever started the export). Admins and services never: for them it is
+ * NOT_FOUND, exactly as if no such record existed.
  */
-export async function findExportablePatient(
-  models: Pick<Models, 'Patient'>,
-  actor: Actor,
-  patientId: number,
-  options: ScopedLookup = {},
-): Promise<Patient> {
-  if (!canReadClinical(actor)) throw notFound('Patient');
-  return findPatientInScope(models, actor, patientId, { ...options, attributes: ['id', 'doctorId'] });
+export function mayExportPatients(actor: Actor): boolean {
+  return canReadClinical(actor);
 }
 
 // --- Background jobs -------------------------------------------------------------------------
 
 /** Who started a job, as the jobs table records it. */
-interface JobStarter {
+export interface JobStarter {
   createdByType: string;
   createdById: number;
 }
@@ -291,7 +188,7 @@ export function mayReadJob(actor: Actor, job: JobStarter): boolean {
 }
 
 /** The jobs an actor's job list covers, as a query condition: admins all, anyone else their own. */
-export function jobScope(actor: Actor): WhereOptions {
+export function jobScope(actor: Actor): Partial<JobStarter> {
   if (hasRole(actor, 'admin')) return {};
   return { createdByType: actor.type, createdById: actor.id };
 }
@@ -324,18 +221,14 @@ export interface EventSubject {
 /** The services' scopes that receive events at all (`events.onChange`). */
 export const EVENT_SCOPES: readonly Scope[] = ['doctors:read', 'patients:read', 'checkHistory:read'];
 
-/** True when `actor` reaches the patient as the patient's current assignments stand (`facts`). */
-function reachesPatient(actor: Actor, patientId: number | null, facts: EventFacts, scope: Scope): boolean {
+/**
+ * True when `actor` reaches the patient as the patient's current assignment stands (`facts`):
+ * the same rule as every read (`scopeOf`, `patientInScope`), applied to the patient's row.
+ */
+function reachesPatient(actor: Actor, patientId: number | null, facts: EventFacts, need: Scope): boolean {
   if (patientId === null || !facts.patientDoctor.has(patientId)) return false;
-  if (actor.type === 'service') return actor.scopes.includes(scope);
-  switch (actor.role) {
-    case 'admin':
-      return true;
-    case 'doctor':
-      return actor.doctorId !== null && facts.patientDoctor.get(patientId) === actor.doctorId;
-    case 'patient':
-      return actor.patientId === patientId;
-  }
+  const doctorId = facts.patientDoctor.get(patientId) ?? null;
+  return patientInScope(patientsReached(scopeOf(actor), need), { id: patientId, doctorId });
 }
 
 /**

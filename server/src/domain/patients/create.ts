@@ -1,10 +1,9 @@
-import { insertPlain, type Patient } from '@hdms/db';
-import type { Attributes } from 'sequelize';
+import { doctorsRepo, patientsRepo } from '@hdms/db';
 import { admittingDoctorId } from '../access/policy';
-import { badInput } from '../errors';
-import type { ProcedureContext } from '../../context';
-import { patientCreated, recordEvents } from '../events/record';
 import { recordAudit } from '../audit/record';
+import type { DomainContext } from '../context';
+import { badInput } from '../errors';
+import { patientCreated, recordEvents } from '../events/record';
 import type { PatientCreateItem } from './schemas';
 import { type PatientView, patientView } from './views';
 
@@ -15,7 +14,7 @@ import { type PatientView, patientView } from './views';
  * `[index, 'doctorId']` (at `doctorId` for a single patient).
  */
 export async function createPatients(
-  ctx: ProcedureContext,
+  ctx: Pick<DomainContext, 'db' | 'actor' | 'requestId' | 'ip' | 'procedure'>,
   items: PatientCreateItem[],
   batch: boolean,
 ): Promise<PatientView[]> {
@@ -32,26 +31,14 @@ export async function createPatients(
   }));
 
   return ctx.db.transaction(async (tx) => {
-    const wanted = [...new Set(rows.flatMap((r) => (r.doctorId === null ? [] : [r.doctorId])))];
+    const wanted = rows.flatMap((r) => (r.doctorId === null ? [] : [r.doctorId]));
     if (wanted.length) {
-      const found = await ctx.db.models.Doctor.findAll({
-        where: { id: wanted },
-        attributes: ['id'],
-        transaction: tx,
-      });
-      const known = new Set(found.map((d) => d.id));
+      const known = await doctorsRepo.existingIds(ctx.db, wanted, tx);
       const index = rows.findIndex((r) => r.doctorId !== null && !known.has(r.doctorId));
       if (index >= 0) throw badInput(batch ? [index, 'doctorId'] : ['doctorId'], 'Doctor not found');
     }
     // The rows are the schema-checked input: one multi-row INSERT, no model instance per patient.
-    const { ids, at } = await insertPlain(ctx.db.models.Patient, rows, { transaction: tx });
-    // Every attribute was given; with the id and timestamps, whole rows.
-    const patients: Attributes<Patient>[] = rows.map((row, i) => ({
-      ...row,
-      id: ids[i]!,
-      createdAt: at,
-      updatedAt: at,
-    }));
+    const patients = await patientsRepo.insertMany(ctx.db, rows, tx);
     await recordAudit(ctx, { action: 'create', patientIds: patients.map((p) => p.id) }, tx);
     await recordEvents(tx, patients.map(patientCreated));
     return patients.map((p) => patientView(ctx.actor, p));

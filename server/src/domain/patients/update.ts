@@ -1,19 +1,13 @@
-import type { Database, FieldChanges, Transaction } from '@hdms/db';
-import { assertMayChangePatientFields, findPatientInScope, type PatientField } from '../access/policy';
-import { type Actor, actorName } from '../../context';
+import { doctorsRepo, type FieldChanges, type PatientRow, patientsRepo, type Tx } from '@hdms/db';
+import { assertMayChangePatientFields, type PatientField } from '../access/policy';
+import { actorName } from '../actor';
+import { recordAudit } from '../audit/record';
+import type { DomainContext } from '../context';
 import { badInput } from '../errors';
 import { recordEvent } from '../events/record';
-import { recordAudit } from '../audit/record';
+import { findPatient } from './lookup';
 import type { PatientChanges } from './schemas';
 import { type PatientView, patientView } from './views';
-
-/** Where an update comes from, for its audit row. */
-export interface UpdateMeta {
-  requestId: string;
-  ip: string | null;
-  /** The procedure (or job type) that asked for the update. */
-  procedure: string;
-}
 
 /** What an update did: the record as the actor may now see it, and the fields that changed. */
 export interface UpdateResult {
@@ -21,72 +15,87 @@ export interface UpdateResult {
   changedFields: PatientField[];
 }
 
+/** Who updates: the caller, their scope and where the call came from (for the audit row). */
+export type Updater = Pick<DomainContext, 'db' | 'actor' | 'scope' | 'requestId' | 'ip' | 'procedure'>;
+
+/** The fields `changes` names (an absent or undefined value names nothing). */
+export function namedFields(changes: PatientChanges): PatientField[] {
+  return (Object.keys(changes) as PatientField[]).filter((field) => changes[field] !== undefined);
+}
+
 /**
- * Changes one patient's record: the one way any caller (the `patients.update` procedure, a
- * background job) changes a patient. Checks the actor may change every field named (FORBIDDEN
- * otherwise, before anything is read), locks the record in the actor's write scope (NOT_FOUND if
- * outside it), and writes the change, its `PatientRevision` ({ field: { old, new } }) and its
- * audit row in one transaction. A change that alters no value writes no revision and is audited
- * as a read, since the record is still returned.
- *
- * Pass `transaction` to join a transaction the caller already holds (e.g. a job marking itself
- * done in the same commit); otherwise the update opens its own.
+ * The checks of an update that need no write: the actor may change every field named
+ * (FORBIDDEN otherwise, before anything is read), the patient is in their write scope (NOT_FOUND;
+ * locked for update in `tx`), and a new doctor exists (bad input at `doctorId`). `updatePatient`
+ * and the queued update (`acceptPatientUpdate`) both run them, once each.
  */
-export async function updatePatient(
-  db: Database,
-  actor: Actor,
+export async function checkPatientUpdate(
+  ctx: Updater,
   id: number,
   changes: PatientChanges,
-  meta: UpdateMeta,
-  transaction?: Transaction,
+  tx: Tx,
+): Promise<PatientRow> {
+  assertMayChangePatientFields(ctx.actor, namedFields(changes));
+  const patient = await findPatient(ctx, id, { tx, lock: 'update', need: 'patients:write' });
+  if (typeof changes.doctorId === 'number') {
+    const known = await doctorsRepo.existingIds(ctx.db, [changes.doctorId], tx);
+    if (!known.has(changes.doctorId)) throw badInput(['doctorId'], 'Doctor not found');
+  }
+  return patient;
+}
+
+/**
+ * Changes one patient's record: the one way any caller (the `patients.update` procedure, a
+ * background job) changes a patient. Runs `checkPatientUpdate`, then writes the change, its
+ * revision ({ field: { old, new } }) and its audit row in one transaction, with a
+ * `patient.updated` event. A change that alters no value writes no revision and is audited as a
+ * read, since the record is still returned.
+ *
+ * Pass `tx` to join a transaction the caller already holds (e.g. a job marking itself done in
+ * the same commit); otherwise the update opens its own.
+ */
+export async function updatePatient(
+  ctx: Updater,
+  id: number,
+  changes: PatientChanges,
+  tx?: Tx,
 ): Promise<UpdateResult> {
-  const named = Object.keys(changes).filter((field) => changes[field as PatientField] !== undefined);
-  assertMayChangePatientFields(actor, named);
-  const work = async (tx: Transaction): Promise<UpdateResult> => {
-    const patient = await findPatientInScope(db.models, actor, id, {
-      transaction: tx,
-      lock: 'update',
-      scope: 'patients:write',
-    });
+  // FORBIDDEN for a field the actor may not change comes before any read.
+  assertMayChangePatientFields(ctx.actor, namedFields(changes));
+  const work = async (tx: Tx): Promise<UpdateResult> => {
+    const patient = await checkPatientUpdate(ctx, id, changes, tx);
     const diff: FieldChanges = {};
-    for (const [field, value] of Object.entries(changes) as [PatientField, unknown][]) {
-      if (value === undefined) continue;
+    for (const field of namedFields(changes)) {
       const old = patient[field] ?? null;
-      if (old !== value) diff[field] = { old, new: value };
+      if (old !== changes[field]) diff[field] = { old, new: changes[field] };
     }
     const changedFields = Object.keys(diff) as PatientField[];
     if (changedFields.length === 0) {
       // Nothing to change or revise, but the answer still shows the record: audit it as a read.
-      await recordAudit({ db, actor, ...meta }, { action: 'read', patientIds: [patient.id] }, tx);
-      return { patient: patientView(actor, patient), changedFields };
+      await recordAudit(ctx, { action: 'read', patientIds: [patient.id] }, tx);
+      return { patient: patientView(ctx.actor, patient), changedFields };
     }
-
-    const doctorId = diff.doctorId?.new;
-    if (typeof doctorId === 'number') {
-      const doctor = await db.models.Doctor.findByPk(doctorId, { transaction: tx, attributes: ['id'] });
-      if (!doctor) throw badInput(['doctorId'], 'Doctor not found');
-    }
-    await patient.update(Object.fromEntries(changedFields.map((f) => [f, diff[f]!.new])), {
-      transaction: tx,
-    });
-    await db.models.PatientRevision.create(
+    const values = Object.fromEntries(changedFields.map((f) => [f, diff[f]!.new]));
+    const updatedAt = await patientsRepo.update(ctx.db, patient.id, values, tx);
+    await patientsRepo.insertRevision(
+      ctx.db,
       {
         patientId: patient.id,
-        actorType: actor.type,
-        actorId: actor.id,
-        actorName: actorName(actor),
+        actorType: ctx.actor.type,
+        actorId: ctx.actor.id,
+        actorName: actorName(ctx.actor),
         changes: diff,
       },
-      { transaction: tx },
+      tx,
     );
-    await recordAudit({ db, actor, ...meta }, { action: 'update', patientIds: [patient.id] }, tx);
+    await recordAudit(ctx, { action: 'update', patientIds: [patient.id] }, tx);
     await recordEvent(tx, {
       type: 'patient.updated',
       entityId: patient.id,
       patientId: patient.id,
       fields: changedFields,
     });
-    return { patient: patientView(actor, patient), changedFields };
+    return { patient: patientView(ctx.actor, { ...patient, ...values, updatedAt }), changedFields };
   };
-  return transaction ? work(transaction) : db.transaction(work);
+  return tx ? work(tx) : ctx.db.transaction(work);
 }

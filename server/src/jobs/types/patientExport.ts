@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { findExportablePatient } from '../../domain/access/policy';
+import { scopeOf } from '../../domain/access/scope';
+import { findExportablePatient } from '../../domain/patients/lookup';
 import { idSchema } from '../../lib/schemas';
 import { actorOfJobOwner } from '../actor';
 import { writePatientExport } from '../exportDocument';
@@ -49,7 +50,7 @@ export const patientExportJob: JobType<PatientExportPayload, PatientExportResult
     const { db, job } = ctx;
     const { patientId } = job.payload;
     const actor = await actorOfJobOwner(db, job.owner);
-    await findExportablePatient(db.models, actor, patientId);
+    await findExportablePatient({ db, actor, scope: scopeOf(actor) }, patientId);
 
     const fileId = await createJobFile(db, 'export', {
       jobId: job.id,

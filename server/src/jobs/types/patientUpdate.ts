@@ -1,14 +1,11 @@
 import { z } from 'zod';
-import {
-  assertMayChangePatientFields,
-  findPatientInScope,
-  type PatientField,
-} from '../../domain/access/policy';
+import { assertMayChangePatientFields, type PatientField } from '../../domain/access/policy';
+import { scopeOf } from '../../domain/access/scope';
 import type { ProcedureContext } from '../../context';
 import { badInput } from '../../domain/errors';
 import { idSchema } from '../../lib/schemas';
 import { type PatientChanges, patientChangesSchema } from '../../domain/patients/schemas';
-import { updatePatient } from '../../domain/patients/update';
+import { checkPatientUpdate, namedFields, updatePatient } from '../../domain/patients/update';
 import { actorOfJobOwner, jobOwnerOf } from '../actor';
 import { enqueueJob } from '../queue';
 import type { JobType } from '../types';
@@ -46,8 +43,15 @@ export const patientUpdateJob: JobType<PatientUpdatePayload, PatientUpdateResult
     const { patientId, changes } = ctx.job.payload;
     return ctx.complete(async (tx) => {
       const actor = await actorOfJobOwner(ctx.db, ctx.job.owner, tx);
-      const meta = { requestId: ctx.job.requestId, ip: ctx.job.ip, procedure: 'patient.update' };
-      const { changedFields } = await updatePatient(ctx.db, actor, patientId, changes, meta, tx);
+      const updater = {
+        db: ctx.db,
+        actor,
+        scope: scopeOf(actor),
+        requestId: ctx.job.requestId,
+        ip: ctx.job.ip,
+        procedure: 'patient.update',
+      };
+      const { changedFields } = await updatePatient(updater, patientId, changes, tx);
       return { patientId, changedFields };
     });
   },
@@ -62,27 +66,14 @@ export const patientUpdateJob: JobType<PatientUpdatePayload, PatientUpdateResult
  * therefore applied, in the order they were accepted.
  */
 export async function acceptPatientUpdate(
-  ctx: Pick<ProcedureContext, 'db' | 'actor' | 'requestId' | 'ip'>,
+  ctx: Pick<ProcedureContext, 'db' | 'actor' | 'scope' | 'requestId' | 'ip' | 'procedure'>,
   id: number,
   changes: PatientChanges,
 ): Promise<{ jobId: number }> {
-  const named = Object.keys(changes).filter((field) => changes[field as PatientField] !== undefined);
-  if (named.length === 0) throw badInput([], 'Name at least one field to change');
-  assertMayChangePatientFields(ctx.actor, named);
+  if (namedFields(changes).length === 0) throw badInput([], 'Name at least one field to change');
+  assertMayChangePatientFields(ctx.actor, namedFields(changes));
   return ctx.db.transaction(async (tx) => {
-    await findPatientInScope(ctx.db.models, ctx.actor, id, {
-      attributes: ['id'],
-      transaction: tx,
-      lock: 'update',
-      scope: 'patients:write',
-    });
-    if (typeof changes.doctorId === 'number') {
-      const doctor = await ctx.db.models.Doctor.findByPk(changes.doctorId, {
-        attributes: ['id'],
-        transaction: tx,
-      });
-      if (!doctor) throw badInput(['doctorId'], 'Doctor not found');
-    }
+    await checkPatientUpdate(ctx, id, changes, tx);
     const { id: jobId } = await enqueueJob(tx, {
       type: patientUpdateJob,
       payload: { patientId: id, changes },

@@ -1,0 +1,72 @@
+import type { Attributes } from 'sequelize';
+import type { Database } from '../connection';
+import type { Doctor } from '../models/Doctor';
+import { findPlain } from '../plain';
+import { type PageRequest, readPage } from './page';
+import { containsText } from './search';
+import { type Lock, lockOf, type Tx } from './tx';
+
+/** The doctors' register: no patient data, so no scope. */
+
+/** A doctor of the register as plain data. */
+export type DoctorRow = Attributes<Doctor>;
+/** What a doctor is added with. */
+export interface NewDoctor {
+  name: string;
+  specialization: string;
+}
+
+/** Adds doctors (validated by the model) in one statement; their rows in input order. */
+export async function insertMany(db: Database, doctors: readonly NewDoctor[], tx: Tx): Promise<DoctorRow[]> {
+  const rows = await db.models.Doctor.bulkCreate([...doctors], { transaction: tx, validate: true });
+  return rows.map((row) => row.get({ plain: true }));
+}
+
+/** One doctor, or null; in a transaction optionally locked. */
+export async function find(
+  db: Database,
+  id: number,
+  options: { tx?: Tx; lock?: Lock } = {},
+): Promise<DoctorRow | null> {
+  const [row] = await findPlain(db.models.Doctor, {
+    where: { id },
+    transaction: options.tx,
+    lock: options.tx ? lockOf(options.tx, options.lock) : undefined,
+    limit: 1,
+  });
+  return row ?? null;
+}
+
+/** Which of `ids` are doctors of the register (one query). */
+export async function existingIds(db: Database, ids: readonly number[], tx?: Tx): Promise<Set<number>> {
+  if (ids.length === 0) return new Set();
+  const rows = await findPlain(db.models.Doctor, {
+    attributes: ['id'],
+    where: { id: [...new Set(ids)] },
+    transaction: tx,
+  });
+  return new Set(rows.map((d) => d.id));
+}
+
+/** A keyset page of the register by id, optionally matching `search` in name or specialization. */
+export function list(db: Database, page: PageRequest, search?: string): Promise<DoctorRow[]> {
+  return readPage(db.models.Doctor, page, search ? [containsText(['name', 'specialization'], search)] : []);
+}
+
+/**
+ * Changes a doctor's fields (validated by the model): the row as stored and the fields whose value
+ * changed; null when there is no such doctor. The row is locked for the change.
+ */
+export async function update(
+  db: Database,
+  id: number,
+  changes: Partial<NewDoctor>,
+  tx: Tx,
+): Promise<{ doctor: DoctorRow; changed: string[] } | null> {
+  const doctor = await db.models.Doctor.findByPk(id, { transaction: tx, lock: tx.LOCK.UPDATE });
+  if (!doctor) return null;
+  doctor.set(changes);
+  const changed = (doctor.changed() || []) as string[];
+  await doctor.save({ transaction: tx });
+  return { doctor: doctor.get({ plain: true }), changed };
+}

@@ -1,0 +1,65 @@
+import type { Attributes } from 'sequelize';
+import type { Database } from '../connection';
+import type { Note } from '../models/Note';
+import { findPlain } from '../plain';
+import { type PageRequest, readPage } from './page';
+import type { Tx } from './tx';
+
+/**
+ * Clinical notes, append-only. Callers establish first that the patient is in the caller's scope:
+ * every function here is about one patient's notes.
+ */
+
+/** A note as plain data. */
+export type NoteRow = Attributes<Note>;
+
+/** One note of the patient, or null. */
+export async function findOfPatient(
+  db: Database,
+  patientId: number,
+  id: number,
+  tx?: Tx,
+): Promise<NoteRow | null> {
+  const [row] = await findPlain(db.models.Note, { where: { id, patientId }, transaction: tx, limit: 1 });
+  return row ?? null;
+}
+
+/** The note that corrects note `id`, or null. */
+export async function correctionOf(db: Database, id: number, tx?: Tx): Promise<NoteRow | null> {
+  const [row] = await findPlain(db.models.Note, { where: { correctsNoteId: id }, transaction: tx, limit: 1 });
+  return row ?? null;
+}
+
+/** Adds a note (validated by the model); its row. */
+export async function insert(
+  db: Database,
+  note: {
+    patientId: number;
+    authorUserId: number;
+    authorName: string;
+    body: string;
+    correctsNoteId: number | null;
+  },
+  tx: Tx,
+): Promise<NoteRow> {
+  return (await db.models.Note.create(note, { transaction: tx })).get({ plain: true });
+}
+
+/** A keyset page of one patient's notes, newest first: `limit + 1` rows. */
+export function listOfPatient(db: Database, patientId: number, page: PageRequest): Promise<NoteRow[]> {
+  return readPage(db.models.Note, page, [{ patientId }], { direction: 'desc' });
+}
+
+/** For each of `ids` (notes of the patient) that has been corrected: the correcting note's id. */
+export async function correctedBy(
+  db: Database,
+  patientId: number,
+  ids: readonly number[],
+): Promise<Map<number, number>> {
+  if (ids.length === 0) return new Map();
+  const rows = await findPlain(db.models.Note, {
+    attributes: ['id', 'correctsNoteId'],
+    where: { patientId, correctsNoteId: [...ids] },
+  });
+  return new Map(rows.map((c) => [c.correctsNoteId!, c.id]));
+}

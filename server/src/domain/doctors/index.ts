@@ -1,0 +1,96 @@
+import { type DoctorRow, doctorsRepo, type NewDoctor } from '@hdms/db';
+import { z } from 'zod';
+import { listInput, type Page, pageOf } from '../../lib/pagination';
+import { batchOf, idSchema, lineText } from '../../lib/schemas';
+import { type AuditTarget, recordAudit } from '../audit/record';
+import type { DomainContext } from '../context';
+import { notFound } from '../errors';
+import { recordEvent, recordEvents } from '../events/record';
+
+/** The doctors' register: admins write it, every signed-in person reads it (no patient data). */
+
+/** A doctor of the register, as clients see it. */
+export interface DoctorView {
+  id: number;
+  name: string;
+  specialization: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** Maps a doctor's row to its client view with an explicit field list. */
+export function doctorView(doctor: DoctorRow): DoctorView {
+  return {
+    id: doctor.id,
+    name: doctor.name,
+    specialization: doctor.specialization,
+    createdAt: doctor.createdAt,
+    updatedAt: doctor.updatedAt,
+  };
+}
+
+/** How audit rows name a doctor of the register. */
+function doctorTarget(doctor: DoctorRow): AuditTarget {
+  return { type: 'doctor', id: doctor.id, name: doctor.name };
+}
+
+/** One doctor to add to the register. */
+export const doctorInput = z.object({ name: lineText(200), specialization: lineText(200) }).strict();
+/** Doctors to add in one all-or-nothing batch. */
+export const doctorsInput = batchOf(doctorInput);
+/** `doctors.list` input. */
+export const doctorListInput = listInput;
+/** `doctors.get` input. */
+export const doctorGetInput = z.object({ id: idSchema }).strict();
+/** `doctors.update` input: the id and at least one field. */
+export const doctorUpdateInput = z
+  .object({ id: idSchema, name: lineText(200).optional(), specialization: lineText(200).optional() })
+  .strict()
+  .refine((v) => v.name !== undefined || v.specialization !== undefined, {
+    message: 'name or specialization is required',
+  });
+
+/** Who changes the register: the caller and where the call came from (for the audit row). */
+type Writer = Pick<DomainContext, 'db' | 'actor' | 'requestId' | 'ip' | 'procedure'>;
+
+/** Adds doctors in one transaction with their audit row and events: all or none. */
+export function createDoctors(ctx: Writer, items: NewDoctor[]): Promise<DoctorView[]> {
+  return ctx.db.transaction(async (tx) => {
+    const rows = await doctorsRepo.insertMany(ctx.db, items, tx);
+    await recordAudit(ctx, { action: 'create', targets: rows.map(doctorTarget) }, tx);
+    await recordEvents(
+      tx,
+      rows.map((doctor) => ({ type: 'doctor.created', entityId: doctor.id })),
+    );
+    return rows.map(doctorView);
+  });
+}
+
+/** `doctors.list`: a page of the register by id, optionally matching name or specialization. */
+export async function listDoctors(
+  ctx: Pick<DomainContext, 'db'>,
+  input: z.output<typeof doctorListInput>,
+): Promise<Page<DoctorView>> {
+  return pageOf(await doctorsRepo.list(ctx.db, input, input.search || undefined), input.limit, doctorView);
+}
+
+/** `doctors.get`: one doctor, NOT_FOUND if there is none. */
+export async function getDoctor(ctx: Pick<DomainContext, 'db'>, id: number): Promise<DoctorView> {
+  const doctor = await doctorsRepo.find(ctx.db, id);
+  if (!doctor) throw notFound('Doctor');
+  return doctorView(doctor);
+}
+
+/** `doctors.update`: changes a doctor's fields, audited, with an event naming the fields that changed. */
+export function updateDoctor(ctx: Writer, input: z.output<typeof doctorUpdateInput>): Promise<DoctorView> {
+  const { id, ...changes } = input;
+  return ctx.db.transaction(async (tx) => {
+    const updated = await doctorsRepo.update(ctx.db, id, changes, tx);
+    if (!updated) throw notFound('Doctor');
+    const { doctor, changed } = updated;
+    await recordAudit(ctx, { action: 'update', targets: [doctorTarget(doctor)] }, tx);
+    if (changed.length)
+      await recordEvent(tx, { type: 'doctor.updated', entityId: doctor.id, fields: changed });
+    return doctorView(doctor);
+  });
+}

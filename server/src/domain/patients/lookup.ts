@@ -1,0 +1,76 @@
+import { type Lock, type PatientColumn, type PatientRow, patientsRepo, type Tx } from '@hdms/db';
+import { canReadClinical, readablePatientFields, type Scope } from '../access/policy';
+import { patientsReached } from '../access/scope';
+import type { DomainContext } from '../context';
+import { notFound } from '../errors';
+
+/**
+ * Finding a patient in the caller's scope: the one way the domain reaches a patient's record.
+ * Anything absent or out of scope is NOT_FOUND, exactly alike. `need` is the service-token scope
+ * the call needs (`patients:read` by default; writes `patients:write`, check-ups
+ * `checkHistory:read`/`checkHistory:write`).
+ */
+
+/** Who looks a patient up: the database and the caller's scope. */
+export type Looker = Pick<DomainContext, 'db' | 'scope'>;
+
+/** The patient's record in the caller's scope as the caller may read it (the fast read). */
+export async function readPatient(
+  ctx: Looker & Pick<DomainContext, 'actor'>,
+  id: number,
+): Promise<PatientRow> {
+  const row = await patientsRepo.read(
+    ctx.db,
+    patientsReached(ctx.scope),
+    id,
+    readablePatientFields(ctx.actor),
+  );
+  if (!row) throw notFound('Patient');
+  return row;
+}
+
+/** The patient in the caller's scope inside a transaction, optionally locked; NOT_FOUND otherwise. */
+export async function findPatient(
+  ctx: Looker,
+  id: number,
+  options: { tx: Tx; lock?: Lock; need?: Scope; columns?: PatientColumn[] },
+): Promise<PatientRow> {
+  const row = await patientsRepo.findForWrite(ctx.db, patientsReached(ctx.scope, options.need), id, options);
+  if (!row) throw notFound('Patient');
+  return row;
+}
+
+/** The id of a patient in the caller's scope (one written-out read); NOT_FOUND otherwise. */
+export async function findPatientId(ctx: Looker, id: number, need?: Scope): Promise<number> {
+  const row = await patientsRepo.read(ctx.db, patientsReached(ctx.scope, need), id, ['id']);
+  if (!row) throw notFound('Patient');
+  return row.id;
+}
+
+/** Which of `ids` the caller reaches (one query), e.g. to check every item of a batch. */
+export function patientIdsInScope(
+  ctx: Looker,
+  ids: number[],
+  options: { need?: Scope; tx?: Tx; lock?: Lock } = {},
+): Promise<Set<number>> {
+  return patientsRepo.idsInScope(ctx.db, patientsReached(ctx.scope, options.need), ids, options);
+}
+
+/**
+ * The patient whose full record (clinical content included) the caller may export, or download an
+ * export of: the patient's doctor and the patient themself (`canReadClinical`), in their scope;
+ * checked again at every download. For anyone else it is NOT_FOUND, as if no such record existed.
+ */
+export async function findExportablePatient(
+  ctx: Looker & Pick<DomainContext, 'actor'>,
+  id: number,
+  options: { tx?: Tx; lock?: Lock } = {},
+): Promise<Pick<PatientRow, 'id' | 'doctorId'>> {
+  if (!canReadClinical(ctx.actor)) throw notFound('Patient');
+  if (!options.tx) {
+    const row = await patientsRepo.read(ctx.db, patientsReached(ctx.scope), id, ['id', 'doctorId']);
+    if (!row) throw notFound('Patient');
+    return row;
+  }
+  return findPatient(ctx, id, { tx: options.tx, lock: options.lock, columns: ['id', 'doctorId'] });
+}

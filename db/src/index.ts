@@ -25,3 +25,7 @@ export {
   ValidationError as SequelizeValidationError,
   ConnectionError,
 } from 'sequelize';
+export * as auditRepo from './repositories/audit';
+export * as eventsRepo from './repositories/events';
+export * as jobsRepo from './repositories/jobs';
+export * as jobFilesRepo from './repositories/jobFiles';

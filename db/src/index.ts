@@ -37,3 +37,7 @@ export type { NewPatient, PatientColumn, PatientRow, RevisionRow } from './repos
 export type { DoctorRow, NewDoctor } from './repositories/doctors';
 export type { CheckRow } from './repositories/checkHistory';
 export type { NoteRow } from './repositories/notes';
+export * as auditRepo from './repositories/audit';
+export * as eventsRepo from './repositories/events';
+export * as jobsRepo from './repositories/jobs';
+export * as jobFilesRepo from './repositories/jobFiles';

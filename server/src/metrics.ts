@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { Database } from '@hdms/db';
+import { type Database, jobsRepo } from '@hdms/db';
 import type { Hono } from 'hono';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { sha256Hex } from './auth/index';
@@ -96,13 +96,9 @@ export class Metrics {
       labelNames: ['status'],
       registers,
       async collect() {
-        const rows = (await db.models.Job.count({
-          where: { status: ['queued', 'running'] },
-          group: ['status'],
-        })) as unknown as { status: string; count: number }[];
-        this.set({ status: 'queued' }, 0);
-        this.set({ status: 'running' }, 0);
-        for (const row of rows) this.set({ status: row.status }, Number(row.count));
+        const counts = await jobsRepo.countUnfinished(db);
+        this.set({ status: 'queued' }, counts.queued);
+        this.set({ status: 'running' }, counts.running);
       },
     });
     new Gauge({

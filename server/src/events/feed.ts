@@ -1,5 +1,4 @@
-import type { Database } from '@hdms/db';
-import { Op } from '@hdms/db';
+import { type Database, eventsRepo, jobsRepo } from '@hdms/db';
 import type { EventFacts } from '../domain/access/policy';
 import { safeError } from '../domain/errors';
 import { Waker } from '../lib/waker';
@@ -46,14 +45,12 @@ export function isInternal(event: StoredEvent): event is StoredEvent & { type: I
 
 /** The newest event id (0 when there is none). */
 export async function newestEventId(db: Database): Promise<number> {
-  const newest = (await db.models.ChangeEvent.max('id')) as number | null;
-  return newest ?? 0;
+  return eventsRepo.newestId(db);
 }
 
 /** The highest event id the retention job has deleted: a resume from below it has missed events. */
 export async function prunedThrough(db: Database): Promise<number> {
-  const log = await db.models.ChangeEventLog.findByPk(1, { attributes: ['prunedThrough'], raw: true });
-  return log?.prunedThrough ?? 0;
+  return eventsRepo.prunedThrough(db);
 }
 
 /** The current assignments the delivery of `events` depends on: patients' doctors, jobs' starters. */
@@ -65,23 +62,11 @@ export async function loadFacts(db: Database, events: readonly StoredEvent[]): P
     else if (event.patientId !== null) patientIds.add(event.patientId);
   }
   const [patients, jobs] = await Promise.all([
-    patientIds.size
-      ? db.models.Patient.findAll({
-          attributes: ['id', 'doctorId'],
-          where: { id: [...patientIds] },
-          raw: true,
-        })
-      : [],
-    jobIds.size
-      ? db.models.Job.findAll({
-          attributes: ['id', 'createdByType', 'createdById'],
-          where: { id: [...jobIds] },
-          raw: true,
-        })
-      : [],
+    eventsRepo.patientDoctors(db, [...patientIds]),
+    jobsRepo.startersOf(db, [...jobIds]),
   ]);
   return {
-    patientDoctor: new Map(patients.map((p) => [p.id, p.doctorId ?? null])),
+    patientDoctor: new Map(patients.map((p) => [p.id, p.doctorId])),
     jobStarter: new Map(
       jobs.map((j) => [j.id, { createdByType: j.createdByType, createdById: j.createdById }]),
     ),
@@ -97,27 +82,15 @@ export async function readEvents(
   after: number,
   options: { limit?: number; patientId?: number } = {},
 ): Promise<EventPage> {
-  const where =
-    options.patientId === undefined
-      ? { id: { [Op.gt]: after } }
-      : {
-          id: { [Op.gt]: after },
-          [Op.or]: [{ patientId: options.patientId }, { type: [...INTERNAL_EVENT_TYPES] }],
-        };
-  const rows = (await db.models.ChangeEvent.findAll({
-    attributes: ['id', 'type', 'entityId', 'patientId', 'fields', 'createdAt'],
-    where,
-    order: [['id', 'ASC']],
+  const rows = await eventsRepo.listAfter(db, after, {
     limit: options.limit ?? EVENT_PAGE_SIZE,
-    raw: true,
-  })) as unknown as (Omit<StoredEvent, 'fields' | 'createdAt'> & {
-    fields: string | null;
-    createdAt: Date | string;
-  })[];
+    patientId: options.patientId,
+    alsoTypes: INTERNAL_EVENT_TYPES,
+  });
   const events = rows.map(
     (row): StoredEvent => ({
       id: row.id,
-      type: row.type,
+      type: row.type as StoredEvent['type'],
       entityId: row.entityId,
       patientId: row.patientId ?? null,
       fields: row.fields ? (JSON.parse(row.fields) as string[]) : [],

@@ -152,7 +152,7 @@ export class JobDispatcher {
       const minutes = type.everyMinutes(this.config);
       try {
         await this.db.transaction((tx) =>
-          enqueueUniqueJob(tx, {
+          enqueueUniqueJob(this.db, tx, {
             type,
             payload: {},
             owner: SYSTEM_OWNER,

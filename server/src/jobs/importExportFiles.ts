@@ -1,4 +1,4 @@
-import { type Database, type JobFileKind, Op, type Transaction } from '@hdms/db';
+import { type Database, jobFilesRepo, type JobFileKind, type Transaction } from '@hdms/db';
 
 /**
  * The files of import and export jobs (`job_files`, `job_file_chunks`): a CSV upload waiting for
@@ -24,12 +24,7 @@ export async function createJobFile(
   kind: JobFileKind,
   options: { expiresAt: Date | null; jobId?: number | null },
 ): Promise<number> {
-  const file = await db.models.JobFile.create({
-    kind,
-    jobId: options.jobId ?? null,
-    expiresAt: options.expiresAt,
-  });
-  return file.id;
+  return jobFilesRepo.createFile(db, { kind, jobId: options.jobId ?? null, expiresAt: options.expiresAt });
 }
 
 /**
@@ -62,10 +57,7 @@ export class JobFileWriter {
   /** Stores what is left and records the file's size; returns the number of bytes. */
   async end(): Promise<number> {
     if (this.pendingBytes > 0) await this.flush(this.pendingBytes);
-    await this.db.models.JobFile.update(
-      { byteSize: this.bytes, chunkCount: this.seq },
-      { where: { id: this.fileId } },
-    );
+    await jobFilesRepo.updateFile(this.db, this.fileId, { byteSize: this.bytes, chunkCount: this.seq });
     return this.bytes;
   }
 
@@ -73,7 +65,7 @@ export class JobFileWriter {
     const all = Buffer.concat(this.pending, this.pendingBytes);
     const data = all.subarray(0, size);
     const rest = all.subarray(size);
-    await this.db.models.JobFileChunk.create({ fileId: this.fileId, seq: this.seq, data });
+    await jobFilesRepo.insertChunk(this.db, this.fileId, this.seq, data);
     this.seq += 1;
     this.pending = rest.length ? [rest] : [];
     this.pendingBytes = rest.length;
@@ -85,37 +77,19 @@ export class JobFileWriter {
  * Throws if the file is gone (deleted by its job or the sweep) before or while it is read.
  */
 export async function* readJobFile(db: Database, fileId: number): AsyncGenerator<Buffer> {
-  const file = await db.models.JobFile.findByPk(fileId, { attributes: ['id', 'chunkCount'] });
+  const file = await jobFilesRepo.findFile(db, fileId, { attributes: ['id', 'chunkCount'] });
   if (!file) throw new Error(`job file ${fileId} no longer exists`);
   for (let seq = 0; seq < file.chunkCount; seq++) {
-    const chunk = await db.models.JobFileChunk.findOne({
-      attributes: ['data'],
-      where: { fileId, seq },
-      raw: true,
-    });
+    const chunk = await jobFilesRepo.readChunk(db, fileId, seq);
     if (!chunk) throw new Error(`job file ${fileId} no longer exists`);
-    yield Buffer.isBuffer(chunk.data) ? chunk.data : Buffer.from(chunk.data);
+    yield chunk;
   }
-}
-
-/** Deletes a file's bytes, keeping its row (and its state). */
-export async function deleteJobFileChunks(
-  db: Database,
-  fileId: number,
-  transaction?: Transaction,
-): Promise<void> {
-  await db.models.JobFileChunk.destroy({ where: { fileId }, transaction });
-  await db.models.JobFile.update({ byteSize: 0, chunkCount: 0 }, { where: { id: fileId }, transaction });
 }
 
 /** Deletes a file and its bytes. */
 export async function deleteJobFile(db: Database, fileId: number, transaction?: Transaction): Promise<void> {
-  await db.models.JobFileChunk.destroy({ where: { fileId }, transaction });
-  await db.models.JobFile.destroy({ where: { id: fileId }, transaction });
+  await jobFilesRepo.deleteFile(db, fileId, { tx: transaction });
 }
-
-/** The ids of finished jobs, as a subquery. */
-const FINISHED_JOBS = "(SELECT id FROM jobs WHERE status IN ('succeeded', 'failed'))";
 
 /** Files a sweep deletes at most, per call. */
 const SWEEP_BATCH = 100;
@@ -127,23 +101,7 @@ const SWEEP_BATCH = 100;
  * run on every instance at once.
  */
 export async function sweepJobFiles(db: Database, now = new Date()): Promise<number> {
-  const { JobFile } = db.models;
-  const expired = await JobFile.findAll({
-    attributes: ['id'],
-    where: { expiresAt: { [Op.lte]: now } },
-    limit: SWEEP_BATCH,
-    raw: true,
-  });
-  const orphans = await JobFile.findAll({
-    attributes: ['id'],
-    where: {
-      kind: 'import',
-      jobId: { [Op.in]: db.sequelize.literal(FINISHED_JOBS) },
-    },
-    limit: SWEEP_BATCH,
-    raw: true,
-  });
-  const ids = [...new Set([...expired, ...orphans].map((f) => f.id))];
+  const ids = await jobFilesRepo.findDisposable(db, now, SWEEP_BATCH);
   for (const id of ids) await deleteJobFile(db, id);
   return ids.length;
 }

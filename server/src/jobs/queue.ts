@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { type Job, Op, type Transaction, UniqueConstraintError } from '@hdms/db';
-import type { Sequelize } from 'sequelize';
+import { type Database, eventsRepo, jobsRepo, type Transaction, UniqueConstraintError } from '@hdms/db';
 import { recordEvent } from '../domain/events/record';
 import type { JobOwner, JobType } from './types';
 
@@ -44,11 +43,14 @@ export function onJobCommitted(listener: () => void): () => void {
   return () => committed.off('job', listener);
 }
 
-/** The jobs model of the database `tx` belongs to. */
-function jobModel(tx: Transaction): typeof Job {
-  const model = (tx as unknown as { sequelize: Sequelize }).sequelize.models.Job;
-  if (!model) throw new Error('the jobs model is not initialised on this database');
-  return model as typeof Job;
+/** The database jobs are enqueued in (a `Database` will do). */
+type QueueDatabase = Pick<Database, 'models' | 'dialect'>;
+
+/** `[db, tx, job]`, or the deprecated `[tx, job]` of callers that pass only the transaction. */
+type EnqueueArgs<J> = [QueueDatabase, Transaction, J] | [Transaction, J];
+
+function enqueueArgs<J>(args: EnqueueArgs<J>): [QueueDatabase, Transaction, J] {
+  return args.length === 3 ? args : [eventsRepo.databaseOfTransaction(args[0]), args[0], args[1]];
 }
 
 /**
@@ -56,10 +58,20 @@ function jobModel(tx: Transaction): typeof Job {
  * it commits, and this process's dispatcher is woken when it does. The payload is validated by the
  * type's schema first (a payload that does not fit is a programming error, thrown as such).
  */
-export async function enqueueJob<P>(tx: Transaction, job: NewJob<P>): Promise<{ id: number }> {
+export async function enqueueJob<P>(
+  db: QueueDatabase,
+  tx: Transaction,
+  job: NewJob<P>,
+): Promise<{ id: number }>;
+/** Deprecated form for callers that pass only the transaction: pass `db` first instead. */
+export async function enqueueJob<P>(tx: Transaction, job: NewJob<P>): Promise<{ id: number }>;
+export async function enqueueJob<P>(...args: EnqueueArgs<NewJob<P>>): Promise<{ id: number }> {
+  const [db, tx, job] = enqueueArgs(args);
   const parsed = job.type.payload.safeParse(job.payload);
   if (!parsed.success) throw new Error(`invalid payload for a ${job.type.name} job`);
-  const row = await jobModel(tx).create(
+  const patientId = job.patientId ?? null;
+  const id = await jobsRepo.insertJob(
+    db,
     {
       type: job.type.name,
       payload: job.payload,
@@ -69,20 +81,20 @@ export async function enqueueJob<P>(tx: Transaction, job: NewJob<P>): Promise<{ 
       runAfter: job.runAfter ?? new Date(),
       serialKey: job.serialKey ?? null,
       uniqueKey: job.uniqueKey ?? null,
-      patientId: job.patientId ?? null,
+      patientId,
       createdByType: job.owner.type,
       createdById: job.owner.id,
       createdByName: job.owner.name.slice(0, 120),
       requestId: job.requestId.slice(0, 64),
       requestIp: job.ip?.slice(0, 64) ?? null,
     },
-    { transaction: tx },
+    { tx },
   );
   tx.afterCommit(() => {
     committed.emit('job');
   });
-  await recordEvent(tx, { type: 'job.queued', entityId: row.id, patientId: row.patientId ?? null });
-  return { id: row.id };
+  await recordEvent(db, tx, { type: 'job.queued', entityId: id, patientId });
+  return { id };
 }
 
 /**
@@ -90,17 +102,22 @@ export async function enqueueJob<P>(tx: Transaction, job: NewJob<P>): Promise<{ 
  * key is a unique column until the job finishes). Returns the new job's id, or null.
  */
 export async function enqueueUniqueJob<P>(
+  db: QueueDatabase,
   tx: Transaction,
   job: NewJob<P> & { uniqueKey: string },
+): Promise<{ id: number } | null>;
+/** Deprecated form for callers that pass only the transaction: pass `db` first instead. */
+export async function enqueueUniqueJob<P>(
+  tx: Transaction,
+  job: NewJob<P> & { uniqueKey: string },
+): Promise<{ id: number } | null>;
+export async function enqueueUniqueJob<P>(
+  ...args: EnqueueArgs<NewJob<P> & { uniqueKey: string }>
 ): Promise<{ id: number } | null> {
-  const existing = await jobModel(tx).findOne({
-    attributes: ['id'],
-    where: { uniqueKey: job.uniqueKey, status: { [Op.in]: ['queued', 'running'] } },
-    transaction: tx,
-  });
-  if (existing) return null;
+  const [db, tx, job] = enqueueArgs(args);
+  if (await jobsRepo.hasUnfinishedWithKey(db, job.uniqueKey, { tx })) return null;
   try {
-    return await enqueueJob(tx, job);
+    return await enqueueJob(db, tx, job);
   } catch (error) {
     if (error instanceof UniqueConstraintError) return null;
     throw error;

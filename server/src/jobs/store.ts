@@ -1,14 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Database, Job, Transaction } from '@hdms/db';
-import {
-  col,
-  fn,
-  IndexHints,
-  literal,
-  Op,
-  Transaction as SequelizeTransaction,
-  type WhereOptions,
-} from 'sequelize';
+import { type Database, jobsRepo, type Transaction } from '@hdms/db';
 
 import { type NewEvent, recordEvent, recordEvents } from '../domain/events/record';
 
@@ -34,9 +25,6 @@ export interface ClaimedJob {
   leaseOwner: string;
 }
 
-/** Statuses of jobs that are not finished. */
-const UNFINISHED = ['queued', 'running'];
-
 /** Fields cleared when a job finishes: its lease, its unique key and its payload (no longer needed). */
 const FINISHED = { leaseOwner: null, leaseExpiresAt: null, uniqueKey: null, payload: null } as const;
 
@@ -45,39 +33,6 @@ const MAX_ERROR_LENGTH = 1000;
 
 /** The longest wait between two attempts. */
 const MAX_BACKOFF_MS = 10 * 60_000;
-
-/**
- * A claimable job: due and queued, or running with an expired lease (its server died), and no
- * earlier job with its serial key still queued or running. The subquery is a plain (non-locking)
- * read on MySQL; the claim checks the heads of the keys again on their own all the same.
- */
-const NO_EARLIER_JOB_OF_ITS_KEY = literal(
-  "(`Job`.`serial_key` IS NULL OR NOT EXISTS (SELECT 1 FROM `jobs` AS `earlier` WHERE `earlier`.`serial_key` = `Job`.`serial_key` AND `earlier`.`id` < `Job`.`id` AND `earlier`.`status` IN ('queued', 'running')))",
-);
-
-/**
- * Lets this database's MySQL queries say `FOR UPDATE SKIP LOCKED` (MySQL 8.0.1+, MariaDB 10.6+):
- * Sequelize v6 knows the clause but enables it for PostgreSQL only. Set on this instance's
- * dialect alone.
- */
-function enableSkipLocked(db: Database): void {
-  const dialect = (db.sequelize as unknown as { dialect: { supports: Record<string, unknown> } }).dialect;
-  if (dialect.supports.skipLocked !== true) dialect.supports = { ...dialect.supports, skipLocked: true };
-}
-
-/**
- * Runs `work` in the claim's transaction. MySQL: READ COMMITTED, so the locking read takes no gap
- * locks (enqueues are never blocked) and plain reads see the latest commits. SQLite: the
- * database's serialised IMMEDIATE transaction, the single-writer equivalent of a row lock.
- */
-function claimTransaction<T>(db: Database, work: (tx: Transaction) => Promise<T>): Promise<T> {
-  if (db.dialect !== 'mysql') return db.transaction(work);
-  enableSkipLocked(db);
-  return db.sequelize.transaction(
-    { isolationLevel: SequelizeTransaction.ISOLATION_LEVELS.READ_COMMITTED },
-    work,
-  );
-}
 
 /**
  * Claims up to `limit` due jobs of the given types for this process, each under a new lease of
@@ -93,75 +48,43 @@ export async function claimJobs(
   options: { types: readonly string[]; limit: number; leaseMs: number },
 ): Promise<ClaimedJob[]> {
   if (options.limit < 1 || options.types.length === 0) return [];
-  const { Job } = db.models;
-  return claimTransaction(db, async (tx) => {
+  return jobsRepo.claimTransaction(db, async (tx) => {
     const now = new Date();
     // Two indexed reads rather than one with an OR: jobs whose server died (few), then due queued
-    // jobs in id order through (status, id), stopping at `limit`.
-    const read = (where: WhereOptions, limit: number, index: string) =>
-      Job.findAll({
-        attributes: ['id', 'type', 'status', 'attempts', 'maxAttempts', 'serialKey', 'patientId'],
-        where: { [Op.and]: [{ type: [...options.types] }, where, NO_EARLIER_JOB_OF_ITS_KEY] },
-        order: [['id', 'ASC']],
-        limit,
-        transaction: tx,
-        ...(db.dialect === 'mysql'
-          ? {
-              lock: tx.LOCK.UPDATE,
-              skipLocked: true,
-              // Else MariaDB walks the primary key through every finished job for `ORDER BY id`.
-              indexHints: [{ type: IndexHints.FORCE, values: [index] }],
-            }
-          : {}),
-      });
-    const expired = await read(
-      { status: 'running', leaseExpiresAt: { [Op.lt]: now } },
-      options.limit,
-      'jobs_lease',
-    );
-    const queued =
-      expired.length < options.limit
-        ? await read(
-            { status: 'queued', runAfter: { [Op.lte]: now } },
-            options.limit - expired.length,
-            'jobs_status',
-          )
-        : [];
+    // jobs in id order, stopping at `limit`.
+    const read = (which: 'expired' | 'due', limit: number) =>
+      jobsRepo.findClaimable(db, which, { types: options.types, now, limit, tx });
+    const expired = await read('expired', options.limit);
+    const queued = expired.length < options.limit ? await read('due', options.limit - expired.length) : [];
     const candidates = [...expired, ...queued];
     if (candidates.length === 0) return [];
 
     const keys = [...new Set(candidates.map((c) => c.serialKey).filter((k): k is string => k !== null))];
-    const heads = new Map<string, number>();
-    if (keys.length) {
-      const rows = (await Job.findAll({
-        attributes: ['serialKey', [fn('MIN', col('id')), 'head']],
-        where: { serialKey: keys, status: UNFINISHED },
-        group: ['serialKey'],
-        raw: true,
-        transaction: tx,
-      })) as unknown as { serialKey: string; head: number | string }[];
-      for (const row of rows) heads.set(row.serialKey, Number(row.head));
-    }
+    const heads = await jobsRepo.serialKeyHeads(db, keys, { tx });
 
     const claimed: ClaimedJob[] = [];
     const events: NewEvent[] = [];
     for (const job of candidates) {
       if (job.serialKey !== null && heads.get(job.serialKey) !== job.id) continue;
       if (job.status === 'running' && job.attempts >= job.maxAttempts) {
-        await Job.update(
+        await jobsRepo.updateJob(
+          db,
+          job.id,
           {
             status: 'failed',
             error: 'The job was interrupted (its server stopped) and has no attempts left',
             finishedAt: now,
             ...FINISHED,
           },
-          { where: { id: job.id }, transaction: tx },
+          { tx },
         );
         events.push(jobEvent('job.failed', job, ['status', 'error']));
         continue;
       }
       const leaseOwner = randomUUID();
-      const [updated] = await Job.update(
+      const updated = await jobsRepo.updateJob(
+        db,
+        job.id,
         {
           status: 'running',
           attempts: job.attempts + 1,
@@ -169,7 +92,7 @@ export async function claimJobs(
           leaseExpiresAt: new Date(now.getTime() + options.leaseMs),
           startedAt: now,
         },
-        { where: { id: job.id }, transaction: tx },
+        { tx },
       );
       if (updated === 1) {
         claimed.push({
@@ -183,7 +106,7 @@ export async function claimJobs(
         events.push(jobEvent('job.running', job, ['status', 'attempts']));
       }
     }
-    await recordEvents(tx, events);
+    await recordEvents(db, tx, events);
     return claimed;
   });
 }
@@ -197,12 +120,14 @@ export async function renewLease(
   job: ClaimedJob,
   leaseMs: number,
 ): Promise<'held' | 'finished' | 'taken'> {
-  const [updated] = await db.models.Job.update(
+  const updated = await jobsRepo.updateJob(
+    db,
+    job.id,
     { leaseExpiresAt: new Date(Date.now() + leaseMs) },
-    { where: { id: job.id, leaseOwner: job.leaseOwner } },
+    { leaseOwner: job.leaseOwner },
   );
   if (updated === 1) return 'held';
-  const row = await db.models.Job.findByPk(job.id, { attributes: ['status', 'leaseOwner'] });
+  const row = await jobsRepo.findLease(db, job.id);
   return row?.status === 'running' && row.leaseOwner !== job.leaseOwner ? 'taken' : 'finished';
 }
 
@@ -225,7 +150,7 @@ export async function recordFailure(
   const now = new Date();
   const error = failure.error.slice(0, MAX_ERROR_LENGTH);
   const final = failure.permanent || job.attempts >= job.maxAttempts;
-  const changes: Partial<Job> = final
+  const changes: jobsRepo.JobChanges = final
     ? { status: 'failed', error, finishedAt: now, ...FINISHED }
     : {
         status: 'queued',
@@ -235,12 +160,10 @@ export async function recordFailure(
         leaseExpiresAt: null,
       };
   return db.transaction(async (tx) => {
-    const [updated] = await db.models.Job.update(changes, {
-      where: { id: job.id, leaseOwner: job.leaseOwner },
-      transaction: tx,
-    });
+    const updated = await jobsRepo.updateJob(db, job.id, changes, { tx, leaseOwner: job.leaseOwner });
     if (updated !== 1) return 'lost';
     await recordEvent(
+      db,
       tx,
       final
         ? jobEvent('job.failed', job, ['status', 'error'])
@@ -256,7 +179,9 @@ export async function recordFailure(
  */
 export async function requeueInterrupted(db: Database, job: ClaimedJob): Promise<boolean> {
   return db.transaction(async (tx) => {
-    const [updated] = await db.models.Job.update(
+    const updated = await jobsRepo.updateJob(
+      db,
+      job.id,
       {
         status: 'queued',
         attempts: job.attempts - 1,
@@ -264,17 +189,17 @@ export async function requeueInterrupted(db: Database, job: ClaimedJob): Promise
         leaseOwner: null,
         leaseExpiresAt: null,
       },
-      { where: { id: job.id, leaseOwner: job.leaseOwner }, transaction: tx },
+      { tx, leaseOwner: job.leaseOwner },
     );
     if (updated !== 1) return false;
-    await recordEvent(tx, jobEvent('job.queued', job, ['status', 'attempts']));
+    await recordEvent(db, tx, jobEvent('job.queued', job, ['status', 'attempts']));
     return true;
   });
 }
 
 /** The job a run holds, with its payload, or null if the run no longer holds it. */
-export function loadHeldJob(db: Database, id: number, leaseOwner: string): Promise<Job | null> {
-  return db.models.Job.findOne({ where: { id, leaseOwner, status: 'running' } });
+export function loadHeldJob(db: Database, id: number, leaseOwner: string): Promise<jobsRepo.JobRow | null> {
+  return jobsRepo.findHeld(db, id, leaseOwner);
 }
 
 /** Shows a running job's progress; false if the run no longer holds the job. */
@@ -284,9 +209,11 @@ export async function writeProgress(
   leaseOwner: string,
   progress: { done: number; total: number },
 ): Promise<boolean> {
-  const [updated] = await db.models.Job.update(
+  const updated = await jobsRepo.updateJob(
+    db,
+    id,
     { progressDone: progress.done, progressTotal: progress.total },
-    { where: { id, leaseOwner } },
+    { leaseOwner },
   );
   return updated === 1;
 }
@@ -314,16 +241,13 @@ export async function completeJob<R>(
   work: (tx: Transaction) => Promise<R>,
   progress: { done: number; total: number } | null,
 ): Promise<R> {
-  const { Job } = db.models;
   return db.transaction(async (tx) => {
-    const held = await Job.findByPk(id, {
-      attributes: ['id', 'status', 'leaseOwner', 'patientId'],
-      transaction: tx,
-      lock: tx.LOCK.UPDATE,
-    });
+    const held = await jobsRepo.findLease(db, id, { tx, lock: 'update' });
     if (held?.status !== 'running' || held.leaseOwner !== leaseOwner) throw new LeaseLostError();
     const result = await work(tx);
-    await Job.update(
+    await jobsRepo.updateJob(
+      db,
+      id,
       {
         status: 'succeeded',
         result: result === undefined ? null : JSON.parse(JSON.stringify(result)),
@@ -332,9 +256,9 @@ export async function completeJob<R>(
         ...(progress ? { progressDone: progress.done, progressTotal: progress.total } : {}),
         ...FINISHED,
       },
-      { where: { id }, transaction: tx },
+      { tx },
     );
-    await recordEvent(tx, jobEvent('job.succeeded', held, ['status', 'result']));
+    await recordEvent(db, tx, jobEvent('job.succeeded', held, ['status', 'result']));
     return result;
   });
 }

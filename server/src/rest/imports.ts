@@ -4,7 +4,7 @@ import { mayImportPatients, tierRefusal } from '../domain/access/policy';
 import { type AppEnv, contextFromHono } from '../context';
 import { forbidden, unauthorized, unsupportedMediaType } from '../domain/errors';
 import { IMPORT_COLUMNS } from '../jobs/importCsv';
-import { acceptPatientsImport } from '../jobs/importUpload';
+import { acceptPatientsImport } from '../domain/jobs/imports';
 import { acceptedSchema, type RestRoute, restRoute } from './route';
 import { restView } from './util';
 

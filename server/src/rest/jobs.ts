@@ -2,7 +2,7 @@ import { JOB_STATUSES } from '@hdms/db';
 import { z } from 'zod';
 import { contextFromHono } from '../context';
 import { unauthorized } from '../domain/errors';
-import { openPatientExport } from '../jobs/exportPatient';
+import { openPatientExport } from '../domain/jobs/exports';
 import { instant, type RestRoute, restRoute } from './route';
 import { callerFor, pathId, restView } from './util';
 

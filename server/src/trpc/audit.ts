@@ -1,12 +1,10 @@
-import { type AuditAction, type AuditEvent, Op } from '@hdms/db';
-import type { WhereOptions } from 'sequelize';
+import type { AuditAction } from '@hdms/db';
 import { z } from 'zod';
-import { emptyPage, listPage, pageInput } from '../lib/pagination';
+import { pageInput } from '../lib/pagination';
 import { idSchema } from '../lib/schemas';
 import { roleOrServiceProcedure, roleProcedure } from './procedures';
 import { router } from './init';
-import { recordAudit } from '../domain/audit/record';
-import { auditEventView, myAccessView } from '../domain/audit/views';
+import { listAudit, listMyAccess } from '../domain/audit/queries';
 
 const AUDIT_ACTIONS = [
   'read',
@@ -49,24 +47,7 @@ export const auditRouter = router({
       scope: 'audit:read',
     })
     .input(auditListInput.default({}))
-    .query(async ({ ctx, input }) => {
-      const where: WhereOptions<AuditEvent>[] = [];
-      if (input.patientId !== undefined) where.push({ patientId: input.patientId });
-      if (input.actorType !== undefined) where.push({ actorType: input.actorType });
-      if (input.actorId !== undefined) where.push({ actorId: input.actorId });
-      if (input.action !== undefined) where.push({ action: input.action });
-      if (input.from) where.push({ createdAt: { [Op.gte]: input.from } });
-      if (input.to) where.push({ createdAt: { [Op.lt]: input.to } });
-      const page = await listPage(
-        ctx.db.models.AuditEvent,
-        input,
-        { where, direction: 'desc' },
-        auditEventView,
-      );
-      // Reading the trail is itself on the trail (on the patient, when the reader filtered by one).
-      await recordAudit(ctx, { action: 'read', patientIds: input.patientId ? [input.patientId] : [] });
-      return page;
-    }),
+    .query(({ ctx, input }) => listAudit(ctx, input)),
 
   myAccess: roleProcedure('patient')
     .meta({
@@ -74,14 +55,5 @@ export const auditRouter = router({
         'Who read or changed my record (patient; refused attempts are for admins): actor name and role, action, procedure and time, newest first, a page at a time. An account not yet linked to a patient record gets an empty list.',
     })
     .input(pageInput.default({}))
-    .query(({ ctx, input }) => {
-      const { patientId } = ctx.actor;
-      if (patientId === null) return emptyPage<ReturnType<typeof myAccessView>>();
-      return listPage(
-        ctx.db.models.AuditEvent,
-        input,
-        { where: [{ patientId }, { action: { [Op.ne]: 'denied' } }], direction: 'desc' },
-        myAccessView,
-      );
-    }),
+    .query(({ ctx, input }) => listMyAccess(ctx, input)),
 });

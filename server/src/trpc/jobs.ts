@@ -1,11 +1,7 @@
-import { jobScope, mayReadJob } from '../domain/access/policy';
-import { notFound } from '../domain/errors';
-import { jobRegistry } from '../jobs/registry';
-import { listPage } from '../lib/pagination';
+import { getJob, listJobs } from '../domain/jobs/queries';
+import { jobGetInput, jobListInput } from '../domain/jobs/schemas';
 import { authedProcedure } from './procedures';
 import { router } from './init';
-import { jobGetInput, jobListInput } from '../domain/jobs/schemas';
-import { JOB_VIEW_FIELDS, jobView } from '../domain/jobs/views';
 
 /**
  * Background jobs (`jobs/`): their status, progress, result or error. A job is visible to whoever
@@ -20,11 +16,7 @@ export const jobsRouter = router({
       scope: 'patients:write',
     })
     .input(jobGetInput)
-    .query(async ({ ctx, input }) => {
-      const job = await ctx.db.models.Job.findByPk(input.id, { attributes: JOB_VIEW_FIELDS });
-      if (!job || !mayReadJob(ctx.actor, job)) throw notFound('Job');
-      return jobView(ctx.actor, job, jobRegistry(ctx.config));
-    }),
+    .query(({ ctx, input }) => getJob(ctx, input)),
 
   list: authedProcedure
     .meta({
@@ -33,21 +25,5 @@ export const jobsRouter = router({
       scope: 'patients:write',
     })
     .input(jobListInput.default({}))
-    .query(({ ctx, input }) => {
-      const types = jobRegistry(ctx.config);
-      return listPage(
-        ctx.db.models.Job,
-        input,
-        {
-          attributes: JOB_VIEW_FIELDS,
-          where: [
-            jobScope(ctx.actor),
-            input.type === undefined ? {} : { type: input.type },
-            input.status === undefined ? {} : { status: input.status },
-          ],
-          direction: 'desc',
-        },
-        (job) => jobView(ctx.actor, job, types),
-      );
-    }),
+    .query(({ ctx, input }) => listJobs(ctx, input)),
 });

@@ -11,8 +11,8 @@ import {
   patientUpdateInput,
 } from '../domain/patients/schemas';
 import { updatePatient } from '../domain/patients/update';
-import { requestPatientExport } from '../jobs/exportPatient';
-import { acceptPatientsImport } from '../jobs/importUpload';
+import { requestPatientExport } from '../domain/jobs/exports';
+import { acceptPatientsImport } from '../domain/jobs/imports';
 import { acceptPatientUpdate } from '../jobs/types/patientUpdate';
 import { router } from './init';
 import { authedProcedure, rejectArray, roleOrServiceProcedure, roleProcedure } from './procedures';

@@ -1,5 +1,4 @@
-import { type AuditAction, type AuditEvent, type Database, insertPlain, type Transaction } from '@hdms/db';
-import type { CreationAttributes } from 'sequelize';
+import { type AuditAction, auditRepo, type Database, type Transaction } from '@hdms/db';
 import { actorName, type Context } from '../../context';
 
 /** What an administrative act was done to, for the audit row. */
@@ -24,7 +23,7 @@ interface AuditEntry {
 /** Who and where a call came from, as audit rows record it. */
 export type AuditSource = Pick<Context, 'db' | 'actor' | 'requestId' | 'ip'> & { procedure?: string };
 
-type AuditRow = CreationAttributes<AuditEvent>;
+type AuditRow = auditRepo.NewAuditRow;
 
 /** The most rows one group-committed INSERT carries. */
 const MAX_GROUP_ROWS = 2000;
@@ -63,8 +62,8 @@ class AuditGroup {
       }
       const group = this.waiting.splice(0, take);
       try {
-        await insertPlain(
-          this.db.models.AuditEvent,
+        await auditRepo.insertAuditRows(
+          this.db,
           group.flatMap((call) => call.rows),
         );
         for (const call of group) call.done();
@@ -111,7 +110,7 @@ export async function recordAudit(
         targetName: target?.name?.slice(0, 120) ?? null,
       }));
   if (transaction) {
-    await insertPlain(source.db.models.AuditEvent, rows, { transaction });
+    await auditRepo.insertAuditRows(source.db, rows, { tx: transaction });
     return;
   }
   let group = groups.get(source.db);

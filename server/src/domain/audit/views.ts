@@ -1,5 +1,4 @@
-import type { Attributes } from 'sequelize';
-import type { AuditAction, AuditEvent } from '@hdms/db';
+import type { AuditAction, auditRepo } from '@hdms/db';
 
 /**
  * One audit row as admins and audit services see it: who, what kind of act, on which patient,
@@ -27,7 +26,7 @@ export type MyAccessView = Pick<
 >;
 
 /** Maps an `AuditEvent` row to the admin view with an explicit field list. */
-export function auditEventView(row: Attributes<AuditEvent>): AuditEventView {
+export function auditEventView(row: auditRepo.AuditRow): AuditEventView {
   return {
     id: row.id,
     actorType: row.actorType,
@@ -47,7 +46,7 @@ export function auditEventView(row: Attributes<AuditEvent>): AuditEventView {
 }
 
 /** Maps an `AuditEvent` row to the patient's view. */
-export function myAccessView(row: Attributes<AuditEvent>): MyAccessView {
+export function myAccessView(row: auditRepo.AuditRow): MyAccessView {
   return {
     id: row.id,
     actorName: row.actorName,

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { type ChangeEvent, type ChangeEventLog, insertPlain, type Transaction } from '@hdms/db';
-import type { Sequelize } from 'sequelize';
+import { type Database, eventsRepo, type Transaction } from '@hdms/db';
 
 /**
  * Change events: what `events.onChange` delivers. Every committed create or update of a doctor,
@@ -70,16 +69,8 @@ const holdsLock = new WeakSet<Transaction>();
 /** Transactions that will wake the feed when they commit. */
 const wakes = new WeakSet<Transaction>();
 
-function modelsOf(tx: Transaction): {
-  ChangeEvent: typeof ChangeEvent;
-  ChangeEventLog: typeof ChangeEventLog;
-} {
-  const models = (tx as unknown as { sequelize: Sequelize }).sequelize.models;
-  if (!models.ChangeEvent || !models.ChangeEventLog) {
-    throw new Error('the change event models are not initialised on this database');
-  }
-  return models as unknown as { ChangeEvent: typeof ChangeEvent; ChangeEventLog: typeof ChangeEventLog };
-}
+/** The database events are written to: its models and dialect (a `Database` will do). */
+export type EventsDatabase = Pick<Database, 'models' | 'dialect'>;
 
 /**
  * Writes events in the caller's transaction. Subscribers follow events by id, so ids must be
@@ -89,17 +80,26 @@ function modelsOf(tx: Transaction): {
  * last write of a transaction (after the change and its audit rows): the lock is then held for
  * the commit only, and no lock is taken after it (no deadlock).
  */
-export async function recordEvents(tx: Transaction, events: readonly NewEvent[]): Promise<void> {
+export async function recordEvents(
+  db: EventsDatabase,
+  tx: Transaction,
+  events: readonly NewEvent[],
+): Promise<void>;
+/** Deprecated form for callers that pass only the transaction: pass `db` first instead. */
+export async function recordEvents(tx: Transaction, events: readonly NewEvent[]): Promise<void>;
+export async function recordEvents(
+  ...args: [EventsDatabase, Transaction, readonly NewEvent[]] | [Transaction, readonly NewEvent[]]
+): Promise<void> {
+  const [db, tx, events] =
+    args.length === 3 ? args : [eventsRepo.databaseOfTransaction(args[0]), args[0], args[1]];
   if (events.length === 0) return;
-  const { ChangeEvent, ChangeEventLog } = modelsOf(tx);
-  const sequelize = (tx as unknown as { sequelize: Sequelize }).sequelize;
-  if (sequelize.getDialect() === 'mysql' && !holdsLock.has(tx)) {
-    await ChangeEventLog.findByPk(1, { attributes: ['id'], transaction: tx, lock: tx.LOCK.UPDATE });
+  if (db.dialect === 'mysql' && !holdsLock.has(tx)) {
+    await eventsRepo.lockWriters(db, { tx });
     holdsLock.add(tx);
   }
   const at = new Date();
-  await insertPlain(
-    ChangeEvent,
+  await eventsRepo.insertEvents(
+    db,
     events.map((event) => ({
       type: event.type,
       entityId: event.entityId,
@@ -107,7 +107,7 @@ export async function recordEvents(tx: Transaction, events: readonly NewEvent[])
       fields: event.fields?.length ? [...event.fields] : null,
       createdAt: at,
     })),
-    { transaction: tx },
+    { tx },
   );
   if (!wakes.has(tx)) {
     wakes.add(tx);
@@ -118,8 +118,13 @@ export async function recordEvents(tx: Transaction, events: readonly NewEvent[])
 }
 
 /** `recordEvents` for one event. */
-export function recordEvent(tx: Transaction, event: NewEvent): Promise<void> {
-  return recordEvents(tx, [event]);
+export function recordEvent(db: EventsDatabase, tx: Transaction, event: NewEvent): Promise<void>;
+/** Deprecated form for callers that pass only the transaction: pass `db` first instead. */
+export function recordEvent(tx: Transaction, event: NewEvent): Promise<void>;
+export function recordEvent(
+  ...args: [EventsDatabase, Transaction, NewEvent] | [Transaction, NewEvent]
+): Promise<void> {
+  return args.length === 3 ? recordEvents(args[0], args[1], [args[2]]) : recordEvents(args[0], [args[1]]);
 }
 
 /** Names of the fields set in `changes` (keys whose value is not `undefined`). */
@@ -140,8 +145,8 @@ export function patientCreated(patient: { id: number }): NewEvent {
  * any later event reaches them.
  */
 export function recordAccountChanged(
-  db: { transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> },
+  db: EventsDatabase & Pick<Database, 'transaction'>,
   userId: number,
 ): Promise<void> {
-  return db.transaction((tx) => recordEvent(tx, { type: 'account.changed', entityId: userId }));
+  return db.transaction((tx) => recordEvent(db, tx, { type: 'account.changed', entityId: userId }));
 }

@@ -1,11 +1,10 @@
-import type { Attributes } from 'sequelize';
-import type { Job, JobStatus } from '@hdms/db';
+import type { JobStatus, jobsRepo } from '@hdms/db';
 import { mayReadJobResult } from '../access/policy';
 import type { Actor } from '../../context';
 import type { JobRegistry } from '../../jobs/registry';
 
 /** The job columns a view reads: never the payload (it may be large and hold clinical values). */
-export const JOB_VIEW_FIELDS = [
+export const JOB_VIEW_FIELDS: (keyof jobsRepo.JobRow)[] = [
   'id',
   'type',
   'status',
@@ -54,7 +53,7 @@ export interface JobView {
 }
 
 /** Maps a job row to the view this actor may see, with an explicit field list. */
-export function jobView(actor: Actor, job: Attributes<Job>, types: JobRegistry): JobView {
+export function jobView(actor: Actor, job: jobsRepo.JobRow, types: JobRegistry): JobView {
   const view: JobView = {
     id: job.id,
     type: job.type,

@@ -1,4 +1,4 @@
-import { Op } from '@hdms/db';
+import { eventsRepo } from '@hdms/db';
 import { z } from 'zod';
 import type { JobType } from '../types';
 
@@ -25,30 +25,18 @@ export const eventsPruneJob: JobType<Record<string, never>, EventsPruneResult> =
   maxAttempts: 3,
   backoffMs: 30_000,
   async run(ctx) {
-    const { ChangeEvent, ChangeEventLog } = ctx.db.models;
+    const { db } = ctx;
     const cutoff = new Date(Date.now() - ctx.config.events.retentionHours * 3_600_000);
     // Ids commit in order, so everything up to the newest old event is older than the cutoff.
-    const newestOld = (await ChangeEvent.max('id', { where: { createdAt: { [Op.lt]: cutoff } } })) as
-      | number
-      | null;
+    const newestOld = await eventsRepo.newestIdBefore(db, cutoff);
     let deleted = 0;
     let through = 0;
     while (newestOld !== null && !ctx.signal.aborted) {
-      const batch = await ChangeEvent.findAll({
-        attributes: ['id'],
-        where: { id: { [Op.lte]: newestOld } },
-        order: [['id', 'ASC']],
-        limit: PRUNE_BATCH,
-        raw: true,
-      });
+      const batch = await eventsRepo.oldestIds(db, newestOld, PRUNE_BATCH);
       if (batch.length === 0) break;
-      const last = batch[batch.length - 1]!.id;
-      await ctx.db.transaction(async (tx) => {
-        await ChangeEventLog.update(
-          { prunedThrough: last },
-          { where: { id: 1, prunedThrough: { [Op.lt]: last } }, transaction: tx },
-        );
-        deleted += await ChangeEvent.destroy({ where: { id: { [Op.lte]: last } }, transaction: tx });
+      const last = batch[batch.length - 1]!;
+      await db.transaction(async (tx) => {
+        deleted += await eventsRepo.pruneThrough(db, last, { tx });
       });
       through = last;
     }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { jobFilesRepo } from '@hdms/db';
 import { scopeOf } from '../../domain/access/scope';
 import { findExportablePatient } from '../../domain/patients/lookup';
 import { idSchema } from '../../lib/schemas';
@@ -65,7 +66,7 @@ export const patientExportJob: JobType<PatientExportPayload, PatientExportResult
 
     return ctx.complete(async (tx) => {
       const expiresAt = new Date(Date.now() + ctx.config.exportRetentionHours * 3_600_000);
-      await db.models.JobFile.update({ expiresAt }, { where: { id: fileId }, transaction: tx });
+      await jobFilesRepo.updateFile(db, fileId, { expiresAt }, { tx });
       return {
         patientId,
         fileId,

@@ -1,4 +1,4 @@
-import type { Database } from '@hdms/db';
+import { type Database, jobFilesRepo } from '@hdms/db';
 import { z } from 'zod';
 import { patientCreated, recordEvents } from '../../domain/events/record';
 import { admittingDoctorId, mayImportPatients } from '../../domain/access/policy';
@@ -117,9 +117,8 @@ export const patientsImportJob: JobType<PatientsImportPayload, PatientsImportRes
 
 async function importPatients(ctx: JobContext<PatientsImportPayload>): Promise<PatientsImportResult> {
   const { db, job, signal } = ctx;
-  const { JobFile } = db.models;
   const { fileId } = job.payload;
-  const file = await JobFile.findOne({ where: { id: fileId, kind: 'import', jobId: job.id } });
+  const file = await jobFilesRepo.findFile(db, fileId, { kind: 'import', jobId: job.id });
   if (!file) throw badRequest('The uploaded file is no longer available; upload it again');
   const actor = await actorOfJobOwner(db, job.owner);
   if (!mayImportPatients(actor)) throw forbidden('Only admins may import patients');
@@ -130,7 +129,7 @@ async function importPatients(ctx: JobContext<PatientsImportPayload>): Promise<P
   try {
     if (state.rows === null) {
       state = { ...state, rows: await countRows(db, fileId, signal) };
-      await JobFile.update({ state }, { where: { id: fileId, resumePoint } });
+      await jobFilesRepo.updateFile(db, fileId, { state }, { resumePoint });
     }
     const rows = state.rows ?? 0;
     await ctx.progress(state.done, rows);
@@ -193,12 +192,14 @@ async function commitBatch(
   resumePoint: number,
 ): Promise<{ state: ImportState; resumePoint: number }> {
   const { db, job } = ctx;
-  const { Doctor, JobFile, Patient } = db.models;
+  const { Doctor, Patient } = db.models;
   const last = batch[batch.length - 1]!.line;
   return db.transaction(async (tx) => {
-    const [claimed] = await JobFile.update(
+    const claimed = await jobFilesRepo.updateFile(
+      db,
+      job.payload.fileId,
       { resumePoint: last },
-      { where: { id: job.payload.fileId, resumePoint }, transaction: tx },
+      { tx, resumePoint },
     );
     if (claimed !== 1) throw new LeaseLostError();
 
@@ -251,8 +252,8 @@ async function commitBatch(
       rejected: state.rejected + refused.length,
       rejectedRows: room > 0 ? [...state.rejectedRows, ...refused.slice(0, room)] : state.rejectedRows,
     };
-    await JobFile.update({ state: next }, { where: { id: job.payload.fileId }, transaction: tx });
-    await recordEvents(tx, patients.map(patientCreated));
+    await jobFilesRepo.updateFile(db, job.payload.fileId, { state: next }, { tx });
+    await recordEvents(db, tx, patients.map(patientCreated));
     return { state: next, resumePoint: last };
   });
 }

@@ -1,12 +1,13 @@
-import { scopeOf } from '../domain/access/scope';
-import { findExportablePatient } from '../domain/patients/lookup';
-import type { Context, UserActor } from '../context';
-import { DomainError, notFound } from '../domain/errors';
-import { recordAudit } from '../domain/audit/record';
-import { jobOwnerOf } from './actor';
-import { deleteJobFile, readJobFile } from './importExportFiles';
-import { enqueueJob } from './queue';
-import { patientExportJob } from './types/patientExport';
+import { jobFilesRepo, jobsRepo } from '@hdms/db';
+import type { Context, UserActor } from '../../context';
+import { jobOwnerOf } from '../../jobs/actor';
+import { deleteJobFile, readJobFile } from '../../jobs/importExportFiles';
+import { enqueueJob } from '../../jobs/queue';
+import { patientExportJob } from '../../jobs/types/patientExport';
+import { scopeOf } from '../access/scope';
+import { findExportablePatient } from '../patients/lookup';
+import { recordAudit } from '../audit/record';
+import { DomainError, notFound } from '../errors';
 
 /** The procedure name audit rows of a download carry. */
 const DOWNLOAD_PROCEDURE = 'jobs.result';
@@ -23,7 +24,7 @@ export async function requestPatientExport(
 ): Promise<{ jobId: number }> {
   return ctx.db.transaction(async (tx) => {
     await findExportablePatient({ ...ctx, scope: scopeOf(ctx.actor) }, patientId, { tx, lock: 'update' });
-    const { id } = await enqueueJob(tx, {
+    const { id } = await enqueueJob(ctx.db, tx, {
       type: patientExportJob,
       payload: { patientId },
       owner: jobOwnerOf(ctx.actor),
@@ -58,9 +59,9 @@ export async function openPatientExport(
   jobId: number,
 ): Promise<ExportDownload> {
   const { db, actor } = ctx;
-  const job = await db.models.Job.findOne({
+  const job = await jobsRepo.findJob(db, jobId, {
     attributes: ['id', 'type', 'status', 'patientId', 'result'],
-    where: { id: jobId, type: patientExportJob.name },
+    type: patientExportJob.name,
   });
   if (!job || job.patientId === null) throw notFound('Export');
   const patientId = job.patientId;
@@ -77,7 +78,7 @@ export async function openPatientExport(
   const fileId = (job.result as { fileId?: unknown } | null)?.fileId;
   const file =
     typeof fileId === 'number'
-      ? await db.models.JobFile.findOne({ where: { id: fileId, jobId: job.id, kind: 'export' } })
+      ? await jobFilesRepo.findFile(db, fileId, { jobId: job.id, kind: 'export' })
       : null;
   if (!file || (file.expiresAt && file.expiresAt.getTime() <= Date.now())) {
     if (file) await deleteJobFile(db, file.id);

@@ -1,9 +1,10 @@
-import type { Context, UserActor } from '../context';
-import { badRequest, tooLarge } from '../domain/errors';
-import { jobOwnerOf } from './actor';
-import { createJobFile, deleteJobFile, FileTooLargeError, JobFileWriter } from './importExportFiles';
-import { enqueueJob } from './queue';
-import { patientsImportJob } from './types/patientsImport';
+import { jobFilesRepo } from '@hdms/db';
+import type { Context, UserActor } from '../../context';
+import { jobOwnerOf } from '../../jobs/actor';
+import { createJobFile, deleteJobFile, FileTooLargeError, JobFileWriter } from '../../jobs/importExportFiles';
+import { enqueueJob } from '../../jobs/queue';
+import { patientsImportJob } from '../../jobs/types/patientsImport';
+import { badRequest, tooLarge } from '../errors';
 
 /** How long an upload may wait for its job before the sweep deletes it (a request that failed half-way). */
 const UNCLAIMED_UPLOAD_MS = 60 * 60_000;
@@ -36,17 +37,14 @@ export async function acceptPatientsImport(
     const bytes = await writer.end();
     if (bytes === 0) throw badRequest('The CSV file is empty: send a header row, then one row per patient');
     return await db.transaction(async (tx) => {
-      const { id } = await enqueueJob(tx, {
+      const { id } = await enqueueJob(db, tx, {
         type: patientsImportJob,
         payload: { fileId },
         owner: jobOwnerOf(ctx.actor),
         requestId: ctx.requestId,
         ip: ctx.ip,
       });
-      await db.models.JobFile.update(
-        { jobId: id, expiresAt: null },
-        { where: { id: fileId }, transaction: tx },
-      );
+      await jobFilesRepo.updateFile(db, fileId, { jobId: id, expiresAt: null }, { tx });
       return { jobId: id };
     });
   } catch (error) {

@@ -1,0 +1,152 @@
+import { Op, type Transaction } from 'sequelize';
+import type { Database } from '../connection';
+import { insertPlain } from '../plain';
+
+/**
+ * The change events (`change_events`) and their log row (`change_event_log`: what the retention
+ * job has deleted, and the writers' lock on MySQL).
+ */
+
+/** What the events repository needs of a database: its models and dialect. */
+export type EventsTarget = Pick<Database, 'models' | 'dialect'>;
+
+/** One change event to insert. */
+export interface NewEventRow {
+  type: string;
+  entityId: number;
+  patientId: number | null;
+  /** Names of the fields the change set, or null. */
+  fields: string[] | null;
+  createdAt: Date;
+}
+
+/** One stored change event, as the feed reads it (`fields` still the stored JSON text). */
+export interface EventRow {
+  id: number;
+  type: string;
+  entityId: number;
+  patientId: number | null;
+  fields: string | null;
+  createdAt: Date | string;
+}
+
+/**
+ * Takes the event writers' lock (the `change_event_log` row, FOR UPDATE) in `tx`: held until `tx`
+ * ends, so no event with a higher id commits before it (MySQL; SQLite serialises writers anyway).
+ */
+export async function lockWriters(db: EventsTarget, options: { tx: Transaction }): Promise<void> {
+  await db.models.ChangeEventLog.findByPk(1, {
+    attributes: ['id'],
+    transaction: options.tx,
+    lock: options.tx.LOCK.UPDATE,
+  });
+}
+
+/** Inserts events with one multi-row INSERT, in the caller's transaction. */
+export async function insertEvents(
+  db: EventsTarget,
+  rows: readonly NewEventRow[],
+  options: { tx?: Transaction } = {},
+): Promise<void> {
+  await insertPlain(db.models.ChangeEvent, rows, { transaction: options.tx });
+}
+
+/** The newest event id (0 when there is none). */
+export async function newestId(db: EventsTarget): Promise<number> {
+  const newest = (await db.models.ChangeEvent.max('id')) as number | null;
+  return newest ?? 0;
+}
+
+/** The highest event id the retention job has deleted (0 when none). */
+export async function prunedThrough(db: EventsTarget): Promise<number> {
+  const log = await db.models.ChangeEventLog.findByPk(1, { attributes: ['prunedThrough'], raw: true });
+  return log?.prunedThrough ?? 0;
+}
+
+/**
+ * Up to `limit` events after id `after`, oldest first. With `patientId`, only that patient's
+ * events and those of the types `alsoTypes` (whatever patient they name).
+ */
+export async function listAfter(
+  db: EventsTarget,
+  after: number,
+  options: { limit: number; patientId?: number; alsoTypes?: readonly string[] },
+): Promise<EventRow[]> {
+  const where =
+    options.patientId === undefined
+      ? { id: { [Op.gt]: after } }
+      : {
+          id: { [Op.gt]: after },
+          [Op.or]: [{ patientId: options.patientId }, { type: [...(options.alsoTypes ?? [])] }],
+        };
+  return (await db.models.ChangeEvent.findAll({
+    attributes: ['id', 'type', 'entityId', 'patientId', 'fields', 'createdAt'],
+    where,
+    order: [['id', 'ASC']],
+    limit: options.limit,
+    raw: true,
+  })) as unknown as EventRow[];
+}
+
+/** The doctor of each of `patientIds` that exists (for deciding deliveries). */
+export async function patientDoctors(
+  db: EventsTarget,
+  patientIds: readonly number[],
+): Promise<{ id: number; doctorId: number | null }[]> {
+  if (patientIds.length === 0) return [];
+  const rows = await db.models.Patient.findAll({
+    attributes: ['id', 'doctorId'],
+    where: { id: [...patientIds] },
+    raw: true,
+  });
+  return rows.map((row) => ({ id: row.id, doctorId: row.doctorId ?? null }));
+}
+
+/** The newest event id among events created before `cutoff`, or null. */
+export async function newestIdBefore(db: EventsTarget, cutoff: Date): Promise<number | null> {
+  return ((await db.models.ChangeEvent.max('id', { where: { createdAt: { [Op.lt]: cutoff } } })) ?? null) as
+    | number
+    | null;
+}
+
+/** The ids of up to `limit` oldest events with an id up to `through`. */
+export async function oldestIds(db: EventsTarget, through: number, limit: number): Promise<number[]> {
+  const rows = await db.models.ChangeEvent.findAll({
+    attributes: ['id'],
+    where: { id: { [Op.lte]: through } },
+    order: [['id', 'ASC']],
+    limit,
+    raw: true,
+  });
+  return rows.map((row) => row.id);
+}
+
+/**
+ * Deletes every event with an id up to `through` and records it as pruned (in one transaction:
+ * the caller's `tx`); returns how many rows it deleted.
+ */
+export async function pruneThrough(
+  db: EventsTarget,
+  through: number,
+  options: { tx: Transaction },
+): Promise<number> {
+  await db.models.ChangeEventLog.update(
+    { prunedThrough: through },
+    { where: { id: 1, prunedThrough: { [Op.lt]: through } }, transaction: options.tx },
+  );
+  return db.models.ChangeEvent.destroy({ where: { id: { [Op.lte]: through } }, transaction: options.tx });
+}
+
+/**
+ * The database a transaction of it belongs to, for callers that pass only a transaction
+ * (`recordEvents(tx, …)`, `enqueueJob(tx, …)` as called outside the jobs area today). Deprecated:
+ * callers should pass their `db` alongside `tx`; this is the one place that looks into a
+ * transaction, and goes once they all do.
+ */
+export function databaseOfTransaction(tx: Transaction): EventsTarget {
+  const sequelize = (tx as unknown as { sequelize: Database['sequelize'] }).sequelize;
+  return {
+    models: sequelize.models as unknown as Database['models'],
+    dialect: sequelize.getDialect() as Database['dialect'],
+  };
+}

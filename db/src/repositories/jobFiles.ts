@@ -1,0 +1,115 @@
+import { type Attributes, Op, type Transaction } from 'sequelize';
+import type { Database } from '../connection';
+import type { JobFile, JobFileKind } from '../models/index';
+import { findPlain } from '../plain';
+
+/**
+ * The files of import and export jobs (`job_files`) and their bytes (`job_file_chunks`, in order
+ * of `seq` from 0).
+ */
+
+/** One stored job file (without its bytes). */
+export type JobFileRow = Attributes<JobFile>;
+
+/** The columns of a file one write may change. */
+export type JobFileChanges = Partial<
+  Pick<JobFileRow, 'jobId' | 'byteSize' | 'chunkCount' | 'resumePoint' | 'state' | 'expiresAt'>
+>;
+
+/** Creates an empty file; returns its id. */
+export async function createFile(
+  db: Pick<Database, 'models'>,
+  file: { kind: JobFileKind; jobId: number | null; expiresAt: Date | null },
+): Promise<number> {
+  const created = await db.models.JobFile.create(file);
+  return created.id;
+}
+
+/**
+ * Writes `changes` to file `id`, only while its resume point is `resumePoint` when one is given;
+ * returns how many rows changed (0 or 1).
+ */
+export async function updateFile(
+  db: Pick<Database, 'models'>,
+  id: number,
+  changes: JobFileChanges,
+  options: { tx?: Transaction; resumePoint?: number } = {},
+): Promise<number> {
+  const [updated] = await db.models.JobFile.update(changes, {
+    where: options.resumePoint === undefined ? { id } : { id, resumePoint: options.resumePoint },
+    transaction: options.tx,
+  });
+  return updated;
+}
+
+/** File `id` (its `attributes`, default all), or null; with `jobId` and `kind`, only a file of that job and kind. */
+export async function findFile(
+  db: Pick<Database, 'models'>,
+  id: number,
+  options: { jobId?: number; kind?: JobFileKind; attributes?: (keyof JobFileRow)[] } = {},
+): Promise<JobFileRow | null> {
+  const where: Partial<Record<'id' | 'jobId' | 'kind', number | string>> = { id };
+  if (options.jobId !== undefined) where.jobId = options.jobId;
+  if (options.kind !== undefined) where.kind = options.kind;
+  const [row] = await findPlain(db.models.JobFile, { attributes: options.attributes, where });
+  return row ?? null;
+}
+
+/** Stores chunk `seq` of file `fileId`. */
+export async function insertChunk(
+  db: Pick<Database, 'models'>,
+  fileId: number,
+  seq: number,
+  data: Buffer,
+): Promise<void> {
+  await db.models.JobFileChunk.create({ fileId, seq, data });
+}
+
+/** Chunk `seq` of file `fileId`'s bytes, or null if it is gone. */
+export async function readChunk(
+  db: Pick<Database, 'models'>,
+  fileId: number,
+  seq: number,
+): Promise<Buffer | null> {
+  const chunk = await db.models.JobFileChunk.findOne({
+    attributes: ['data'],
+    where: { fileId, seq },
+    raw: true,
+  });
+  if (!chunk) return null;
+  return Buffer.isBuffer(chunk.data) ? chunk.data : Buffer.from(chunk.data);
+}
+
+/** Deletes a file and its bytes, in the caller's transaction if any. */
+export async function deleteFile(
+  db: Pick<Database, 'models'>,
+  id: number,
+  options: { tx?: Transaction } = {},
+): Promise<void> {
+  await db.models.JobFileChunk.destroy({ where: { fileId: id }, transaction: options.tx });
+  await db.models.JobFile.destroy({ where: { id }, transaction: options.tx });
+}
+
+/** The ids of finished jobs, as a subquery. */
+const FINISHED_JOBS = "(SELECT id FROM jobs WHERE status IN ('succeeded', 'failed'))";
+
+/**
+ * Up to `limit` files nobody needs any more: those past `expiresAt` by `now`, and uploads whose
+ * job has finished (their own job deletes them otherwise).
+ */
+export async function findDisposable(db: Database, now: Date, limit: number): Promise<number[]> {
+  const { JobFile } = db.models;
+  const expired = await JobFile.findAll({
+    attributes: ['id'],
+    where: { expiresAt: { [Op.lte]: now } },
+    limit,
+    raw: true,
+  });
+  const orphans = await JobFile.findAll({
+    attributes: ['id'],
+    where: { kind: 'import', jobId: { [Op.in]: db.sequelize.literal(FINISHED_JOBS) } },
+    limit,
+    raw: true,
+  });
+  return [...new Set([...expired, ...orphans].map((f) => f.id))];
+}

@@ -1,0 +1,252 @@
+import {
+  type Attributes,
+  type CreationAttributes,
+  col,
+  fn,
+  IndexHints,
+  literal,
+  Op,
+  Transaction as SequelizeTransaction,
+  type Transaction,
+  type WhereOptions,
+} from 'sequelize';
+import type { Database } from '../connection';
+import type { Job, JobStatus } from '../models/index';
+import { findPlain } from '../plain';
+
+/**
+ * The background jobs (`jobs`): inserting them in the caller's transaction, claiming due jobs
+ * under a lease, writes guarded by the lease owner, and the reads of the API and the metrics.
+ */
+
+/** One stored job (its attributes, as plain values). */
+export type JobRow = Attributes<Job>;
+
+/** One job to insert. */
+export type NewJobRow = CreationAttributes<Job>;
+
+/** The columns one write may change. */
+export type JobChanges = Partial<Omit<JobRow, 'id'>>;
+
+/** What the claim reads of a candidate. */
+export type ClaimCandidate = Pick<
+  JobRow,
+  'id' | 'type' | 'status' | 'attempts' | 'maxAttempts' | 'serialKey' | 'patientId'
+>;
+
+/** Statuses of jobs that are not finished. */
+const UNFINISHED: JobStatus[] = ['queued', 'running'];
+
+/**
+ * A claimable job: no earlier job with its serial key still queued or running. The subquery is a
+ * plain (non-locking) read on MySQL; the claim checks the heads of the keys again on their own.
+ */
+const NO_EARLIER_JOB_OF_ITS_KEY = literal(
+  "(`Job`.`serial_key` IS NULL OR NOT EXISTS (SELECT 1 FROM `jobs` AS `earlier` WHERE `earlier`.`serial_key` = `Job`.`serial_key` AND `earlier`.`id` < `Job`.`id` AND `earlier`.`status` IN ('queued', 'running')))",
+);
+
+/**
+ * Lets this database's MySQL queries say `FOR UPDATE SKIP LOCKED` (MySQL 8.0.1+, MariaDB 10.6+):
+ * Sequelize v6 knows the clause but enables it for PostgreSQL only. Set on this instance's
+ * dialect alone.
+ */
+function enableSkipLocked(db: Database): void {
+  const dialect = (db.sequelize as unknown as { dialect: { supports: Record<string, unknown> } }).dialect;
+  if (dialect.supports.skipLocked !== true) dialect.supports = { ...dialect.supports, skipLocked: true };
+}
+
+/**
+ * Runs `work` in a claim's transaction. MySQL: READ COMMITTED, so the locking read takes no gap
+ * locks (enqueues are never blocked) and plain reads see the latest commits. SQLite: the
+ * database's serialised IMMEDIATE transaction, the single-writer equivalent of a row lock.
+ */
+export function claimTransaction<T>(db: Database, work: (tx: Transaction) => Promise<T>): Promise<T> {
+  if (db.dialect !== 'mysql') return db.transaction(work);
+  enableSkipLocked(db);
+  return db.sequelize.transaction(
+    { isolationLevel: SequelizeTransaction.ISOLATION_LEVELS.READ_COMMITTED },
+    work,
+  );
+}
+
+/**
+ * Up to `limit` claim candidates of `types` in id order, in the claim's transaction: `expired`,
+ * running jobs whose lease ended before `now` (through the `jobs_lease` index), or `due`, queued
+ * jobs due by `now` (through `jobs_status`); either only while no earlier job of its serial key is
+ * unfinished. On MySQL the rows are locked `FOR UPDATE SKIP LOCKED`.
+ */
+export function findClaimable(
+  db: Database,
+  which: 'expired' | 'due',
+  options: { types: readonly string[]; now: Date; limit: number; tx: Transaction },
+): Promise<ClaimCandidate[]> {
+  const { tx } = options;
+  const where: WhereOptions =
+    which === 'expired'
+      ? { status: 'running', leaseExpiresAt: { [Op.lt]: options.now } }
+      : { status: 'queued', runAfter: { [Op.lte]: options.now } };
+  return db.models.Job.findAll({
+    attributes: ['id', 'type', 'status', 'attempts', 'maxAttempts', 'serialKey', 'patientId'],
+    where: { [Op.and]: [{ type: [...options.types] }, where, NO_EARLIER_JOB_OF_ITS_KEY] },
+    order: [['id', 'ASC']],
+    limit: options.limit,
+    transaction: tx,
+    raw: true,
+    ...(db.dialect === 'mysql'
+      ? {
+          lock: tx.LOCK.UPDATE,
+          skipLocked: true,
+          // Else MariaDB walks the primary key through every finished job for `ORDER BY id`.
+          indexHints: [
+            { type: IndexHints.FORCE, values: [which === 'expired' ? 'jobs_lease' : 'jobs_status'] },
+          ],
+        }
+      : {}),
+  }) as unknown as Promise<ClaimCandidate[]>;
+}
+
+/** Per serial key, the id of its earliest unfinished job (the only one that may run). */
+export async function serialKeyHeads(
+  db: Database,
+  keys: readonly string[],
+  options: { tx?: Transaction } = {},
+): Promise<Map<string, number>> {
+  const heads = new Map<string, number>();
+  if (keys.length === 0) return heads;
+  const rows = (await db.models.Job.findAll({
+    attributes: ['serialKey', [fn('MIN', col('id')), 'head']],
+    where: { serialKey: [...keys], status: UNFINISHED },
+    group: ['serialKey'],
+    raw: true,
+    transaction: options.tx,
+  })) as unknown as { serialKey: string; head: number | string }[];
+  for (const row of rows) heads.set(row.serialKey, Number(row.head));
+  return heads;
+}
+
+/**
+ * Writes `changes` to job `id` (by primary key only), and only while `leaseOwner` holds it when
+ * one is given; returns how many rows changed (0 or 1).
+ */
+export async function updateJob(
+  db: Database,
+  id: number,
+  changes: JobChanges,
+  options: { tx?: Transaction; leaseOwner?: string } = {},
+): Promise<number> {
+  const [updated] = await db.models.Job.update(changes, {
+    where: options.leaseOwner === undefined ? { id } : { id, leaseOwner: options.leaseOwner },
+    transaction: options.tx,
+  });
+  return updated;
+}
+
+/** A job's status and lease owner, or null; with `lock: 'update'` its row is locked by primary key. */
+export async function findLease(
+  db: Database,
+  id: number,
+  options: { tx?: Transaction; lock?: 'update' } = {},
+): Promise<Pick<JobRow, 'id' | 'status' | 'leaseOwner' | 'patientId'> | null> {
+  const row = await db.models.Job.findByPk(id, {
+    attributes: ['id', 'status', 'leaseOwner', 'patientId'],
+    transaction: options.tx,
+    ...(options.lock && options.tx ? { lock: options.tx.LOCK.UPDATE } : {}),
+    raw: true,
+  });
+  return row as Pick<JobRow, 'id' | 'status' | 'leaseOwner' | 'patientId'> | null;
+}
+
+/** The running job `leaseOwner` holds, with its payload, or null. */
+export async function findHeld(db: Database, id: number, leaseOwner: string): Promise<JobRow | null> {
+  const [row] = await findPlain(db.models.Job, { where: { id, leaseOwner, status: 'running' } });
+  return row ?? null;
+}
+
+/** Inserts a job in the caller's transaction; returns its id. */
+export async function insertJob(
+  db: Pick<Database, 'models'>,
+  row: NewJobRow,
+  options: { tx?: Transaction } = {},
+): Promise<number> {
+  const created = await db.models.Job.create(row, { transaction: options.tx });
+  return created.id;
+}
+
+/** Whether an unfinished (queued or running) job holds `uniqueKey`. */
+export async function hasUnfinishedWithKey(
+  db: Pick<Database, 'models'>,
+  uniqueKey: string,
+  options: { tx?: Transaction } = {},
+): Promise<boolean> {
+  const existing = await db.models.Job.findOne({
+    attributes: ['id'],
+    where: { uniqueKey, status: { [Op.in]: UNFINISHED } },
+    transaction: options.tx,
+    raw: true,
+  });
+  return existing !== null;
+}
+
+/** Job `id`'s columns `attributes` (default all), or null; with `type`, only a job of that type. */
+export async function findJob(
+  db: Database,
+  id: number,
+  options: { attributes?: (keyof JobRow)[]; type?: string } = {},
+): Promise<JobRow | null> {
+  const [row] = await findPlain(db.models.Job, {
+    attributes: options.attributes,
+    where: options.type === undefined ? { id } : { id, type: options.type },
+  });
+  return row ?? null;
+}
+
+/** What a job list is filtered by (all and-ed). */
+export interface JobFilter {
+  createdByType?: string;
+  createdById?: number;
+  type?: string;
+  status?: JobStatus;
+}
+
+/** Up to `limit` jobs matching `filter`, newest first, with an id below `before` when given. */
+export function listNewestFirst(
+  db: Database,
+  filter: JobFilter,
+  options: { limit: number; before?: number | null; attributes?: (keyof JobRow)[] },
+): Promise<JobRow[]> {
+  const where: WhereOptions<JobRow>[] = [];
+  for (const key of ['createdByType', 'createdById', 'type', 'status'] as const) {
+    if (filter[key] !== undefined) where.push({ [key]: filter[key] });
+  }
+  if (options.before) where.push({ id: { [Op.lt]: options.before } });
+  return findPlain(db.models.Job, {
+    attributes: options.attributes,
+    where: { [Op.and]: where },
+    order: [['id', 'DESC']],
+    limit: options.limit,
+  });
+}
+
+/** Who started each of `ids` that exists (for deciding who sees their status events). */
+export async function startersOf(
+  db: Database,
+  ids: readonly number[],
+): Promise<Pick<JobRow, 'id' | 'createdByType' | 'createdById'>[]> {
+  if (ids.length === 0) return [];
+  return (await db.models.Job.findAll({
+    attributes: ['id', 'createdByType', 'createdById'],
+    where: { id: [...ids] },
+    raw: true,
+  })) as Pick<JobRow, 'id' | 'createdByType' | 'createdById'>[];
+}
+
+/** How many jobs are queued and running, on the whole database. */
+export async function countUnfinished(db: Database): Promise<Record<'queued' | 'running', number>> {
+  const rows = (await db.models.Job.count({
+    where: { status: UNFINISHED },
+    group: ['status'],
+  })) as unknown as { status: string; count: number }[];
+  const counts = { queued: 0, running: 0 };
+  for (const row of rows) counts[row.status as 'queued' | 'running'] = Number(row.count);
+  return counts;
+}

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Op } from '@hdms/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCOPES } from '../server/src/domain/access/policy';
@@ -7,7 +6,7 @@ import { appRouter, type RouterInputs } from '../server/src/trpc/appRouter';
 import { outcome } from './helpers/callers';
 import { lastAuditId, serviceToken } from './helpers/clinical';
 import { subscribe } from './helpers/events';
-import { waitForJob } from './helpers/jobs';
+import { isFinished, waitForJob } from './helpers/jobs';
 import {
   ADMIN,
   adminToken,
@@ -17,6 +16,7 @@ import {
   startTestServer,
   trpcClient,
 } from './helpers/server';
+import { quietPeriod, waitFor } from './helpers/wait';
 
 /*
  * The access matrix: every procedure of appRouter, called over HTTP as every kind of caller, with
@@ -189,13 +189,13 @@ const ids = (page: { items: { id: number }[] }) => page.items.map((item) => item
 
 /** Waits, through the caller's own `jobs.get`, until a job it started has finished. */
 async function finished(a: Actor, jobId: number) {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const job = await a.client.jobs.get.query({ id: jobId });
-    if (job.status === 'succeeded' || job.status === 'failed') return job;
-    if (Date.now() > deadline) throw new Error(`job ${jobId} is still ${job.status}`);
-    await sleep(50);
-  }
+  return waitFor(
+    async () => {
+      const job = await a.client.jobs.get.query({ id: jobId });
+      return isFinished(job.status) ? job : null;
+    },
+    { what: `job ${jobId} to finish (as ${a.name})`, timeoutMs: 20_000 },
+  );
 }
 
 /** Downloads an export's document with `GET /jobs/:id/result` as the caller. */
@@ -604,7 +604,9 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
         if (['admin', 'doctor', 'patient', 'service'].includes(a.name)) {
           await sub.waitFor((events) => events.length >= updates);
         }
-        await sleep(200);
+        // Nothing more may come: no further event (none for those who may not know of them) and no
+        // late error. Those refused receive nothing at all, so no marker can show it.
+        await quietPeriod(200, `no further event or error for ${a.name}`);
         if (sub.errors.length) throw sub.errors[0]!.error;
         return { events: sub.events, updates };
       } finally {

@@ -11,6 +11,7 @@ import {
   withAuditFailing,
 } from './helpers/clinical';
 import { signedInUser, startTestServer, type TestServer } from './helpers/server';
+import { nextMillisecond } from './helpers/wait';
 
 /** The audit trail, read through its procedures in process; each test makes the accesses it reads. */
 describe('audit trail', () => {
@@ -155,15 +156,15 @@ describe('audit trail', () => {
       reader = await serviceToken(t, team.admin.token, ['checkHistory:read']);
       const svc = callerFor(t, reader.token);
       for (let i = 0; i < 3; i++) await svc.checkHistory.list({ patientId: team.patientB.patientId });
-      await new Promise((r) => setTimeout(r, 20));
-      windowStart = new Date();
+      // The window starts on a later millisecond than anything recorded so far …
+      windowStart = await nextMillisecond();
       await admin.checkHistory.createMany([
         { patientId: team.patientA.patientId },
         { patientId: team.patientB.patientId },
       ]);
       await doctorA.checkHistory.list({ patientId: team.patientA.patientId });
-      await new Promise((r) => setTimeout(r, 20));
-      windowEnd = new Date();
+      // … and ends on a later one than anything recorded in it.
+      windowEnd = await nextMillisecond();
       for (let i = 0; i < 3; i++) await doctorA.notes.list({ patientId: team.patientA.patientId });
     });
 

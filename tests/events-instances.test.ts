@@ -1,16 +1,14 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase, TEST_DB_KIND, type TestDatabase } from './helpers/db';
-import { subscribe, type Subscription } from './helpers/events';
+import { settle, subscribe, type Subscription } from './helpers/events';
+import { doctorWithPatient } from './helpers/jobs';
 import {
-  doctorWithPatient,
-  JOBS_ADMIN,
-  type JobsServer,
-  signInOverRest,
-  startJobsServer,
-  userWithToken,
-} from './helpers/jobs';
-import { trpcClient } from './helpers/server';
+  adminToken as signInAdmin,
+  signedInUser,
+  startTestServer,
+  type TestServer,
+  trpcClient,
+} from './helpers/server';
 
 /*
  * Two server instances on one MySQL database: each follows the event table, so a change made
@@ -19,14 +17,14 @@ import { trpcClient } from './helpers/server';
  */
 describe.skipIf(TEST_DB_KIND !== 'mysql')('change events across two instances on one database', () => {
   let target: TestDatabase;
-  let one: JobsServer;
-  let two: JobsServer;
+  let one: TestServer;
+  let two: TestServer;
   const subs: Subscription[] = [];
 
   beforeAll(async () => {
     target = await freshDatabase();
-    one = await startJobsServer({}, { target });
-    two = await startJobsServer({}, { target });
+    one = await startTestServer({}, { target, testJobs: true });
+    two = await startTestServer({}, { target, testJobs: true });
   });
 
   afterAll(async () => {
@@ -38,12 +36,12 @@ describe.skipIf(TEST_DB_KIND !== 'mysql')('change events across two instances on
 
   it('delivers a change made through one instance to the subscribers of the other, in order', async () => {
     const { doctorId, patientId } = await doctorWithPatient(one.db);
-    const doctor = await userWithToken(one, 'doctor', { doctorId });
+    const doctor = await signedInUser(one, 'doctor', { doctorId });
     const other = await doctorWithPatient(one.db);
     const onTwo = await subscribe(two.url, doctor.token, { types: ['checkHistory.created'] });
     subs.push(onTwo);
     const throughOne = trpcClient(one.url, doctor.token);
-    const adminToken = await signInOverRest(one.url, JOBS_ADMIN.username, JOBS_ADMIN.password);
+    const adminToken = await signInAdmin(one);
     const made: number[] = [];
     for (let i = 0; i < 20; i++) {
       made.push((await throughOne.checkHistory.create.mutate({ patientId })).id);
@@ -53,14 +51,18 @@ describe.skipIf(TEST_DB_KIND !== 'mysql')('change events across two instances on
       }
     }
     await onTwo.waitFor((events) => events.length >= made.length);
-    await sleep(300);
+    // A check-up written last: once it has arrived, nothing more of the above will.
+    await settle([onTwo], async () => {
+      const { id } = await throughOne.checkHistory.create.mutate({ patientId });
+      return (e) => e.entityId === id;
+    });
     expect(onTwo.events.map((e) => e.entityId)).toEqual(made);
     expect(onTwo.events.every((e) => e.patientId === patientId)).toBe(true);
   });
 
   it('resumes on one instance where a subscription to the other left off', async () => {
     const { doctorId, patientId } = await doctorWithPatient(one.db);
-    const doctor = await userWithToken(two, 'doctor', { doctorId });
+    const doctor = await signedInUser(two, 'doctor', { doctorId });
     const client = trpcClient(one.url, doctor.token);
     const first = await subscribe(one.url, doctor.token, { patientId, types: ['checkHistory.created'] });
     subs.push(first);
@@ -75,7 +77,10 @@ describe.skipIf(TEST_DB_KIND !== 'mysql')('change events across two instances on
     });
     subs.push(resumed);
     await resumed.waitFor((e) => e.length >= 3);
-    await sleep(200);
+    await settle([resumed], async () => {
+      const { id } = await client.checkHistory.create.mutate({ patientId });
+      return (e) => e.entityId === id;
+    });
     expect(first.events.map((e) => e.entityId)).toEqual([before]);
     expect(resumed.events.map((e) => e.entityId)).toEqual(missed.map((c) => c.id));
   });

@@ -1,12 +1,12 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Op } from '@hdms/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventsPruneJob } from '../server/src/jobs/types/eventsPrune';
 import { serviceToken } from './helpers/clinical';
-import { eventually, type ReceivedEvent, subscribe, type Subscription } from './helpers/events';
+import { type ReceivedEvent, settle, subscribe, type Subscription } from './helpers/events';
 import { enqueue, waitForJob } from './helpers/jobs';
 import { adminToken, signedInUser, startTestServer, type TestServer, trpcClient } from './helpers/server';
 import { startTcpProxy } from './helpers/tcpProxy';
+import { quietPeriod, waitFor } from './helpers/wait';
 
 /*
  * events.onChange over real server-sent events, through the SDK: scope per event, resume without
@@ -36,6 +36,20 @@ async function follow(token: string | undefined, input: Parameters<typeof subscr
   const sub = await subscribe(t.url, token, input);
   subscriptions.push(sub);
   return sub;
+}
+
+/** Writes a new doctor record: a marker for `settle` that every signed-in user receives. */
+async function doctorMarker() {
+  const [doctor] = await admin.doctors.createMany.mutate([{ name: 'Dr. Marker', specialization: 'Marker' }]);
+  return (e: ReceivedEvent) => e.type === 'doctor.created' && e.entityId === doctor!.id;
+}
+
+/** Writes a check-up of `patientId` as `client`: a marker for `settle`. */
+function checkUpMarker(client: Client, patientId: number) {
+  return async () => {
+    const check = await client.checkHistory.create.mutate({ patientId });
+    return (e: ReceivedEvent) => e.type === 'checkHistory.created' && e.entityId === check.id;
+  };
 }
 
 /** The check-up and note events of `patientId` among `events`. */
@@ -92,8 +106,8 @@ describe('events.onChange: who receives what', () => {
       e.some((x) => x.entityId === checkA.id && x.type === 'checkHistory.created'),
     );
     await patientB.waitFor((e) => e.some((x) => x.entityId === checkB.id));
-    // Let anything that should not arrive have the time to.
-    await sleep(300);
+    // Anything that should not arrive would have come before a marker written last.
+    await settle([doctorA, patientA, patientB, adminSub], doctorMarker);
     expect(about(doctorA.events, w.pA)).toMatchObject(expectedA);
     expect(about(patientA.events, w.pA)).toMatchObject(expectedA);
     expect(about(doctorA.events, w.pB)).toEqual([]);
@@ -130,7 +144,11 @@ describe('events.onChange: who receives what', () => {
     });
     expect(update!.at).toBeInstanceOf(Date);
     await all.waitFor((e) => e.some((x) => x.type === 'patient.updated'));
-    await sleep(200);
+    // A second update of the patient (its age): both subscriptions receive it.
+    await settle([all, onlyUpdates], async () => {
+      await w.doctorA.client.patients.update.mutate({ id: w.pA, age: 41 });
+      return (e) => e.type === 'patient.updated' && e.fields.includes('age');
+    });
     expect(onlyUpdates.events).toHaveLength(1);
     expect(all.events.map((e) => e.type)).toEqual(['checkHistory.created', 'patient.updated']);
     expect(JSON.stringify(all.events)).not.toContain('CLINICAL');
@@ -149,7 +167,8 @@ describe('events.onChange: who receives what', () => {
     await admin.patients.update.mutate({ id: patient!.id, doctorId: w.drB });
     const second = await w.doctorB.client.checkHistory.create.mutate({ patientId: patient!.id });
     await doctorB.waitFor((e) => e.some((x) => x.entityId === second.id));
-    await sleep(300);
+    // Doctor A may no longer receive anything about this patient, so no marker can reach them.
+    await quietPeriod(300, 'doctor A to receive no check-up of the patient moved to doctor B');
     expect(doctorA.events.map((e) => e.entityId)).not.toContain(second.id);
     expect(doctorB.events.map((e) => e.type)).toContain('patient.updated');
     doctorA.close();
@@ -170,7 +189,11 @@ describe('events.onChange: who receives what', () => {
       'job.succeeded',
     ]);
     await adminSub.waitFor((e) => e.some((x) => x.entityId === jobId));
-    await sleep(200);
+    // Doctor B's own job, started last: once it has succeeded, doctor A's job events are behind it.
+    await settle([other], async () => {
+      const { jobId: marker } = await w.doctorB.client.patients.updateAsync.mutate({ id: w.pB, age: 51 });
+      return (e) => e.entity === 'job' && e.entityId === marker && e.type === 'job.succeeded';
+    });
     expect(other.events.filter((e) => e.entityId === jobId)).toEqual([]);
     mine.close();
     other.close();
@@ -196,7 +219,7 @@ describe('events.onChange: who receives what', () => {
     const [doctor] = await admin.doctors.createMany.mutate([{ name: 'Dr. Scoped', specialization: 'X' }]);
     await admin.checkHistory.create.mutate({ patientId: w.pA });
     await sub.waitFor((e) => e.some((x) => x.entityId === doctor!.id));
-    await sleep(300);
+    await settle([sub], doctorMarker);
     expect(sub.events.map((e) => e.type)).toEqual(['doctor.created']);
     sub.close();
   });
@@ -219,7 +242,14 @@ describe('events.onChange: concurrent writers', () => {
       where: { type: 'patient.updated', id: { [Op.gt]: startId as number } },
     });
     await live.waitFor((e) => e.filter((x) => x.type === 'patient.updated').length >= updates);
-    await sleep(200);
+    // A resume from before the writes, opened while the live subscription still runs.
+    const replay = await follow(w.doctorA.token, {
+      types: ['checkHistory.created', 'patient.updated'],
+      lastEventId: String(startId),
+    });
+    await replay.waitFor((e) => e.length >= live.events.length);
+    // One check-up written last reaches both: neither receives anything more of the above.
+    await settle([live, replay], checkUpMarker(w.doctorA.client, w.pA));
     const ids = live.events.map((e) => e.id);
     expect(ids).toEqual([...ids].sort((x, y) => x - y));
     expect(new Set(ids).size).toBe(ids.length);
@@ -230,12 +260,6 @@ describe('events.onChange: concurrent writers', () => {
         .sort(),
     ).toEqual([...checks].sort());
     live.close();
-    const replay = await follow(w.doctorA.token, {
-      types: ['checkHistory.created', 'patient.updated'],
-      lastEventId: String(startId),
-    });
-    await replay.waitFor((e) => e.length >= live.events.length);
-    await sleep(200);
     expect(replay.events.map((e) => e.id)).toEqual(ids);
     replay.close();
   });
@@ -264,7 +288,7 @@ describe('events.onChange: resuming', () => {
     });
     const after = await w.doctorA.client.checkHistory.create.mutate({ patientId: w.pA });
     await resumed.waitFor((e) => e.some((x) => x.entityId === after.id));
-    await sleep(200);
+    await settle([resumed], checkUpMarker(w.doctorA.client, w.pA));
     expect(resumed.events.map((e) => e.entityId)).toEqual([...missed.map((c) => c.id), after.id]);
     resumed.close();
   });
@@ -290,7 +314,7 @@ describe('events.onChange: resuming', () => {
         }
       }
       await sub.waitFor((e) => e.length >= made.length, 30_000);
-      await sleep(300);
+      await settle([sub], checkUpMarker(w.doctorA.client, w.pA));
       expect(sub.events.map((e) => e.entityId)).toEqual(made);
       expect(sub.states).toContain('connecting');
       sub.close();
@@ -370,17 +394,21 @@ describe('events.onChange: the subscriber’s own standing', () => {
     const old = await admin.checkHistory.create.mutate({ patientId: from.patientId });
     const now = await admin.checkHistory.create.mutate({ patientId: targetPatient!.id });
     await sub.waitFor((e) => e.some((x) => x.entityId === now.id));
-    await sleep(200);
+    await settle([sub], checkUpMarker(admin, targetPatient!.id));
     expect(sub.events.map((e) => e.entityId)).toEqual([before.id, now.id]);
     expect(sub.events.map((e) => e.entityId)).not.toContain(old.id);
   });
 
   it('frees its resources when the client goes away', async () => {
     for (const sub of subscriptions) sub.close();
-    await eventually(() => t.server.services.events.subscribers === 0);
+    const subscribers = (n: number) =>
+      waitFor(() => t.server.services.events.subscribers === n, {
+        what: () => `${n} subscribers on the server (${t.server.services.events.subscribers} now)`,
+      });
+    await subscribers(0);
     const subs = await Promise.all(Array.from({ length: 5 }, () => follow(w.patientA.token)));
-    await eventually(() => t.server.services.events.subscribers === 5);
+    await subscribers(5);
     for (const sub of subs) sub.close();
-    await eventually(() => t.server.services.events.subscribers === 0);
+    await subscribers(0);
   });
 });

@@ -1,8 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrations } from '@hdms/db';
 import { freshDatabase, TEST_DB_KIND, type TestDatabase } from './helpers/db';
-import { type JobsServer, startJobsServer } from './helpers/jobs';
-import { http } from './helpers/server';
+import { http, startTestServer, type TestServer } from './helpers/server';
 
 /*
  * Instances started at the same moment on one empty MySQL database: the migration lock lets one
@@ -10,7 +9,7 @@ import { http } from './helpers/server';
  */
 describe.skipIf(TEST_DB_KIND !== 'mysql')('three instances started together on one empty database', () => {
   let target: TestDatabase;
-  const servers: JobsServer[] = [];
+  const servers: TestServer[] = [];
   afterAll(async () => {
     await Promise.all(servers.map((s) => s.close(0)));
     await target?.drop();
@@ -18,7 +17,9 @@ describe.skipIf(TEST_DB_KIND !== 'mysql')('three instances started together on o
 
   it('migrate it exactly once, and all answer /healthz', async () => {
     target = await freshDatabase();
-    const started = await Promise.allSettled([0, 1, 2].map(() => startJobsServer({}, { target })));
+    const started = await Promise.allSettled(
+      [0, 1, 2].map(() => startTestServer({}, { target, testJobs: true })),
+    );
     for (const result of started) if (result.status === 'fulfilled') servers.push(result.value);
     const failures = started.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []));
     expect(failures).toEqual([]);

@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sweepJobFiles } from '../server/src/jobs/importExportFiles';
 import { callerFor, outcome } from './helpers/callers';
 import { auditSince, type CareTeam, careTeam, lastAuditId, serviceToken } from './helpers/clinical';
+import { isFinished } from './helpers/jobs';
 import { type TestServer, startTestServer, trpcClient } from './helpers/server';
+import { waitFor } from './helpers/wait';
 
 /*
  * Patient record exports (`patients.export` → `patient.export` job → `GET /jobs/:id/result`):
@@ -30,15 +32,15 @@ afterAll(async () => {
 });
 
 /** Polls `jobs.get` as `token` until the job has finished. */
-async function finished(jobId: number, token: string, timeoutMs = 30_000) {
-  const client = trpcClient(t.url, token);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const job = await client.jobs.get.query({ id: jobId });
-    if (job.status === 'succeeded' || job.status === 'failed') return job;
-    if (Date.now() > deadline) throw new Error(`job ${jobId} still ${job.status}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+async function finished(jobId: number, token: string, timeoutMs = 30_000, server: TestServer = t) {
+  const client = trpcClient(server.url, token);
+  return waitFor(
+    async () => {
+      const job = await client.jobs.get.query({ id: jobId });
+      return isFinished(job.status) ? job : null;
+    },
+    { what: `job ${jobId} to finish`, timeoutMs },
+  );
 }
 
 /** Downloads an export's result as `token` (none: anonymous). */
@@ -233,17 +235,17 @@ describe('retention', () => {
       const shortTeam = await careTeam(short);
       const client = trpcClient(short.url, shortTeam.patientA.token);
       const { jobId } = await client.patients.export.mutate({ patientId: shortTeam.patientA.patientId });
-      let job = await client.jobs.get.query({ id: jobId });
-      const deadline = Date.now() + 30_000;
-      while (job.status !== 'succeeded' && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        job = await client.jobs.get.query({ id: jobId });
-      }
+      const job = await finished(jobId, shortTeam.patientA.token, 30_000, short);
+      expect(job.status).toBe('succeeded');
       const url = `${short.url}/jobs/${jobId}/result`;
       const headers = { authorization: `Bearer ${shortTeam.patientA.token}` };
       expect((await fetch(url, { headers })).status).toBe(200);
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
-      expect((await fetch(url, { headers })).status).toBe(404);
+      // Gone once the 1.8 s retention has passed (the default retention would keep it for hours).
+      const gone = await waitFor(async () => (await fetch(url, { headers })).status === 404, {
+        what: 'the export to expire after EXPORT_RETENTION_HOURS (1.8 s)',
+        timeoutMs: 6_000,
+      });
+      expect(gone).toBe(true);
     } finally {
       await short.close();
     }

@@ -7,6 +7,7 @@ import { LeaseLostError } from '../server/src/jobs/store';
 import { IMPORT_BATCH_ROWS, patientsImportJob } from '../server/src/jobs/types/patientsImport';
 import type { JobContext } from '../server/src/jobs/types';
 import { callerFor, outcome } from './helpers/callers';
+import { isFinished } from './helpers/jobs';
 import {
   adminToken,
   http,
@@ -15,6 +16,7 @@ import {
   startTestServer,
   trpcClient,
 } from './helpers/server';
+import { pause, waitFor } from './helpers/wait';
 
 /*
  * CSV import (`patients.import`, `POST /patients/import`): uploads stored in the database, checked
@@ -51,13 +53,13 @@ function upload(csv: string | Buffer, token = admin, type = 'text/csv') {
 /** Polls `jobs.get` as `token` until the job has finished (or `timeoutMs` passes). */
 async function finished(jobId: number, token = admin, timeoutMs = 30_000) {
   const client = trpcClient(t.url, token);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const job = await client.jobs.get.query({ id: jobId });
-    if (job.status === 'succeeded' || job.status === 'failed') return job;
-    if (Date.now() > deadline) throw new Error(`job ${jobId} still ${job.status} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  return waitFor(
+    async () => {
+      const job = await client.jobs.get.query({ id: jobId });
+      return isFinished(job.status) ? job : null;
+    },
+    { what: `job ${jobId} to finish`, timeoutMs },
+  );
 }
 
 /** A unique prefix for the names of one test's patients. */
@@ -420,7 +422,7 @@ describe('a large import', () => {
       expect(health.status).toBe(200);
       await client.doctors.list.query({ limit: 10 });
       latencies.push(performance.now() - started);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await pause(100, 'the interval between samples of the running import');
     }
     expect(status).toBe('succeeded');
     const during = seen.filter((s) => s.done > 0 && s.done < rows);

@@ -1,21 +1,17 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { patientUpdateJob } from '../server/src/jobs/types/patientUpdate';
 import { testHangJob, testSleepJob } from '../server/src/jobs/types/testing';
 import { freshDatabase, TEST_DB_KIND, type TestDatabase } from './helpers/db';
+import { doctorWithPatient, effects, enqueue, waitForJob, waitForJobs } from './helpers/jobs';
 import {
-  doctorWithPatient,
-  effects,
-  enqueue,
-  JOBS_ADMIN,
-  type JobsServer,
-  signInOverRest,
-  startJobsServer,
-  userWithToken,
-  waitForJob,
-  waitForJobs,
-} from './helpers/jobs';
-import { http, trpcClient } from './helpers/server';
+  adminToken,
+  http,
+  signedInUser,
+  startTestServer,
+  type TestServer,
+  trpcClient,
+} from './helpers/server';
+import { quietPeriod } from './helpers/wait';
 
 /*
  * Servers sharing a database, and servers stopping: jobs are neither lost nor run twice. Each test
@@ -23,7 +19,7 @@ import { http, trpcClient } from './helpers/server';
  */
 describe('job queue across server instances and shutdowns', () => {
   const targets: TestDatabase[] = [];
-  const servers: JobsServer[] = [];
+  const servers: TestServer[] = [];
   afterAll(async () => {
     for (const server of servers) await server.close(0).catch(() => undefined);
     for (const target of targets) await target.drop();
@@ -34,10 +30,10 @@ describe('job queue across server instances and shutdowns', () => {
     targets.push(target);
     return target;
   }
-  async function server(target: TestDatabase, env: Record<string, string> = {}): Promise<JobsServer> {
-    const started = await startJobsServer(
+  async function server(target: TestDatabase, env: Record<string, string> = {}): Promise<TestServer> {
+    const started = await startTestServer(
       { LOG_LEVEL: process.env.JOBS_LOG ?? 'silent', ...env },
-      { target },
+      { target, testJobs: true },
     );
     servers.push(started);
     return started;
@@ -48,7 +44,7 @@ describe('job queue across server instances and shutdowns', () => {
     const one = await server(target, { WORKER_THREADS: '3' });
     const two = await server(target, { WORKER_THREADS: '3' });
     const { doctorId, patientId } = await doctorWithPatient(one.db, 20);
-    const doctor = await userWithToken(one, 'doctor', { doctorId });
+    const doctor = await signedInUser(one, 'doctor', { doctorId });
     const owner = { type: 'user' as const, id: doctor.id, name: doctor.username };
 
     const sleeps: { id: number; requestId: string }[] = [];
@@ -98,7 +94,7 @@ describe('job queue across server instances and shutdowns', () => {
     ];
     await first.close(10_000);
 
-    const probe = await startJobsServer({}, { target, jobs: false });
+    const probe = await startTestServer({}, { target, testJobs: true, jobs: false });
     servers.push(probe);
     expect(await probe.db.models.Job.findByPk(running.id)).toMatchObject({
       status: 'succeeded',
@@ -127,7 +123,7 @@ describe('job queue across server instances and shutdowns', () => {
     const slow = await enqueue(first.db, { type: testSleepJob, payload: { ms: 2500 } });
     await waitForJob(first.db, slow.id, ['running']);
     await first.close(200);
-    const probe = await startJobsServer({}, { target, jobs: false });
+    const probe = await startTestServer({}, { target, testJobs: true, jobs: false });
     servers.push(probe);
     expect(await probe.db.models.Job.findByPk(slow.id)).toMatchObject({
       status: 'queued',
@@ -143,15 +139,16 @@ describe('job queue across server instances and shutdowns', () => {
 
   it('a server that accepts jobs but runs none (jobs: false) leaves them to another instance', async () => {
     const target = await database();
-    const apiOnly = await startJobsServer({}, { target, jobs: false });
+    const apiOnly = await startTestServer({}, { target, testJobs: true, jobs: false });
     servers.push(apiOnly);
     const { doctorId, patientId } = await doctorWithPatient(apiOnly.db, 40);
-    const doctor = await userWithToken(apiOnly, 'doctor', { doctorId });
+    const doctor = await signedInUser(apiOnly, 'doctor', { doctorId });
     const { jobId } = await trpcClient(apiOnly.url, doctor.token).patients.updateAsync.mutate({
       id: patientId,
       age: 41,
     });
-    await sleep(800);
+    // Nothing runs it: the job stays queued while no instance runs jobs.
+    await quietPeriod(800, 'an API-only server (jobs: false) to run no job');
     expect((await apiOnly.db.models.Job.findByPk(jobId))!.status).toBe('queued');
     const worker = await server(target);
     expect((await waitForJob(worker.db, jobId)).status).toBe('succeeded');
@@ -162,11 +159,11 @@ describe('job queue across server instances and shutdowns', () => {
 describe.skipIf(TEST_DB_KIND === 'mysql')('jobs on sqlite::memory: (run in the main thread)', () => {
   it('applies updates and survives a hanging job', async () => {
     const memory: TestDatabase = { url: 'sqlite::memory:', kind: 'sqlite', drop: async () => undefined };
-    const t = await startJobsServer({}, { target: memory });
+    const t = await startTestServer({}, { target: memory, testJobs: true });
     try {
       expect(t.server.jobs!.runner.kind).toBe('inline');
       const { doctorId, patientId } = await doctorWithPatient(t.db, 30);
-      const doctor = await userWithToken(t, 'doctor', { doctorId });
+      const doctor = await signedInUser(t, 'doctor', { doctorId });
       const accepted = await http(t.url, 'POST', `/update_patient/${patientId}`, {
         token: doctor.token,
         body: { age: 31, diagnosis: 'Checked' },
@@ -184,7 +181,7 @@ describe.skipIf(TEST_DB_KIND === 'mysql')('jobs on sqlite::memory: (run in the m
       });
       const next = await enqueue(t.db, { type: testSleepJob, payload: { ms: 0 } });
       expect((await waitForJob(t.db, next.id)).status).toBe('succeeded');
-      const admin = await signInOverRest(t.url, JOBS_ADMIN.username, JOBS_ADMIN.password);
+      const admin = await adminToken(t);
       expect((await http(t.url, 'GET', `/jobs/${hang.id}`, { token: admin })).body).toMatchObject({
         status: 'failed',
         attempts: 2,

@@ -6,15 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { defaultWorkerFile, workerExecArgv } from '../server/src/jobs/pool';
 import { patientUpdateJob } from '../server/src/jobs/types/patientUpdate';
 import { testSleepJob } from '../server/src/jobs/types/testing';
-import {
-  doctorWithPatient,
-  effects,
-  enqueue,
-  type JobsServer,
-  startJobsServer,
-  userWithToken,
-  waitForJob,
-} from './helpers/jobs';
+import { doctorWithPatient, effects, enqueue, waitForJob } from './helpers/jobs';
+import { signedInUser, startTestServer, type TestServer } from './helpers/server';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -25,13 +18,10 @@ const ROOT = join(import.meta.dirname, '..');
  * temporary folder and run by plain Node, with no TypeScript loader at all.
  */
 describe('job worker threads', () => {
-  const servers: JobsServer[] = [];
+  const servers: TestServer[] = [];
   const dirs: string[] = [];
   afterAll(async () => {
-    for (const server of servers) {
-      await server.close(0);
-      await server.target.drop();
-    }
+    for (const server of servers) await server.close(0);
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -64,14 +54,17 @@ describe('job worker threads', () => {
     // The bundle's own dependencies (sequelize, zod, …) resolve as an installed build's would.
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
 
-    const t = await startJobsServer({ WORKER_THREADS: '2' }, { jobs: { workerFile: outfile, execArgv: [] } });
+    const t = await startTestServer(
+      { WORKER_THREADS: '2' },
+      { testJobs: true, jobs: { workerFile: outfile, execArgv: [] } },
+    );
     servers.push(t);
     const sleep = await enqueue(t.db, { type: testSleepJob, payload: { ms: 1 } });
     expect(await waitForJob(t.db, sleep.id)).toMatchObject({ status: 'succeeded', result: { slept: 1 } });
     expect(await effects(t.db, sleep.requestId)).toBe(1);
 
     const { doctorId, patientId } = await doctorWithPatient(t.db, 30);
-    const doctor = await userWithToken(t, 'doctor', { doctorId });
+    const doctor = await signedInUser(t, 'doctor', { doctorId });
     const update = await enqueue(t.db, {
       type: patientUpdateJob,
       payload: { patientId, changes: { age: 33, diagnosis: 'Compiled' } },

@@ -1,24 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { TRPCClientError } from '@trpc/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enqueueJob } from '../server/src/jobs/queue';
 import { patientUpdateJob } from '../server/src/jobs/types/patientUpdate';
 import { sessionsPurgeJob } from '../server/src/jobs/types/sessionsPurge';
 import { testFailJob, testHangJob, testSleepJob } from '../server/src/jobs/types/testing';
+import { doctorWithPatient, effects, enqueue, isFinished, waitForJob, waitForJobs } from './helpers/jobs';
 import {
-  doctorWithPatient,
-  effects,
-  enqueue,
-  JOBS_ADMIN,
-  type JobsServer,
-  signInOverRest,
-  startJobsServer,
-  userWithToken,
-  waitForJob,
-  waitForJobs,
-} from './helpers/jobs';
-import { http, trpcClient } from './helpers/server';
+  adminToken as signInAdmin,
+  http,
+  signedInUser,
+  startTestServer,
+  type TestServer,
+  trpcClient,
+} from './helpers/server';
+import { waitFor } from './helpers/wait';
 
 /** The tRPC error code of a call that must fail. */
 async function codeOf(call: Promise<unknown>): Promise<string> {
@@ -38,35 +34,36 @@ async function codeOf(call: Promise<unknown>): Promise<string> {
  * rows.
  */
 describe('background jobs', () => {
-  let t: JobsServer;
+  let t: TestServer;
   let adminToken: string;
 
   beforeAll(async () => {
-    t = await startJobsServer({ WORKER_THREADS: '4', LOG_LEVEL: process.env.JOBS_LOG ?? 'silent' });
-    adminToken = await signInOverRest(t.url, JOBS_ADMIN.username, JOBS_ADMIN.password);
+    t = await startTestServer(
+      { WORKER_THREADS: '4', LOG_LEVEL: process.env.JOBS_LOG ?? 'silent' },
+      { testJobs: true },
+    );
+    adminToken = await signInAdmin(t);
   });
   afterAll(async () => {
     await t?.close();
-    await t?.target.drop();
   });
 
   /** A doctor account linked to a new doctor record with one patient. */
   async function doctorAndPatient(age = 30) {
     const { doctorId, patientId } = await doctorWithPatient(t.db, age);
-    const doctor = await userWithToken(t, 'doctor', { doctorId });
+    const doctor = await signedInUser(t, 'doctor', { doctorId });
     return { doctorId, patientId, doctor };
   }
 
   /** Polls `GET /jobs/:id` until the job has finished; returns the last answer. */
   async function pollJob(id: number, token: string) {
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const res = await http(t.url, 'GET', `/jobs/${id}`, { token });
-      if (res.status !== 200) return res;
-      if (res.body.status === 'succeeded' || res.body.status === 'failed') return res;
-      if (Date.now() > deadline) throw new Error(`job ${id} still ${res.body.status}`);
-      await sleep(50);
-    }
+    return waitFor(
+      async () => {
+        const res = await http(t.url, 'GET', `/jobs/${id}`, { token });
+        return res.status !== 200 || isFinished(res.body.status) ? res : null;
+      },
+      { what: `GET /jobs/${id} to show it finished`, timeoutMs: 20_000 },
+    );
   }
 
   it('applies a queued update (POST /update_patient/:id → 202) in a worker; visible afterwards', async () => {
@@ -121,12 +118,13 @@ describe('background jobs', () => {
       roomNumber: undefined,
     });
     expect(jobId).toEqual(expect.any(Number));
-    const deadline = Date.now() + 20_000;
-    let job = await client.jobs.get.query({ id: jobId });
-    while (job.status !== 'succeeded' && job.status !== 'failed' && Date.now() < deadline) {
-      await sleep(50);
-      job = await client.jobs.get.query({ id: jobId });
-    }
+    const job = await waitFor(
+      async () => {
+        const job = await client.jobs.get.query({ id: jobId });
+        return isFinished(job.status) ? job : null;
+      },
+      { what: `jobs.get to show job ${jobId} finished`, timeoutMs: 20_000 },
+    );
     expect(job).toMatchObject({
       id: jobId,
       status: 'succeeded',
@@ -141,7 +139,7 @@ describe('background jobs', () => {
   it('refuses at once, queueing nothing: bad input 400, a refused field 403, out of scope 404', async () => {
     const { patientId, doctor } = await doctorAndPatient();
     const other = await doctorAndPatient();
-    const patientAccount = await userWithToken(t, 'patient', { patientId });
+    const patientAccount = await signedInUser(t, 'patient', { patientId });
     const before = await t.db.models.Job.count();
     const post = (id: number | string, body: unknown, token = doctor.token) =>
       http(t.url, 'POST', `/update_patient/${id}`, { token, body });
@@ -184,7 +182,7 @@ describe('background jobs', () => {
   it('shows a job only to whoever started it and to admins; admins never see clinical content', async () => {
     const { patientId, doctor } = await doctorAndPatient();
     const stranger = await doctorAndPatient();
-    const patientAccount = await userWithToken(t, 'patient', { patientId });
+    const patientAccount = await signedInUser(t, 'patient', { patientId });
     const { jobId } = await trpcClient(t.url, doctor.token).patients.updateAsync.mutate({
       id: patientId,
       diagnosis: 'Secret diagnosis',
@@ -275,8 +273,9 @@ describe('background jobs', () => {
       }),
     ).rejects.toThrow('the cause failed');
     const committed = await enqueue(t.db, { type: testSleepJob, payload: { ms: 0 } });
+    // The committed job, enqueued after the rolled-back one, has run: the queue has had its chance
+    // to run anything enqueued before it.
     await waitForJob(t.db, committed.id);
-    await sleep(700);
     expect(await t.db.models.Job.count({ where: { requestId } })).toBe(0);
     expect(await effects(t.db, requestId)).toBe(0);
     expect(await effects(t.db, committed.requestId)).toBe(1);
@@ -350,7 +349,7 @@ describe('background jobs', () => {
   });
 
   it('sessions.purge deletes expired sessions and keeps live ones; one is kept queued', async () => {
-    const user = await userWithToken(t, 'patient');
+    const user = await signedInUser(t, 'patient');
     const { Session } = t.db.models;
     const now = Date.now();
     await Session.bulkCreate([

@@ -4,7 +4,9 @@ import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../server/src/http/app';
 import { careTeam, type CareTeam } from './helpers/clinical';
+import { isFinished } from './helpers/jobs';
 import { DB_KINDS, http, type JsonResponse, startTestServer, type TestServer } from './helpers/server';
+import { waitFor } from './helpers/wait';
 
 /** Every REST endpoint of the contract (CONTRACT.md, "REST"), as OpenAPI writes its path. */
 const CONTRACT_ENDPOINTS = [
@@ -28,8 +30,6 @@ const CONTRACT_ENDPOINTS = [
 
 type Doc = { openapi: string; paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** A JSON pointer segment inside a URI fragment. */
 const segment = (s: string) => encodeURIComponent(s.replace(/~/g, '~0').replace(/\//g, '~1'));
 
@@ -42,7 +42,7 @@ describe.each(DB_KINDS)('OpenAPI document and REST answers, on %s', (kind) => {
   const checked = new Set<string>();
 
   beforeAll(async () => {
-    t = await startTestServer({}, kind);
+    t = await startTestServer({}, { kind });
     team = await careTeam(t);
     const res = await http(t.url, 'GET', '/openapi.json');
     expect(res.status).toBe(200);
@@ -215,12 +215,13 @@ describe.each(DB_KINDS)('OpenAPI document and REST answers, on %s', (kind) => {
     });
     conforms('post', '/update_patient/{id}', update);
     const jobId = update.body.job_id as number;
-    let job: JsonResponse;
-    for (;;) {
-      job = await http(t.url, 'GET', `/jobs/${jobId}`, { token: doctorA.token });
-      if (job.body.status === 'succeeded' || job.body.status === 'failed') break;
-      await sleep(50);
-    }
+    const job = await waitFor(
+      async () => {
+        const res = await http(t.url, 'GET', `/jobs/${jobId}`, { token: doctorA.token });
+        return isFinished(res.body.status) ? res : null;
+      },
+      { what: `GET /jobs/${jobId} to show the update finished`, timeoutMs: 20_000 },
+    );
     expect(job.body.status).toBe('succeeded');
     conforms('get', '/jobs/{id}', job);
     conforms('get', '/jobs/{id}', await http(t.url, 'GET', '/jobs/abc', { token: doctorA.token }));
@@ -230,12 +231,14 @@ describe.each(DB_KINDS)('OpenAPI document and REST answers, on %s', (kind) => {
       body: { json: { patientId: patientA.patientId } },
     });
     const exportJob = exported.body.result.data.json.jobId as number;
-    for (;;) {
-      const status = (await http(t.url, 'GET', `/jobs/${exportJob}`, { token: doctorA.token })).body.status;
-      if (status === 'succeeded') break;
-      expect(status).not.toBe('failed');
-      await sleep(50);
-    }
+    const exportStatus = await waitFor(
+      async () => {
+        const status = (await http(t.url, 'GET', `/jobs/${exportJob}`, { token: doctorA.token })).body.status;
+        return isFinished(status) ? status : null;
+      },
+      { what: `GET /jobs/${exportJob} to show the export finished`, timeoutMs: 20_000 },
+    );
+    expect(exportStatus).not.toBe('failed');
     conforms(
       'get',
       '/jobs/{id}/result',

@@ -14,6 +14,7 @@ import {
   trpcClient,
 } from './helpers/server';
 import { startTcpProxy, type TcpProxy } from './helpers/tcpProxy';
+import { pause } from './helpers/wait';
 
 /*
  * Attacks on the HTTP surface, played against a real server on this project's database: forged
@@ -527,7 +528,7 @@ describe.skipIf(TEST_DB_KIND !== 'mysql')('when MariaDB stalls or drops connecti
   it('a connection lost in the middle of a request answers 503, not 500', async () => {
     const pending = http(url, 'GET', '/doctors', { token: admin });
     proxy.stall();
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await pause(100, 'the request reaches the stalled database connection');
     proxy.cut();
     proxy.resume();
     const res = await pending;
@@ -535,7 +536,7 @@ describe.skipIf(TEST_DB_KIND !== 'mysql')('when MariaDB stalls or drops connecti
     const statuses: number[] = [];
     for (let i = 0; i < 5; i++) {
       const call = http(url, 'GET', '/doctors', { token: admin });
-      setTimeout(() => proxy.cut(), 5);
+      void pause(5, 'the request is under way when its connection is cut').then(() => proxy.cut());
       statuses.push((await call).status);
     }
     expect(statuses.every((s) => s === 200 || s === 503)).toBe(true);

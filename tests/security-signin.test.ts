@@ -17,6 +17,7 @@ import { createCaller } from '../server/src/trpc/appRouter';
 import { type RunningServer, startServer } from '../server/src/server';
 import { TEST_DB_KIND } from './helpers/db';
 import { ADMIN, http, startTestServer, type TestServer } from './helpers/server';
+import { pause, waitFor } from './helpers/wait';
 
 /** The defaults of LOGIN_PAIR_FREE_FAILURES, LOGIN_PAIR_DELAY_SECONDS and REGISTER_PER_HOUR. */
 const FREE = 5;
@@ -440,11 +441,14 @@ describe('password hashing under load', () => {
         await res.text();
         expect(res.status).toBe(200);
         health.push(performance.now() - t0);
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        await pause(20, 'the interval between /healthz samples');
       }
     })();
 
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The sign-in goes in once the flood is under way: its first registrations are in.
+    await waitFor(async () => done || (await t.db.models.User.count()) > before, {
+      what: 'the flood of registrations to be under way',
+    });
     const signInStarted = performance.now();
     const signIn = await http(t.url, 'POST', '/login', {
       body: { username: user.username, password: user.password },

@@ -1,6 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createDatabase, type Database } from '@hdms/db';
 import { afterAll, describe, expect, it } from 'vitest';
 import { patientUpdateJob } from '../../server/src/jobs/types/patientUpdate';
@@ -9,6 +8,7 @@ import { freshDatabase, type TestDatabase } from '../helpers/db';
 import { effects, enqueue, waitForJob } from '../helpers/jobs';
 import { http } from '../helpers/server';
 import { startServerProcess } from '../helpers/serverProcess';
+import { quietPeriod } from '../helpers/wait';
 
 const ENV = {
   ADMIN_USERNAME: 'chief',
@@ -79,7 +79,7 @@ describe.each(kinds)('background jobs across a kill -9 on %s', (kind) => {
     });
     expect((await db.models.Patient.findByPk(patient.id))!.age).toBe(51);
     expect(await db.models.PatientRevision.count({ where: { patientId: patient.id } })).toBe(1);
-    await sleep(500);
+    await quietPeriod(500, 'no second effect of a job taken over from the killed server');
     expect(await effects(db, slow.requestId)).toBe(1);
     expect(await effects(db, quick.requestId)).toBe(1);
 

@@ -48,7 +48,7 @@ describe.skipIf(!BROWSER_TESTS).each(DB_KINDS)('tRPC panel in a browser, on %s',
   const violations: string[] = [];
 
   beforeAll(async () => {
-    t = await startTestServer({}, kind);
+    t = await startTestServer({}, { kind });
     await t.db.models.Doctor.create({ name: 'Dr. Ada Lovelace', specialization: 'Cardiology' });
     userDataDir = mkdtempSync(join(tmpdir(), 'hdms-panel-'));
     context = await launchChromium(userDataDir);

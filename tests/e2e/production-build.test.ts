@@ -2,11 +2,12 @@ import { type ChildProcess, execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../helpers/db';
+import { isFinished } from '../helpers/jobs';
 import { http } from '../helpers/server';
 import { ROOT, startServerProcess } from '../helpers/serverProcess';
+import { waitFor } from '../helpers/wait';
 
 /*
  * The production build (`npm run build`'s server part: server/scripts/build.mjs) into a temporary
@@ -66,11 +67,13 @@ describe('the production build', () => {
       body: { age: 41 },
     });
     expect(accepted.status).toBe(202);
-    let job = await http(url, 'GET', `/jobs/${accepted.body.job_id}`, { token });
-    for (let i = 0; i < 100 && job.body.status !== 'succeeded' && job.body.status !== 'failed'; i++) {
-      await sleep(100);
-      job = await http(url, 'GET', `/jobs/${accepted.body.job_id}`, { token });
-    }
+    const job = await waitFor(
+      async () => {
+        const res = await http(url, 'GET', `/jobs/${accepted.body.job_id}`, { token });
+        return isFinished(res.body.status) ? res : null;
+      },
+      { what: `the built server's job ${accepted.body.job_id} to finish`, timeoutMs: 10_000 },
+    );
     expect(job.body).toMatchObject({ status: 'succeeded', result: { changed_fields: ['age'] } });
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));

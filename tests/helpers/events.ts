@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { EventSource } from 'eventsource';
 import { createClient } from '../../client-sdk/src/index';
 import type { ChangeEventView } from '../../server/src/events/subscription';
 import type { RouterInputs } from '../../server/src/trpc/appRouter';
+import { waitFor } from './wait';
 
 /** An event as a subscriber receives it (`events.onChange`). */
 export type ReceivedEvent = ChangeEventView;
@@ -51,25 +51,21 @@ export async function subscribe(
     states: [],
     started: false,
     async waitFor(predicate, ms = 10_000) {
-      const deadline = Date.now() + ms;
-      while (!predicate(sub.events)) {
-        if (sub.errors.length) throw new Error(`subscription failed: ${sub.errors[0]!.message}`);
-        if (Date.now() > deadline) {
-          throw new Error(
-            `timed out waiting for events; got ${JSON.stringify(sub.events.map((e) => e.type))}`,
-          );
-        }
-        await sleep(10);
-      }
+      await waitFor(
+        () => {
+          if (predicate(sub.events)) return true;
+          if (sub.errors.length) throw new Error(`subscription failed: ${sub.errors[0]!.message}`);
+          return false;
+        },
+        {
+          what: () => `events; got ${JSON.stringify(sub.events.map((e) => e.type))}`,
+          timeoutMs: ms,
+        },
+      );
       return sub.events;
     },
     async waitForError(ms = 10_000) {
-      const deadline = Date.now() + ms;
-      while (!sub.errors.length) {
-        if (Date.now() > deadline) throw new Error('timed out waiting for the subscription to fail');
-        await sleep(10);
-      }
-      return sub.errors[0]!;
+      return waitFor(() => sub.errors[0], { what: 'the subscription to fail', timeoutMs: ms });
     },
     close() {
       handle.unsubscribe();
@@ -90,22 +86,34 @@ export async function subscribe(
       sub.states.push(state.state);
     },
   });
-  const deadline = Date.now() + 10_000;
-  while (!sub.started && !sub.errors.length) {
-    if (Date.now() > deadline) {
-      handle.unsubscribe();
-      throw new Error('the subscription did not start');
-    }
-    await sleep(5);
+  try {
+    await waitFor(() => sub.started || sub.errors.length > 0, { what: 'the subscription to start' });
+  } catch (error) {
+    handle.unsubscribe();
+    throw error;
   }
   return sub;
 }
 
-/** Waits until `check` holds (polling), or throws after `ms`. */
-export async function eventually(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
+/**
+ * Proves what a subscription did NOT receive, without sleeping: `write` makes a marker (a change
+ * written after everything the test checks, which every one of `subs` receives) and returns how to
+ * recognise it. A subscription sends events in id order, each once, so once the marker has arrived
+ * every earlier event has either arrived or been withheld for good. The marker is then taken out
+ * of each record, so the test's assertions see only the test's own events.
+ */
+export async function settle(
+  subs: Subscription[],
+  write: () => Promise<(event: ReceivedEvent) => boolean>,
+): Promise<void> {
+  const isMarker = await write();
+  for (const sub of subs) {
+    await sub.waitFor((events) => events.some(isMarker));
+    for (let i = sub.events.length - 1; i >= 0; i--) {
+      if (isMarker(sub.events[i]!)) {
+        sub.events.splice(i, 1);
+        sub.ids.splice(i, 1);
+      }
+    }
   }
 }

@@ -1,86 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { Database, Job, JobStatus, Role } from '@hdms/db';
-import { createAccount } from '../../server/src/auth/index';
-import { loadConfig } from '../../server/src/env';
-import type { DispatcherOptions } from '../../server/src/jobs/dispatcher';
+import type { Database, Job, JobStatus } from '@hdms/db';
 import { enqueueJob, type NewJob } from '../../server/src/jobs/queue';
 import type { JobOwner } from '../../server/src/jobs/types';
-import { createLogger } from '../../server/src/logger';
-import { type RunningServer, startServer } from '../../server/src/server';
-import { freshDatabase, type TestDatabase } from './db';
+import { waitFor } from './wait';
 
-/** The admin of the job suites' servers. */
-export const JOBS_ADMIN = { username: 'admin', password: 'admin-password-1', email: 'admin@example.org' };
-
-/** A server started for the job suites, with the test-only job types registered. */
-export interface JobsServer {
-  url: string;
-  db: Database;
-  server: RunningServer;
-  target: TestDatabase;
-  /** Stops the server (graceful, `graceMs`); the database stays (see `target.drop`). */
-  close(graceMs?: number): Promise<void>;
-}
-
-/**
- * Starts the real server with `JOBS_TEST_TYPES=1` on `target` (a fresh database of this project's
- * kind by default), with `env` on top. Several servers may share one target: that is two
- * instances on one database.
+/*
+ * Jobs in the database: enqueue one, wait for its state, count its effects. Servers for the job
+ * suites are `startTestServer(env, { testJobs: true })` (`./server`).
  */
-export async function startJobsServer(
-  env: Record<string, string> = {},
-  options: { target?: TestDatabase; jobs?: DispatcherOptions | false } = {},
-): Promise<JobsServer> {
-  const target = options.target ?? (await freshDatabase());
-  const config = loadConfig({
-    PORT: '0',
-    DATABASE_URL: target.url,
-    ADMIN_USERNAME: JOBS_ADMIN.username,
-    ADMIN_EMAIL: JOBS_ADMIN.email,
-    ADMIN_PASSWORD: JOBS_ADMIN.password,
-    LOG_LEVEL: 'silent',
-    JOBS_TEST_TYPES: '1',
-    WORKER_THREADS: '2',
-    ...env,
-  });
-  const server = await startServer(config, createLogger(config.logLevel), { jobs: options.jobs });
-  return {
-    url: server.url,
-    db: server.services.db,
-    server,
-    target,
-    close: (graceMs = 1000) => server.close(graceMs),
-  };
-}
-
-let accounts = 0;
-
-/** Creates an account (optionally linked) and signs it in over REST; returns its id and token. */
-export async function userWithToken(
-  t: JobsServer,
-  role: Role,
-  links: { doctorId?: number; patientId?: number } = {},
-): Promise<{ id: number; username: string; token: string }> {
-  const username = `${role}_${process.pid}_${++accounts}`;
-  const password = `pw-${username}-secret`;
-  const user = await createAccount(t.db, { username, email: `${username}@example.org`, password, role });
-  if (links.doctorId !== undefined || links.patientId !== undefined) {
-    await user.update({ doctorId: links.doctorId ?? null, patientId: links.patientId ?? null });
-  }
-  return { id: user.id, username, token: await signInOverRest(t.url, username, password) };
-}
-
-/** Signs in with `POST /login`; returns the token. */
-export async function signInOverRest(url: string, username: string, password: string): Promise<string> {
-  const res = await fetch(`${url}/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username, password }),
-  });
-  if (res.status !== 200) throw new Error(`login of ${username} failed: ${res.status}`);
-  return ((await res.json()) as { token: string }).token;
-}
 
 /** A doctor record with a patient of theirs, straight in the database. */
 export async function doctorWithPatient(
@@ -118,15 +45,13 @@ export async function waitForJob(
   statuses: JobStatus[] = ['succeeded', 'failed'],
   timeoutMs = 20_000,
 ): Promise<Job> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const job = await db.models.Job.findByPk(id);
-    if (job && statuses.includes(job.status)) return job;
-    if (Date.now() > deadline) {
-      throw new Error(`job ${id} is still ${job?.status ?? 'missing'} after ${timeoutMs} ms`);
-    }
-    await sleep(50);
-  }
+  return waitFor(
+    async () => {
+      const job = await db.models.Job.findByPk(id);
+      return job && statuses.includes(job.status) ? job : null;
+    },
+    { what: `job ${id} to be ${statuses.join(' or ')}`, timeoutMs },
+  );
 }
 
 /** Waits until every job of `ids` has finished; returns them by id. */
@@ -135,17 +60,23 @@ export async function waitForJobs(
   ids: number[],
   timeoutMs = 60_000,
 ): Promise<Map<number, Job>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const jobs = await db.models.Job.findAll({ where: { id: ids } });
-    const open = jobs.filter((j) => j.status === 'queued' || j.status === 'running');
-    if (jobs.length === ids.length && open.length === 0) return new Map(jobs.map((j) => [j.id, j]));
-    if (Date.now() > deadline) throw new Error(`${open.length} of ${ids.length} jobs still unfinished`);
-    await sleep(100);
-  }
+  let open = ids.length;
+  return waitFor(
+    async () => {
+      const jobs = await db.models.Job.findAll({ where: { id: ids } });
+      open = ids.length - jobs.filter((j) => j.status !== 'queued' && j.status !== 'running').length;
+      return open === 0 ? new Map(jobs.map((j) => [j.id, j])) : null;
+    },
+    { what: () => `${ids.length} jobs to finish (${open} unfinished)`, timeoutMs },
+  );
 }
 
 /** How many times a test job took effect: its audit rows (procedure = the test type's name). */
 export async function effects(db: Database, requestId: string): Promise<number> {
   return db.models.AuditEvent.count({ where: { requestId, procedure: ['test.sleep', 'test.fail'] } });
+}
+
+/** Whether a job's status (as the database or the API shows it) is a finished one. */
+export function isFinished(status: string | undefined): boolean {
+  return status === 'succeeded' || status === 'failed';
 }

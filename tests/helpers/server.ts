@@ -5,6 +5,7 @@ import superjson from 'superjson';
 import type { Hono } from 'hono';
 import { createAccount } from '../../server/src/auth/index';
 import type { AppEnv } from '../../server/src/context';
+import type { DispatcherOptions } from '../../server/src/jobs/dispatcher';
 import { loadConfig } from '../../server/src/env';
 import { createLogger } from '../../server/src/logger';
 import { type RunningServer, startServer } from '../../server/src/server';
@@ -17,41 +18,68 @@ export { DB_KINDS } from './db';
 /** The admin every test server starts with. */
 export const ADMIN = { username: 'admin', password: 'admin-password-1', email: 'admin@example.org' };
 
-/** A real server on a free port over a fresh database, with helpers to talk to it. */
+/** A real server on a free port, with helpers to talk to it. */
 export interface TestServer {
   url: string;
   db: Database;
   server: RunningServer;
   target: TestDatabase;
-  close(): Promise<void>;
+  /**
+   * Stops the server (graceful, `graceMs`, 1 s by default) and drops its database if
+   * `startTestServer` made it (a `target` passed in is left to its owner).
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** How `startTestServer` starts a server (all optional). */
+export interface TestServerOptions {
+  /** The kind of the fresh database (this test project's kind by default). */
+  kind?: DbKind;
+  /** Runs on this database instead of a fresh one: several servers on one target are several instances. */
+  target?: TestDatabase;
+  /** Registers the test-only job types (`JOBS_TEST_TYPES=1`) and runs two worker threads. */
+  testJobs?: boolean;
+  /** The job dispatcher's options, or false for a server that accepts jobs but runs none. */
+  jobs?: DispatcherOptions | false;
 }
 
 /**
- * Starts the real server (migrations, admin bootstrap, HTTP on a free port) on a fresh database
- * of this test project's kind, or of `kind`.
+ * Starts the real server (migrations, admin bootstrap, HTTP on a free port) in this process, on a
+ * fresh database of this test project's kind (or as `options` say), with `env` on top of quiet
+ * test defaults. The one way tests start an in-process server.
  */
-export async function startTestServer(env: Record<string, string> = {}, kind?: DbKind): Promise<TestServer> {
-  const target = await freshDatabase(kind);
-  const config = loadConfig({
-    PORT: '0',
-    DATABASE_URL: target.url,
-    ADMIN_USERNAME: ADMIN.username,
-    ADMIN_EMAIL: ADMIN.email,
-    ADMIN_PASSWORD: ADMIN.password,
-    LOG_LEVEL: 'silent',
-    ...env,
-  });
-  const server = await startServer(config, createLogger(config.logLevel));
-  return {
-    url: server.url,
-    db: server.services.db,
-    server,
-    target,
-    async close() {
-      await server.close(1000);
-      await target.drop();
-    },
-  };
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: TestServerOptions = {},
+): Promise<TestServer> {
+  const target = options.target ?? (await freshDatabase(options.kind));
+  const owned = options.target === undefined;
+  try {
+    const config = loadConfig({
+      PORT: '0',
+      DATABASE_URL: target.url,
+      ADMIN_USERNAME: ADMIN.username,
+      ADMIN_EMAIL: ADMIN.email,
+      ADMIN_PASSWORD: ADMIN.password,
+      LOG_LEVEL: 'silent',
+      ...(options.testJobs ? { JOBS_TEST_TYPES: '1', WORKER_THREADS: '2' } : {}),
+      ...env,
+    });
+    const server = await startServer(config, createLogger(config.logLevel), { jobs: options.jobs });
+    return {
+      url: server.url,
+      db: server.services.db,
+      server,
+      target,
+      async close(graceMs = 1000) {
+        await server.close(graceMs);
+        if (owned) await target.drop();
+      },
+    };
+  } catch (error) {
+    if (owned) await target.drop().catch(() => undefined);
+    throw error;
+  }
 }
 
 /** A parsed HTTP response. */

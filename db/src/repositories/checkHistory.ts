@@ -2,6 +2,7 @@ import { type Attributes, Op, type WhereOptions } from 'sequelize';
 import type { Database } from '../connection';
 import type { CheckHistory } from '../models/CheckHistory';
 import { findPlain } from '../plain';
+import { type PageRequest, readPage } from './page';
 import type { Tx } from './tx';
 
 /**
@@ -56,4 +57,14 @@ export function listOfPatient(db: Database, patientId: number, page: CheckPage):
     ],
     limit: page.limit + 1,
   });
+}
+
+/** A keyset page of one patient's check-ups by id, oldest first (an export): `limit + 1` rows. */
+export function pageOfPatientById(db: Database, patientId: number, page: PageRequest): Promise<CheckRow[]> {
+  return readPage(db.models.CheckHistory, page, [{ patientId }]);
+}
+
+/** How many check-ups the patient has. */
+export function countOfPatient(db: Database, patientId: number): Promise<number> {
+  return db.models.CheckHistory.count({ where: { patientId } });
 }

@@ -46,8 +46,18 @@ export async function insert(
 }
 
 /** A keyset page of one patient's notes, newest first: `limit + 1` rows. */
-export function listOfPatient(db: Database, patientId: number, page: PageRequest): Promise<NoteRow[]> {
-  return readPage(db.models.Note, page, [{ patientId }], { direction: 'desc' });
+export function listOfPatient(
+  db: Database,
+  patientId: number,
+  page: PageRequest,
+  direction: 'asc' | 'desc' = 'desc',
+): Promise<NoteRow[]> {
+  return readPage(db.models.Note, page, [{ patientId }], { direction });
+}
+
+/** How many notes the patient has. */
+export function countOfPatient(db: Database, patientId: number): Promise<number> {
+  return db.models.Note.count({ where: { patientId } });
 }
 
 /** For each of `ids` (notes of the patient) that has been corrected: the correcting note's id. */

@@ -201,6 +201,19 @@ export async function insertRevision(
 }
 
 /** A keyset page of one patient's revisions, newest first: `limit + 1` rows. */
-export function listRevisions(db: Database, patientId: number, page: PageRequest): Promise<RevisionRow[]> {
-  return readPage(db.models.PatientRevision, page, [{ patientId }], { direction: 'desc' });
+export function listRevisions(
+  db: Database,
+  patientId: number,
+  page: PageRequest,
+  direction: 'asc' | 'desc' = 'desc',
+): Promise<RevisionRow[]> {
+  return readPage(db.models.PatientRevision, page, [{ patientId }], { direction });
 }
+
+/** How many revisions the patient's record has. */
+export function countRevisions(db: Database, patientId: number): Promise<number> {
+  return db.models.PatientRevision.count({ where: { patientId } });
+}
+
+/** Every field of a patient's record. */
+export const ALL_COLUMNS = Object.keys(COLUMNS) as PatientColumn[];

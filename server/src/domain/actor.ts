@@ -1,5 +1,5 @@
 import type { Role } from '@hdms/db';
-import type { Scope } from './access/policy';
+import type { Scope } from './access/tokenScopes';
 
 /** A signed-in person, through a session; `R` narrows the role (see the procedure tiers). */
 export interface UserActor<R extends Role = Role> {

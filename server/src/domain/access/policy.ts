@@ -3,6 +3,7 @@ import type { Actor, UserActor } from '../actor';
 import { forbidden } from '../errors';
 import { entityOf, type EventType } from '../events/record';
 import { patientsReached, scopeOf } from './scope';
+import type { Scope } from './tokenScopes';
 
 /**
  * The access policy of HDMS, in one place: every rule of who may see or do what is a pure
@@ -21,19 +22,7 @@ import { patientsReached, scopeOf } from './scope';
  * - a service token: what its scopes name, with admin-level (never clinical) data.
  */
 
-/** What a service token may be granted; a procedure names the scope it needs in its meta. */
-export const SCOPES = [
-  'doctors:read',
-  'doctors:write',
-  'patients:read',
-  'patients:write',
-  'checkHistory:read',
-  'checkHistory:write',
-  'audit:read',
-] as const;
-
-/** One service-token scope. */
-export type Scope = (typeof SCOPES)[number];
+export { SCOPES, type Scope } from './tokenScopes';
 
 /** Which roles a procedure tier admits, and whether services may call it with the procedure's scope. */
 export interface TierRule {

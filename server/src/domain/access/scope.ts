@@ -1,6 +1,6 @@
 import { NO_PATIENTS, type PatientScope } from '@hdms/db';
 import type { Actor } from '../actor';
-import type { Scope } from './policy';
+import type { Scope } from './tokenScopes';
 
 /**
  * The one rule of which patients a caller reaches, as a value computed once per request (or job

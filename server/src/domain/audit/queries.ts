@@ -1,5 +1,5 @@
 import { type AuditAction, auditRepo } from '@hdms/db';
-import type { ProcedureContext } from '../../context';
+import type { DomainContext } from '../context';
 import { emptyPage, type Page } from '../../lib/pagination';
 import { recordAudit } from './record';
 import { type AuditEventView, auditEventView, type MyAccessView, myAccessView } from './views';
@@ -22,7 +22,7 @@ export interface AuditListFilter {
 
 /** A page of rows newest first, mapped to views; `nextCursor` when more rows follow. */
 async function pageOf<View>(
-  ctx: Pick<ProcedureContext, 'db'>,
+  ctx: Pick<DomainContext, 'db'>,
   filter: auditRepo.AuditFilter,
   input: PageRequest,
   view: (row: auditRepo.AuditRow) => View,
@@ -43,7 +43,7 @@ async function pageOf<View>(
  * itself on the trail (on the patient, when the reader filtered by one).
  */
 export async function listAudit(
-  ctx: Pick<ProcedureContext, 'db' | 'actor' | 'requestId' | 'ip' | 'procedure'>,
+  ctx: Pick<DomainContext, 'db' | 'actor' | 'requestId' | 'ip' | 'procedure'>,
   input: PageRequest & AuditListFilter,
 ): Promise<Page<AuditEventView>> {
   const { limit, cursor, ...filter } = input;
@@ -57,7 +57,7 @@ export async function listAudit(
  * admins); an account not yet linked to a patient record gets an empty page.
  */
 export function listMyAccess(
-  ctx: Pick<ProcedureContext, 'db'> & { actor: { patientId: number | null } },
+  ctx: Pick<DomainContext, 'db'> & { actor: { patientId: number | null } },
   input: PageRequest,
 ): Promise<Page<MyAccessView>> {
   const { patientId } = ctx.actor;

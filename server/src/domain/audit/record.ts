@@ -1,5 +1,6 @@
 import { type AuditAction, auditRepo, type Database, type Transaction } from '@hdms/db';
-import { actorName, type Context } from '../../context';
+import { type Actor, actorName } from '../actor';
+import type { DomainContext } from '../context';
 
 /** What an administrative act was done to, for the audit row. */
 export interface AuditTarget {
@@ -21,7 +22,10 @@ interface AuditEntry {
 }
 
 /** Who and where a call came from, as audit rows record it. */
-export type AuditSource = Pick<Context, 'db' | 'actor' | 'requestId' | 'ip'> & { procedure?: string };
+export type AuditSource = Pick<DomainContext, 'db' | 'requestId' | 'ip'> & {
+  actor: Actor | null;
+  procedure?: string;
+};
 
 type AuditRow = auditRepo.NewAuditRow;
 

@@ -81,6 +81,7 @@ export function recordChecks(
     );
     await recordAudit(ctx, { action: 'create', patientIds: ids }, tx);
     await recordEvents(
+      ctx.db,
       tx,
       rows.map((row) => ({ type: 'checkHistory.created', entityId: row.id, patientId: row.patientId })),
     );

@@ -59,6 +59,7 @@ export function createDoctors(ctx: Writer, items: NewDoctor[]): Promise<DoctorVi
     const rows = await doctorsRepo.insertMany(ctx.db, items, tx);
     await recordAudit(ctx, { action: 'create', targets: rows.map(doctorTarget) }, tx);
     await recordEvents(
+      ctx.db,
       tx,
       rows.map((doctor) => ({ type: 'doctor.created', entityId: doctor.id })),
     );
@@ -90,7 +91,7 @@ export function updateDoctor(ctx: Writer, input: z.output<typeof doctorUpdateInp
     const { doctor, changed } = updated;
     await recordAudit(ctx, { action: 'update', targets: [doctorTarget(doctor)] }, tx);
     if (changed.length)
-      await recordEvent(tx, { type: 'doctor.updated', entityId: doctor.id, fields: changed });
+      await recordEvent(ctx.db, tx, { type: 'doctor.updated', entityId: doctor.id, fields: changed });
     return doctorView(doctor);
   });
 }

@@ -1,5 +1,6 @@
 import { jobFilesRepo, jobsRepo } from '@hdms/db';
-import type { Context, UserActor } from '../../context';
+import type { Actor, UserActor } from '../actor';
+import type { DomainContext } from '../context';
 import { jobOwnerOf } from '../../jobs/actor';
 import { deleteJobFile, readJobFile } from '../../jobs/importExportFiles';
 import { enqueueJob } from '../../jobs/queue';
@@ -19,7 +20,7 @@ const DOWNLOAD_PROCEDURE = 'jobs.result';
  * `patientExportJob`).
  */
 export async function requestPatientExport(
-  ctx: Pick<Context, 'db' | 'requestId' | 'ip'> & { actor: UserActor<'doctor' | 'patient'> },
+  ctx: Pick<DomainContext, 'db' | 'requestId' | 'ip'> & { actor: UserActor<'doctor' | 'patient'> },
   patientId: number,
 ): Promise<{ jobId: number }> {
   return ctx.db.transaction(async (tx) => {
@@ -55,7 +56,7 @@ export interface ExportDownload {
  * expired export is deleted on the spot.
  */
 export async function openPatientExport(
-  ctx: Pick<Context, 'db' | 'requestId' | 'ip'> & { actor: NonNullable<Context['actor']> },
+  ctx: Pick<DomainContext, 'db' | 'requestId' | 'ip'> & { actor: Actor },
   jobId: number,
 ): Promise<ExportDownload> {
   const { db, actor } = ctx;

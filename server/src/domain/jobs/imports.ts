@@ -1,5 +1,6 @@
 import { jobFilesRepo } from '@hdms/db';
-import type { Context, UserActor } from '../../context';
+import type { UserActor } from '../actor';
+import type { DomainContext } from '../context';
 import { jobOwnerOf } from '../../jobs/actor';
 import { createJobFile, deleteJobFile, FileTooLargeError, JobFileWriter } from '../../jobs/importExportFiles';
 import { enqueueJob } from '../../jobs/queue';
@@ -17,7 +18,7 @@ const UNCLAIMED_UPLOAD_MS = 60 * 60_000;
  * (413), an empty one BAD_REQUEST; nothing is kept of either.
  */
 export async function acceptPatientsImport(
-  ctx: Pick<Context, 'db' | 'requestId' | 'ip'> & { actor: UserActor<'admin'> },
+  ctx: Pick<DomainContext, 'db' | 'requestId' | 'ip'> & { actor: UserActor<'admin'> },
   body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   maxBytes: number,
 ): Promise<{ jobId: number }> {

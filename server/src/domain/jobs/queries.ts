@@ -1,5 +1,5 @@
 import { type JobStatus, jobsRepo } from '@hdms/db';
-import type { ProcedureContext } from '../../context';
+import type { DomainContext } from '../context';
 import { jobRegistry } from '../../jobs/registry';
 import type { Page } from '../../lib/pagination';
 import { jobScope, mayReadJob } from '../access/policy';
@@ -13,7 +13,7 @@ import { JOB_VIEW_FIELDS, type JobView, jobView } from './views';
 
 /** One job in the view the actor may see; NOT_FOUND if there is none or it is not theirs. */
 export async function getJob(
-  ctx: Pick<ProcedureContext, 'db' | 'actor' | 'config'>,
+  ctx: Pick<DomainContext, 'db' | 'actor' | 'config'>,
   input: { id: number },
 ): Promise<JobView> {
   const job = await jobsRepo.findJob(ctx.db, input.id, { attributes: JOB_VIEW_FIELDS });
@@ -23,7 +23,7 @@ export async function getJob(
 
 /** A page of the jobs the actor sees (theirs, or every job for admins), newest first. */
 export async function listJobs(
-  ctx: Pick<ProcedureContext, 'db' | 'actor' | 'config'>,
+  ctx: Pick<DomainContext, 'db' | 'actor' | 'config'>,
   input: { limit: number; cursor?: number | null; type?: string; status?: JobStatus },
 ): Promise<Page<JobView>> {
   const types = jobRegistry(ctx.config);

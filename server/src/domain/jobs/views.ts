@@ -1,6 +1,6 @@
 import type { JobStatus, jobsRepo } from '@hdms/db';
 import { mayReadJobResult } from '../access/policy';
-import type { Actor } from '../../context';
+import type { Actor } from '../actor';
 import type { JobRegistry } from '../../jobs/registry';
 
 /** The job columns a view reads: never the payload (it may be large and hold clinical values). */

@@ -97,7 +97,7 @@ export function createNote(
       tx,
     );
     await recordAudit(ctx, { action: 'create', patientIds: [patient.id] }, tx);
-    await recordEvent(tx, {
+    await recordEvent(ctx.db, tx, {
       type: 'note.created',
       entityId: note.id,
       patientId: patient.id,

@@ -40,7 +40,7 @@ export async function createPatients(
     // The rows are the schema-checked input: one multi-row INSERT, no model instance per patient.
     const patients = await patientsRepo.insertMany(ctx.db, rows, tx);
     await recordAudit(ctx, { action: 'create', patientIds: patients.map((p) => p.id) }, tx);
-    await recordEvents(tx, patients.map(patientCreated));
+    await recordEvents(ctx.db, tx, patients.map(patientCreated));
     return patients.map((p) => patientView(ctx.actor, p));
   });
 }

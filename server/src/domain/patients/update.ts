@@ -89,7 +89,7 @@ export async function updatePatient(
       tx,
     );
     await recordAudit(ctx, { action: 'update', patientIds: [patient.id] }, tx);
-    await recordEvent(tx, {
+    await recordEvent(ctx.db, tx, {
       type: 'patient.updated',
       entityId: patient.id,
       patientId: patient.id,

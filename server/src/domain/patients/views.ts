@@ -1,7 +1,6 @@
-import type { Attributes } from 'sequelize';
-import type { FieldChanges, Patient, PatientRevision } from '@hdms/db';
+import type { FieldChanges, PatientRow, RevisionRow } from '@hdms/db';
 import { canReadClinical, isClinicalField } from '../access/policy';
-import type { Actor } from '../../context';
+import type { Actor } from '../actor';
 
 /**
  * A patient's record as clients see it. `diagnosis` and `prescribedMedicine` are present only for
@@ -22,7 +21,7 @@ export interface PatientView {
 }
 
 /** Maps a `Patient` row to the view this actor may see, with an explicit field list. */
-export function patientView(actor: Actor, patient: Attributes<Patient>): PatientView {
+export function patientView(actor: Actor, patient: PatientRow): PatientView {
   const view: PatientView = {
     id: patient.id,
     name: patient.name,
@@ -60,7 +59,7 @@ export interface RevisionView {
  * values are replaced by `{ redacted: true }`: they see that it changed, when and by whom, never
  * what it said.
  */
-export function revisionView(actor: Actor, revision: Attributes<PatientRevision>): RevisionView {
+export function revisionView(actor: Actor, revision: RevisionRow): RevisionView {
   const clinical = canReadClinical(actor);
   const changes: Record<string, FieldChangeView> = {};
   for (const [field, change] of Object.entries(revision.changes as FieldChanges)) {

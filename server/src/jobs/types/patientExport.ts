@@ -4,7 +4,7 @@ import { scopeOf } from '../../domain/access/scope';
 import { findExportablePatient } from '../../domain/patients/lookup';
 import { idSchema } from '../../lib/schemas';
 import { actorOfJobOwner } from '../actor';
-import { writePatientExport } from '../exportDocument';
+import { writePatientExport } from '../../domain/patients/exportDocument';
 import { createJobFile, JobFileWriter } from '../importExportFiles';
 import type { JobType } from '../types';
 

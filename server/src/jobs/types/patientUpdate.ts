@@ -74,7 +74,7 @@ export async function acceptPatientUpdate(
   assertMayChangePatientFields(ctx.actor, namedFields(changes));
   return ctx.db.transaction(async (tx) => {
     await checkPatientUpdate(ctx, id, changes, tx);
-    const { id: jobId } = await enqueueJob(tx, {
+    const { id: jobId } = await enqueueJob(ctx.db, tx, {
       type: patientUpdateJob,
       payload: { patientId: id, changes },
       owner: jobOwnerOf(ctx.actor),

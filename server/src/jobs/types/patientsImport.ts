@@ -1,8 +1,8 @@
-import { type Database, jobFilesRepo } from '@hdms/db';
+import { type Database, doctorsRepo, jobFilesRepo, type PatientRow, patientsRepo } from '@hdms/db';
 import { z } from 'zod';
 import { patientCreated, recordEvents } from '../../domain/events/record';
 import { admittingDoctorId, mayImportPatients } from '../../domain/access/policy';
-import type { Actor } from '../../context';
+import type { Actor } from '../../domain/actor';
 import { badRequest, forbidden } from '../../domain/errors';
 import { idSchema } from '../../lib/schemas';
 import { recordAudit } from '../../domain/audit/record';
@@ -192,7 +192,6 @@ async function commitBatch(
   resumePoint: number,
 ): Promise<{ state: ImportState; resumePoint: number }> {
   const { db, job } = ctx;
-  const { Doctor, Patient } = db.models;
   const last = batch[batch.length - 1]!.line;
   return db.transaction(async (tx) => {
     const claimed = await jobFilesRepo.updateFile(
@@ -208,13 +207,7 @@ async function commitBatch(
         batch.flatMap((row) => ('patient' in row && row.patient.doctorId ? [row.patient.doctorId] : [])),
       ),
     ];
-    const known = new Set(
-      wanted.length
-        ? (await Doctor.findAll({ attributes: ['id'], where: { id: wanted }, transaction: tx })).map(
-            (d) => d.id,
-          )
-        : [],
-    );
+    const known = await doctorsRepo.existingIds(db, wanted, tx);
     const admit: { line: number; patient: PatientCreateItem }[] = [];
     const refused: RejectedRow[] = [];
     for (const row of batch) {
@@ -224,9 +217,11 @@ async function commitBatch(
       } else admit.push(row);
     }
 
-    let patients: { id: number }[] = [];
+    let patients: PatientRow[] = [];
     if (admit.length) {
-      patients = await Patient.bulkCreate(
+      // Every row passed the schema of patients.create: one multi-row INSERT, as patients.create does.
+      patients = await patientsRepo.insertMany(
+        db,
         admit.map(({ patient }) => ({
           name: patient.name,
           age: patient.age,
@@ -234,8 +229,10 @@ async function commitBatch(
           doctorId: admittingDoctorId(actor, patient.doctorId),
           roomNumber: patient.roomNumber ?? null,
           bedNumber: patient.bedNumber ?? null,
+          diagnosis: null,
+          prescribedMedicine: null,
         })),
-        { transaction: tx },
+        tx,
       );
       await recordAudit(
         { db, actor, requestId: job.requestId, ip: job.ip, procedure: 'patients.import' },

@@ -1,9 +1,16 @@
-import { type Database, Op } from '@hdms/db';
-import type { Model, ModelStatic, WhereOptions } from 'sequelize';
-import type { Actor } from '../context';
-import { checkView } from '../domain/checkHistory/index';
-import { noteView } from '../domain/notes/index';
-import { patientView, revisionView } from '../domain/patients/views';
+import {
+  checkHistoryRepo,
+  type Database,
+  doctorsRepo,
+  notesRepo,
+  type PageRequest,
+  patientsRepo,
+} from '@hdms/db';
+import { scopeOf, patientsReached } from '../access/scope';
+import type { Actor } from '../actor';
+import { checkView } from '../checkHistory/index';
+import { noteView } from '../notes/index';
+import { patientView, revisionView } from './views';
 
 /** The `format` of an export document, and its version. */
 export const EXPORT_FORMAT = 'hdms.patient-export';
@@ -17,31 +24,26 @@ interface TextSink {
   write(text: string): Promise<void>;
 }
 
-/** Every row of `model` for the patient, oldest first, a page at a time. */
-async function* pages<M extends Model & { id: number }>(
-  model: ModelStatic<M>,
-  patientId: number,
-): AsyncGenerator<M[]> {
-  let after = 0;
+/** Every row a keyset reader gives, oldest first, a page at a time (`read` answers `limit + 1` rows). */
+async function* pages<Row extends { id: number }>(
+  read: (page: PageRequest) => Promise<Row[]>,
+): AsyncGenerator<Row[]> {
+  let cursor = 0;
   for (;;) {
-    const rows = await model.findAll({
-      where: { patientId, id: { [Op.gt]: after } } as unknown as WhereOptions<M>,
-      order: [['id', 'ASC']],
-      limit: PAGE_ROWS,
-    });
+    const rows = (await read({ cursor, limit: PAGE_ROWS })).slice(0, PAGE_ROWS);
     if (rows.length === 0) return;
     yield rows;
-    after = rows[rows.length - 1]!.id;
+    cursor = rows[rows.length - 1]!.id;
     if (rows.length < PAGE_ROWS) return;
   }
 }
 
 /** Writes `"key":[item,item,…]` from pages of rows, each row mapped to its view. */
-async function writeArray<M extends Model & { id: number }>(
+async function writeArray<Row>(
   out: TextSink,
   key: string,
-  source: AsyncGenerator<M[]>,
-  view: (rows: M[]) => Promise<unknown[]> | unknown[],
+  source: AsyncGenerator<Row[]>,
+  view: (rows: Row[]) => Promise<unknown[]> | unknown[],
   counted: (n: number) => Promise<void>,
 ): Promise<void> {
   await out.write(`,${JSON.stringify(key)}:[`);
@@ -64,8 +66,8 @@ async function writeArray<M extends Model & { id: number }>(
  * `patient` is the record with its clinical fields, `doctor` the assigned doctor (`id`, `name`,
  * `specialization`) or null, and the lists are oldest first, each item in the view the API gives
  * the patient's doctor and the patient (`checkHistory.list`, `notes.list`, `patients.history`).
- * `actor` must be one who reads clinical content (the caller checks it). Returns how many rows it
- * wrote; `progress` is told after each page.
+ * `actor` must be one who reads clinical content (the caller checks it); the record is read in
+ * the actor's scope. Returns how many rows it wrote; `progress` is told after each page.
  */
 export async function writePatientExport(
   db: Database,
@@ -74,15 +76,18 @@ export async function writePatientExport(
   out: TextSink,
   progress: (done: number, total: number) => Promise<void>,
 ): Promise<number> {
-  const { CheckHistory, Doctor, Note, Patient, PatientRevision } = db.models;
-  const patient = await Patient.findByPk(patientId);
+  const patient = await patientsRepo.read(
+    db,
+    patientsReached(scopeOf(actor)),
+    patientId,
+    patientsRepo.ALL_COLUMNS,
+  );
   if (!patient) throw new Error(`patient ${patientId} no longer exists`);
-  const doctor = patient.doctorId
-    ? await Doctor.findByPk(patient.doctorId, { attributes: ['id', 'name', 'specialization'] })
-    : null;
-  const where = { where: { patientId } };
+  const doctor = patient.doctorId ? await doctorsRepo.find(db, patient.doctorId) : null;
   const total =
-    (await CheckHistory.count(where)) + (await Note.count(where)) + (await PatientRevision.count(where));
+    (await checkHistoryRepo.countOfPatient(db, patientId)) +
+    (await notesRepo.countOfPatient(db, patientId)) +
+    (await patientsRepo.countRevisions(db, patientId));
   let done = 0;
   const counted = async (n: number) => {
     done += n;
@@ -100,20 +105,20 @@ export async function writePatientExport(
   await writeArray(
     out,
     'checkHistory',
-    pages(CheckHistory, patientId),
+    pages((page) => checkHistoryRepo.pageOfPatientById(db, patientId, page)),
     (rows) => rows.map(checkView),
     counted,
   );
   await writeArray(
     out,
     'notes',
-    pages(Note, patientId),
+    pages((page) => notesRepo.listOfPatient(db, patientId, page, 'asc')),
     async (rows) => {
-      const corrections = await Note.findAll({
-        attributes: ['id', 'correctsNoteId'],
-        where: { patientId, correctsNoteId: rows.map((n) => n.id) },
-      });
-      const correctedBy = new Map(corrections.map((c) => [c.correctsNoteId, c.id]));
+      const correctedBy = await notesRepo.correctedBy(
+        db,
+        patientId,
+        rows.map((n) => n.id),
+      );
       return rows.map((note) => noteView(note, correctedBy.get(note.id) ?? null));
     },
     counted,
@@ -121,7 +126,7 @@ export async function writePatientExport(
   await writeArray(
     out,
     'revisions',
-    pages(PatientRevision, patientId),
+    pages((page) => patientsRepo.listRevisions(db, patientId, page, 'asc')),
     (rows) => rows.map((r) => revisionView(actor, r)),
     counted,
   );

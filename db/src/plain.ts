@@ -3,13 +3,12 @@ import {
   type CreationAttributes,
   DataTypes,
   type FindOptions,
-  Op,
   type Model,
   type ModelAttributeColumnOptions,
   type ModelStatic,
   type Transaction,
 } from 'sequelize';
-import { insertRows, quoteName, selectRows } from './sql';
+import { insertRows } from './sql';
 
 /**
  * Reading and writing rows as plain objects, for the hot paths (a page of patients, its audit
@@ -67,15 +66,15 @@ function planOf(model: ModelStatic<Model>): ModelPlan {
     }
     if (attribute.set) setters.set(name, attribute.set);
   }
-  const timestamps = (
-    model as unknown as { _timestampAttributes: { createdAt?: string; updatedAt?: string } }
-  )._timestampAttributes;
+  const { timestamps, createdAt, updatedAt } = model.options;
+  const stamp = (option: string | boolean | undefined, name: string) =>
+    timestamps === false || option === false ? null : typeof option === 'string' ? option : name;
   const plan = {
     readers,
     fields,
     setters,
-    createdAt: timestamps.createdAt ?? null,
-    updatedAt: timestamps.updatedAt ?? null,
+    createdAt: stamp(createdAt, 'createdAt'),
+    updatedAt: stamp(updatedAt, 'updatedAt'),
   };
   plans.set(model, plan);
   return plan;
@@ -83,113 +82,21 @@ function planOf(model: ModelStatic<Model>): ModelPlan {
 
 /**
  * `model.findAll(options)` as plain rows: the model's attributes (the selected ones), with the
- * values an instance would hold. For reads that only map rows to views; not for includes. The
- * common simple query (equalities and id ranges, and-ed; ordered by id; a limit) is written out
- * here (`simpleSelect`); any other goes through Sequelize's query building.
+ * values an instance would hold (dates, booleans, JSON getters), without building an instance per
+ * row. For repository reads that only map rows to views; not for includes. The query is built by
+ * Sequelize as given; reads hot enough to skip that are written out in their repository
+ * (`sql.ts`).
  */
 export async function findPlain<M extends Model>(
   model: ModelStatic<M>,
   options: FindOptions<Attributes<M>>,
 ): Promise<Attributes<M>[]> {
   const plan = planOf(model as unknown as ModelStatic<Model>);
-  const simple = simpleSelect(model as unknown as ModelStatic<Model>, plan, options as FindOptions);
-  const rows = simple
-    ? await selectRows<Record<string, unknown>>(
-        { sequelize: model.sequelize!, dialect: model.sequelize!.getDialect() as 'mysql' | 'sqlite' },
-        simple.text,
-        simple.values,
-        options.transaction,
-      )
-    : ((await model.findAll({ ...options, raw: true })) as unknown as Record<string, unknown>[]);
+  const rows = (await model.findAll({ ...options, raw: true })) as unknown as Record<string, unknown>[];
   for (const row of rows) {
     for (const [name, read] of plan.readers) if (name in row) row[name] = read(row[name]);
   }
   return rows as Attributes<M>[];
-}
-
-const COMPARISONS = new Map<symbol, string>([
-  [Op.gt, '>'],
-  [Op.gte, '>='],
-  [Op.lt, '<'],
-  [Op.lte, '<='],
-  [Op.ne, '<>'],
-]);
-
-const isValue = (value: unknown) =>
-  typeof value === 'number' ||
-  typeof value === 'string' ||
-  typeof value === 'boolean' ||
-  value instanceof Date;
-
-/**
- * The SQL of a simple `findAll`, or null when the options hold anything else: `where` made of
- * `{ attribute: value | null | [values] | { [Op.gt|gte|lt|lte|ne]: value } }` objects, and-ed with
- * `Op.and`; `order` by id; `limit`; no include, group, lock or raw SQL.
- */
-function simpleSelect(
-  model: ModelStatic<Model>,
-  plan: ModelPlan,
-  options: FindOptions,
-): { text: string; values: unknown[] } | null {
-  const { attributes, where, order, limit, transaction, ...rest } = options;
-  if (Object.keys(rest).some((key) => (rest as Record<string, unknown>)[key] !== undefined)) return null;
-  void transaction;
-  const conditions: string[] = [];
-  const values: unknown[] = [];
-  const column = (name: string) => {
-    const field = plan.fields.get(name);
-    return field ? quoteName(field) : null;
-  };
-  const addWhere = (clause: unknown): boolean => {
-    if (clause === undefined) return true;
-    if (clause === null || typeof clause !== 'object' || Array.isArray(clause)) return false;
-    if (Object.getOwnPropertySymbols(clause).some((symbol) => symbol !== Op.and)) return false;
-    const and = (clause as Record<symbol, unknown>)[Op.and];
-    if (and !== undefined && !(Array.isArray(and) && and.every(addWhere))) return false;
-    for (const [name, value] of Object.entries(clause)) {
-      const field = column(name);
-      if (!field) return false;
-      if (value === null) conditions.push(`${field} IS NULL`);
-      else if (isValue(value)) {
-        conditions.push(`${field} = ?`);
-        values.push(value);
-      } else if (Array.isArray(value)) {
-        if (value.length === 0 || !value.every(isValue)) return false;
-        conditions.push(`${field} IN (${value.map(() => '?').join(',')})`);
-        values.push(...value);
-      } else if (typeof value === 'object' && Object.keys(value).length === 0) {
-        const ops = Object.getOwnPropertySymbols(value);
-        if (ops.length === 0) return false;
-        for (const op of ops) {
-          const sign = COMPARISONS.get(op);
-          const operand = (value as Record<symbol, unknown>)[op];
-          if (!sign || !isValue(operand)) return false;
-          conditions.push(`${field} ${sign} ?`);
-          values.push(operand);
-        }
-      } else return false;
-    }
-    return true;
-  };
-  if (!addWhere(where)) return null;
-
-  let orderBy = '';
-  if (order !== undefined) {
-    const [first, ...more] = order as unknown[];
-    if (more.length || !Array.isArray(first) || first.length !== 2 || first[0] !== 'id') return null;
-    const direction = String(first[1]).toUpperCase();
-    if (direction !== 'ASC' && direction !== 'DESC') return null;
-    orderBy = ` ORDER BY ${column('id')} ${direction}`;
-  }
-  const names = (attributes as string[] | undefined) ?? [...plan.fields.keys()];
-  if (!Array.isArray(names) || names.some((name) => typeof name !== 'string' || !plan.fields.has(name))) {
-    return null;
-  }
-  if (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0)) return null;
-  const select = names.map((name) => `${column(name)} AS ${quoteName(name)}`).join(', ');
-  const whereText = conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
-  const text = `SELECT ${select} FROM ${quoteName(model.getTableName() as string)}${whereText}${orderBy}${limit === undefined ? '' : ` LIMIT ${limit}`}`;
-  return { text, values };
 }
 
 /**

@@ -4,8 +4,8 @@ import { TRPCError } from '@trpc/server';
 import type { Scope } from '../../server/src/domain/access/policy';
 import { resolveCaller } from '../../server/src/auth/actor';
 import { type Actor, createContextInner } from '../../server/src/context';
-import type { Issue } from '../../server/src/domain/errors';
-import { publicError } from '../../server/src/errors';
+import { DomainError, type Issue } from '../../server/src/domain/errors';
+import { publicError, toTRPCError } from '../../server/src/errors';
 import { createCaller } from '../../server/src/trpc/appRouter';
 import type { TestServer } from './server';
 
@@ -73,9 +73,11 @@ export async function outcome(call: Promise<unknown>): Promise<Outcome> {
     if (error instanceof TRPCClientError) {
       return { code: String(error.data?.code), message: error.message, issues: error.data?.issues ?? [] };
     }
-    if (error instanceof TRPCError) {
-      const { message, issues } = publicError(error);
-      return { code: error.code, message, issues: issues ?? [] };
+    if (error instanceof TRPCError || error instanceof DomainError) {
+      // A domain function called directly throws the DomainError its procedure would send.
+      const trpc = toTRPCError(error);
+      const { message, issues } = publicError(trpc);
+      return { code: trpc.code, message, issues: issues ?? [] };
     }
     throw error;
   }

@@ -33,7 +33,8 @@
  * --mysql-only, --sqlite-only, --patients N, --seconds S (of requests per server and measurement,
  * default 8), --requests N (a fixed number instead), --warmup S (seconds per server, default 2),
  * --rounds N (A B B A rounds per measurement, default 2), --concurrency N, --create-runs N
- * (batches per surface and server, default 10), --log-level L (HDMS's LOG_LEVEL), --profile DIR
+ * (batches per surface and server, default 10), --log-level L (HDMS's LOG_LEVEL), --as-started
+ * (HDMS as `npm start` runs it: NODE_ENV=development, LOG_LEVEL=info), --profile DIR
  * (both servers run under `node --cpu-prof`; HDMS's profiles are written to DIR, the
  * baseline's to DIR/raw, when they stop).
  * --scale: the scale run instead: seeds --scale-from (10,000) patients, measures list and get,
@@ -78,6 +79,7 @@ const { values } = parseArgs({
     'create-runs': { type: 'string', default: '10' },
     rounds: { type: 'string', default: '2' },
     'log-level': { type: 'string', default: 'warn' },
+    'as-started': { type: 'boolean', default: false },
     profile: { type: 'string' },
     scale: { type: 'boolean', default: false },
     'scale-from': { type: 'string', default: '10000' },
@@ -257,7 +259,7 @@ async function setUp(db: Db, patients: number): Promise<Setup> {
       ADMIN_USERNAME: ADMIN.username,
       ADMIN_EMAIL: ADMIN.email,
       ADMIN_PASSWORD: ADMIN.password,
-      ...hdmsEnv(values['log-level']),
+      ...hdmsEnv(values['log-level'], values['as-started'] ? 'started' : 'tuned'),
     },
     values.profile,
   );
@@ -734,7 +736,7 @@ async function main(): Promise<void> {
     '',
     `- machine: ${availableParallelism()} cores, load average ${loadAtStart.map((l) => l.toFixed(2)).join(' / ')} (1/5/15 min) at start; node ${process.version}; CLK_TCK ${CLK_TCK}`,
     `- drivers: HDMS mysql2 ${hdmsDriver}, sqlite3 ${sqliteHdms}; baseline mysql2 ${rawDriver}, sqlite3 ${sqliteRaw}`,
-    `- HDMS: ${Object.entries(hdmsEnv(values['log-level']))
+    `- HDMS: ${Object.entries(hdmsEnv(values['log-level'], values['as-started'] ? 'started' : 'tuned'))
       .map(([k, v]) => `${k}=${v}`)
       .join(' ')}, other settings default; both servers: node --import tsx, one process each, 127.0.0.1`,
     values.scale

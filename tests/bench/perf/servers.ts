@@ -15,9 +15,15 @@ export interface Server {
   pid: number;
 }
 
-/** HDMS's environment in the bench besides DATABASE_URL: a deployment's settings, quiet logs. */
-export function hdmsEnv(logLevel: string): Record<string, string> {
-  return { NODE_ENV: 'production', LOG_LEVEL: logLevel };
+/**
+ * HDMS's environment in the bench besides DATABASE_URL: a deployment's settings with quiet logs
+ * (`tuned`, the default), or as `npm start` runs it (`started`: development, a log line per
+ * request at info, the panel, /docs and /metrics on).
+ */
+export function hdmsEnv(logLevel: string, mode: 'tuned' | 'started' = 'tuned'): Record<string, string> {
+  return mode === 'started'
+    ? { NODE_ENV: 'development', LOG_LEVEL: 'info' }
+    : { NODE_ENV: 'production', LOG_LEVEL: logLevel };
 }
 
 /** Starts HDMS; with `profileDir`, under `node --cpu-prof` (the profile is written when it stops). */

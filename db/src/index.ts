@@ -25,3 +25,7 @@ export {
   ValidationError as SequelizeValidationError,
   ConnectionError,
 } from 'sequelize';
+export * as usersRepo from './repositories/users';
+export * as sessionsRepo from './repositories/sessions';
+export * as serviceTokensRepo from './repositories/serviceTokens';
+export * as throttleRepo from './repositories/throttle';

@@ -66,7 +66,10 @@ export async function userWithToken(
   const password = `pw-${username}-secret`;
   const user = await createAccount(t.db, { username, email: `${username}@example.org`, password, role });
   if (links.doctorId !== undefined || links.patientId !== undefined) {
-    await user.update({ doctorId: links.doctorId ?? null, patientId: links.patientId ?? null });
+    await t.db.models.User.update(
+      { doctorId: links.doctorId ?? null, patientId: links.patientId ?? null },
+      { where: { id: user.id } },
+    );
   }
   return { id: user.id, username, token: await signInOverRest(t.url, username, password) };
 }

@@ -3,10 +3,7 @@ import { Lucia, TimeSpan } from 'lucia';
 import { SequelizeSessionAdapter } from './adapter';
 import { newSessionToken } from './tokens';
 
-/** The account fields every request's actor carries: read with the session, in one query. */
-export const SESSION_USER_FIELDS = ['role', 'username', 'email', 'doctorId', 'patientId'] as const;
-
-/** The values of `SESSION_USER_FIELDS`. */
+/** The account fields every request's actor carries (`sessionsRepo.SESSION_USER_FIELDS`), read with the session. */
 export interface SessionUserAttributes {
   role: Role;
   username: string;

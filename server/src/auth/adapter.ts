@@ -9,7 +9,7 @@ import { sha256Hex } from './tokens';
  * fields a request needs (never the password hash). Sessions of disabled accounts are answered
  * as absent, so lucia deletes them.
  */
-export class SequelizeSessionAdapter implements Adapter {
+export class RepositorySessionAdapter implements Adapter {
   constructor(private readonly db: Database) {}
 
   async getSessionAndUser(sessionId: string): Promise<[DatabaseSession | null, DatabaseUser | null]> {

@@ -41,3 +41,7 @@ export * as auditRepo from './repositories/audit';
 export * as eventsRepo from './repositories/events';
 export * as jobsRepo from './repositories/jobs';
 export * as jobFilesRepo from './repositories/jobFiles';
+export * as usersRepo from './repositories/users';
+export * as sessionsRepo from './repositories/sessions';
+export * as serviceTokensRepo from './repositories/serviceTokens';
+export * as throttleRepo from './repositories/throttle';

@@ -1,4 +1,4 @@
-import type { Database } from '@hdms/db';
+import { type Database, sessionsRepo, usersRepo } from '@hdms/db';
 import { findAccount, hashPassword, SignInThrottle } from './auth/index';
 import { generatePassword } from './auth/bootstrap';
 import { type Config, ConfigError, loadConfig } from './env';
@@ -76,8 +76,8 @@ async function resetPassword(
   const passwordHash = await hashPassword(password);
   const reenabled = found.disabledAt !== null;
   await db.transaction(async (transaction) => {
-    await db.models.User.update({ passwordHash, disabledAt: null }, { where: { id: found.id }, transaction });
-    await db.models.Session.destroy({ where: { userId: found.id }, transaction });
+    await usersRepo.update(db, found.id, { passwordHash, disabledAt: null }, { tx: transaction });
+    await sessionsRepo.deleteByUser(db, found.id, { tx: transaction });
     await new SignInThrottle(db, config.signInLimits).forgetAccount(found.id, transaction);
     await recordEvent(transaction, { type: 'account.changed', entityId: found.id });
   });

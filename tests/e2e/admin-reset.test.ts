@@ -62,12 +62,17 @@ describe('admin:reset-password', () => {
   it('resets the admin named on the npm command line, enables it again and lifts its sign-in throttle', async () => {
     const { target, db } = await migratedDatabase();
     try {
-      const chief = await createAccount(db, {
-        username: 'chief',
-        email: 'chief@example.org',
-        password: 'chief-password-1',
-        role: 'admin',
-      });
+      // The stored account as a model instance (createAccount answers a plain row).
+      const chief = (await db.models.User.findByPk(
+        (
+          await createAccount(db, {
+            username: 'chief',
+            email: 'chief@example.org',
+            password: 'chief-password-1',
+            role: 'admin',
+          })
+        ).id,
+      ))!;
       await chief.update({ disabledAt: new Date() });
       await db.models.Session.create({
         id: 'a'.repeat(64),
@@ -119,12 +124,17 @@ describe('admin:reset-password', () => {
   it('refuses an account that is not an admin and leaves its password alone', async () => {
     const { target, db } = await migratedDatabase();
     try {
-      const patient = await createAccount(db, {
-        username: 'pat',
-        email: 'pat@example.org',
-        password: 'patient-password-1',
-        role: 'patient',
-      });
+      // The stored account as a model instance (createAccount answers a plain row).
+      const patient = (await db.models.User.findByPk(
+        (
+          await createAccount(db, {
+            username: 'pat',
+            email: 'pat@example.org',
+            password: 'patient-password-1',
+            role: 'patient',
+          })
+        ).id,
+      ))!;
       const reset = await resetPassword(target.url, 'pat');
       expect(reset.code).toBe(1);
       expect(reset.out).toBe('');

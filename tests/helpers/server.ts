@@ -148,7 +148,10 @@ export async function signedInUser(
   const password = `pw-${username}-secret`;
   const user = await createAccount(t.db, { username, email: `${username}@example.org`, password, role });
   if (options.doctorId !== undefined || options.patientId !== undefined) {
-    await user.update({ doctorId: options.doctorId ?? null, patientId: options.patientId ?? null });
+    await t.db.models.User.update(
+      { doctorId: options.doctorId ?? null, patientId: options.patientId ?? null },
+      { where: { id: user.id } },
+    );
   }
   return { id: user.id, username, password, token: await signIn(t, username, password) };
 }

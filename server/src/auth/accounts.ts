@@ -1,12 +1,15 @@
-import type { Database, Role, Transaction, User } from '@hdms/db';
-import { UniqueConstraintError } from '@hdms/db';
+import type { Database, Role, Transaction } from '@hdms/db';
+import { databaseFailureOf, usersRepo } from '@hdms/db';
 import { conflict } from '../domain/errors';
 import { hashPassword } from './password';
 
+/** An account as stored (`usersRepo.UserRow`), password hash included. */
+export type Account = usersRepo.UserRow;
+
 /** Finds an account by username or email, case-insensitively. */
-export function findAccount(db: Database, identifier: string): Promise<User | null> {
+export function findAccount(db: Database, identifier: string): Promise<Account | null> {
   const key = identifier.trim().toLowerCase();
-  return db.models.User.findOne({ where: key.includes('@') ? { email: key } : { usernameKey: key } });
+  return key.includes('@') ? usersRepo.findByEmail(db, key) : usersRepo.findByUsernameKey(db, key);
 }
 
 /**
@@ -17,15 +20,14 @@ export async function createAccount(
   db: Database,
   input: { username: string; email: string; password: string; role: Role },
   transaction?: Transaction,
-): Promise<User> {
-  const { User } = db.models;
+): Promise<Account> {
   const usernameKey = input.username.toLowerCase();
   const email = input.email.toLowerCase();
   const taken = async () => {
-    if (await User.findOne({ where: { usernameKey }, transaction })) {
+    if (await usersRepo.findByUsernameKey(db, usernameKey, { tx: transaction })) {
       return conflict('That username is already taken');
     }
-    if (await User.findOne({ where: { email }, transaction })) {
+    if (await usersRepo.findByEmail(db, email, { tx: transaction })) {
       return conflict('That email is already registered');
     }
     return null;
@@ -34,12 +36,13 @@ export async function createAccount(
   if (clash) throw clash;
   const passwordHash = await hashPassword(input.password);
   try {
-    return await User.create(
+    return await usersRepo.insert(
+      db,
       { role: input.role, username: input.username, usernameKey, email, passwordHash },
-      { transaction },
+      { tx: transaction },
     );
   } catch (error) {
-    if (error instanceof UniqueConstraintError) throw (await taken()) ?? error;
+    if (databaseFailureOf(error) === 'duplicate') throw (await taken()) ?? error;
     throw error;
   }
 }

@@ -1,5 +1,5 @@
 import type { Scope } from '../domain/access/policy';
-import type { ServiceToken } from '@hdms/db';
+import { serviceTokensRepo } from '@hdms/db';
 import type { Actor, AppServices } from '../context';
 import { SERVICE_TOKEN_PREFIX, sha256Hex } from './tokens';
 
@@ -37,18 +37,21 @@ export async function resolveCaller(
 }
 
 async function resolveServiceToken(services: Pick<AppServices, 'db'>, token: string): Promise<Caller> {
-  const row = await services.db.models.ServiceToken.findOne({ where: { tokenHash: sha256Hex(token) } });
-  return serviceCaller(row);
+  const row = await serviceTokensRepo.findByHash(services.db, sha256Hex(token));
+  return serviceCaller(services.db, row);
 }
 
 /** The caller a service token row makes, if it is still valid (its last use noted, to the minute). */
-async function serviceCaller(row: ServiceToken | null): Promise<Caller> {
+async function serviceCaller(
+  db: AppServices['db'],
+  row: serviceTokensRepo.ServiceTokenRow | null,
+): Promise<Caller> {
   const now = Date.now();
   if (!row) return { actor: null, refusal: 'This service token is not valid' };
   if (row.revokedAt) return { actor: null, refusal: 'This service token has been revoked' };
   if (row.expiresAt.getTime() <= now) return { actor: null, refusal: 'This service token has expired' };
   if (!row.lastUsedAt || now - row.lastUsedAt.getTime() > LAST_USED_PRECISION_MS) {
-    await row.update({ lastUsedAt: new Date(now) });
+    await serviceTokensRepo.setLastUsed(db, row.id, new Date(now));
   }
   return {
     actor: { type: 'service', id: row.id, name: row.name, scopes: row.scopes as Scope[] },
@@ -68,7 +71,7 @@ export async function recheckCaller(
   actor: Actor,
 ): Promise<Caller> {
   if (actor.type === 'service') {
-    return serviceCaller(await services.db.models.ServiceToken.findByPk(actor.id));
+    return serviceCaller(services.db, await serviceTokensRepo.findById(services.db, actor.id));
   }
   const session = await services.sessions.validate(actor.sessionToken);
   if (!session) return { actor: null, refusal: 'Your session has ended; sign in again' };

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type Database, type Role, type Transaction, UniqueConstraintError } from '@hdms/db';
+import { type Database, databaseFailureOf, type Role, type Transaction, usersRepo } from '@hdms/db';
 import { DomainError } from '../domain/errors';
 import type { Config } from '../env';
 import type { Logger } from '../logger';
@@ -63,16 +63,15 @@ export async function bootstrapAdmin(
 /** A unique-key clash, as the database or `createAccount` reports it. */
 function isDuplicate(error: unknown): boolean {
   return (
-    error instanceof UniqueConstraintError || (error instanceof DomainError && error.code === 'CONFLICT')
+    databaseFailureOf(error) === 'duplicate' || (error instanceof DomainError && error.code === 'CONFLICT')
   );
 }
 
 /** Decides and performs the bootstrap inside `transaction`. */
 async function bootstrapIn(db: Database, config: Config, transaction: Transaction): Promise<BootstrapResult> {
-  const { User } = db.models;
   const { username, email, password } = config.admin;
   const name = username ?? 'admin';
-  const existing = await User.findOne({ where: { usernameKey: name.toLowerCase() }, transaction });
+  const existing = await usersRepo.findByUsernameKey(db, name.toLowerCase(), { tx: transaction });
   if (password) {
     if (existing) return { kind: 'kept', username: existing.username, role: existing.role };
     await createAccount(
@@ -82,7 +81,7 @@ async function bootstrapIn(db: Database, config: Config, transaction: Transactio
     );
     return { kind: 'configured', username: name };
   }
-  if (await User.findOne({ where: { role: 'admin' }, transaction })) return { kind: 'none' };
+  if (await usersRepo.findAnyWithRole(db, 'admin', { tx: transaction })) return { kind: 'none' };
   if (existing) {
     throw new Error(
       `cannot create the first admin: the username "${existing.username}" belongs to a ${existing.role} ` +

@@ -1,12 +1,9 @@
 import type { Database, Role } from '@hdms/db';
 import { Lucia, TimeSpan } from 'lucia';
-import { SequelizeSessionAdapter } from './adapter';
+import { RepositorySessionAdapter } from './adapter';
 import { newSessionToken } from './tokens';
 
-/** The account fields every request's actor carries: read with the session, in one query. */
-export const SESSION_USER_FIELDS = ['role', 'username', 'email', 'doctorId', 'patientId'] as const;
-
-/** The values of `SESSION_USER_FIELDS`. */
+/** The account fields every request's actor carries (`sessionsRepo.SESSION_USER_FIELDS`), read with the session. */
 export interface SessionUserAttributes {
   role: Role;
   username: string;
@@ -58,14 +55,14 @@ const EXTEND_EVERY_MS = 60_000;
  */
 export class SessionManager {
   private readonly lucia: Lucia<SessionAttributes, SessionUserAttributes>;
-  private readonly adapter: SequelizeSessionAdapter;
+  private readonly adapter: RepositorySessionAdapter;
   private readonly idleMs: number;
   private readonly maxMs: number;
 
   constructor(db: Database, options: { idleMinutes: number; maxHours: number; secureCookie: boolean }) {
     this.idleMs = options.idleMinutes * 60_000;
     this.maxMs = options.maxHours * 3_600_000;
-    this.adapter = new SequelizeSessionAdapter(db);
+    this.adapter = new RepositorySessionAdapter(db);
     this.lucia = new Lucia(this.adapter, {
       sessionExpiresIn: new TimeSpan(options.idleMinutes, 'm'),
       sessionCookie: {

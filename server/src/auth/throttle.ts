@@ -1,7 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { Database, ThrottleKind, Transaction } from '@hdms/db';
-import { Op } from '@hdms/db';
-import { QueryTypes } from 'sequelize';
+import { throttleRepo } from '@hdms/db';
 import type { Config } from '../env';
 import { tooManyRequests, type DomainError } from '../domain/errors';
 import type { Logger } from '../logger';
@@ -83,10 +82,10 @@ interface CounterSpec {
 /** One counter an attempt has taken, and what is needed to give it back exactly. */
 interface Taken {
   spec: CounterSpec;
-  /** A window counter: the latest its window (the one in force when it was taken) can end. */
-  windowEnd?: string;
-  /** A pair: every wait this reservation may have set. */
-  waits?: string[];
+  /** A window counter: the latest its window (the one in force when it was taken) can end (epoch ms). */
+  windowEnd?: number;
+  /** A pair: every wait this reservation may have set (epoch ms). */
+  waits?: readonly number[];
 }
 
 /** One reserved attempt: it counts until it is given back. */
@@ -104,7 +103,6 @@ const HOUR = 60 * MINUTE;
 const PURGE_EVERY_MS = 10 * MINUTE;
 /** Rounds of update-then-look before an undecided reservation is refused for a second. */
 const MAX_ROUNDS = 5;
-const TABLE = '`throttle_counters`';
 
 /** How many attempts of one key may wait for their turn on one server (see `oneAtATime`). */
 const MAX_QUEUED = 100;
@@ -245,7 +243,7 @@ export class SignInThrottle {
    * client addresses), e.g. after an administrator has reset its password.
    */
   async forgetAccount(userId: number, transaction?: Transaction): Promise<void> {
-    await this.db.models.ThrottleCounter.destroy({ where: { userId }, transaction });
+    await throttleRepo.deleteByUser(this.db, userId, { tx: transaction });
   }
 
   private async reserve(specs: CounterSpec[], refuse: (waitMs: number) => DomainError): Promise<Reservation> {
@@ -264,18 +262,14 @@ export class SignInThrottle {
 
   /** Takes one attempt from a counter, or returns how long to wait (ms) before one is free. */
   private async take(spec: CounterSpec): Promise<Taken | number> {
-    const { ThrottleCounter } = this.db.models;
     for (let round = 1; round <= MAX_ROUNDS; round++) {
       const now = Date.now();
       const taken = await this.tryTake(spec, now);
       if (taken) return taken;
-      const row = await ThrottleCounter.findByPk(spec.key);
+      const row = await throttleRepo.findCounter(this.db, spec.key);
       if (!row) {
-        await ThrottleCounter.bulkCreate(
-          // Long expired, so that whichever update comes first starts a fresh window.
-          [{ ...this.identity(spec), count: 0, blockedUntil: null, expiresAt: new Date(0) }],
-          { ignoreDuplicates: true },
-        );
+        // Long expired, so that whichever update comes first starts a fresh window.
+        await throttleRepo.insertIfAbsent(this.db, this.identity(spec));
         continue;
       }
       const expiresAt = row.expiresAt.getTime();
@@ -298,37 +292,23 @@ export class SignInThrottle {
   /** The conditional update that takes one attempt: affects one row exactly when allowed. */
   private async tryTake(spec: CounterSpec, now: number): Promise<Taken | null> {
     if (spec.rule.type === 'window') {
-      const windowEnd = this.at(now + spec.rule.windowMs);
-      // MySQL assigns left to right (a later expression sees earlier new values): `count` is
-      // assigned before `expires_at`, which both read, and neither reads `count` afterwards.
-      const changed = await this.update(
-        `UPDATE ${TABLE}
-            SET \`count\` = CASE WHEN \`expires_at\` <= :now THEN 1 ELSE \`count\` + 1 END,
-                \`expires_at\` = CASE WHEN \`expires_at\` <= :now THEN :windowEnd ELSE \`expires_at\` END
-          WHERE \`key\` = :key AND (\`expires_at\` <= :now OR \`count\` < :max)`,
-        { key: spec.key, now: this.at(now), windowEnd, max: spec.rule.max },
-      );
+      const windowEnd = now + spec.rule.windowMs;
+      const changed = await throttleRepo.takeWindow(this.db, {
+        key: spec.key,
+        now,
+        windowEnd,
+        max: spec.rule.max,
+      });
       return changed ? { spec, windowEnd } : null;
     }
     const ladder = this.waitLadder(now);
-    const changed = await this.update(
-      `UPDATE ${TABLE}
-          SET \`blocked_until\` = CASE WHEN \`expires_at\` <= :now THEN ${ladder.sql('1')}
-                                       ELSE ${ladder.sql('`count` + 1')} END,
-              \`count\` = CASE WHEN \`expires_at\` <= :now THEN 1 ELSE \`count\` + 1 END,
-              \`expires_at\` = :memoryEnd
-        WHERE \`key\` = :key
-          AND (\`expires_at\` <= :now OR \`count\` < :free
-               OR \`blocked_until\` IS NULL OR \`blocked_until\` <= :now)`,
-      {
-        ...ladder.replacements,
-        key: spec.key,
-        now: this.at(now),
-        memoryEnd: this.at(now + this.pairMemoryMs),
-        free: this.limits.pairFreeFailures,
-      },
-    );
-    return changed ? { spec, waits: Object.values(ladder.replacements) } : null;
+    const changed = await throttleRepo.takePair(this.db, {
+      key: spec.key,
+      now,
+      memoryEnd: now + this.pairMemoryMs,
+      ladder,
+    });
+    return changed ? { spec, waits: ladder.waits } : null;
   }
 
   private reservation(taken: Taken[]): Reservation {
@@ -343,13 +323,7 @@ export class SignInThrottle {
         const pair = taken.find((t) => t.spec.rule.type === 'pair');
         if (!pair) return;
         // The wait runs from the end of the failed check, never shorter than it already is.
-        const ladder = this.waitLadder(Date.now());
-        await this.update(
-          `UPDATE ${TABLE} SET \`blocked_until\` = ${ladder.sql('`count`')}
-            WHERE \`key\` = :key AND \`count\` >= :free
-              AND (\`blocked_until\` IS NULL OR \`blocked_until\` < ${ladder.sql('`count`')})`,
-          { ...ladder.replacements, key: pair.spec.key, free: this.limits.pairFreeFailures },
-        );
+        await throttleRepo.holdPairWait(this.db, pair.spec.key, this.waitLadder(Date.now()));
       }),
       succeeded: once(() => this.giveBack(taken)),
       cancel: once(() => this.giveBack(taken)),
@@ -361,63 +335,30 @@ export class SignInThrottle {
     await Promise.all(
       taken.map(({ spec, windowEnd, waits }) =>
         spec.rule.type === 'window'
-          ? this.update(
-              `UPDATE ${TABLE} SET \`count\` = \`count\` - 1
-                WHERE \`key\` = :key AND \`count\` > 0 AND \`expires_at\` <= :windowEnd`,
-              { key: spec.key, windowEnd: windowEnd ?? '' },
-            )
-          : this.update(
-              `UPDATE ${TABLE}
-                  SET \`blocked_until\` = CASE WHEN \`blocked_until\` IN (:waits) THEN NULL ELSE \`blocked_until\` END,
-                      \`count\` = \`count\` - 1
-                WHERE \`key\` = :key AND \`count\` > 0`,
-              { key: spec.key, waits: waits?.length ? waits : [''] },
-            ),
+          ? throttleRepo.giveBackWindow(this.db, spec.key, windowEnd ?? 0)
+          : throttleRepo.giveBackPair(this.db, spec.key, waits ?? []),
       ),
     );
   }
 
   /**
-   * The pair's wait after `n` failures as SQL over an expression `n` (NULL while the pair has
-   * failures to spare), and the times it can take, as replacements: `pairDelaySeconds` after
-   * `pairFreeFailures` failures, doubling with each further one up to `pairMaxDelaySeconds`.
+   * The pair's waits from `now`: `pairDelaySeconds` after `pairFreeFailures` failures, doubling
+   * with each further one up to `pairMaxDelaySeconds` (the last wait holds beyond).
    */
-  private waitLadder(now: number): { sql: (n: string) => string; replacements: Record<string, string> } {
+  private waitLadder(now: number): throttleRepo.WaitLadder {
     const { pairFreeFailures: free, pairDelaySeconds: base, pairMaxDelaySeconds: max } = this.limits;
-    const replacements: Record<string, string> = {};
-    const steps: string[] = [];
+    const waits: number[] = [];
     for (let k = 0; ; k++) {
       const seconds = Math.min(max, base * 2 ** k);
-      replacements[`wait${k}`] = this.at(now + seconds * 1000);
+      waits.push(now + seconds * 1000);
       if (seconds >= max) break;
-      steps.push(`WHEN (N) - ${free} = ${k} THEN :wait${k}`);
     }
-    const last = `:wait${Object.keys(replacements).length - 1}`;
-    return {
-      sql: (n) =>
-        `(CASE WHEN (${n}) < ${free} THEN NULL ${steps.join(' ').replaceAll('(N)', `(${n})`)} ELSE ${last} END)`,
-      replacements,
-    };
+    return { free, waits };
   }
 
   /** How long a pair's counter is kept after its last attempt. */
   private get pairMemoryMs(): number {
     return Math.max(this.limits.accountWindowHours * HOUR, this.limits.pairMaxDelaySeconds * 1000);
-  }
-
-  /** A time as the database stores `DATE(3)` values (UTC, to the millisecond). */
-  private at(ms: number): string {
-    const text = new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
-    return this.db.dialect === 'sqlite' ? `${text} +00:00` : text;
-  }
-
-  /** Runs an `UPDATE`; true when it changed a row. */
-  private async update(sql: string, replacements: Record<string, unknown>): Promise<boolean> {
-    const [, changed] = (await this.db.sequelize.query(sql, { replacements, type: QueryTypes.UPDATE })) as [
-      unknown,
-      number,
-    ];
-    return changed > 0;
   }
 
   /** Deletes counters whose windows and waits are over, at most every ten minutes per server. */
@@ -426,12 +367,7 @@ export class SignInThrottle {
     if (now - (lastPurge.get(this.db) ?? 0) < PURGE_EVERY_MS) return;
     lastPurge.set(this.db, now);
     const before = new Date(now - MINUTE);
-    this.db.models.ThrottleCounter.destroy({
-      where: {
-        expiresAt: { [Op.lt]: before },
-        [Op.or]: [{ blockedUntil: null }, { blockedUntil: { [Op.lt]: before } }],
-      },
-    }).catch((error: unknown) => {
+    throttleRepo.purgeEnded(this.db, before).catch((error: unknown) => {
       this.logger?.warn({ err: (error as Error).name }, 'purging old throttle counters failed');
     });
   }

@@ -1,4 +1,4 @@
-import type { Database, Transaction } from '@hdms/db';
+import { type Database, serviceTokensRepo, type Transaction, usersRepo } from '@hdms/db';
 import type { Scope } from '../domain/access/policy';
 import { type Actor, actorName } from '../context';
 import { forbidden } from '../domain/errors';
@@ -21,10 +21,7 @@ export async function actorOfJobOwner(
   transaction?: Transaction,
 ): Promise<Actor> {
   if (owner.type === 'user') {
-    const user = await db.models.User.findByPk(owner.id, {
-      attributes: ['id', 'role', 'username', 'email', 'doctorId', 'patientId', 'disabledAt'],
-      transaction,
-    });
+    const user = await usersRepo.findProfile(db, owner.id, { tx: transaction });
     if (!user) throw forbidden('The account that started this job no longer exists');
     if (user.disabledAt) throw forbidden('The account that started this job is disabled');
     return {
@@ -33,13 +30,13 @@ export async function actorOfJobOwner(
       role: user.role,
       username: user.username,
       email: user.email,
-      doctorId: user.doctorId ?? null,
-      patientId: user.patientId ?? null,
+      doctorId: user.doctorId,
+      patientId: user.patientId,
       sessionToken: '',
     };
   }
   if (owner.type === 'service') {
-    const token = await db.models.ServiceToken.findByPk(owner.id, { transaction });
+    const token = await serviceTokensRepo.findById(db, owner.id, { tx: transaction });
     if (!token) throw forbidden('The service token that started this job no longer exists');
     if (token.revokedAt) throw forbidden('The service token that started this job has been revoked');
     if (token.expiresAt.getTime() <= Date.now()) {

@@ -1,6 +1,6 @@
 import { ROLES } from '@hdms/db';
 import { z } from 'zod';
-import { loginInput, registerInput } from '../trpc/auth';
+import { loginInput, registerInput } from '../domain/users/schemas';
 import { instant, type RestRoute, restRoute } from './route';
 import { callerFor, parseBody, pick, readJson, restView } from './util';
 

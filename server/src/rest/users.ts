@@ -1,6 +1,6 @@
 import { ROLES } from '@hdms/db';
 import { z } from 'zod';
-import { linkInput } from '../trpc/users';
+import { linkInput } from '../domain/users/schemas';
 import { instant, type RestRoute, restRoute } from './route';
 import { callerFor, parseBody, pathId, readJson, restView, toCamel } from './util';
 

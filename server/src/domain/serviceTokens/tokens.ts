@@ -1,11 +1,9 @@
-import { Op, type ServiceToken } from '@hdms/db';
-import { type Attributes, col, fn, type WhereOptions, where } from 'sequelize';
+import { serviceTokensRepo, usersRepo } from '@hdms/db';
 import type { Scope } from '../access/policy';
 import { newServiceToken, SERVICE_TOKEN_PREFIX, sha256Hex } from '../../auth/tokens';
 import type { Context, ProcedureContext, UserActor } from '../../context';
 import { conflict, notFound } from '../errors';
-import { listPage, type Page } from '../../lib/pagination';
-import { containsText } from '../../lib/search';
+import type { Page } from '../../lib/pagination';
 import { type AuditTarget, recordAudit } from '../audit/record';
 import type { CreateServiceToken, ServiceTokenStatus } from './schemas';
 import { recordEvent } from '../events/record';
@@ -37,14 +35,17 @@ export interface CreatedServiceToken {
 /** An admin's context, as the service-token procedures receive it. */
 type AdminContext = ProcedureContext<UserActor<'admin'>>;
 
-function statusOf(row: Attributes<ServiceToken>, now: Date): ServiceTokenStatus {
+/** A service token as stored. */
+type ServiceTokenRow = serviceTokensRepo.ServiceTokenRow;
+
+function statusOf(row: ServiceTokenRow, now: Date): ServiceTokenStatus {
   if (row.revokedAt) return 'revoked';
   return row.expiresAt.getTime() <= now.getTime() ? 'expired' : 'active';
 }
 
 /** Maps a `ServiceToken` row to its admin view with an explicit field list. */
 export function serviceTokenView(
-  row: Attributes<ServiceToken>,
+  row: ServiceTokenRow,
   createdBy: ServiceTokenView['createdBy'],
   now = new Date(),
 ): ServiceTokenView {
@@ -63,16 +64,14 @@ export function serviceTokenView(
 }
 
 /** How audit rows name a token: its id and its (never reused) name. */
-function tokenTarget(row: ServiceToken): AuditTarget {
+function tokenTarget(row: ServiceTokenRow): AuditTarget {
   return { type: 'serviceToken', id: row.id, name: row.name };
 }
 
 /** The accounts that created `rows`, by id (one query). */
-async function creatorsOf(ctx: Pick<Context, 'db'>, rows: Attributes<ServiceToken>[]) {
+async function creatorsOf(ctx: Pick<Context, 'db'>, rows: ServiceTokenRow[]) {
   const ids = [...new Set(rows.map((r) => r.createdByUserId))];
-  const users = ids.length
-    ? await ctx.db.models.User.findAll({ where: { id: ids }, attributes: ['id', 'username'] })
-    : [];
+  const users = await usersRepo.findUsernames(ctx.db, ids);
   return new Map(users.map((u) => [u.id, { id: u.id, username: u.username }]));
 }
 
@@ -85,17 +84,13 @@ export async function createServiceToken(
   ctx: AdminContext,
   input: CreateServiceToken,
 ): Promise<CreatedServiceToken> {
-  const { ServiceToken } = ctx.db.models;
   const token = newServiceToken();
   const row = await ctx.db.transaction(async (tx) => {
-    const taken = await ServiceToken.findOne({
-      where: where(fn('lower', col('name')), input.name.toLowerCase()),
-      attributes: ['id'],
-      transaction: tx,
-    });
-    if (taken)
+    if (await serviceTokensRepo.nameTaken(ctx.db, input.name, { tx })) {
       throw conflict(`A service token named '${input.name}' already exists (names are never reused)`);
-    const created = await ServiceToken.create(
+    }
+    const created = await serviceTokensRepo.insert(
+      ctx.db,
       {
         name: input.name,
         tokenHash: sha256Hex(token),
@@ -104,7 +99,7 @@ export async function createServiceToken(
         expiresAt: input.expiresAt,
         createdByUserId: ctx.actor.id,
       },
-      { transaction: tx },
+      { tx },
     );
     await recordAudit(ctx, { action: 'create', targets: [tokenTarget(created)] }, tx);
     return created;
@@ -122,12 +117,13 @@ export async function listServiceTokens(
   input: { limit: number; cursor?: number | null; search?: string; status?: ServiceTokenStatus },
 ): Promise<Page<ServiceTokenView>> {
   const now = new Date();
-  const where: WhereOptions<ServiceToken>[] = [];
-  if (input.search) where.push(containsText(['name', 'token_prefix'], input.search));
-  if (input.status === 'revoked') where.push({ revokedAt: { [Op.ne]: null } });
-  if (input.status === 'expired') where.push({ revokedAt: null, expiresAt: { [Op.lte]: now } });
-  if (input.status === 'active') where.push({ revokedAt: null, expiresAt: { [Op.gt]: now } });
-  const rows = await listPage(ctx.db.models.ServiceToken, input, { where }, (row) => row);
+  const rows = await serviceTokensRepo.listPage(ctx.db, {
+    limit: input.limit,
+    cursor: input.cursor,
+    search: input.search,
+    state: input.status,
+    now,
+  });
   const creators = await creatorsOf(ctx, rows.items);
   return {
     items: rows.items.map((row) => serviceTokenView(row, creators.get(row.createdByUserId) ?? null, now)),
@@ -140,15 +136,15 @@ export async function listServiceTokens(
  * changes nothing (its first revocation time stays) and is not audited again.
  */
 export async function revokeServiceToken(ctx: AdminContext, id: number): Promise<ServiceTokenView> {
-  const { ServiceToken } = ctx.db.models;
   const { row, changed } = await ctx.db.transaction(async (tx) => {
-    const found = await ServiceToken.findByPk(id, { transaction: tx, lock: tx.LOCK.UPDATE });
+    const found = await serviceTokensRepo.findById(ctx.db, id, { tx, lock: 'update' });
     if (!found) throw notFound('Service token');
     if (found.revokedAt) return { row: found, changed: false };
-    await found.update({ revokedAt: new Date() }, { transaction: tx });
+    const revokedAt = new Date();
+    await serviceTokensRepo.setRevoked(ctx.db, found.id, revokedAt, { tx });
     await recordAudit(ctx, { action: 'revoke', targets: [tokenTarget(found)] }, tx);
     await recordEvent(tx, { type: 'serviceToken.changed', entityId: found.id });
-    return { row: found, changed: true };
+    return { row: { ...found, revokedAt }, changed: true };
   });
   if (changed) ctx.logger.info({ serviceTokenId: row.id, name: row.name }, 'service token revoked');
   const creators = await creatorsOf(ctx, [row]);

@@ -1,4 +1,4 @@
-import { Op } from '@hdms/db';
+import { sessionsRepo } from '@hdms/db';
 import { z } from 'zod';
 import type { JobType } from '../types';
 
@@ -21,15 +21,11 @@ export const sessionsPurgeJob: JobType<Record<string, never>, SessionsPurgeResul
   run(ctx) {
     return ctx.complete(async (tx) => {
       const now = Date.now();
-      const deleted = await ctx.db.models.Session.destroy({
-        where: {
-          [Op.or]: [
-            { expiresAt: { [Op.lte]: new Date(now) } },
-            { createdAt: { [Op.lte]: new Date(now - ctx.config.sessionMaxHours * 3_600_000) } },
-          ],
-        },
-        transaction: tx,
-      });
+      const deleted = await sessionsRepo.deleteExpired(
+        ctx.db,
+        { now: new Date(now), createdBefore: new Date(now - ctx.config.sessionMaxHours * 3_600_000) },
+        { tx },
+      );
       return { deleted };
     });
   },

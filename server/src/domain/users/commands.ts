@@ -1,0 +1,88 @@
+import { usersRepo } from '@hdms/db';
+import type { ProcedureContext, UserActor } from '../../context';
+import type { Page } from '../../lib/pagination';
+import { recordAudit } from '../audit/record';
+import { badRequest, conflict, forbidden, notFound } from '../errors';
+import { recordEvent } from '../events/record';
+import type { LinkInput, ListUsersInput, SetDisabledInput } from './schemas';
+import { type UserView, userTarget, userView } from './views';
+
+/** An admin's context, as the users procedures receive it. */
+type AdminContext = Pick<
+  ProcedureContext<UserActor<'admin'>>,
+  'db' | 'actor' | 'requestId' | 'ip' | 'procedure' | 'sessions'
+>;
+
+/** Accounts by id, a page at a time; `search` matches username or email, `role` filters. */
+export async function listUsers(
+  ctx: Pick<ProcedureContext, 'db'>,
+  input: ListUsersInput,
+): Promise<Page<UserView>> {
+  const page = await usersRepo.listPage(ctx.db, input);
+  return { items: page.items.map(userView), nextCursor: page.nextCursor };
+}
+
+/**
+ * Links a doctor account to its Doctor record or a patient account to its Patient record. The
+ * account's role must match the record's kind (admins are never linked), and each record has at
+ * most one account (CONFLICT otherwise). Audited, and announced as `account.changed`.
+ */
+export function linkUser(ctx: AdminContext, input: LinkInput): Promise<UserView> {
+  const toDoctor = 'doctorId' in input;
+  return ctx.db.transaction(async (tx) => {
+    const user = await usersRepo.findById(ctx.db, input.userId, { tx, lock: 'update' });
+    if (!user) throw notFound('User');
+    const expected = toDoctor ? 'doctor' : 'patient';
+    if (user.role !== expected) {
+      throw badRequest(
+        user.role === 'admin'
+          ? 'Admin accounts cannot be linked to a record'
+          : `A ${user.role} account can only be linked to a ${user.role} record`,
+      );
+    }
+    const recordId = toDoctor ? input.doctorId : input.patientId;
+    if (!(await usersRepo.linkTargetExists(ctx.db, { kind: expected, id: recordId }, { tx }))) {
+      throw notFound(toDoctor ? 'Doctor' : 'Patient');
+    }
+    const link = toDoctor ? { doctorId: recordId } : { patientId: recordId };
+    const holder = await usersRepo.findLinkHolder(ctx.db, link, { tx });
+    if (holder && holder.id !== user.id) {
+      throw conflict(`That ${expected} record is already linked to another account`);
+    }
+    // A link already in place is not written again (the account's `updatedAt` stays).
+    if ((toDoctor ? user.doctorId : user.patientId) !== recordId) {
+      await usersRepo.update(ctx.db, user.id, link, { tx });
+    }
+    await recordAudit(
+      ctx,
+      { action: 'link', patientIds: toDoctor ? [] : [recordId], targets: [userTarget(user)] },
+      tx,
+    );
+    await recordEvent(tx, { type: 'account.changed', entityId: user.id });
+    return userView({ ...user, ...link });
+  });
+}
+
+/**
+ * Disables an account (every session of it ends; it can no longer sign in) or enables it again.
+ * An admin cannot disable their own account. Audited, and announced as `account.changed`.
+ */
+export async function setUserDisabled(ctx: AdminContext, input: SetDisabledInput): Promise<UserView> {
+  if (input.disabled && ctx.actor.id === input.userId) {
+    throw forbidden('You cannot disable your own account');
+  }
+  const user = await ctx.db.transaction(async (tx) => {
+    const found = await usersRepo.findById(ctx.db, input.userId, { tx, lock: 'update' });
+    if (!found) throw notFound('User');
+    const disabledAt = input.disabled ? (found.disabledAt ?? new Date()) : null;
+    // An unchanged account is not written (its `updatedAt` stays).
+    if (disabledAt !== found.disabledAt) {
+      await usersRepo.update(ctx.db, found.id, { disabledAt }, { tx });
+    }
+    await recordAudit(ctx, { action: 'update', targets: [userTarget(found)] }, tx);
+    await recordEvent(tx, { type: 'account.changed', entityId: found.id });
+    return { ...found, disabledAt };
+  });
+  if (input.disabled) await ctx.sessions.invalidateUser(user.id);
+  return userView(user);
+}

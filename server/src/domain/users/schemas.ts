@@ -1,0 +1,69 @@
+import { ROLES } from '@hdms/db';
+import { z } from 'zod';
+import { listInput } from '../../lib/pagination';
+import { emailSchema, idSchema, lineText, passwordSchema, usernameSchema } from '../../lib/schemas';
+
+/** `auth.register` input. */
+export const registerInput = z
+  .object({
+    username: usernameSchema,
+    email: emailSchema,
+    password: passwordSchema,
+    role: z.enum(['doctor', 'patient'], { message: 'must be doctor or patient' }),
+  })
+  .strict();
+
+/** `auth.login` input: the username or the email, and the password. */
+export const loginInput = z
+  .object({
+    username: lineText(254),
+    password: z.string().min(1, 'is required').max(256),
+  })
+  .strict();
+
+/** `auth.changePassword` input: the current password and a different new one. */
+export const changePasswordInput = z
+  .object({
+    currentPassword: z.string().min(1, 'is required').max(256),
+    newPassword: passwordSchema,
+  })
+  .strict()
+  .refine((v) => v.currentPassword !== v.newPassword, {
+    message: 'must differ from the current password',
+    path: ['newPassword'],
+  });
+
+/** `users.list` input: the usual page and search (username or email), plus a role filter. */
+export const listUsersInput = listInput.extend({ role: z.enum(ROLES).optional() });
+
+/** `users.link` input: a user and exactly one record to link it to. */
+export const linkInput = z.union(
+  [
+    z.object({ userId: idSchema, doctorId: idSchema }).strict(),
+    z.object({ userId: idSchema, patientId: idSchema }).strict(),
+  ],
+  {
+    errorMap: (issue, ctx) => ({
+      message:
+        issue.code === 'invalid_union'
+          ? 'needs a userId and exactly one of doctorId or patientId (positive whole numbers)'
+          : ctx.defaultError,
+    }),
+  },
+);
+
+/** `users.setDisabled` input. */
+export const setDisabledInput = z.object({ userId: idSchema, disabled: z.boolean() }).strict();
+
+/** What `auth.register` works with. */
+export type RegisterInput = z.output<typeof registerInput>;
+/** What `auth.login` works with. */
+export type LoginInput = z.output<typeof loginInput>;
+/** What `auth.changePassword` works with. */
+export type ChangePasswordInput = z.output<typeof changePasswordInput>;
+/** What `users.list` works with. */
+export type ListUsersInput = z.output<typeof listUsersInput>;
+/** What `users.link` works with. */
+export type LinkInput = z.output<typeof linkInput>;
+/** What `users.setDisabled` works with. */
+export type SetDisabledInput = z.output<typeof setDisabledInput>;

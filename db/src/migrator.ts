@@ -1,4 +1,4 @@
-import type { QueryInterface, Sequelize } from 'sequelize';
+import { type QueryInterface, Sequelize } from 'sequelize';
 import { SequelizeStorage, Umzug } from 'umzug';
 import { migrations } from './migrations/index';
 
@@ -52,7 +52,8 @@ async function withMigrationLock<T>(sequelize: Sequelize, work: () => Promise<T>
 }
 
 /** Applies every pending migration (under the migration lock); returns the names applied. */
-export async function migrateToLatest(sequelize: Sequelize): Promise<string[]> {
+export async function migrateToLatest(target: Sequelize | { sequelize: Sequelize }): Promise<string[]> {
+  const sequelize = target instanceof Sequelize ? target : target.sequelize;
   const applied = await withMigrationLock(sequelize, () => createMigrator(sequelize).up());
   return applied.map((m) => m.name);
 }
@@ -61,7 +62,11 @@ export async function migrateToLatest(sequelize: Sequelize): Promise<string[]> {
  * Reverts the last applied migration; with `to`, every migration after `to` and `to` itself
  * (0 reverts all).
  */
-export async function migrateDown(sequelize: Sequelize, to?: string | 0): Promise<string[]> {
+export async function migrateDown(
+  target: Sequelize | { sequelize: Sequelize },
+  to?: string | 0,
+): Promise<string[]> {
+  const sequelize = target instanceof Sequelize ? target : target.sequelize;
   const reverted = await withMigrationLock(sequelize, () =>
     createMigrator(sequelize).down(to === undefined ? undefined : { to }),
   );

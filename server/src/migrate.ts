@@ -12,7 +12,7 @@ async function main(direction: string | undefined): Promise<void> {
   const db = await openDatabase(settings);
   try {
     if (direction === 'down') {
-      const reverted = await migrateDown(db.sequelize).catch((error: unknown) => {
+      const reverted = await migrateDown(db).catch((error: unknown) => {
         throw databaseError(settings, error, 'reverting the last migration failed');
       });
       process.stdout.write(reverted.length ? `Reverted: ${reverted.join(', ')}\n` : 'Nothing to revert\n');

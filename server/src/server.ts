@@ -172,7 +172,7 @@ export async function openDatabase(config: Config): Promise<Database> {
 /** Applies pending migrations (names of those applied); a failure names DATABASE_URL. */
 export async function migrateDatabase(db: Database, config: Config): Promise<string[]> {
   try {
-    return await migrateToLatest(db.sequelize);
+    return await migrateToLatest(db);
   } catch (error) {
     throw databaseError(config, error, 'applying the migrations failed');
   }

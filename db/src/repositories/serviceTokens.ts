@@ -10,6 +10,7 @@ import {
 import type { Database } from '../connection';
 import type { ServiceToken } from '../models/ServiceToken';
 import { findPlain } from '../plain';
+import { containsText } from './search';
 
 /**
  * Service tokens (`service_tokens`): named credentials of internal services, of which only the
@@ -128,14 +129,6 @@ export async function setRevoked(
   options: WriteOptions = {},
 ): Promise<void> {
   await db.models.ServiceToken.update({ revokedAt: at }, { where: { id }, transaction: options.tx });
-}
-
-/** A case-insensitive, literal substring match of `text` against any of `columns`. */
-function containsText(columns: string[], text: string): WhereOptions {
-  const needle = text.toLowerCase();
-  return {
-    [Op.or]: columns.map((column) => whereOf(fn('instr', fn('lower', col(column)), needle), Op.gt, 0)),
-  };
 }
 
 /**

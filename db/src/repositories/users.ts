@@ -1,15 +1,8 @@
-import {
-  type Attributes,
-  col,
-  fn,
-  Op,
-  type Transaction,
-  type WhereOptions,
-  where as whereOf,
-} from 'sequelize';
+import { type Attributes, Op, type Transaction, type WhereOptions } from 'sequelize';
 import type { Database } from '../connection';
 import type { Role, User } from '../models/User';
 import { findPlain } from '../plain';
+import { containsText } from './search';
 
 /** Sign-in accounts (`users`). Every function answers plain rows, never model instances. */
 
@@ -203,14 +196,6 @@ export async function update(
   options: WriteOptions = {},
 ): Promise<void> {
   await db.models.User.update(changes, { where: { id }, transaction: options.tx });
-}
-
-/** A case-insensitive, literal substring match of `text` against any of `columns`. */
-function containsText(columns: string[], text: string): WhereOptions {
-  const needle = text.toLowerCase();
-  return {
-    [Op.or]: columns.map((column) => whereOf(fn('instr', fn('lower', col(column)), needle), Op.gt, 0)),
-  };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { type Database, serviceTokensRepo, type Transaction, usersRepo } from '@hdms/db';
 import type { Scope } from '../domain/access/policy';
-import { type Actor, actorName } from '../context';
+import { type Actor, actorName } from '../domain/actor';
 import { forbidden } from '../domain/errors';
 import type { JobOwner } from './types';
 

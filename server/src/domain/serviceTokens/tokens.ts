@@ -1,7 +1,8 @@
 import { serviceTokensRepo, usersRepo } from '@hdms/db';
 import type { Scope } from '../access/policy';
 import { newServiceToken, SERVICE_TOKEN_PREFIX, sha256Hex } from '../../auth/tokens';
-import type { Context, ProcedureContext, UserActor } from '../../context';
+import type { UserActor } from '../actor';
+import type { DomainContext } from '../context';
 import { conflict, notFound } from '../errors';
 import type { Page } from '../../lib/pagination';
 import { type AuditTarget, recordAudit } from '../audit/record';
@@ -33,7 +34,10 @@ export interface CreatedServiceToken {
 }
 
 /** An admin's context, as the service-token procedures receive it. */
-type AdminContext = ProcedureContext<UserActor<'admin'>>;
+type AdminContext = Pick<
+  DomainContext<UserActor<'admin'>>,
+  'db' | 'actor' | 'requestId' | 'ip' | 'procedure' | 'logger'
+>;
 
 /** A service token as stored. */
 type ServiceTokenRow = serviceTokensRepo.ServiceTokenRow;
@@ -69,7 +73,7 @@ function tokenTarget(row: ServiceTokenRow): AuditTarget {
 }
 
 /** The accounts that created `rows`, by id (one query). */
-async function creatorsOf(ctx: Pick<Context, 'db'>, rows: ServiceTokenRow[]) {
+async function creatorsOf(ctx: Pick<DomainContext, 'db'>, rows: ServiceTokenRow[]) {
   const ids = [...new Set(rows.map((r) => r.createdByUserId))];
   const users = await usersRepo.findUsernames(ctx.db, ids);
   return new Map(users.map((u) => [u.id, { id: u.id, username: u.username }]));

@@ -9,7 +9,9 @@ import {
   SignInThrottle,
   verifyPassword,
 } from '../../auth/index';
-import type { ProcedureContext, UserActor } from '../../context';
+import type { SessionManager } from '../../auth/sessions';
+import type { UserActor } from '../actor';
+import type { DomainContext } from '../context';
 import { recordAudit } from '../audit/record';
 import { badRequest, DomainError, unauthorized } from '../errors';
 import { recordAccountChanged } from '../events/record';
@@ -24,16 +26,17 @@ export interface SignedIn {
 }
 
 /** What the throttle needs of a request. */
-type ThrottleContext = Pick<ProcedureContext, 'db' | 'config' | 'logger' | 'ip'>;
+type ThrottleContext = Pick<DomainContext, 'db' | 'config' | 'logger' | 'ip'>;
 
 /** What signing in needs of a request: the throttle's, the sessions and the cookie. */
-type SignInContext = ThrottleContext & Pick<ProcedureContext, 'sessions' | 'setCookie'>;
+type SignInContext = ThrottleContext & {
+  sessions: SessionManager;
+  /** Hands the session cookie to the transport, where there is one. */
+  setCookie: (cookie: string) => void;
+};
 
 /** A signed-in person's request. */
-type UserContext = Pick<
-  ProcedureContext<UserActor>,
-  'db' | 'config' | 'logger' | 'ip' | 'sessions' | 'setCookie' | 'actor' | 'requestId' | 'procedure'
->;
+type UserContext = SignInContext & Pick<DomainContext<UserActor>, 'actor' | 'requestId' | 'procedure'>;
 
 /** The sign-in and registration throttle of the request's database, with the server's limits. */
 function throttleOf(ctx: Pick<ThrottleContext, 'db' | 'config' | 'logger'>): SignInThrottle {

@@ -1,5 +1,7 @@
 import { usersRepo } from '@hdms/db';
-import type { ProcedureContext, UserActor } from '../../context';
+import type { SessionManager } from '../../auth/sessions';
+import type { UserActor } from '../actor';
+import type { DomainContext } from '../context';
 import type { Page } from '../../lib/pagination';
 import { recordAudit } from '../audit/record';
 import { badRequest, conflict, forbidden, notFound } from '../errors';
@@ -9,13 +11,15 @@ import { type UserView, userTarget, userView } from './views';
 
 /** An admin's context, as the users procedures receive it. */
 type AdminContext = Pick<
-  ProcedureContext<UserActor<'admin'>>,
-  'db' | 'actor' | 'requestId' | 'ip' | 'procedure' | 'sessions'
->;
+  DomainContext<UserActor<'admin'>>,
+  'db' | 'actor' | 'requestId' | 'ip' | 'procedure'
+> & {
+  sessions: SessionManager;
+};
 
 /** Accounts by id, a page at a time; `search` matches username or email, `role` filters. */
 export async function listUsers(
-  ctx: Pick<ProcedureContext, 'db'>,
+  ctx: Pick<DomainContext, 'db'>,
   input: ListUsersInput,
 ): Promise<Page<UserView>> {
   const page = await usersRepo.listPage(ctx.db, input);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { assertMayChangePatientFields, type PatientField } from '../../domain/access/policy';
 import { scopeOf } from '../../domain/access/scope';
-import type { ProcedureContext } from '../../context';
+import type { DomainContext } from '../../domain/context';
 import { badInput } from '../../domain/errors';
 import { idSchema } from '../../lib/schemas';
 import { type PatientChanges, patientChangesSchema } from '../../domain/patients/schemas';
@@ -66,7 +66,7 @@ export const patientUpdateJob: JobType<PatientUpdatePayload, PatientUpdateResult
  * therefore applied, in the order they were accepted.
  */
 export async function acceptPatientUpdate(
-  ctx: Pick<ProcedureContext, 'db' | 'actor' | 'scope' | 'requestId' | 'ip' | 'procedure'>,
+  ctx: Pick<DomainContext, 'db' | 'actor' | 'scope' | 'requestId' | 'ip' | 'procedure'>,
   id: number,
   changes: PatientChanges,
 ): Promise<{ jobId: number }> {

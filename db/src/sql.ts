@@ -37,7 +37,7 @@ function run(
     const sql = formatMysql(text, values as Parameters<typeof formatMysql>[1], false, 'Z');
     return target.sequelize.query(sql, { type, transaction: transaction ?? null, raw: true });
   }
-  // `?` placeholders, bound by position (see bindSqliteValuesByPosition in connection.ts).
+  // `?` placeholders, bound by position by our driver (`positionalValues` in drivers/sqlite.ts).
   return target.sequelize.query(text, {
     type,
     transaction: transaction ?? null,

@@ -1,0 +1,213 @@
+import sqlite3 from 'sqlite3';
+
+/**
+ * The `sqlite3` module as HDMS hands it to Sequelize (its public `dialectModule` option): the
+ * driver itself, with a `Database` subclass that
+ * - binds the values of hand-written statements (`db/src/sql.ts`, anonymous `?` placeholders) by
+ *   position. Sequelize turns an array `bind` into `{ $1: …, $2: … }`; bound by name, SQLite and the
+ *   driver look every name up among the statement's parameters one by one, which is quadratic: a
+ *   second for a multi-row INSERT of a few thousand values. A statement without any `$name`
+ *   parameter cannot bind anything by name, so its `$1 … $n` values are bound in that order
+ *   instead. Sequelize's own statements (`$1` placeholders) keep their named binding;
+ * - sets every connection's busy timeout as it opens, and in `yield` mode (busy timeout 0) retries
+ *   a statement that found the database locked from JavaScript, after a short growing delay;
+ * - reports every native call (open, statement, close) to an optional `SqliteCallGuard`, which
+ *   may also hold new calls back (worker threads, see server/src/jobs/sqlite.ts);
+ * - calls back at once when closing a handle that failed to open (closing such a handle never
+ *   calls back, so `sequelize.close()` would wait forever).
+ * Sequelize's own classes stay as they are.
+ */
+
+/**
+ * Told of every native call of a connection: opening it, each statement, closing it. node-sqlite3
+ * calls back into JavaScript when such a call completes, which must not happen while the thread
+ * is being terminated.
+ */
+export interface SqliteCallGuard {
+  /** Before a native call starts; false holds the call back: it never starts and never calls back. */
+  enter(): boolean;
+  /** Once a call that `enter` let start has called back. */
+  leave(): void;
+}
+
+/**
+ * How a connection meets a database another connection has locked: `wait` inside SQLite (busy
+ * timeout 10 s, holding one of libuv's threads meanwhile), or `yield`: busy timeout 0, and the
+ * statement is retried from JavaScript (~16 s in all), holding no thread while it waits.
+ */
+export type SqliteBusyMode = 'wait' | 'yield';
+
+/** Options of `sqliteDriver`. */
+export interface SqliteDriverOptions {
+  busy?: SqliteBusyMode;
+  guard?: SqliteCallGuard;
+}
+
+/** The driver module Sequelize is given, and a switch of its busy mode. */
+export interface SqliteDriver {
+  /** What Sequelize's `dialectModule` option takes. */
+  readonly module: typeof sqlite3;
+  /** Switches the busy mode of every connection of this driver, from its next statement on. */
+  setBusy(mode: SqliteBusyMode): void;
+}
+
+/** The busy timeout of `wait` mode. */
+export const SQLITE_BUSY_TIMEOUT_MS = 10_000;
+
+/** The retries of `yield` mode: 5 ms × 1.25ⁿ plus up to 5 ms of jitter, 30 times (~16 s in all). */
+const BUSY_RETRY = { max: 30, baseMs: 5, exponent: 1.25, jitterMs: 5 };
+
+type Callback = (this: unknown, error: Error | null, ...results: unknown[]) => void;
+type NativeMethod = (this: sqlite3.Database, sql: string, ...rest: unknown[]) => sqlite3.Database;
+
+/**
+ * Sequelize's `$1 … $n` values as an array, when `sql` has no `$name` parameter to bind them to
+ * by name (the statements of `db/src/sql.ts`); otherwise `params` unchanged.
+ */
+export function positionalValues(sql: string, params: unknown): unknown {
+  if (params === null || typeof params !== 'object' || Array.isArray(params)) return params;
+  if (/\$\w/.test(sql)) return params;
+  const named = params as Record<string, unknown>;
+  const keys = Object.keys(named);
+  const values = new Array<unknown>(keys.length);
+  for (let i = 0; i < keys.length; i += 1) {
+    if (keys[i] !== `$${i + 1}`) return params;
+    values[i] = named[keys[i] as string];
+  }
+  return values;
+}
+
+const isBusy = (error: Error | null): boolean => (error as { code?: unknown } | null)?.code === 'SQLITE_BUSY';
+
+/** A `sqlite3` module whose connections follow `options` (see the top of this file). */
+export function sqliteDriver(options: SqliteDriverOptions = {}): SqliteDriver {
+  let busy: SqliteBusyMode = options.busy ?? 'wait';
+  const guard = options.guard;
+  const timeoutOf = (mode: SqliteBusyMode) => (mode === 'yield' ? 0 : SQLITE_BUSY_TIMEOUT_MS);
+
+  /** Runs one native call counted by the guard; `start` gets the callback that ends it. */
+  const counted = (start: (done: () => void) => void): boolean => {
+    if (guard && !guard.enter()) return false;
+    let ended = false;
+    start(() => {
+      if (ended) return;
+      ended = true;
+      guard?.leave();
+    });
+    return true;
+  };
+
+  const base = sqlite3.Database.prototype as unknown as Record<'run' | 'all' | 'get' | 'exec', NativeMethod>;
+
+  /** A connection of this driver; opened by `Database` below, once the guard let the open start. */
+  class GuardedDatabase extends sqlite3.Database {
+    /** The busy timeout this handle has; -1 until it opened. */
+    private busyTimeout = -1;
+    private openFailed = false;
+
+    constructor(filename: string, mode: number, callback?: (error: Error | null) => void) {
+      super(filename, mode, function (this: GuardedDatabase, error: Error | null) {
+        if (error) this.openFailed = true;
+        else this.configureBusy();
+        guard?.leave();
+        callback?.call(this, error);
+      });
+    }
+
+    /** Gives the handle the busy timeout of the current mode, if it has another. */
+    private configureBusy(): void {
+      const timeout = timeoutOf(busy);
+      if (this.busyTimeout === timeout) return;
+      this.configure('busyTimeout', timeout);
+      this.busyTimeout = timeout;
+    }
+
+    /**
+     * One statement through the driver's `method`: values bound by position where they can be,
+     * counted by the guard, retried while the database is locked in `yield` mode.
+     */
+    private statement(method: NativeMethod, args: unknown[]): this {
+      const sql = args[0] as string;
+      let callback: Callback | undefined;
+      if (typeof args[args.length - 1] === 'function') callback = args.pop() as Callback;
+      const rest = args.slice(1);
+      const owner = this;
+      if (rest.length === 1) rest[0] = positionalValues(sql, rest[0]);
+      const attempt = (retry: number) => {
+        if (this.busyTimeout !== -1) this.configureBusy();
+        counted((done) => {
+          method.call(
+            this,
+            sql,
+            ...rest,
+            function (this: unknown, error: Error | null, ...results: unknown[]) {
+              done();
+              if (isBusy(error) && busy === 'yield' && retry < BUSY_RETRY.max) {
+                const delay =
+                  BUSY_RETRY.baseMs * BUSY_RETRY.exponent ** retry + Math.random() * BUSY_RETRY.jitterMs;
+                setTimeout(() => attempt(retry + 1), delay);
+                return;
+              }
+              if (callback) callback.call(this, error, ...results);
+              else if (error) owner.emit('error', error);
+            },
+          );
+        });
+      };
+      attempt(0);
+      return this;
+    }
+
+    override run(...args: unknown[]): this {
+      return this.statement(base.run, args);
+    }
+    override all(...args: unknown[]): this {
+      return this.statement(base.all, args);
+    }
+    override get(...args: unknown[]): this {
+      return this.statement(base.get, args);
+    }
+    override exec(...args: unknown[]): this {
+      return this.statement(base.exec, args);
+    }
+
+    override close(callback?: (error: Error | null) => void): void {
+      if (this.openFailed) {
+        if (callback) setImmediate(() => callback(null));
+        return;
+      }
+      const close = sqlite3.Database.prototype.close;
+      counted((done) => {
+        close.call(this, (error) => {
+          done();
+          if (callback) callback(error);
+          else if (error) this.emit('error', error);
+        });
+      });
+    }
+  }
+
+  /**
+   * What Sequelize constructs (`new Database(file, mode, callback)`): a connection, or, once the
+   * guard holds calls back, an inert handle that never opens and never calls back.
+   */
+  function Database(
+    filename: string,
+    mode?: number | ((error: Error | null) => void),
+    callback?: (error: Error | null) => void,
+  ): GuardedDatabase {
+    const done = typeof mode === 'function' ? mode : callback;
+    const flags = typeof mode === 'number' ? mode : sqlite3.OPEN_READWRITE | sqlite3.OPEN_CREATE;
+    if (guard && !guard.enter()) return Object.create(GuardedDatabase.prototype) as GuardedDatabase;
+    return new GuardedDatabase(filename, flags, done);
+  }
+  Database.prototype = GuardedDatabase.prototype;
+
+  const module = Object.assign(Object.create(sqlite3) as typeof sqlite3, { Database });
+  return {
+    module,
+    setBusy(mode) {
+      busy = mode;
+    },
+  };
+}

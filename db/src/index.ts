@@ -11,7 +11,9 @@ export {
   type DatabaseOptions,
   type DatabaseTarget,
   type DatabaseTimeouts,
+  type PoolStats,
 } from './connection';
+export type { SqliteBusyMode, SqliteCallGuard } from './drivers/sqlite';
 export { createMigrator, migrateToLatest, migrateDown } from './migrator';
 export { migrations, type Migration } from './migrations/index';
 export * from './models/index';

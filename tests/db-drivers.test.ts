@@ -9,7 +9,7 @@ import {
 } from '@hdms/db';
 import { QueryTypes } from 'sequelize';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { positionalValues } from '../db/src/drivers/sqlite';
+import { PositionalValues, positionalValues } from '../db/src/drivers/sqlite';
 import { freshDatabase, TEST_DB_KIND, type TestDatabase } from './helpers/db';
 import { startTcpProxy } from './helpers/tcpProxy';
 
@@ -69,17 +69,16 @@ describe('hand-written statements (db/src/sql.ts)', () => {
 });
 
 describe('positionalValues', () => {
-  it("turns Sequelize's $1 … $n values into an array for a statement without $ parameters", () => {
-    expect(positionalValues('SELECT ? + ?', { $1: 1, $2: 'two' })).toEqual([1, 'two']);
-    expect(positionalValues('SELECT 1', {})).toEqual([]);
+  it('binds the values of a PositionalValues handed over as the only value, in order', () => {
+    expect(positionalValues({ $1: new PositionalValues([1, 'two', null]) })).toEqual([1, 'two', null]);
   });
-  it('leaves named binds of statements with $ parameters, and anything else, as they are', () => {
-    const named = { $1: 1 };
-    expect(positionalValues('SELECT $1', named)).toBe(named);
-    const odd = { $2: 1, $1: 2 };
-    expect(positionalValues('SELECT ?, ?', odd)).toBe(odd);
-    expect(positionalValues('SELECT ?', [1])).toEqual([1]);
-    expect(positionalValues('SELECT 1', undefined)).toBeUndefined();
+  it("leaves Sequelize's own binds as they are", () => {
+    const named = { $1: 1, $2: 2 };
+    expect(positionalValues(named)).toBe(named);
+    const mixed = { $1: new PositionalValues([1]), $2: 2 };
+    expect(positionalValues(mixed)).toBe(mixed);
+    expect(positionalValues([1])).toEqual([1]);
+    expect(positionalValues(undefined)).toBeUndefined();
   });
 });
 

@@ -4,11 +4,12 @@ import sqlite3 from 'sqlite3';
  * The `sqlite3` module as HDMS hands it to Sequelize (its public `dialectModule` option): the
  * driver itself, with a `Database` subclass that
  * - binds the values of hand-written statements (`db/src/sql.ts`, anonymous `?` placeholders) by
- *   position. Sequelize turns an array `bind` into `{ $1: …, $2: … }`; bound by name, SQLite and the
- *   driver look every name up among the statement's parameters one by one, which is quadratic: a
- *   second for a multi-row INSERT of a few thousand values. A statement without any `$name`
- *   parameter cannot bind anything by name, so its `$1 … $n` values are bound in that order
- *   instead. Sequelize's own statements (`$1` placeholders) keep their named binding;
+ *   position. Given an array `bind`, Sequelize builds `{ $1: …, $2: … }` (twice) and the driver
+ *   binds each name, which SQLite looks up among the statement's parameters one by one: quadratic,
+ *   a second for a multi-row INSERT of a few thousand values. So sql.ts hands Sequelize a single
+ *   bind value, a `PositionalValues` holding the statement's values, which Sequelize passes on
+ *   untouched as `$1`; this driver binds the values it holds in order. Sequelize's own statements
+ *   keep their named binding;
  * - sets every connection's busy timeout as it opens, and in `yield` mode (busy timeout 0) retries
  *   a statement that found the database locked from JavaScript, after a short growing delay;
  * - reports every native call (open, statement, close) to an optional `SqliteCallGuard`, which
@@ -61,20 +62,22 @@ type Callback = (this: unknown, error: Error | null, ...results: unknown[]) => v
 type NativeMethod = (this: sqlite3.Database, sql: string, ...rest: unknown[]) => sqlite3.Database;
 
 /**
- * Sequelize's `$1 … $n` values as an array, when `sql` has no `$name` parameter to bind them to
- * by name (the statements of `db/src/sql.ts`); otherwise `params` unchanged.
+ * The values of a statement written with anonymous `?` placeholders, bound in this order: pass
+ * `bind: [new PositionalValues(values)]` to `sequelize.query` (see the top of this file).
  */
-export function positionalValues(sql: string, params: unknown): unknown {
+export class PositionalValues {
+  constructor(readonly values: readonly unknown[]) {}
+}
+
+/**
+ * The array to bind for parameters as Sequelize hands them to the driver: the values of a
+ * `PositionalValues` given as the only bind value; otherwise `params` unchanged.
+ */
+export function positionalValues(params: unknown): unknown {
   if (params === null || typeof params !== 'object' || Array.isArray(params)) return params;
-  if (/\$\w/.test(sql)) return params;
-  const named = params as Record<string, unknown>;
-  const keys = Object.keys(named);
-  const values = new Array<unknown>(keys.length);
-  for (let i = 0; i < keys.length; i += 1) {
-    if (keys[i] !== `$${i + 1}`) return params;
-    values[i] = named[keys[i] as string];
-  }
-  return values;
+  const first = (params as { $1?: unknown }).$1;
+  if (!(first instanceof PositionalValues) || '$2' in params) return params;
+  return first.values;
 }
 
 const isBusy = (error: Error | null): boolean => (error as { code?: unknown } | null)?.code === 'SQLITE_BUSY';
@@ -132,7 +135,7 @@ export function sqliteDriver(options: SqliteDriverOptions = {}): SqliteDriver {
       if (typeof args[args.length - 1] === 'function') callback = args.pop() as Callback;
       const rest = args.slice(1);
       const owner = this;
-      if (rest.length === 1) rest[0] = positionalValues(sql, rest[0]);
+      if (rest.length === 1) rest[0] = positionalValues(rest[0]);
       const attempt = (retry: number) => {
         if (this.busyTimeout !== -1) this.configureBusy();
         counted((done) => {

@@ -145,11 +145,16 @@ export function sqliteDriver(options: SqliteDriverOptions = {}): SqliteDriver {
             ...rest,
             function (this: unknown, error: Error | null, ...results: unknown[]) {
               done();
-              if (isBusy(error) && busy === 'yield' && retry < BUSY_RETRY.max) {
-                const delay =
-                  BUSY_RETRY.baseMs * BUSY_RETRY.exponent ** retry + Math.random() * BUSY_RETRY.jitterMs;
-                setTimeout(() => attempt(retry + 1), delay);
-                return;
+              if (isBusy(error) && busy === 'yield') {
+                if (retry < BUSY_RETRY.max) {
+                  const delay =
+                    BUSY_RETRY.baseMs * BUSY_RETRY.exponent ** retry + Math.random() * BUSY_RETRY.jitterMs;
+                  setTimeout(() => attempt(retry + 1), delay);
+                  return;
+                }
+                // Retried enough: Sequelize's own retry, which matches the driver's exact message,
+                // must not start over. The code stays SQLITE_BUSY.
+                (error as Error).message += ` (still locked after ${BUSY_RETRY.max} retries)`;
               }
               if (callback) callback.call(this, error, ...results);
               else if (error) owner.emit('error', error);

@@ -114,20 +114,20 @@ async function insertStatement(
         `(${row.map((value) => escapeMysql(value as Parameters<typeof escapeMysql>[0], false, 'Z')).join(',')})`,
     );
     const sql = head + tuples.join(',');
-    [reported] = (await target.sequelize.query(sql, {
+    [reported] = await target.sequelize.query(sql, {
       type: QueryTypes.INSERT,
       transaction: transaction ?? null,
       raw: true,
-    })) as unknown as [number, number];
+    });
   } else {
     const tuple = `(${columns.map(() => '?').join(',')})`;
     const sql = head + rows.map(() => tuple).join(',');
-    [reported] = (await target.sequelize.query(sql, {
+    [reported] = await target.sequelize.query(sql, {
       type: QueryTypes.INSERT,
       transaction: transaction ?? null,
       raw: true,
       bind: [new PositionalValues(rows.flatMap((row) => row.map(sqliteValue)))],
-    })) as unknown as [number, number];
+    });
   }
   // One multi-row INSERT gets consecutive ids (it writes alone on SQLite; MySQL hands out a block
   // to a simple insert in every lock mode, as bulkCreate assumes): MySQL reports the first, SQLite the last.

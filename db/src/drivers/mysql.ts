@@ -136,7 +136,10 @@ function boundedEnd(connection: DriverConnection, busy: () => boolean): void {
 /** A `mysql2` module whose connections have `deadlines` (see the top of this file). */
 export function mysqlDriver(deadlines: MysqlDeadlines): typeof mysql2 {
   const createConnection = (config: unknown) => {
-    const connection = mysql2.createConnection(config as never) as unknown as DriverConnection;
+    // mysql2 types no `stream` (the socket, which Sequelize's own `validate` reads too): our narrow view.
+    const connection = mysql2.createConnection(
+      config as mysql2.ConnectionOptions,
+    ) as unknown as DriverConnection;
     connectDeadline(connection, deadlines.connectTimeoutMs);
     const statements = guardStatements(connection, deadlines);
     boundedEnd(connection, statements.busy);

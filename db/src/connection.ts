@@ -202,7 +202,7 @@ export interface DatabaseOptions extends DatabaseTimeouts {
 
 /** The connection pool's counts (MySQL; SQLite has no pool). */
 export interface PoolStats {
-  /** Connections open. */
+  /** Connections open or being opened. */
   size: number;
   /** Connections open and idle. */
   available: number;

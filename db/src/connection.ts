@@ -8,6 +8,8 @@ import {
   TimeoutError,
   type Transaction,
 } from 'sequelize';
+import { mysqlDriver, timeoutError } from './drivers/mysql';
+import { type SqliteBusyMode, type SqliteCallGuard, type SqliteDriver, sqliteDriver } from './drivers/sqlite';
 import { initModels, type Models } from './models/index';
 
 /** Where the data lives, parsed from a `DATABASE_URL`. */
@@ -189,6 +191,25 @@ export interface DatabaseTimeouts {
 export interface DatabaseOptions extends DatabaseTimeouts {
   /** Receives every SQL statement (off by default). */
   logging?: (sql: string) => void;
+  /**
+   * SQLite: how a connection meets a database another connection has locked (`drivers/sqlite.ts`):
+   * `wait` inside SQLite (default), or `yield` (busy timeout 0, retried from JavaScript).
+   */
+  sqliteBusy?: SqliteBusyMode;
+  /** SQLite: told of every native call of this database's connections (`drivers/sqlite.ts`). */
+  sqliteGuard?: SqliteCallGuard;
+}
+
+/** The connection pool's counts (MySQL; SQLite has no pool). */
+export interface PoolStats {
+  /** Connections open or being opened. */
+  size: number;
+  /** Connections open and idle. */
+  available: number;
+  /** Connections handed out. */
+  using: number;
+  /** Requests waiting for a connection. */
+  waiting: number;
 }
 
 const DEFAULT_TIMEOUTS: Required<DatabaseTimeouts> = {
@@ -197,9 +218,6 @@ const DEFAULT_TIMEOUTS: Required<DatabaseTimeouts> = {
   queryTimeoutMs: 10_000,
   schemaChangeTimeoutMs: 30 * 60_000,
 };
-
-/** Statements that change tables (not whole databases): they get `schemaChangeTimeoutMs`. */
-const SCHEMA_CHANGE = /^\s*(ALTER|CREATE|DROP|RENAME|TRUNCATE|OPTIMIZE)\s+(?!DATABASE\b|SCHEMA\b)/i;
 
 /** How long `ping()` waits by default before it reports the database unavailable. */
 const PING_TIMEOUT_MS = 1_500;
@@ -221,19 +239,17 @@ export interface Database {
    * connection is busy or stalled.
    */
   ping(timeoutMs?: number): Promise<void>;
+  /** The connection pool's counts; null on SQLite. */
+  poolStats(): PoolStats | null;
+  /**
+   * True when locking reads may say `FOR UPDATE SKIP LOCKED` (`skipLocked: true` in a query's
+   * options): on MySQL (8.0.1+, MariaDB 10.6+), where `createDatabase` enables it.
+   */
+  readonly skipLocked: boolean;
+  /** SQLite: switches how this database's connections meet a locked database (no effect on MySQL). */
+  setSqliteBusy(mode: SqliteBusyMode): void;
   /** Closes every connection, once; later calls wait for the same close. */
   close(): Promise<void>;
-}
-
-interface SqliteConnection {
-  configure(option: 'busyTimeout', value: number): void;
-}
-
-const SQLITE_BUSY_TIMEOUT_MS = 10_000;
-
-/** An error carrying a code that `isDatabaseUnavailable` and Sequelize's error mapping know. */
-function timeoutError(message: string): Error & { code: string; errno: string; fatal: boolean } {
-  return Object.assign(new Error(message), { code: 'ETIMEDOUT', errno: 'ETIMEDOUT', fatal: true });
 }
 
 /** Resolves or rejects as `work` does, or rejects with `onTimeout()` after `ms`, whichever is first. */
@@ -249,162 +265,22 @@ async function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => Er
   }
 }
 
-/** The parts of a mysql2 connection the deadlines below rely on. */
-interface MysqlDriverConnection {
-  query(...args: unknown[]): unknown;
-  execute(...args: unknown[]): unknown;
-  end(callback: (error?: Error | null) => void): unknown;
-  destroy(): void;
-  stream: { destroyed: boolean; destroy(error?: Error): void };
-  _command?: unknown;
-  _closing?: boolean;
-  _fatalError?: Error | null;
-  _protocolError?: Error | null;
-}
-
-/** The parts of Sequelize's MySQL connection manager the deadlines below replace. */
-interface MysqlConnectionManager {
-  lib: { createConnection(config: unknown): MysqlDriverConnection };
-  /** sequelize-pool's pool: `_factory.create` opens a connection for the waiting acquires. */
-  pool: { _factory: { create(): Promise<unknown> }; _pendingAcquires: unknown[] };
-  connect(config: unknown): Promise<MysqlDriverConnection>;
-  disconnect(connection: MysqlDriverConnection): Promise<void>;
-}
-
-type QueryClass = new (
-  ...args: unknown[]
-) => {
-  formatError(error: Error, stack?: string): Error;
-};
-
-/**
- * Gives every statement on `connection` (Sequelize's queries and prepared statements, and its
- * `SET time_zone` at connect) a deadline: `queryTimeoutMs`, or `schemaChangeTimeoutMs` for DDL.
- * mysql2's own `timeout` leaves the timed-out command waiting on the socket, so the next statement
- * on that connection would queue behind it; here the socket is destroyed instead: the statement
- * fails at once, the connection is marked fatal and the pool's `validate` evicts it, and later
- * statements get fresh connections.
- */
-function guardStatements(
-  connection: MysqlDriverConnection,
-  timeouts: Required<DatabaseTimeouts>,
-): MysqlDriverConnection {
-  for (const method of ['query', 'execute'] as const) {
-    const original = connection[method];
-    connection[method] = (...args: unknown[]) => {
-      const last = args.length - 1;
-      const callback = args[last];
-      if (typeof callback !== 'function') return original.apply(connection, args);
-      const first = args[0];
-      const sql = typeof first === 'string' ? first : (first as { sql?: unknown } | null)?.sql;
-      const timeoutMs =
-        typeof sql === 'string' && SCHEMA_CHANGE.test(sql)
-          ? timeouts.schemaChangeTimeoutMs
-          : timeouts.queryTimeoutMs;
-      let settled = false;
-      const settle = (...results: unknown[]) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        callback(...results);
-      };
-      const timer = setTimeout(() => {
-        const error = timeoutError(`the database did not answer within ${timeoutMs} ms`);
-        connection.stream.destroy(error);
-        // mysql2 reports the destroyed socket to the command; this covers a socket closed already.
-        setImmediate(() => settle(error));
-      }, timeoutMs);
-      timer.unref();
-      args[last] = settle;
-      try {
-        return original.apply(connection, args);
-      } catch (error) {
-        settled = true;
-        clearTimeout(timer);
-        throw error;
-      }
-    };
-  }
-  return connection;
+/** The parts of a column mysql2 hands to `typeCast`. */
+interface TypeCastField {
+  type: string;
+  string(): string | null;
 }
 
 /**
- * Installs the MySQL deadlines on one Sequelize instance: statement deadlines on every connection,
- * a hard deadline on opening one, a bounded disconnect (a stalled server never answers QUIT), and
- * lost or timed-out connections reported as Sequelize `ConnectionError`s.
+ * How mysql2 converts the values it reads (`dialectOptions.typeCast`, which Sequelize spreads over
+ * its own connection settings in place of its converter). Sequelize's converts three types of
+ * MySQL: DATETIME, by looking the connection's time zone up in moment-timezone for every value;
+ * DATE (DATEONLY), as its text; GEOMETRY (no model of ours has one). Our time zone is always UTC
+ * (`timezone: '+00:00'`, which Sequelize gives mysql2 too), so mysql2's own conversion reads the
+ * same Date for a DATETIME; DATE stays text, as Sequelize reads it; the rest is mysql2's.
  */
-function installMysqlDeadlines(sequelize: Sequelize, timeouts: Required<DatabaseTimeouts>): void {
-  const manager = sequelize.connectionManager as unknown as MysqlConnectionManager;
-  const lib = manager.lib;
-  manager.lib = Object.assign(Object.create(lib) as typeof lib, {
-    createConnection: (config: unknown) => guardStatements(lib.createConnection(config), timeouts),
-  });
-
-  const connect = manager.connect.bind(manager);
-  manager.connect = (config) => {
-    let timedOut = false;
-    const attempt = connect(config);
-    // A connection that arrives after its deadline is nobody's: close it.
-    attempt.then(
-      (connection) => {
-        if (timedOut) connection.stream.destroy();
-      },
-      () => undefined,
-    );
-    return withDeadline(attempt, timeouts.connectTimeoutMs, () => {
-      timedOut = true;
-      return new ConnectionTimedOutError(
-        timeoutError(`connect ETIMEDOUT (no answer within ${timeouts.connectTimeoutMs} ms)`),
-      );
-    });
-  };
-
-  // sequelize-pool hands a failed connect to whichever acquire waits first, even one that came
-  // after the connect started: a connect that timed out during an outage would fail a request made
-  // after the database came back. Such a request gets a connect attempt of its own instead.
-  const pool = manager.pool;
-  const create = pool._factory.create;
-  pool._factory.create = async () => {
-    for (;;) {
-      const waiting = new Set(pool._pendingAcquires);
-      try {
-        return await create();
-      } catch (error) {
-        const next = pool._pendingAcquires[0];
-        if (next === undefined || waiting.has(next)) throw error;
-      }
-    }
-  };
-
-  const disconnect = manager.disconnect.bind(manager);
-  manager.disconnect = async (connection) => {
-    const broken =
-      connection._fatalError ||
-      connection._protocolError ||
-      connection.stream.destroyed ||
-      connection._command;
-    if (broken) {
-      connection.stream.destroy();
-      return;
-    }
-    try {
-      await withDeadline(disconnect(connection), 1_000, () => timeoutError('QUIT was not answered'));
-    } catch {
-      connection.stream.destroy();
-    }
-  };
-
-  const { dialect } = sequelize as unknown as { dialect: { Query: QueryClass } };
-  const BaseQuery = dialect.Query;
-  dialect.Query = class DeadlineQuery extends BaseQuery {
-    override formatError(error: Error, stack?: string): Error {
-      if (!isDatabaseUnavailable(error)) return super.formatError(error, stack);
-      const code = (error as { code?: unknown }).code;
-      const wrapped = code === 'ETIMEDOUT' ? new ConnectionTimedOutError(error) : new ConnectionError(error);
-      if (stack) wrapped.stack = stack;
-      return wrapped;
-    }
-  };
+function typeCast(field: TypeCastField, next: () => unknown): unknown {
+  return field.type === 'DATE' ? field.string() : next();
 }
 
 function mysqlOptions(
@@ -418,7 +294,9 @@ function mysqlOptions(
     username: decodeURIComponent(target.url.username),
     password: decodeURIComponent(target.url.password),
     timezone: '+00:00',
-    dialectOptions: { charset: 'utf8mb4', connectTimeout: timeouts.connectTimeoutMs },
+    // The driver with our deadlines (`drivers/mysql.ts`), through Sequelize's public option.
+    dialectModule: mysqlDriver(timeouts),
+    dialectOptions: { charset: 'utf8mb4', connectTimeout: timeouts.connectTimeoutMs, typeCast },
     define: { charset: 'utf8mb4', collate: 'utf8mb4_unicode_ci' },
     // `validate` stays Sequelize's: a connection whose socket failed or timed out is evicted.
     pool: { max: 10, min: 0, acquire: timeouts.acquireTimeoutMs, idle: 10_000, evict: 1_000 },
@@ -431,38 +309,7 @@ function mysqlSequelize(
   timeouts: Required<DatabaseTimeouts>,
   extra: Options,
 ): Sequelize {
-  const sequelize = new Sequelize({ ...mysqlOptions(target, timeouts), ...extra });
-  installMysqlDeadlines(sequelize, timeouts);
-  installDatetimeParser(sequelize);
-  return sequelize;
-}
-
-interface TypeCastField {
-  type: string;
-}
-
-/**
- * DATETIME values read by mysql2 itself. Sequelize's parser looks the connection's time zone up
- * in moment-timezone for every value; ours is always UTC (`timezone: '+00:00'`, which mysql2 is
- * given too), so mysql2's own conversion reads the same Date. Every other type is still Sequelize's.
- */
-function installDatetimeParser(sequelize: Sequelize): void {
-  const manager = sequelize.connectionManager as unknown as {
-    constructor: { _typecast: Function };
-    // The connection manager's own copy of the configuration, which it connects with.
-    config: { dialectOptions?: Record<string, unknown> };
-  };
-  const sequelizeCast = manager.constructor._typecast.bind(manager) as (
-    field: TypeCastField,
-    next: () => unknown,
-  ) => unknown;
-  const config = manager.config;
-  config.dialectOptions = {
-    ...config.dialectOptions,
-    typeCast(field: TypeCastField, next: () => unknown) {
-      return field.type === 'DATETIME' || field.type === 'TIMESTAMP' ? next() : sequelizeCast(field, next);
-    },
-  };
+  return new Sequelize({ ...mysqlOptions(target, timeouts), ...extra });
 }
 
 /** Creates the MySQL database named by the target if it does not exist yet (utf8mb4). */
@@ -478,49 +325,6 @@ async function ensureMysqlDatabase(
   } finally {
     await admin.close().catch(() => undefined);
   }
-}
-
-/**
- * Bound values handed to SQLite by position. Sequelize writes `$1`, `$2`, … and hands the values
- * over as an object keyed by those names; SQLite looks every named parameter up among the ones
- * before it while preparing, and the driver binds each name the same way: quadratic, a second for
- * a multi-row INSERT of a few thousand values. Statements written with anonymous `?` placeholders
- * (`db/src/sql.ts`) get their values as an array, bound by position. Sequelize's own statements
- * keep its way.
- */
-function bindSqliteValuesByPosition(sequelize: Sequelize): void {
-  type Format = (sql: string, values: unknown, dialect: string) => [string, unknown];
-  const dialect = (sequelize as unknown as { dialect: { Query: { formatBindParameters: Format } } }).dialect;
-  const BaseQuery = dialect.Query as unknown as (new (
-    ...args: never[]
-  ) => object) & { formatBindParameters: Format };
-  dialect.Query = class PositionalQuery extends BaseQuery {
-    static override formatBindParameters(
-      sql: string,
-      values: unknown,
-      dialectName: string,
-    ): [string, unknown] {
-      if (Array.isArray(values) && !/\$\w/.test(sql)) return [sql, values];
-      return BaseQuery.formatBindParameters(sql, values, dialectName);
-    }
-  } as unknown as typeof dialect.Query;
-}
-
-/** Makes every new SQLite connection wait for a lock instead of failing with SQLITE_BUSY. */
-function configureSqliteConnections(sequelize: Sequelize): void {
-  const manager = sequelize.connectionManager as unknown as {
-    getConnection(options?: unknown): Promise<SqliteConnection>;
-  };
-  const getConnection = manager.getConnection.bind(manager);
-  const configured = new WeakSet<SqliteConnection>();
-  manager.getConnection = async (options) => {
-    const connection = await getConnection(options);
-    if (!configured.has(connection)) {
-      connection.configure('busyTimeout', SQLITE_BUSY_TIMEOUT_MS);
-      configured.add(connection);
-    }
-    return connection;
-  };
 }
 
 const FS_REASONS: Record<string, string> = {
@@ -619,37 +423,26 @@ function prepareSqliteFile(file: string): void {
   }
 }
 
-/**
- * Forgets SQLite handles that failed to open: Sequelize keeps them, and closing one never calls
- * back, so `sequelize.close()` would wait forever.
- */
-function dropFailedSqliteHandles(sequelize: Sequelize): void {
-  const manager = sequelize.connectionManager as unknown as {
-    connections?: Record<string, { open?: boolean }>;
-  };
-  const connections = manager.connections ?? {};
-  for (const [key, connection] of Object.entries(connections)) {
-    if (connection.open === false) delete connections[key];
-  }
-}
-
 /** Opens a SQLite database (file or `:memory:`); path problems fail at once, naming the file. */
-async function openSqlite(storage: string, logging: Options['logging']): Promise<Sequelize> {
+async function openSqlite(
+  storage: string,
+  logging: Options['logging'],
+  driver: SqliteDriver,
+): Promise<Sequelize> {
   const inMemory = storage === ':memory:';
   if (!inMemory) prepareSqliteFile(storage);
   const sequelize = new Sequelize({
     dialect: 'sqlite',
+    // The driver with positional binds, busy handling and the guard (`drivers/sqlite.ts`).
+    dialectModule: driver.module,
     storage,
     logging,
     transactionType: 'IMMEDIATE' as Transaction.TYPES,
   });
-  configureSqliteConnections(sequelize);
-  bindSqliteValuesByPosition(sequelize);
   try {
     if (!inMemory) await sequelize.query('PRAGMA journal_mode = WAL');
     await sequelize.authenticate();
   } catch (error) {
-    dropFailedSqliteHandles(sequelize);
     await sequelize.close().catch(() => undefined);
     throw new DatabaseOpenError(`cannot open the SQLite database ${storage}: ${oneLine(error)}`, {
       cause: error,
@@ -680,6 +473,32 @@ async function openMysql(
 }
 
 /**
+ * The counts of Sequelize's connection pool. Read-only, and the one place HDMS reads past
+ * Sequelize's public API: `connectionManager` is a public property, its `pool` (sequelize-pool's
+ * `Pool`, whose `size`, `available`, `using` and `waiting` are public getters) is not documented.
+ * Pinned by tests/db-drivers.test.ts against the installed Sequelize (6.37): should a release move
+ * it, the metrics lose their pool gauges (null here) and that test fails.
+ */
+function poolStatsOf(sequelize: Sequelize): PoolStats | null {
+  const pool = (sequelize.connectionManager as { pool?: Partial<PoolStats> }).pool;
+  if (!pool || typeof pool.size !== 'number') return null;
+  const { size, available, using, waiting } = pool;
+  return { size, available: Number(available), using: Number(using), waiting: Number(waiting) };
+}
+
+/**
+ * Lets this instance's MySQL queries say `FOR UPDATE SKIP LOCKED` (MySQL 8.0.1+, MariaDB 10.6+):
+ * Sequelize v6 knows the clause (`skipLocked: true`) but enables it for PostgreSQL only, and has no
+ * option for it. The one write past its public API: an own `supports` of this instance's dialect
+ * (the dialect's shared defaults stay as they are). Pinned by tests/db-drivers.test.ts, which
+ * checks that the clause reaches the SQL.
+ */
+function enableSkipLocked(sequelize: Sequelize): void {
+  const { dialect } = sequelize as Sequelize & { dialect: { supports: Record<string, unknown> } };
+  if (dialect.supports.skipLocked !== true) dialect.supports = { ...dialect.supports, skipLocked: true };
+}
+
+/**
  * Opens the database a `DATABASE_URL` names. It does not migrate: see `migrateToLatest`. On MySQL
  * every connect, pool acquire and statement has a deadline (`options`); a failure for want of the
  * database is an error `isDatabaseUnavailable` recognises, and the pool heals by itself when the
@@ -694,11 +513,17 @@ export async function createDatabase(databaseUrl: string, options: DatabaseOptio
     queryTimeoutMs: options.queryTimeoutMs ?? DEFAULT_TIMEOUTS.queryTimeoutMs,
     schemaChangeTimeoutMs: options.schemaChangeTimeoutMs ?? DEFAULT_TIMEOUTS.schemaChangeTimeoutMs,
   };
-  const sequelize =
-    target.dialect === 'sqlite'
-      ? await openSqlite(target.storage, logging)
-      : await openMysql(databaseUrl, target, timeouts, logging);
+  let sqlite: SqliteDriver | undefined;
+  let sequelize: Sequelize;
+  if (target.dialect === 'sqlite') {
+    sqlite = sqliteDriver({ busy: options.sqliteBusy, guard: options.sqliteGuard });
+    sequelize = await openSqlite(target.storage, logging, sqlite);
+  } else {
+    sequelize = await openMysql(databaseUrl, target, timeouts, logging);
+  }
   const models = initModels(sequelize);
+  const skipLocked = target.dialect === 'mysql';
+  if (skipLocked) enableSkipLocked(sequelize);
 
   let queue: Promise<unknown> = Promise.resolve();
   let closing: Promise<void> | undefined;
@@ -724,9 +549,13 @@ export async function createDatabase(databaseUrl: string, options: DatabaseOptio
         () => new ConnectionTimedOutError(timeoutError(`the database did not answer within ${timeoutMs} ms`)),
       );
     },
+    poolStats: () => (target.dialect === 'mysql' ? poolStatsOf(sequelize) : null),
+    skipLocked,
+    setSqliteBusy(mode) {
+      sqlite?.setBusy(mode);
+    },
     close() {
       closing ??= queue.then(async () => {
-        if (target.dialect === 'sqlite') dropFailedSqliteHandles(sequelize);
         try {
           await sequelize.close();
         } catch (error) {

@@ -11,8 +11,10 @@ export {
   type DatabaseOptions,
   type DatabaseTarget,
   type DatabaseTimeouts,
+  type PoolStats,
 } from './connection';
 export { type DatabaseFailure, databaseFailureOf } from './failures';
+export type { SqliteBusyMode, SqliteCallGuard } from './drivers/sqlite';
 export { createMigrator, migrateToLatest, migrateDown } from './migrator';
 export { migrations, type Migration } from './migrations/index';
 export * from './models/index';

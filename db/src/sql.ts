@@ -1,5 +1,6 @@
 import { escape as escapeMysql, format as formatMysql } from 'mysql2';
 import { QueryTypes, type Sequelize, type Transaction } from 'sequelize';
+import { PositionalValues } from './drivers/sqlite';
 
 /**
  * Statements written by hand for the hot paths (a session lookup, a page of patients, audit
@@ -22,6 +23,7 @@ export interface SqlTarget {
 function sqliteValue(value: unknown): unknown {
   if (value instanceof Date) return value.toISOString().replace('T', ' ').replace('Z', ' +00:00');
   if (typeof value === 'boolean') return value ? 1 : 0;
+  if (typeof value === 'bigint') return value.toString();
   return value;
 }
 
@@ -37,12 +39,12 @@ function run(
     const sql = formatMysql(text, values as Parameters<typeof formatMysql>[1], false, 'Z');
     return target.sequelize.query(sql, { type, transaction: transaction ?? null, raw: true });
   }
-  // `?` placeholders, bound by position (see bindSqliteValuesByPosition in connection.ts).
+  // `?` placeholders, bound by position by our driver (`PositionalValues` in drivers/sqlite.ts).
   return target.sequelize.query(text, {
     type,
     transaction: transaction ?? null,
     raw: true,
-    bind: values.length ? values.map(sqliteValue) : undefined,
+    bind: values.length ? [new PositionalValues(values.map(sqliteValue))] : undefined,
     // Sequelize would read the column types of any table named after FROM first, for every
     // statement; the callers convert the values themselves.
     tableNames: [],
@@ -112,20 +114,20 @@ async function insertStatement(
         `(${row.map((value) => escapeMysql(value as Parameters<typeof escapeMysql>[0], false, 'Z')).join(',')})`,
     );
     const sql = head + tuples.join(',');
-    [reported] = (await target.sequelize.query(sql, {
+    [reported] = await target.sequelize.query(sql, {
       type: QueryTypes.INSERT,
       transaction: transaction ?? null,
       raw: true,
-    })) as unknown as [number, number];
+    });
   } else {
     const tuple = `(${columns.map(() => '?').join(',')})`;
     const sql = head + rows.map(() => tuple).join(',');
-    [reported] = (await target.sequelize.query(sql, {
+    [reported] = await target.sequelize.query(sql, {
       type: QueryTypes.INSERT,
       transaction: transaction ?? null,
       raw: true,
-      bind: rows.flatMap((row) => row.map(sqliteValue)),
-    })) as unknown as [number, number];
+      bind: [new PositionalValues(rows.flatMap((row) => row.map(sqliteValue)))],
+    });
   }
   // One multi-row INSERT gets consecutive ids (it writes alone on SQLite; MySQL hands out a block
   // to a simple insert in every lock mode, as bulkCreate assumes): MySQL reports the first, SQLite the last.

@@ -31,20 +31,6 @@ export function routeLabel(path: string, routePath: string | undefined): string 
   return routePath;
 }
 
-/** The database pool as sequelize-pool shows it (MySQL); SQLite has none. */
-interface PoolView {
-  size: number;
-  available: number;
-  using: number;
-  waiting: number;
-}
-
-function poolOf(db: Database): PoolView | null {
-  const pool = (db.sequelize.connectionManager as unknown as { pool?: Partial<PoolView> }).pool;
-  if (!pool || typeof pool.size !== 'number') return null;
-  return pool as PoolView;
-}
-
 /** One server's metrics. */
 export class Metrics {
   readonly registry = new Registry();
@@ -74,7 +60,7 @@ export class Metrics {
       labelNames: ['state'],
       registers,
       collect() {
-        const pool = poolOf(db);
+        const pool = db.poolStats();
         if (!pool) return;
         this.set({ state: 'open' }, pool.size);
         this.set({ state: 'in_use' }, pool.using);
@@ -86,7 +72,7 @@ export class Metrics {
       help: 'Requests waiting for a database connection (MySQL; absent on SQLite)',
       registers,
       collect() {
-        const pool = poolOf(db);
+        const pool = db.poolStats();
         if (pool) this.set(pool.waiting);
       },
     });

@@ -46,23 +46,13 @@ const NO_EARLIER_JOB_OF_ITS_KEY = literal(
 );
 
 /**
- * Lets this database's MySQL queries say `FOR UPDATE SKIP LOCKED` (MySQL 8.0.1+, MariaDB 10.6+):
- * Sequelize v6 knows the clause but enables it for PostgreSQL only. Set on this instance's
- * dialect alone.
- */
-function enableSkipLocked(db: Database): void {
-  const dialect = (db.sequelize as unknown as { dialect: { supports: Record<string, unknown> } }).dialect;
-  if (dialect.supports.skipLocked !== true) dialect.supports = { ...dialect.supports, skipLocked: true };
-}
-
-/**
  * Runs `work` in a claim's transaction. MySQL: READ COMMITTED, so the locking read takes no gap
  * locks (enqueues are never blocked) and plain reads see the latest commits. SQLite: the
  * database's serialised IMMEDIATE transaction, the single-writer equivalent of a row lock.
+ * `FOR UPDATE SKIP LOCKED` is enabled by `createDatabase` (`db.skipLocked`).
  */
 export function claimTransaction<T>(db: Database, work: (tx: Transaction) => Promise<T>): Promise<T> {
   if (db.dialect !== 'mysql') return db.transaction(work);
-  enableSkipLocked(db);
   return db.sequelize.transaction(
     { isolationLevel: SequelizeTransaction.ISOLATION_LEVELS.READ_COMMITTED },
     work,

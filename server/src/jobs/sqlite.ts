@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Database } from '@hdms/db';
+import type { Database, SqliteCallGuard } from '@hdms/db';
 
 /**
  * SQLite in several threads of one process (the job framework's side of it). node-sqlite3 runs
@@ -18,7 +18,8 @@ import type { Database } from '@hdms/db';
  * ("FATAL ERROR: Error::ThrowAsJavaScriptException napi_throw"). So every native call of a
  * worker's Sequelize is counted in a small shared array, and before a thread is terminated the
  * main thread `quiesce`s it: no new call may start (one that tries waits forever; the thread is
- * about to go) and the calls in flight are allowed to finish first.
+ * about to go) and the calls in flight are allowed to finish first. The counting is done by the
+ * database's driver (`db/src/drivers/sqlite.ts`), told by `callGuard`.
  *
  * The array's slots: `IN_FLIGHT` native calls running, `FROZEN` 1 once no new call may start.
  */
@@ -28,33 +29,14 @@ const FROZEN = 1;
 /** The longest a quiesce waits for calls in flight (a statement waits at most the 10 s busy timeout). */
 const QUIESCE_MAX_MS = 15_000;
 
-/** How a job connection retries a statement that found the database locked: ~16 s in all. */
-const BUSY_RETRY = {
-  max: 30,
-  match: [/SQLITE_BUSY/],
-  backoffBase: 5,
-  backoffExponent: 1.25,
-  backoffJitter: 5,
-};
-
 /**
  * Makes `db`'s connections yield instead of waiting inside SQLite for a lock (see above): busy
- * timeout 0, and statements that found the database locked retried from JavaScript (Sequelize's
- * own retry, which a transaction's `BEGIN IMMEDIATE` goes through too). No effect on MySQL.
+ * timeout 0, and statements that found the database locked retried from JavaScript, by the
+ * database's driver (`sqliteBusy: 'yield'` of `createDatabase`, which a database opened for the
+ * job framework may be given at once). No effect on MySQL.
  */
 export function yieldOnBusy(db: Database): void {
-  if (db.dialect !== 'sqlite') return;
-  const manager = db.sequelize.connectionManager as unknown as {
-    getConnection(options?: unknown): Promise<{ configure(option: 'busyTimeout', value: number): void }>;
-  };
-  const getConnection = manager.getConnection.bind(manager);
-  manager.getConnection = async (options) => {
-    const connection = await getConnection(options);
-    connection.configure('busyTimeout', 0);
-    return connection;
-  };
-  const options = (db.sequelize as unknown as { options: { retry?: object } }).options;
-  options.retry = { ...options.retry, ...BUSY_RETRY };
+  db.setSqliteBusy('yield');
 }
 
 /** A worker thread's guard: shared with the main thread, which quiesces it before terminating it. */
@@ -68,64 +50,22 @@ export function isFrozen(guard: Int32Array): boolean {
 }
 
 /**
- * Counts every native SQLite call of `db` (connection opens and closes, statements) in `guard`,
- * and holds back new ones once the guard is frozen. Installed by the worker thread on its own
- * database.
+ * The guard of a worker thread's database (`sqliteGuard` of `createDatabase`): counts every native
+ * SQLite call (connection opens and closes, statements) in `guard`, and holds back new ones once
+ * the guard is frozen. A call counts itself before it checks the freeze, so that `quiesce`, which
+ * freezes first and then waits for the count, either sees it or is seen by it.
  */
-export function installGuard(db: Database, guard: Int32Array): void {
-  if (db.dialect !== 'sqlite') return;
-  const never = new Promise<never>(() => undefined);
-  const track = <T>(start: () => Promise<T>): Promise<T> => {
-    if (isFrozen(guard)) return never;
-    Atomics.add(guard, IN_FLIGHT, 1);
-    let settled = false;
-    const done = () => {
-      if (settled) return;
-      settled = true;
+export function callGuard(guard: Int32Array): SqliteCallGuard {
+  return {
+    enter() {
+      Atomics.add(guard, IN_FLIGHT, 1);
+      if (!isFrozen(guard)) return true;
       Atomics.sub(guard, IN_FLIGHT, 1);
-    };
-    let running: Promise<T>;
-    try {
-      running = start();
-    } catch (error) {
-      done();
-      throw error;
-    }
-    running.then(done, done);
-    return running;
-  };
-
-  interface SqliteHandle {
-    uuid?: string;
-    filename?: string;
-    close(callback: (error: Error | null) => void): void;
-  }
-  const manager = db.sequelize.connectionManager as unknown as {
-    connections: Record<string, SqliteHandle>;
-    getConnection(options?: unknown): Promise<SqliteHandle>;
-    releaseConnection(connection: SqliteHandle, force?: boolean): unknown;
-  };
-  const getConnection = manager.getConnection.bind(manager);
-  manager.getConnection = (options) => track(() => getConnection(options));
-  const releaseConnection = manager.releaseConnection.bind(manager);
-  manager.releaseConnection = (connection, force) => {
-    // A transaction's own connection is closed on release: counted like any other native call.
-    if (!connection.uuid || (connection.filename === ':memory:' && force !== true)) {
-      return releaseConnection(connection, force);
-    }
-    delete manager.connections[connection.uuid];
-    return track(() => new Promise<void>((resolve) => connection.close(() => resolve())));
-  };
-
-  const dialect = (db.sequelize as unknown as { dialect: { Query: new (...args: unknown[]) => object } })
-    .dialect;
-  const BaseQuery = dialect.Query as new (
-    ...args: unknown[]
-  ) => { run(sql: string, parameters?: unknown): Promise<unknown> };
-  dialect.Query = class GuardedQuery extends BaseQuery {
-    override run(sql: string, parameters?: unknown): Promise<unknown> {
-      return track(() => super.run(sql, parameters));
-    }
+      return false;
+    },
+    leave() {
+      Atomics.sub(guard, IN_FLIGHT, 1);
+    },
   };
 }
 

@@ -3,7 +3,7 @@ import { createDatabase, type Database } from '@hdms/db';
 import type { WorkerData, WorkerHello, WorkerMessage } from './pool';
 import { type JobRegistry, jobRegistry } from './registry';
 import { type JobOutcome, runJob } from './run';
-import { createGuard, installGuard, isFrozen, yieldOnBusy } from './sqlite';
+import { callGuard, createGuard, isFrozen } from './sqlite';
 
 /**
  * The Piscina worker thread's entry: runs one claimed job per task with `runJob`. Each thread opens
@@ -21,16 +21,13 @@ let opening: Promise<{ db: Database; types: JobRegistry }> | undefined;
 /** This thread's database and job types, opened on first use (and again after a failed open). */
 function environment(): Promise<{ db: Database; types: JobRegistry }> {
   opening ??= (async () => {
-    // Opening is a native call too: counted by hand until the guard is installed.
-    Atomics.add(guard, 0, 1);
-    try {
-      const db = await createDatabase(config.databaseUrl, { queryTimeoutMs: config.databaseTimeoutMs });
-      yieldOnBusy(db);
-      installGuard(db, guard);
-      return { db, types: jobRegistry(config) };
-    } finally {
-      Atomics.sub(guard, 0, 1);
-    }
+    // Every native call of the database, its opening included, is counted in the guard.
+    const db = await createDatabase(config.databaseUrl, {
+      queryTimeoutMs: config.databaseTimeoutMs,
+      sqliteBusy: 'yield',
+      sqliteGuard: callGuard(guard),
+    });
+    return { db, types: jobRegistry(config) };
   })();
   opening.catch(() => {
     opening = undefined;

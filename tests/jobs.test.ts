@@ -263,7 +263,7 @@ describe('background jobs', () => {
     const requestId = randomUUID();
     await expect(
       t.db.transaction(async (tx) => {
-        await enqueueJob(tx, {
+        await enqueueJob(t.db, tx, {
           type: testSleepJob,
           payload: { ms: 0 },
           owner: { type: 'system', id: 0, name: 'system' },

@@ -79,7 +79,7 @@ async function resetPassword(
     await usersRepo.update(db, found.id, { passwordHash, disabledAt: null }, { tx: transaction });
     await sessionsRepo.deleteByUser(db, found.id, { tx: transaction });
     await new SignInThrottle(db, config.signInLimits).forgetAccount(found.id, transaction);
-    await recordEvent(transaction, { type: 'account.changed', entityId: found.id });
+    await recordEvent(db, transaction, { type: 'account.changed', entityId: found.id });
   });
   return { username: found.username, password, reenabled };
 }

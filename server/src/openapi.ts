@@ -160,11 +160,6 @@ function snakeCaseSchemas(node: unknown): unknown {
 
 let built: string | null = null;
 
-/** The OpenAPI 3.1 document of the REST endpoints, generated from their routes' zod schemas. */
-export function openApiDocument(): Record<string, unknown> {
-  return JSON.parse(openApiText()) as Record<string, unknown>;
-}
-
 function openApiText(): string {
   if (built) return built;
   const registry = new OpenAPIRegistry();

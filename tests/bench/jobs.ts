@@ -88,7 +88,7 @@ async function run(threads: number): Promise<Row> {
         const ids: number[] = [];
         for (let i = 0; i < count; i++) {
           const patientId = patients[i % patients.length]!.id;
-          const { id } = await enqueueJob(tx, {
+          const { id } = await enqueueJob(db, tx, {
             type: patientUpdateJob,
             payload: { patientId, changes: { age: age(i) } },
             owner,

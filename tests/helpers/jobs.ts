@@ -34,7 +34,7 @@ export async function enqueue<P>(
 ): Promise<{ id: number; requestId: string }> {
   const requestId = job.requestId ?? randomUUID();
   const owner = job.owner ?? { type: 'system', id: 0, name: 'system' };
-  const { id } = await db.transaction((tx) => enqueueJob(tx, { ...job, owner, requestId }));
+  const { id } = await db.transaction((tx) => enqueueJob(db, tx, { ...job, owner, requestId }));
   return { id, requestId };
 }
 

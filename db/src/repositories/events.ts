@@ -136,17 +136,3 @@ export async function pruneThrough(
   );
   return db.models.ChangeEvent.destroy({ where: { id: { [Op.lte]: through } }, transaction: options.tx });
 }
-
-/**
- * The database a transaction of it belongs to, for callers that pass only a transaction
- * (`recordEvents(tx, …)`, `enqueueJob(tx, …)` as called outside the jobs area today). Deprecated:
- * callers should pass their `db` alongside `tx`; this is the one place that looks into a
- * transaction, and goes once they all do.
- */
-export function databaseOfTransaction(tx: Transaction): EventsTarget {
-  const sequelize = (tx as unknown as { sequelize: Database['sequelize'] }).sequelize;
-  return {
-    models: sequelize.models as unknown as Database['models'],
-    dialect: sequelize.getDialect() as Database['dialect'],
-  };
-}

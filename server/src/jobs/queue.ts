@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { type Database, eventsRepo, jobsRepo, type Transaction, UniqueConstraintError } from '@hdms/db';
+import { type Database, databaseFailureOf, jobsRepo, type Transaction } from '@hdms/db';
 import { recordEvent } from '../domain/events/record';
 import type { JobOwner, JobType } from './types';
 
@@ -46,13 +46,6 @@ export function onJobCommitted(listener: () => void): () => void {
 /** The database jobs are enqueued in (a `Database` will do). */
 type QueueDatabase = Pick<Database, 'models' | 'dialect'>;
 
-/** `[db, tx, job]`, or the deprecated `[tx, job]` of callers that pass only the transaction. */
-type EnqueueArgs<J> = [QueueDatabase, Transaction, J] | [Transaction, J];
-
-function enqueueArgs<J>(args: EnqueueArgs<J>): [QueueDatabase, Transaction, J] {
-  return args.length === 3 ? args : [eventsRepo.databaseOfTransaction(args[0]), args[0], args[1]];
-}
-
 /**
  * Inserts a job in the caller's transaction: the job exists if and only if the change that caused
  * it commits, and this process's dispatcher is woken when it does. The payload is validated by the
@@ -62,11 +55,7 @@ export async function enqueueJob<P>(
   db: QueueDatabase,
   tx: Transaction,
   job: NewJob<P>,
-): Promise<{ id: number }>;
-/** Deprecated form for callers that pass only the transaction: pass `db` first instead. */
-export async function enqueueJob<P>(tx: Transaction, job: NewJob<P>): Promise<{ id: number }>;
-export async function enqueueJob<P>(...args: EnqueueArgs<NewJob<P>>): Promise<{ id: number }> {
-  const [db, tx, job] = enqueueArgs(args);
+): Promise<{ id: number }> {
   const parsed = job.type.payload.safeParse(job.payload);
   if (!parsed.success) throw new Error(`invalid payload for a ${job.type.name} job`);
   const patientId = job.patientId ?? null;
@@ -105,21 +94,12 @@ export async function enqueueUniqueJob<P>(
   db: QueueDatabase,
   tx: Transaction,
   job: NewJob<P> & { uniqueKey: string },
-): Promise<{ id: number } | null>;
-/** Deprecated form for callers that pass only the transaction: pass `db` first instead. */
-export async function enqueueUniqueJob<P>(
-  tx: Transaction,
-  job: NewJob<P> & { uniqueKey: string },
-): Promise<{ id: number } | null>;
-export async function enqueueUniqueJob<P>(
-  ...args: EnqueueArgs<NewJob<P> & { uniqueKey: string }>
 ): Promise<{ id: number } | null> {
-  const [db, tx, job] = enqueueArgs(args);
   if (await jobsRepo.hasUnfinishedWithKey(db, job.uniqueKey, { tx })) return null;
   try {
     return await enqueueJob(db, tx, job);
   } catch (error) {
-    if (error instanceof UniqueConstraintError) return null;
+    if (databaseFailureOf(error) === 'duplicate') return null;
     throw error;
   }
 }

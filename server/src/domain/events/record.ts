@@ -84,14 +84,7 @@ export async function recordEvents(
   db: EventsDatabase,
   tx: Transaction,
   events: readonly NewEvent[],
-): Promise<void>;
-/** Deprecated form for callers that pass only the transaction: pass `db` first instead. */
-export async function recordEvents(tx: Transaction, events: readonly NewEvent[]): Promise<void>;
-export async function recordEvents(
-  ...args: [EventsDatabase, Transaction, readonly NewEvent[]] | [Transaction, readonly NewEvent[]]
 ): Promise<void> {
-  const [db, tx, events] =
-    args.length === 3 ? args : [eventsRepo.databaseOfTransaction(args[0]), args[0], args[1]];
   if (events.length === 0) return;
   if (db.dialect === 'mysql' && !holdsLock.has(tx)) {
     await eventsRepo.lockWriters(db, { tx });
@@ -118,20 +111,8 @@ export async function recordEvents(
 }
 
 /** `recordEvents` for one event. */
-export function recordEvent(db: EventsDatabase, tx: Transaction, event: NewEvent): Promise<void>;
-/** Deprecated form for callers that pass only the transaction: pass `db` first instead. */
-export function recordEvent(tx: Transaction, event: NewEvent): Promise<void>;
-export function recordEvent(
-  ...args: [EventsDatabase, Transaction, NewEvent] | [Transaction, NewEvent]
-): Promise<void> {
-  return args.length === 3 ? recordEvents(args[0], args[1], [args[2]]) : recordEvents(args[0], [args[1]]);
-}
-
-/** Names of the fields set in `changes` (keys whose value is not `undefined`). */
-export function fieldsOf(changes: object): string[] {
-  return Object.entries(changes)
-    .filter(([, value]) => value !== undefined)
-    .map(([key]) => key);
+export function recordEvent(db: EventsDatabase, tx: Transaction, event: NewEvent): Promise<void> {
+  return recordEvents(db, tx, [event]);
 }
 
 /** The event of a patient admitted (`patients.create`, an import). */

@@ -147,7 +147,7 @@ export async function revokeServiceToken(ctx: AdminContext, id: number): Promise
     const revokedAt = new Date();
     await serviceTokensRepo.setRevoked(ctx.db, found.id, revokedAt, { tx });
     await recordAudit(ctx, { action: 'revoke', targets: [tokenTarget(found)] }, tx);
-    await recordEvent(tx, { type: 'serviceToken.changed', entityId: found.id });
+    await recordEvent(ctx.db, tx, { type: 'serviceToken.changed', entityId: found.id });
     return { row: { ...found, revokedAt }, changed: true };
   });
   if (changed) ctx.logger.info({ serviceTokenId: row.id, name: row.name }, 'service token revoked');

@@ -62,7 +62,7 @@ export function linkUser(ctx: AdminContext, input: LinkInput): Promise<UserView>
       { action: 'link', patientIds: toDoctor ? [] : [recordId], targets: [userTarget(user)] },
       tx,
     );
-    await recordEvent(tx, { type: 'account.changed', entityId: user.id });
+    await recordEvent(ctx.db, tx, { type: 'account.changed', entityId: user.id });
     return userView({ ...user, ...link });
   });
 }
@@ -84,7 +84,7 @@ export async function setUserDisabled(ctx: AdminContext, input: SetDisabledInput
       await usersRepo.update(ctx.db, found.id, { disabledAt }, { tx });
     }
     await recordAudit(ctx, { action: 'update', targets: [userTarget(found)] }, tx);
-    await recordEvent(tx, { type: 'account.changed', entityId: found.id });
+    await recordEvent(ctx.db, tx, { type: 'account.changed', entityId: found.id });
     return { ...found, disabledAt };
   });
   if (input.disabled) await ctx.sessions.invalidateUser(user.id);

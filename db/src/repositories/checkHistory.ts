@@ -2,7 +2,7 @@ import { type Attributes, Op, type WhereOptions } from 'sequelize';
 import type { Database } from '../connection';
 import type { CheckHistory } from '../models/CheckHistory';
 import { findPlain } from '../plain';
-import { type PageRequest, readPage } from './page';
+import { type PageRequest, readOne, readPage } from './page';
 import type { Tx } from './tx';
 
 /**
@@ -36,8 +36,7 @@ export interface CheckPage {
 
 /** One check-up of the patient (to continue a page after it), or null. */
 export async function findOfPatient(db: Database, patientId: number, id: number): Promise<CheckRow | null> {
-  const [row] = await findPlain(db.models.CheckHistory, { where: { id, patientId }, limit: 1 });
-  return row ?? null;
+  return readOne(db.models.CheckHistory, { id, patientId });
 }
 
 /** A page of one patient's check-ups, newest check time first (then id): `limit + 1` rows. */

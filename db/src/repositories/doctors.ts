@@ -2,9 +2,9 @@ import type { Attributes } from 'sequelize';
 import type { Database } from '../connection';
 import type { Doctor } from '../models/Doctor';
 import { findPlain } from '../plain';
-import { type PageRequest, readPage } from './page';
+import { type PageRequest, readOne, readPage } from './page';
 import { containsText } from './search';
-import { type Lock, lockOf, type Tx } from './tx';
+import type { Lock, Tx } from './tx';
 
 /** The doctors' register: no patient data, so no scope. */
 
@@ -28,13 +28,7 @@ export async function find(
   id: number,
   options: { tx?: Tx; lock?: Lock } = {},
 ): Promise<DoctorRow | null> {
-  const [row] = await findPlain(db.models.Doctor, {
-    where: { id },
-    transaction: options.tx,
-    lock: options.tx ? lockOf(options.tx, options.lock) : undefined,
-    limit: 1,
-  });
-  return row ?? null;
+  return readOne(db.models.Doctor, { id }, options);
 }
 
 /** Which of `ids` are doctors of the register (one query). */

@@ -2,7 +2,7 @@ import type { Attributes } from 'sequelize';
 import type { Database } from '../connection';
 import type { Note } from '../models/Note';
 import { findPlain } from '../plain';
-import { type PageRequest, readPage } from './page';
+import { type PageRequest, readOne, readPage } from './page';
 import type { Tx } from './tx';
 
 /**
@@ -20,14 +20,12 @@ export async function findOfPatient(
   id: number,
   tx?: Tx,
 ): Promise<NoteRow | null> {
-  const [row] = await findPlain(db.models.Note, { where: { id, patientId }, transaction: tx, limit: 1 });
-  return row ?? null;
+  return readOne(db.models.Note, { id, patientId }, { tx });
 }
 
 /** The note that corrects note `id`, or null. */
 export async function correctionOf(db: Database, id: number, tx?: Tx): Promise<NoteRow | null> {
-  const [row] = await findPlain(db.models.Note, { where: { correctsNoteId: id }, transaction: tx, limit: 1 });
-  return row ?? null;
+  return readOne(db.models.Note, { correctsNoteId: id }, { tx });
 }
 
 /** Adds a note (validated by the model); its row. */

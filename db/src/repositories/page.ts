@@ -1,6 +1,7 @@
 import type { Attributes, Model, ModelStatic, WhereOptions } from 'sequelize';
 import { Op } from 'sequelize';
 import { findPlain } from '../plain';
+import { lockOf, type ReadOptions } from './tx';
 
 /** Where a keyset page starts and how many rows it holds. */
 export interface PageRequest {
@@ -28,4 +29,19 @@ export function readPage<M extends Model & { id: number }>(
     order: [['id', direction.toUpperCase()]],
     limit: page.limit + 1,
   });
+}
+
+/** The first row of `model` matching `where` as plain attributes, or null; optionally locked in `tx`. */
+export async function readOne<M extends Model>(
+  model: ModelStatic<M>,
+  where: WhereOptions<Attributes<M>>,
+  options: ReadOptions = {},
+): Promise<Attributes<M> | null> {
+  const [row] = await findPlain(model, {
+    where,
+    limit: 1,
+    transaction: options.tx,
+    lock: lockOf(options.tx, options.lock),
+  });
+  return row ?? null;
 }

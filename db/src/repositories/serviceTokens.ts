@@ -1,32 +1,15 @@
-import {
-  type Attributes,
-  col,
-  fn,
-  Op,
-  type Transaction,
-  type WhereOptions,
-  where as whereOf,
-} from 'sequelize';
+import { type Attributes, col, fn, Op, type WhereOptions, where as whereOf } from 'sequelize';
 import type { Database } from '../connection';
 import type { ServiceToken } from '../models/ServiceToken';
 import { findPlain } from '../plain';
 import { containsText } from './search';
+import { type PageRequest, readOne, readPage } from './page';
+import type { ReadOptions, WriteOptions } from './tx';
 
 /**
  * Service tokens (`service_tokens`): named credentials of internal services, of which only the
  * SHA-256 and a display prefix are stored. Every function answers plain rows.
  */
-
-/** Options of a read: inside the caller's transaction, optionally locking the rows read. */
-export interface ReadOptions {
-  tx?: Transaction;
-  lock?: 'update' | 'share';
-}
-
-/** Options of a write that joins the caller's transaction. */
-export interface WriteOptions {
-  tx?: Transaction;
-}
 
 /** A service token as stored. */
 export interface ServiceTokenRow {
@@ -45,12 +28,7 @@ export interface ServiceTokenRow {
 /** A token's state at a moment: usable, past its expiry, or revoked. */
 export type ServiceTokenState = 'active' | 'expired' | 'revoked';
 
-/** One page of tokens by id, and the cursor of the next (null on the last). */
-export interface ServiceTokenPage {
-  items: ServiceTokenRow[];
-  nextCursor: number | null;
-}
-
+/** A stored row as a `ServiceTokenRow` (attributes an instance never set are null). */
 function toRow(values: Attributes<ServiceToken>): ServiceTokenRow {
   return {
     ...values,
@@ -59,22 +37,13 @@ function toRow(values: Attributes<ServiceToken>): ServiceTokenRow {
   } as ServiceTokenRow;
 }
 
-function lockOf(options: ReadOptions) {
-  if (!options.lock || !options.tx) return undefined;
-  return options.lock === 'update' ? options.tx.LOCK.UPDATE : options.tx.LOCK.SHARE;
-}
-
+/** The first token matching `where`, or null. */
 async function findOne(
   db: Database,
   where: WhereOptions<Attributes<ServiceToken>>,
   options: ReadOptions,
 ): Promise<ServiceTokenRow | null> {
-  const [row] = await findPlain(db.models.ServiceToken, {
-    where,
-    limit: 1,
-    transaction: options.tx,
-    lock: lockOf(options),
-  });
+  const row = await readOne(db.models.ServiceToken, where, options);
   return row ? toRow(row) : null;
 }
 
@@ -132,34 +101,19 @@ export async function setRevoked(
 }
 
 /**
- * One page of tokens by id (after `cursor`): those whose name or prefix contains `search`, if
- * given (ignoring case), in `state` at `now`, if given.
+ * A keyset page of tokens by id (`limit + 1` rows: see `readPage`), optionally matching `search` in
+ * name or prefix and in one state at `now`.
  */
 export async function listPage(
   db: Database,
-  input: {
-    limit: number;
-    cursor?: number | null;
-    search?: string;
-    state?: ServiceTokenState;
-    now: Date;
-  },
-): Promise<ServiceTokenPage> {
-  const { now } = input;
+  page: PageRequest,
+  filter: { search?: string; state?: ServiceTokenState; now: Date },
+): Promise<ServiceTokenRow[]> {
+  const { now } = filter;
   const conditions: WhereOptions[] = [];
-  if (input.search) conditions.push(containsText(['name', 'token_prefix'], input.search));
-  if (input.state === 'revoked') conditions.push({ revokedAt: { [Op.ne]: null } });
-  if (input.state === 'expired') conditions.push({ revokedAt: null, expiresAt: { [Op.lte]: now } });
-  if (input.state === 'active') conditions.push({ revokedAt: null, expiresAt: { [Op.gt]: now } });
-  if (input.cursor) conditions.push({ id: { [Op.gt]: input.cursor } });
-  const rows = await findPlain(db.models.ServiceToken, {
-    where: { [Op.and]: conditions } as WhereOptions<Attributes<ServiceToken>>,
-    order: [['id', 'ASC']],
-    limit: input.limit + 1,
-  });
-  const items = rows.slice(0, input.limit).map(toRow);
-  return {
-    items,
-    nextCursor: rows.length > input.limit ? (items[items.length - 1]?.id ?? null) : null,
-  };
+  if (filter.search) conditions.push(containsText(['name', 'token_prefix'], filter.search));
+  if (filter.state === 'revoked') conditions.push({ revokedAt: { [Op.ne]: null } });
+  if (filter.state === 'expired') conditions.push({ revokedAt: null, expiresAt: { [Op.lte]: now } });
+  if (filter.state === 'active') conditions.push({ revokedAt: null, expiresAt: { [Op.gt]: now } });
+  return (await readPage(db.models.ServiceToken, page, conditions)).map(toRow);
 }

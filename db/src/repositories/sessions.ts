@@ -1,18 +1,14 @@
-import { Op, type Transaction } from 'sequelize';
+import { Op } from 'sequelize';
 import type { Database } from '../connection';
 import type { Role } from '../models/User';
 import { toDate } from '../plain';
+import type { WriteOptions } from './tx';
 import { selectRows } from '../sql';
 
 /**
  * Sign-in sessions (`sessions`). A session's `id` is the SHA-256 hex digest of its token: callers
  * hash the token; nothing here sees it.
  */
-
-/** Options of a write that joins the caller's transaction. */
-export interface WriteOptions {
-  tx?: Transaction;
-}
 
 /** A session as stored. */
 export interface SessionRow {

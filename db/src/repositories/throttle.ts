@@ -1,7 +1,8 @@
-import { Op, QueryTypes, type Transaction } from 'sequelize';
+import { Op, QueryTypes } from 'sequelize';
 import type { Database } from '../connection';
 import type { ThrottleKind } from '../models/ThrottleCounter';
 import { findPlain } from '../plain';
+import type { WriteOptions } from './tx';
 
 /**
  * The counters of the sign-in and registration throttle (`throttle_counters`; the rules are the
@@ -10,11 +11,6 @@ import { findPlain } from '../plain';
  * instances. Times are given in epoch milliseconds and written as the database stores `DATE(3)`
  * values, so that a time written twice compares equal.
  */
-
-/** Options of a write that joins the caller's transaction. */
-export interface WriteOptions {
-  tx?: Transaction;
-}
 
 /** Who a counter belongs to. */
 export interface CounterIdentity {

@@ -1,21 +1,12 @@
-import { type Attributes, Op, type Transaction, type WhereOptions } from 'sequelize';
+import type { Attributes, WhereOptions } from 'sequelize';
 import type { Database } from '../connection';
 import type { Role, User } from '../models/User';
 import { findPlain } from '../plain';
 import { containsText } from './search';
+import { type PageRequest, readOne, readPage } from './page';
+import type { ReadOptions, WriteOptions } from './tx';
 
 /** Sign-in accounts (`users`). Every function answers plain rows, never model instances. */
-
-/** Options of a read: inside the caller's transaction, optionally locking the rows read. */
-export interface ReadOptions {
-  tx?: Transaction;
-  lock?: 'update' | 'share';
-}
-
-/** Options of a write that joins the caller's transaction. */
-export interface WriteOptions {
-  tx?: Transaction;
-}
 
 /** An account as stored, password hash included (views pick their fields). */
 export interface UserRow {
@@ -42,12 +33,6 @@ export type UserProfile = Pick<
   'id' | 'role' | 'username' | 'email' | 'doctorId' | 'patientId' | 'disabledAt'
 >;
 
-/** One page of accounts by id, and the cursor of the next (null on the last). */
-export interface UserPage {
-  items: UserRow[];
-  nextCursor: number | null;
-}
-
 /** A stored row as a `UserRow` (attributes an instance never set are null). */
 function toRow(values: Attributes<User>): UserRow {
   return {
@@ -58,24 +43,13 @@ function toRow(values: Attributes<User>): UserRow {
   } as UserRow;
 }
 
-/** The Sequelize lock of `options.lock` inside `options.tx`. */
-function lockOf(options: ReadOptions) {
-  if (!options.lock || !options.tx) return undefined;
-  return options.lock === 'update' ? options.tx.LOCK.UPDATE : options.tx.LOCK.SHARE;
-}
-
 /** The first account matching `where`, or null. */
 async function findOne(
   db: Database,
   where: WhereOptions<Attributes<User>>,
   options: ReadOptions,
 ): Promise<UserRow | null> {
-  const [row] = await findPlain(db.models.User, {
-    where,
-    limit: 1,
-    transaction: options.tx,
-    lock: lockOf(options),
-  });
+  const row = await readOne(db.models.User, where, options);
   return row ? toRow(row) : null;
 }
 
@@ -199,26 +173,16 @@ export async function update(
 }
 
 /**
- * One page of accounts by id (after `cursor`): those with `role`, if given, whose username or
- * email contains `search`, if given (ignoring case).
+ * A keyset page of accounts by id (`limit + 1` rows: see `readPage`), optionally of one role and
+ * matching `search` in username or email.
  */
 export async function listPage(
   db: Database,
-  input: { limit: number; cursor?: number | null; role?: Role; search?: string },
-): Promise<UserPage> {
-  const conditions: WhereOptions[] = [
-    input.role ? { role: input.role } : {},
-    input.search ? containsText(['username', 'email'], input.search) : {},
-  ];
-  if (input.cursor) conditions.push({ id: { [Op.gt]: input.cursor } });
-  const rows = await findPlain(db.models.User, {
-    where: { [Op.and]: conditions } as WhereOptions<Attributes<User>>,
-    order: [['id', 'ASC']],
-    limit: input.limit + 1,
-  });
-  const items = rows.slice(0, input.limit).map(toRow);
-  return {
-    items,
-    nextCursor: rows.length > input.limit ? (items[items.length - 1]?.id ?? null) : null,
-  };
+  page: PageRequest,
+  filter: { role?: Role; search?: string },
+): Promise<UserRow[]> {
+  const conditions: WhereOptions[] = [];
+  if (filter.role) conditions.push({ role: filter.role });
+  if (filter.search) conditions.push(containsText(['username', 'email'], filter.search));
+  return (await readPage(db.models.User, page, conditions)).map(toRow);
 }

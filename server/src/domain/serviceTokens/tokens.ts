@@ -4,7 +4,7 @@ import { newServiceToken, SERVICE_TOKEN_PREFIX, sha256Hex } from '../../auth/tok
 import type { UserActor } from '../actor';
 import type { DomainContext } from '../context';
 import { conflict, notFound } from '../errors';
-import type { Page } from '../../lib/pagination';
+import { type Page, pageOf } from '../../lib/pagination';
 import { type AuditTarget, recordAudit } from '../audit/record';
 import type { CreateServiceToken, ServiceTokenStatus } from './schemas';
 import { recordEvent } from '../events/record';
@@ -121,17 +121,16 @@ export async function listServiceTokens(
   input: { limit: number; cursor?: number | null; search?: string; status?: ServiceTokenStatus },
 ): Promise<Page<ServiceTokenView>> {
   const now = new Date();
-  const rows = await serviceTokensRepo.listPage(ctx.db, {
-    limit: input.limit,
-    cursor: input.cursor,
-    search: input.search,
+  const rows = await serviceTokensRepo.listPage(ctx.db, input, {
+    search: input.search || undefined,
     state: input.status,
     now,
   });
-  const creators = await creatorsOf(ctx, rows.items);
+  const page = pageOf(rows, input.limit, (row) => row);
+  const creators = await creatorsOf(ctx, page.items);
   return {
-    items: rows.items.map((row) => serviceTokenView(row, creators.get(row.createdByUserId) ?? null, now)),
-    nextCursor: rows.nextCursor,
+    items: page.items.map((row) => serviceTokenView(row, creators.get(row.createdByUserId) ?? null, now)),
+    nextCursor: page.nextCursor,
   };
 }
 

@@ -2,7 +2,7 @@ import { usersRepo } from '@hdms/db';
 import type { SessionManager } from '../../auth/sessions';
 import type { UserActor } from '../actor';
 import type { DomainContext } from '../context';
-import type { Page } from '../../lib/pagination';
+import { type Page, pageOf } from '../../lib/pagination';
 import { recordAudit } from '../audit/record';
 import { badRequest, conflict, forbidden, notFound } from '../errors';
 import { recordEvent } from '../events/record';
@@ -22,8 +22,11 @@ export async function listUsers(
   ctx: Pick<DomainContext, 'db'>,
   input: ListUsersInput,
 ): Promise<Page<UserView>> {
-  const page = await usersRepo.listPage(ctx.db, input);
-  return { items: page.items.map(userView), nextCursor: page.nextCursor };
+  const rows = await usersRepo.listPage(ctx.db, input, {
+    role: input.role,
+    search: input.search || undefined,
+  });
+  return pageOf(rows, input.limit, userView);
 }
 
 /**

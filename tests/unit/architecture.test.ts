@@ -116,6 +116,21 @@ describe('architecture', () => {
       (target !== null && ['server/src/errors.ts', 'server/src/context.ts'].includes(rel(target)));
     expect(importsOf('server/src/domain/', transport)).toEqual([]);
     expect(importsOf('server/src/jobs/', transport)).toEqual([]);
+    // What a worker thread loads, all the way down.
+    const loaded = new Set<string>();
+    const load = (file: string) => {
+      if (loaded.has(file)) return;
+      loaded.add(file);
+      for (const { target } of graph.get(file)!) if (target) load(target);
+    };
+    load(join(root, 'server/src/jobs/worker.ts'));
+    const reached = [...loaded].flatMap((file) =>
+      graph
+        .get(file)!
+        .filter(({ specifier, target }) => transport(specifier, target))
+        .map(({ specifier }) => `${rel(file)} -> ${specifier}`),
+    );
+    expect(reached).toEqual([]);
   });
 
   it('keeps db/ free of the server', () => {

@@ -24,6 +24,9 @@ export type NewPatient = Omit<PatientRow, 'id' | 'createdAt' | 'updatedAt'>;
 /** A revision of a patient's record as plain data. */
 export type RevisionRow = Attributes<PatientRevision>;
 
+/** The table, quoted as written-out statements name it. */
+const TABLE = quoteName('patients');
+
 const COLUMNS: Record<PatientColumn, string> = {
   id: 'id',
   name: 'name',
@@ -77,7 +80,7 @@ export async function read(
   const where = ['id = ?', ...query.conditions].join(' AND ');
   const rows = await selectRows<Record<string, unknown>>(
     db,
-    `SELECT ${query.select} FROM patients WHERE ${where} LIMIT 1`,
+    `SELECT ${query.select} FROM ${TABLE} WHERE ${where} LIMIT 1`,
     [id, ...query.values],
   );
   return rows[0] ? plainPatient(rows[0]) : null;
@@ -116,7 +119,7 @@ export async function list(
   const where = conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
   const rows = await selectRows<Record<string, unknown>>(
     db,
-    `SELECT ${query.select} FROM patients${where} ORDER BY id ASC LIMIT ${Math.trunc(page.limit) + 1}`,
+    `SELECT ${query.select} FROM ${TABLE}${where} ORDER BY id ASC LIMIT ${Math.trunc(page.limit) + 1}`,
     values,
   );
   return rows.map(plainPatient);

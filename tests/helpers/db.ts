@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDatabase, type Database } from '@hdms/db';
-import { Sequelize } from 'sequelize';
+import { createConnection } from 'mysql2/promise';
 
 /** A database HDMS runs on. */
 export type DbKind = 'sqlite' | 'mysql';
@@ -42,16 +42,17 @@ export async function freshDatabase(
       url: url.toString(),
       kind: 'mysql',
       async drop() {
-        const admin = new Sequelize({
-          dialect: 'mysql',
+        const admin = await createConnection({
           host: url.hostname,
           port: Number(url.port || 3306),
-          username: decodeURIComponent(url.username),
+          user: decodeURIComponent(url.username),
           password: decodeURIComponent(url.password),
-          logging: false,
         });
-        await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);
-        await admin.close();
+        try {
+          await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);
+        } finally {
+          await admin.end();
+        }
       },
     };
   }

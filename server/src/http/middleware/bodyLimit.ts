@@ -52,7 +52,7 @@ export function bodyLimit({ importMaxBytes }: BodyLimitOptions): MiddlewareHandl
       c.req.raw = new Request(c.req.url, {
         method: c.req.method,
         headers: c.req.raw.headers,
-        body: body.length ? body : null,
+        body: body.length ? new Uint8Array(body) : null,
         signal: c.req.raw.signal,
       });
       return next();

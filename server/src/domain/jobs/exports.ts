@@ -9,7 +9,7 @@ import { patientExportJob } from '../../jobs/types/patientExport';
 import { scopeOf } from '../access/scope';
 import { findExportablePatient } from '../patients/lookup';
 import { recordAudit } from '../audit/record';
-import { DomainError, notFound, tooLarge, tooManyRequests } from '../errors';
+import { DomainError, notFound, tooManyRequests } from '../errors';
 
 /** The procedure name audit rows of a download carry. */
 const DOWNLOAD_PROCEDURE = 'jobs.result';
@@ -127,7 +127,7 @@ async function reusableExport(
   const fileId = (newest.result as { fileId?: unknown } | null)?.fileId;
   if (typeof fileId !== 'number') return null;
   const file = await jobFilesRepo.findFile(db, fileId, { jobId: newest.id, kind: 'export' });
-  if (!file || !file.expiresAt || file.expiresAt.getTime() <= Date.now() + 60_000) return null;
+  if (!file?.expiresAt || file.expiresAt.getTime() <= Date.now() + 60_000) return null;
   const through = (file.state as { throughEventId?: unknown } | null)?.throughEventId;
   if (typeof through !== 'number') return null;
   return (await recordUnchangedSince(db, patientId, through)) ? newest.id : null;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXPORT_ACCOUNT_SHARE } from '../server/src/domain/jobs/exports';
+import { EXPORT_ACCOUNT_SHARE } from '../server/src/domain/jobs/exportLimits';
 import { callerFor, outcome } from './helpers/callers';
 import { type CareTeam, careTeam } from './helpers/clinical';
 import { isFinished } from './helpers/jobs';

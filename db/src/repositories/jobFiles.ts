@@ -159,12 +159,14 @@ export async function exportsAcceptedSince(
   starter: JobStarter,
   since: Date,
   limit: number,
+  options: { tx?: Transaction } = {},
 ): Promise<Date[]> {
   const rows = await db.models.Job.findAll({
     attributes: ['createdAt'],
     where: { type: [...types], ...starter, createdAt: { [Op.gt]: since } },
     order: [['id', 'ASC']],
     limit,
+    transaction: options.tx,
     raw: true,
   });
   return rows.map((row) => new Date(row.createdAt));

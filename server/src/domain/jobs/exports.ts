@@ -1,5 +1,5 @@
 import { type Database, eventsRepo, jobFilesRepo, jobsRepo, type Transaction } from '@hdms/db';
-import type { Config } from '../../env';
+import { checkExportAllowance, type ExportLimits, exportRateRefusal } from './exportLimits';
 import type { Actor, UserActor } from '../actor';
 import type { DomainContext } from '../context';
 import { jobOwnerOf } from '../../jobs/actor';
@@ -9,86 +9,10 @@ import { patientExportJob } from '../../jobs/types/patientExport';
 import { scopeOf } from '../access/scope';
 import { findExportablePatient } from '../patients/lookup';
 import { recordAudit } from '../audit/record';
-import { DomainError, notFound, tooManyRequests } from '../errors';
+import { DomainError, notFound } from '../errors';
 
 /** The procedure name audit rows of a download carry. */
 const DOWNLOAD_PROCEDURE = 'jobs.result';
-
-/**
- * The job types whose files are exports: they share one rate and one storage quota per account.
- * FHIR bulk exports (a later issue) join this list.
- */
-export const EXPORT_JOB_TYPES: readonly string[] = ['patient.export'];
-
-/** One account may hold at most this fraction of EXPORT_STORAGE_MAX_MB (an eighth: 128 MiB by default). */
-export const EXPORT_ACCOUNT_SHARE = 1 / 8;
-
-/** The export limits of the configuration. */
-export type ExportLimits = Pick<Config, 'exportsPerHour' | 'exportStorageMaxBytes'>;
-
-/** Who an export belongs to: the account that asked for it. */
-export interface ExportAccount {
-  type: string;
-  id: number;
-}
-
-const starterOf = (account: ExportAccount) => ({ createdByType: account.type, createdById: account.id });
-const mib = (bytes: number) => `${Math.round((bytes / 1024 / 1024) * 10) / 10} MiB`;
-
-/**
- * The one account of export storage: bytes held by stored export files, by every account
- * (`total`) and by `account`'s exports (`account`), with what is left of each quota (`room`: the
- * most a new or running export of theirs may still write). Every kind of export counts here.
- */
-export async function exportStorageOf(
-  db: Database,
-  limits: ExportLimits,
-  account: ExportAccount,
-): Promise<{ total: number; account: number; room: number; accountMax: number }> {
-  const used = await jobFilesRepo.exportStorage(db, EXPORT_JOB_TYPES, starterOf(account));
-  const accountMax = Math.floor(limits.exportStorageMaxBytes * EXPORT_ACCOUNT_SHARE);
-  const room = Math.max(0, Math.min(limits.exportStorageMaxBytes - used.total, accountMax - used.account));
-  return { ...used, room, accountMax };
-}
-
-/**
- * Refuses a new export of `account` beyond its limits: TOO_MANY_REQUESTS when it has started
- * EXPORTS_PER_HOUR exports in the last hour (Retry-After: until the oldest of them is an hour
- * old), or when the stored exports fill its share of EXPORT_STORAGE_MAX_MB or the whole of it
- * (Retry-After: an hour; stored exports are deleted after EXPORT_RETENTION_HOURS).
- */
-export async function checkExportAllowance(
-  db: Database,
-  limits: ExportLimits,
-  account: ExportAccount,
-): Promise<void> {
-  const hourAgo = new Date(Date.now() - 3_600_000);
-  const recent = await jobFilesRepo.exportsAcceptedSince(
-    db,
-    EXPORT_JOB_TYPES,
-    starterOf(account),
-    hourAgo,
-    limits.exportsPerHour,
-  );
-  if (recent.length >= limits.exportsPerHour) {
-    const wait = (recent[0]!.getTime() + 3_600_000 - Date.now()) / 1000;
-    throw tooManyRequests(
-      `Too many exports: at most ${limits.exportsPerHour} an hour per account (EXPORTS_PER_HOUR); try again later`,
-      wait,
-    );
-  }
-  const storage = await exportStorageOf(db, limits, account);
-  if (storage.room <= 0) {
-    const whose =
-      storage.account >= storage.accountMax
-        ? `your exports take ${mib(storage.account)} of the ${mib(storage.accountMax)} one account may keep`
-        : `stored exports take ${mib(storage.total)} of ${mib(limits.exportStorageMaxBytes)} (EXPORT_STORAGE_MAX_MB)`;
-    throw tooManyRequests(
-      `Export storage is full: ${whose}; exports are deleted after their retention, try again later`,
-      3_600,
-    );
-  }
-}
 
 /**
  * Whether a finished export whose document reflects the change events up to `throughEventId`
@@ -114,13 +38,19 @@ async function recordUnchangedSince(
  */
 async function reusableExport(
   db: Database,
-  account: ExportAccount,
+  account: { type: string; id: number },
   patientId: number,
-  tx: Transaction,
+  tx?: Transaction,
 ): Promise<number | null> {
-  const newest = await jobFilesRepo.newestExportOf(db, patientExportJob.name, starterOf(account), patientId, {
-    tx,
-  });
+  const newest = await jobFilesRepo.newestExportOf(
+    db,
+    patientExportJob.name,
+    { createdByType: account.type, createdById: account.id },
+    patientId,
+    {
+      tx,
+    },
+  );
   if (!newest) return null;
   if (newest.status === 'queued' || newest.status === 'running') return newest.id;
   if (newest.status !== 'succeeded') return null;
@@ -151,11 +81,18 @@ export async function requestPatientExport(
   patientId: number,
 ): Promise<{ jobId: number; reused: boolean }> {
   const account = { type: ctx.actor.type, id: ctx.actor.id };
+  const scope = scopeOf(ctx.actor);
+  // Checked first without locks, so that a flood of refused requests holds no transaction...
+  await findExportablePatient({ ...ctx, scope }, patientId);
+  const reusable = await reusableExport(ctx.db, account, patientId);
+  if (reusable !== null) return { jobId: reusable, reused: true };
+  await checkExportAllowance(ctx.db, ctx.config, account);
+  // ...then again under the patient's row lock: concurrent requests of one account queue one job.
   return ctx.db.transaction(async (tx) => {
-    await findExportablePatient({ ...ctx, scope: scopeOf(ctx.actor) }, patientId, { tx, lock: 'update' });
+    await findExportablePatient({ ...ctx, scope }, patientId, { tx, lock: 'update' });
     const reused = await reusableExport(ctx.db, account, patientId, tx);
     if (reused !== null) return { jobId: reused, reused: true };
-    await checkExportAllowance(ctx.db, ctx.config, account);
+    await exportRateRefusal(ctx.db, ctx.config, account, tx);
     const { id } = await enqueueJob(ctx.db, tx, {
       type: patientExportJob,
       payload: { patientId },

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { eventsRepo, jobFilesRepo } from '@hdms/db';
 import { tooLarge } from '../../domain/errors';
-import { exportStorageOf } from '../../domain/jobs/exports';
+import { exportStorageOf } from '../../domain/jobs/exportLimits';
 import { scopeOf } from '../../domain/access/scope';
 import { findExportablePatient } from '../../domain/patients/lookup';
 import { idSchema } from '../../lib/schemas';

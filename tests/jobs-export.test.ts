@@ -146,7 +146,8 @@ describe('downloading an export', () => {
       expect(res.status).toBe(404);
       const text = await res.text();
       expect(text).not.toContain('EXPORT-PA');
-      expect(JSON.parse(text)).toEqual({ error: 'Patient not found' });
+      // Issue 19: exactly as for a missing id (it was "Patient not found", which told ids apart).
+      expect(JSON.parse(text)).toEqual({ error: 'Export not found' });
     }
     const rows = await auditSince(t, before);
     expect(rows.map((r) => [r.actorName, r.action, r.patientId, r.procedure])).toEqual(
@@ -202,7 +203,9 @@ describe('downloading an export', () => {
 describe('retention', () => {
   it('an export is gone once its retention has passed, on download and by the sweep', async () => {
     const first = await exportOfA(team.patientA.token);
-    const second = await exportOfA(team.patientA.token);
+    // Issue 19: the patient asking again for the unchanged record gets the same export; the doctor's is another.
+    const second = await exportOfA(team.doctorA.token);
+    expect(second).not.toBe(first);
     const files = t.db.models.JobFile;
     const ids = (await files.findAll({ attributes: ['id'], where: { jobId: [first, second] } })).map(
       (f) => f.id,

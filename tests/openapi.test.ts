@@ -20,6 +20,7 @@ const CONTRACT_ENDPOINTS = [
   'post /check_history',
   'post /check-history',
   'post /update_patient/{id}',
+  'post /patients/{id}/export',
   'get /jobs/{id}',
   'post /users/{id}/link',
   'get /healthz',
@@ -226,11 +227,12 @@ describe.each(DB_KINDS)('OpenAPI document and REST answers, on %s', (kind) => {
     conforms('get', '/jobs/{id}', job);
     conforms('get', '/jobs/{id}', await http(t.url, 'GET', '/jobs/abc', { token: doctorA.token }));
 
-    const exported = await http(t.url, 'POST', '/trpc/patients.export', {
+    // Issue 19: through the contract's REST route, which calls patients.export.
+    const exported = await http(t.url, 'POST', `/patients/${patientA.patientId}/export`, {
       token: doctorA.token,
-      body: { json: { patientId: patientA.patientId } },
     });
-    const exportJob = exported.body.result.data.json.jobId as number;
+    conforms('post', '/patients/{id}/export', exported);
+    const exportJob = exported.body.job_id as number;
     const exportStatus = await waitFor(
       async () => {
         const status = (await http(t.url, 'GET', `/jobs/${exportJob}`, { token: doctorA.token })).body.status;

@@ -100,6 +100,14 @@ const schema = z.object({
   JOBS_TEST_TYPES: z.enum(['0', '1'], { message: 'must be 0 or 1' }).default('0'),
   IMPORT_MAX_BYTES: intFrom(1024, 1024 ** 3).default(String(50 * 1024 * 1024)),
   EXPORT_RETENTION_HOURS: hours.default('24'),
+  EXPORTS_PER_HOUR: intFrom(1, 1_000_000).default('10'),
+  EXPORT_STORAGE_MAX_MB: z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, 'must be a number of megabytes (MiB), e.g. 1024 or 0.5')
+    .transform(Number)
+    .refine((mb) => mb > 0 && mb <= 1024 * 1024, 'must be more than 0 and at most 1048576')
+    .default('1024'),
   EVENT_RETENTION_HOURS: hours.default('72'),
   EVENT_PRUNE_MINUTES: intFrom(1, 24 * 60).default('60'),
 });
@@ -163,6 +171,10 @@ export interface Config {
   importMaxBytes: number;
   /** How long a finished export stays downloadable, in hours (EXPORT_RETENTION_HOURS, default 24). */
   exportRetentionHours: number;
+  /** New exports each account may start in any hour (EXPORTS_PER_HOUR, default 10). */
+  exportsPerHour: number;
+  /** The bytes all stored exports may take together (EXPORT_STORAGE_MAX_MB, default 1024 MiB); one account may take an eighth. */
+  exportStorageMaxBytes: number;
   events: {
     /** How long change events are kept for resuming subscriptions (EVENT_RETENTION_HOURS, default 72). */
     retentionHours: number;
@@ -274,6 +286,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     },
     importMaxBytes: env.IMPORT_MAX_BYTES,
     exportRetentionHours: env.EXPORT_RETENTION_HOURS,
+    exportsPerHour: env.EXPORTS_PER_HOUR,
+    exportStorageMaxBytes: Math.floor(env.EXPORT_STORAGE_MAX_MB * 1024 * 1024),
     events: { retentionHours: env.EVENT_RETENTION_HOURS, pruneMinutes: env.EVENT_PRUNE_MINUTES },
   };
 }

@@ -1,7 +1,9 @@
+import { connect } from 'node:net';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppEnv } from '../../server/src/context';
-import { bodyLimit, MAX_BODY_BYTES } from '../../server/src/http/middleware/bodyLimit';
+import { bodyLimit, DISCARD_WAIT_MS, MAX_BODY_BYTES } from '../../server/src/http/middleware/bodyLimit';
+import { waitFor } from '../helpers/wait';
 import { type Listening, listen } from './listen';
 
 /*
@@ -177,8 +179,6 @@ describe('bodyLimit', () => {
       }
     });
 
-    // Today this 413 comes only after the drain's 10 s deadline: hono's bodyLimit leaves the body
-    // stream locked and paused (Readable.toWeb backpressure), so the drain never sees its end.
     it('a chunked 3 MiB body gets its 413 once past the limit, the handler never reached', async () => {
       const { app, reached } = bareApp();
       const chunkedServer = await listen(app);
@@ -195,7 +195,56 @@ describe('bodyLimit', () => {
       } finally {
         await chunkedServer.close();
       }
-    }, 25_000);
+    });
+
+    // Before issue 19 this client got no answer until the drain's 10 s deadline: hono's bodyLimit
+    // left the socket's stream paused behind a web stream, so the drain never saw the body's end.
+    it('1 MiB + 4 KiB sent in chunks by a client that then holds its connection open: 413 at once, then closed', async () => {
+      const { app, reached } = bareApp();
+      const chunkedServer = await listen(app);
+      const { port } = new URL(chunkedServer.url);
+      const socket = connect(Number(port), '127.0.0.1');
+      let answer = '';
+      let closedByServer = false;
+      socket.setEncoding('latin1');
+      socket.on('data', (text: string) => {
+        answer += text;
+      });
+      socket.on('end', () => {
+        closedByServer = true;
+      });
+      socket.on('error', () => undefined);
+      try {
+        await new Promise<void>((resolve) => socket.once('connect', resolve));
+        socket.write(
+          'POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
+        );
+        const chunk = Buffer.alloc(4 * 1024, 120);
+        for (let sent = 0; sent < MAX_BODY_BYTES + 4 * 1024; sent += chunk.length) {
+          socket.write(`${chunk.length.toString(16)}\r\n`);
+          socket.write(chunk);
+          socket.write('\r\n');
+        }
+        // The client never sends the last chunk: it holds the connection open. The answer must
+        // come well before the drain's deadline (a fixed bound, not a timing goal: without the fix
+        // nothing at all arrives before it).
+        await waitFor(() => answer.includes('\r\n\r\n{') && answer.endsWith('}'), {
+          what: 'the 413 while the client still holds the connection open',
+          timeoutMs: DISCARD_WAIT_MS / 2,
+        });
+        expect(answer.startsWith('HTTP/1.1 413')).toBe(true);
+        expect(answer.toLowerCase()).toContain('connection: close');
+        expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual(tooLarge(MAX_BODY_BYTES));
+        await waitFor(() => closedByServer, {
+          what: 'the server to close the connection',
+          timeoutMs: DISCARD_WAIT_MS / 2,
+        });
+        expect(reached).toEqual([]);
+      } finally {
+        socket.destroy();
+        await chunkedServer.close();
+      }
+    });
 
     it('a CSV import refused by its handler before reading is drained, so the client reads the 413', async () => {
       for (let i = 0; i < 5; i++) {

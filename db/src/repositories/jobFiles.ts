@@ -113,3 +113,79 @@ export async function findDisposable(db: Database, now: Date, limit: number): Pr
   });
   return [...new Set([...expired, ...orphans].map((f) => f.id))];
 }
+
+/*
+ * Export accounting (issue 19): the storage, rate and reuse of exports per account. An export is a
+ * job of one of the caller's `types` (today `patient.export`; FHIR bulk exports join the list) and
+ * its `export` files.
+ */
+
+/** Who started a job, as the `jobs` table stores it. */
+export interface JobStarter {
+  createdByType: string;
+  createdById: number;
+}
+
+/** The jobs of `types` started by `starter`, as a subquery of their ids. */
+function jobsOf(db: Database, types: readonly string[], starter: JobStarter) {
+  const q = (v: string | number) => db.sequelize.escape(v);
+  return db.sequelize.literal(
+    `(SELECT id FROM jobs WHERE type IN (${types.map(q).join(', ')}) AND created_by_type = ${q(starter.createdByType)} AND created_by_id = ${q(starter.createdById)})`,
+  );
+}
+
+/**
+ * Bytes held by stored export files: of every export (`total`) and of the exports of `types`
+ * started by `starter` (`account`). A file being written counts once its writer has ended.
+ */
+export async function exportStorage(
+  db: Database,
+  types: readonly string[],
+  starter: JobStarter,
+): Promise<{ total: number; account: number }> {
+  const { JobFile } = db.models;
+  const total = (await JobFile.sum('byteSize', { where: { kind: 'export' } })) ?? 0;
+  const account =
+    (await JobFile.sum('byteSize', {
+      where: { kind: 'export', jobId: { [Op.in]: jobsOf(db, types, starter) } },
+    })) ?? 0;
+  return { total: Number(total), account: Number(account) };
+}
+
+/** When each of the (up to `limit`) jobs of `types` `starter` started after `since` was accepted, oldest first. */
+export async function exportsAcceptedSince(
+  db: Database,
+  types: readonly string[],
+  starter: JobStarter,
+  since: Date,
+  limit: number,
+  options: { tx?: Transaction } = {},
+): Promise<Date[]> {
+  const rows = await db.models.Job.findAll({
+    attributes: ['createdAt'],
+    where: { type: [...types], ...starter, createdAt: { [Op.gt]: since } },
+    order: [['id', 'ASC']],
+    limit,
+    transaction: options.tx,
+    raw: true,
+  });
+  return rows.map((row) => new Date(row.createdAt));
+}
+
+/** The newest job of `type` `starter` started on patient `patientId` (its status and result), or null. */
+export async function newestExportOf(
+  db: Database,
+  type: string,
+  starter: JobStarter,
+  patientId: number,
+  options: { tx?: Transaction } = {},
+): Promise<{ id: number; status: string; result: unknown } | null> {
+  const [row] = await findPlain(db.models.Job, {
+    attributes: ['id', 'status', 'result'],
+    where: { type, createdByType: starter.createdByType, createdById: starter.createdById, patientId },
+    order: [['id', 'DESC']],
+    limit: 1,
+    transaction: options.tx,
+  });
+  return row ? { id: row.id, status: row.status, result: row.result } : null;
+}

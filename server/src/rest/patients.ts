@@ -17,7 +17,8 @@ const listed = (p: PatientView) => restView(p, listedSchema);
 /**
  * `POST /patients` (one or an array), `GET /patients` (the caller's scope) and
  * `POST /update_patient/:id` (the fields of `patients.update`, applied in the background: 202
- * `{ message, job_id }`, and `Location: /jobs/<job_id>` to follow it).
+ * `{ message, job_id }`, and `Location: /jobs/<job_id>` to follow it), and
+ * `POST /patients/:id/export` (`patients.export`, the same 202).
  */
 export const patientsRoutes: RestRoute[] = [
   restRoute({
@@ -68,6 +69,36 @@ export const patientsRoutes: RestRoute[] = [
       c.header('Location', `/jobs/${jobId}`);
       return c.json(
         restView({ message: `Update accepted; follow it at GET /jobs/${jobId}`, jobId }, acceptedSchema),
+        202,
+      );
+    },
+  }),
+  restRoute({
+    method: 'post',
+    path: '/patients/:id/export',
+    summary: "Export a patient's full record (in the background)",
+    description:
+      'Queues a `patient.export` job writing the record (patient, doctor, check history, notes, revisions) as one JSON document; download it from `GET /jobs/{job_id}/result` once the job has succeeded. Asking again while your export of the patient is queued or running, or finished with no change to the record since, answers the same job. At most EXPORTS_PER_HOUR (default 10) new exports an hour per account, within the export storage quota (EXPORT_STORAGE_MAX_MB, an eighth of it per account): 429 with Retry-After beyond.',
+    access: 'the patient, their doctor',
+    answers: {
+      202: {
+        description: 'Accepted',
+        schema: acceptedSchema,
+        headers: { Location: 'The job to follow: /jobs/{job_id}' },
+      },
+    },
+    errors: [400, 401, 403, 404, 429],
+    handler: async (c) => {
+      const { jobId } = await callerFor(c).patients.export({ patientId: pathId(c) });
+      c.header('Location', `/jobs/${jobId}`);
+      return c.json(
+        restView(
+          {
+            message: `Export accepted; follow it at GET /jobs/${jobId}, then download GET /jobs/${jobId}/result`,
+            jobId,
+          },
+          acceptedSchema,
+        ),
         202,
       );
     },

@@ -102,8 +102,10 @@ export const patientsRouter = router({
   export: roleProcedure('doctor', 'patient')
     .meta({
       description:
-        "Export a patient's full record (patient, doctor, check history, notes, revisions) as one JSON document: the patient themself or their doctor. Returns { jobId } at once; when jobs.get shows it succeeded, download it from GET /jobs/:id/result (kept EXPORT_RETENTION_HOURS, default 24).",
+        "Export a patient's full record (patient, doctor, check history, notes, revisions) as one JSON document: the patient themself or their doctor. Returns { jobId } at once; when jobs.get shows it succeeded, download it from GET /jobs/:id/result (kept EXPORT_RETENTION_HOURS, default 24). Asking again while your export of the patient is queued or running, or finished with no change to the record since, returns that job. At most EXPORTS_PER_HOUR (default 10) new exports an hour per account, within EXPORT_STORAGE_MAX_MB (an eighth of it per account): TOO_MANY_REQUESTS beyond.",
     })
     .input(patientExportInput)
-    .mutation(({ ctx, input }) => requestPatientExport(ctx, input.patientId)),
+    .mutation(async ({ ctx, input }) => ({
+      jobId: (await requestPatientExport(ctx, input.patientId)).jobId,
+    })),
 });

@@ -7,6 +7,9 @@ import { enqueueJob } from '../../jobs/queue';
 import { patientsImportJob } from '../../jobs/types/patientsImport';
 import { badRequest, tooLarge } from '../errors';
 
+/** How much of an upload is checked to be UTF-8 text before anything is stored. */
+export const UPLOAD_CHECK_BYTES = 64 * 1024;
+
 /** How long an upload may wait for its job before the sweep deletes it (a request that failed half-way). */
 const UNCLAIMED_UPLOAD_MS = 60 * 60_000;
 
@@ -15,7 +18,10 @@ const UNCLAIMED_UPLOAD_MS = 60 * 60_000;
  * database as they arrive (never the whole file in memory), up to `maxBytes`, then enqueues the
  * `patients.import` job and hands it the file in one transaction. The rows are read and checked
  * by the job; here the file is only stored. A file larger than `maxBytes` is PAYLOAD_TOO_LARGE
- * (413), an empty one BAD_REQUEST; nothing is kept of either.
+ * (413), an empty one BAD_REQUEST; nothing is kept of either. Its first `UPLOAD_CHECK_BYTES` are
+ * held and checked before anything is stored: a file that is not UTF-8 there (a UTF-16 or UTF-32
+ * byte order mark, a NUL byte, a byte sequence UTF-8 does not have) is BAD_REQUEST with no job and
+ * no stored byte. Bad bytes further on fail the job, with nothing imported (see `decodeUtf8`).
  */
 export async function acceptPatientsImport(
   ctx: Pick<DomainContext, 'db' | 'requestId' | 'ip'> & { actor: UserActor<'admin'> },
@@ -23,11 +29,39 @@ export async function acceptPatientsImport(
   maxBytes: number,
 ): Promise<{ jobId: number }> {
   const { db } = ctx;
+  const chunks = (Symbol.asyncIterator in body ? body[Symbol.asyncIterator]() : body[Symbol.iterator]()) as
+    | AsyncIterator<Uint8Array>
+    | Iterator<Uint8Array>;
+  const head: Uint8Array[] = [];
+  let headBytes = 0;
+  let ended = false;
+  try {
+    while (headBytes < UPLOAD_CHECK_BYTES) {
+      const next = await chunks.next();
+      if (next.done) {
+        ended = true;
+        break;
+      }
+      head.push(next.value);
+      headBytes += next.value.length;
+    }
+  } catch (error) {
+    if (isClientAbort(error)) throw badRequest('The upload was interrupted before the file was complete');
+    throw error;
+  }
+  const refusal = notUtf8Text(Buffer.concat(head, headBytes).subarray(0, UPLOAD_CHECK_BYTES), ended);
+  if (refusal) throw badRequest(refusal);
+
   const fileId = await createJobFile(db, 'import', { expiresAt: new Date(Date.now() + UNCLAIMED_UPLOAD_MS) });
   try {
     const writer = new JobFileWriter(db, fileId, maxBytes);
     try {
-      for await (const chunk of body) await writer.write(chunk);
+      for (const chunk of head) await writer.write(chunk);
+      while (!ended) {
+        const next = await chunks.next();
+        if (next.done) break;
+        await writer.write(next.value);
+      }
     } catch (error) {
       if (error instanceof FileTooLargeError) {
         throw tooLarge(`Request body too large (limit ${maxBytes} bytes)`);
@@ -52,6 +86,31 @@ export async function acceptPatientsImport(
     await deleteJobFile(db, fileId).catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * Why the start of an upload (`bytes`, the whole file when `complete`) is not UTF-8 text, or null
+ * when it is: a UTF-16/UTF-32 byte order mark, a NUL byte, or a byte sequence UTF-8 does not have
+ * (a character cut by the end of `bytes` is not one when more follows).
+ */
+export function notUtf8Text(bytes: Uint8Array, complete: boolean): string | null {
+  const advice = 'save it as "CSV UTF-8" and upload it again';
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    return `The file is UTF-16 text (it starts with a UTF-16 byte order mark), not UTF-8: ${advice}`;
+  }
+  if (bytes[0] === 0x00 && bytes[1] === 0x00 && bytes[2] === 0xfe && bytes[3] === 0xff) {
+    return `The file is UTF-32 text (it starts with a UTF-32 byte order mark), not UTF-8: ${advice}`;
+  }
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) {
+    return `The file is not UTF-8 text (it holds a NUL byte at byte ${nul + 1}; UTF-16 text does): ${advice}`;
+  }
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes, { stream: !complete });
+  } catch {
+    return `The file is not UTF-8 text (its first ${UPLOAD_CHECK_BYTES / 1024} KiB hold bytes that are not UTF-8): ${advice}`;
+  }
+  return null;
 }
 
 /** The client went away mid-upload (the request stream was aborted or reset). */

@@ -1,11 +1,13 @@
 import { z } from 'zod';
-import { jobFilesRepo } from '@hdms/db';
+import { eventsRepo, jobFilesRepo } from '@hdms/db';
+import { tooLarge } from '../../domain/errors';
+import { exportStorageOf } from '../../domain/jobs/exportLimits';
 import { scopeOf } from '../../domain/access/scope';
 import { findExportablePatient } from '../../domain/patients/lookup';
 import { idSchema } from '../../lib/schemas';
 import { actorOfJobOwner } from '../actor';
 import { writePatientExport } from '../../domain/patients/exportDocument';
-import { createJobFile, JobFileWriter } from '../importExportFiles';
+import { createJobFile, deleteJobFile, FileTooLargeError, JobFileWriter } from '../importExportFiles';
 import type { JobType } from '../types';
 
 /** How long a half-written export (its run failed or was abandoned) is kept before the sweep deletes it. */
@@ -39,7 +41,11 @@ export interface PatientExportResult {
  * is written outside the final transaction; `complete` then sets its retention, so a run that
  * fails half-way leaves only a file the sweep deletes within the hour. It runs in its patient's
  * order with `patient.update` jobs (serial key `patient:<id>`): an export reflects every update
- * accepted before it.
+ * accepted before it. The file records (in its `state`) the newest change event id read before
+ * the record was, so a later request can tell whether the record changed since (see
+ * `requestPatientExport`). It may write only what is left of its account's storage quota and of
+ * the total (`exportStorageOf`): past that the file is deleted and the job fails at once
+ * (PAYLOAD_TOO_LARGE, no retry).
  */
 export const patientExportJob: JobType<PatientExportPayload, PatientExportResult> = {
   name: 'patient.export',
@@ -53,20 +59,33 @@ export const patientExportJob: JobType<PatientExportPayload, PatientExportResult
     const actor = await actorOfJobOwner(db, job.owner);
     await findExportablePatient({ db, actor, scope: scopeOf(actor) }, patientId);
 
+    const account = { type: job.owner.type, id: job.owner.id };
+    const { room } = await exportStorageOf(db, ctx.config, account);
+    const throughEventId = await eventsRepo.newestId(db);
     const fileId = await createJobFile(db, 'export', {
       jobId: job.id,
       expiresAt: new Date(Date.now() + UNFINISHED_EXPORT_MS),
     });
-    const writer = new JobFileWriter(db, fileId);
-    await writePatientExport(db, actor, patientId, writer, (done, total) => {
-      ctx.signal.throwIfAborted();
-      return ctx.progress(done, total);
-    });
-    const bytes = await writer.end();
+    let bytes: number;
+    try {
+      const writer = new JobFileWriter(db, fileId, room);
+      await writePatientExport(db, actor, patientId, writer, (done, total) => {
+        ctx.signal.throwIfAborted();
+        return ctx.progress(done, total);
+      });
+      bytes = await writer.end();
+    } catch (error) {
+      if (!(error instanceof FileTooLargeError)) throw error;
+      await deleteJobFile(db, fileId);
+      throw tooLarge(
+        'Export storage is full: this export would pass the storage quota of your account or of the server (EXPORT_STORAGE_MAX_MB); its partial file was deleted',
+      );
+    }
 
     return ctx.complete(async (tx) => {
       const expiresAt = new Date(Date.now() + ctx.config.exportRetentionHours * 3_600_000);
-      await jobFilesRepo.updateFile(db, fileId, { expiresAt }, { tx });
+      const state: object = { throughEventId };
+      await jobFilesRepo.updateFile(db, fileId, { expiresAt, state }, { tx });
       return {
         patientId,
         fileId,

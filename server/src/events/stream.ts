@@ -51,6 +51,12 @@ export const errorFrame = (shape: unknown) => frame('serialized-error', JSON.str
 /** How long one slice of the fan-out runs before the event loop gets its turn. */
 const SLICE_MS = 4;
 
+/**
+ * How long a disconnected subscriber's connection is kept for it to read what it was sent and
+ * the reason (then closed: what it holds is at most its unsent-data bound).
+ */
+const CLOSE_GRACE_MS = 30_000;
+
 /** How a stream is written. */
 export interface StreamOptions {
   /** The `connected` event's data (tRPC's `sse.client`). */
@@ -388,7 +394,7 @@ class Subscriber {
 
   /**
    * Ends the stream with `error` (after what the connection already took): the slot is freed at
-   * once; a connection that does not take the last frame within the age bound is closed.
+   * once; a connection that has not taken the last frame `CLOSE_GRACE_MS` later is closed.
    */
   fail(error: unknown): void {
     if (this.closed) return;
@@ -405,7 +411,7 @@ class Subscriber {
     if (outgoing) {
       setTimeout(() => {
         if (outgoing.writableLength > 0) outgoing.destroy();
-      }, this.request.services.config.events.maxUnsentMs).unref();
+      }, CLOSE_GRACE_MS).unref();
     }
   }
 

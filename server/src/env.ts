@@ -110,6 +110,10 @@ const schema = z.object({
     .default('1024'),
   EVENT_RETENTION_HOURS: hours.default('72'),
   EVENT_PRUNE_MINUTES: intFrom(1, 24 * 60).default('60'),
+  EVENTS_MAX_PER_ACCOUNT: intFrom(1, 100_000).default('20'),
+  EVENTS_MAX_SUBSCRIPTIONS: intFrom(1, 1_000_000).default('10000'),
+  EVENTS_MAX_UNSENT_KB: intFrom(16, 1024 * 1024).default('1024'),
+  EVENTS_MAX_UNSENT_SECONDS: intFrom(1, 3600).default('30'),
 });
 
 /** The server's configuration, read once from the environment and validated. */
@@ -180,6 +184,18 @@ export interface Config {
     retentionHours: number;
     /** How often the `events.prune` job deletes older ones (EVENT_PRUNE_MINUTES, default 60). */
     pruneMinutes: number;
+    /** Open `events.onChange` subscriptions one account may hold on a server (EVENTS_MAX_PER_ACCOUNT, default 20). */
+    maxPerAccount: number;
+    /** Open subscriptions a server holds in all (EVENTS_MAX_SUBSCRIPTIONS, default 10000). */
+    maxSubscriptions: number;
+    /**
+     * A subscriber is disconnected (SERVICE_UNAVAILABLE: it reconnects and resumes) when the data
+     * sent to it but not yet taken by its connection passes this many bytes (EVENTS_MAX_UNSENT_KB,
+     * default 1024 KiB) ...
+     */
+    maxUnsentBytes: number;
+    /** ... or has waited this long (EVENTS_MAX_UNSENT_SECONDS, default 30 s, in ms here). */
+    maxUnsentMs: number;
   };
 }
 
@@ -288,6 +304,13 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     exportRetentionHours: env.EXPORT_RETENTION_HOURS,
     exportsPerHour: env.EXPORTS_PER_HOUR,
     exportStorageMaxBytes: Math.floor(env.EXPORT_STORAGE_MAX_MB * 1024 * 1024),
-    events: { retentionHours: env.EVENT_RETENTION_HOURS, pruneMinutes: env.EVENT_PRUNE_MINUTES },
+    events: {
+      retentionHours: env.EVENT_RETENTION_HOURS,
+      pruneMinutes: env.EVENT_PRUNE_MINUTES,
+      maxPerAccount: env.EVENTS_MAX_PER_ACCOUNT,
+      maxSubscriptions: env.EVENTS_MAX_SUBSCRIPTIONS,
+      maxUnsentBytes: env.EVENTS_MAX_UNSENT_KB * 1024,
+      maxUnsentMs: env.EVENTS_MAX_UNSENT_SECONDS * 1000,
+    },
   };
 }

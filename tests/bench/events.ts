@@ -1,38 +1,38 @@
 /**
- * `npm run bench -- events [--subscribers N] [--events N] [--writers N] [--db mysql://…/name]`:
- * change-event delivery. A real server runs in a child process (`npm start`'s entry, on a
- * temporary SQLite file or a fresh MySQL database named after `--db`, dropped afterwards); this
- * process opens N subscriptions (default 100) to `events.onChange` through the SDK over
- * server-sent events, then records check-ups (default 1,000, from 10 concurrent writers) through
- * the API. Each event's latency is its receipt time minus its commit time (`at`, the server's
- * clock: same machine). Prints events delivered per second (events × subscribers / time) and the
- * latency's p50 / p95 / max. `--profile-server DIR` writes the server's CPU profile there.
+ * `npm run bench -- events [--db mysql://…/name] [--profile-server DIR]`: change-event delivery.
+ * A real server runs in a child process (`npm start`'s entry, on a temporary SQLite file or a
+ * fresh MySQL database named after `--db`, dropped afterwards); the subscribers are lightweight
+ * SSE clients in this process (plain `http`, no EventSource objects). Prints one table:
+ * - 1,000 subscribers x 50 check-ups, three ways: 50 accounts x 20 subscriptions; one account
+ *   with the cap raised (EVENTS_MAX_PER_ACCOUNT=1000); 1,000 distinct scopes (1,000 accounts:
+ *   service tokens, each its own scope key). Time to deliver all, /healthz p99 and max meanwhile
+ *   (probed every 20 ms), the server's RSS growth. Goals: 3 s, 250 ms, 150 MB.
+ * - memory per idle subscription (RSS growth over 1,000 idle subscriptions, after a GC-free wait);
+ * - commit-to-receipt p50/p95 at 100 subscribers (same instance; goal p95 < 50 ms);
+ * - idle CPU ms per second of the server, with no subscriber and with 100 idle ones (goal <= 3).
+ * Subscribers use service tokens (no password hashing); `--profile-server DIR` writes the
+ * server's CPU profile there.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { EventSource } from 'eventsource';
-import { createClient, signIn } from '../../client-sdk/src/index';
+import superjson from 'superjson';
+import { signIn } from '../../client-sdk/src/index';
 import { freshDatabase, type TestDatabase } from '../helpers/db';
+import { parseFrames, streamPath } from '../helpers/events';
 
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((arg) => arg !== 'events'),
   options: {
-    subscribers: { type: 'string', default: '100' },
-    events: { type: 'string', default: '1000' },
-    writers: { type: 'string', default: '10' },
     db: { type: 'string' },
     /** Writes the server's CPU profile (node --cpu-prof) into this folder. */
     'profile-server': { type: 'string' },
   },
 });
-const subscriberCount = Number(values.subscribers);
-const eventCount = Number(values.events);
-const writerCount = Number(values.writers);
 const ADMIN = { username: 'bench-admin', email: 'bench-admin@example.org', password: 'bench-admin-password' };
-
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
@@ -50,7 +50,11 @@ function freshBenchDatabase(): Promise<TestDatabase> {
 }
 
 /** Starts the server in a child process and waits for /healthz. */
-async function startServerProcess(databaseUrl: string, port: number): Promise<ChildProcess> {
+async function startServerProcess(
+  databaseUrl: string,
+  port: number,
+  env: Record<string, string> = {},
+): Promise<ChildProcess> {
   const profile = values['profile-server']
     ? ['--cpu-prof', `--cpu-prof-dir=${values['profile-server']}`]
     : [];
@@ -65,6 +69,7 @@ async function startServerProcess(databaseUrl: string, port: number): Promise<Ch
       ADMIN_PASSWORD: ADMIN.password,
       LOG_LEVEL: 'warn',
       PANEL: 'off',
+      ...env,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -81,91 +86,238 @@ async function startServerProcess(databaseUrl: string, port: number): Promise<Ch
   throw new Error('the server did not start');
 }
 
+/** A lightweight SSE subscriber: counts events, keeps each one's receipt time minus its commit. */
+interface Reader {
+  received: number;
+  latencies: number[];
+  close(): void;
+}
+
+function openReader(url: string, token: string, onEvent?: (at: Date) => void): Promise<Reader> {
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const reader: Reader = { received: 0, latencies: [], close: () => req.destroy() };
+    let buffered = '';
+    const req = httpRequest({
+      host: target.hostname,
+      port: target.port,
+      path: streamPath({ types: ['checkHistory.created'] }),
+      agent: false,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    req.on('response', (res) => {
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        const { frames, rest } = parseFrames(buffered + chunk);
+        buffered = rest;
+        for (const frame of frames) {
+          if (frame.event === 'connected') resolve(reader);
+          else if (frame.event === 'serialized-error') reject(new Error(frame.data));
+          else if (frame.id !== undefined) {
+            reader.received++;
+            if (onEvent) onEvent((superjson.deserialize(JSON.parse(frame.data)) as { at: Date }).at);
+          }
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function main(): Promise<void> {
+/** The server's RSS and CPU time, from /proc (Linux). */
+async function usage(pid: number): Promise<{ rss: number; cpuMs: number }> {
+  const { readFile } = await import('node:fs/promises');
+  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
+  const ticks = Number(stat[11]) + Number(stat[12]);
+  return { rss: rssKb * 1024, cpuMs: ticks * 10 };
+}
+
+/** Probes /healthz every 20 ms until stopped; returns the answer times. */
+function probeHealth(url: string): { stop(): Promise<number[]> } {
+  const times: number[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const started = performance.now();
+      await fetch(`${url}/healthz`).then((r) => r.arrayBuffer());
+      times.push(performance.now() - started);
+      await sleep(20);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return times.sort((a, b) => a - b);
+    },
+  };
+}
+
+interface Started {
+  url: string;
+  server: ChildProcess;
+  admin: Awaited<ReturnType<typeof signIn>>['client'];
+  target: TestDatabase;
+}
+
+async function start(env: Record<string, string> = {}): Promise<Started> {
   const target = await freshBenchDatabase();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const server = await startServerProcess(target.url, port);
-  try {
-    const { client: admin, token } = await signIn(url, ADMIN.username, ADMIN.password);
-    const doctor = await admin.doctors.create.mutate({ name: 'Dr. Bench', specialization: 'Events' });
-    const patients = await admin.patients.createMany.mutate(
-      Array.from({ length: 20 }, (_, i) => ({
-        name: `Bench ${i}`,
-        age: 40,
-        gender: 'F',
-        doctorId: doctor.id,
-      })),
-    );
+  const server = await startServerProcess(target.url, port, env);
+  const { client: admin } = await signIn(url, ADMIN.username, ADMIN.password);
+  return { url, server, admin, target };
+}
 
-    const latencies: number[] = [];
-    let delivered = 0;
-    let lastReceipt = 0;
-    let started = 0;
-    const handles: { unsubscribe(): void }[] = [];
-    for (let i = 0; i < subscriberCount; i++) {
-      const subscriber = createClient({ url, token, EventSource });
-      await new Promise<void>((resolve, reject) => {
-        handles.push(
-          subscriber.events.onChange.subscribe(
-            { types: ['checkHistory.created'] },
-            {
-              onStarted: () => resolve(),
-              onData: ({ data }) => {
-                const now = Date.now();
-                latencies.push(now - data.at.getTime());
-                delivered++;
-                lastReceipt = now;
-              },
-              onError: (error) => reject(error),
-            },
-          ),
-        );
-      });
-      started++;
-    }
-    console.log(
-      `HDMS events bench (${values.db ? 'mysql' : 'sqlite'}): ${started} subscribers, ${eventCount} check-ups from ${writerCount} writers; ${cpus().length} cores, load ${loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' ')}`,
-    );
+async function stop(s: Started): Promise<void> {
+  s.server.kill('SIGTERM');
+  await new Promise((resolve) => s.server.once('exit', resolve));
+  await s.target.drop();
+}
 
-    const begin = Date.now();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: writerCount }, async () => {
-        while (next < eventCount) {
-          const i = next++;
-          await admin.checkHistory.create.mutate({ patientId: patients[i % patients.length]!.id });
-        }
-      }),
-    );
-    const expected = eventCount * subscriberCount;
-    const deadline = Date.now() + 120_000;
-    while (delivered < expected && Date.now() < deadline) await sleep(20);
-    const seconds = (lastReceipt - begin) / 1000;
-    for (const handle of handles) handle.unsubscribe();
-
-    latencies.sort((a, b) => a - b);
-    console.log('');
-    console.log(
-      '| database | subscribers | events | delivered | seconds | deliveries/s | p50 (ms) | p95 (ms) | max (ms) | goal p95 |',
-    );
-    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-    console.log(
-      `| ${values.db ? 'mysql' : 'sqlite'} | ${subscriberCount} | ${eventCount} | ${delivered}/${expected} | ${seconds.toFixed(2)} | ${(delivered / seconds).toFixed(0)} | ${percentile(latencies, 50)} | ${percentile(latencies, 95)} | ${latencies[latencies.length - 1]} | < 250 ms |`,
-    );
-    if (delivered < expected) console.log(`MISSING: ${expected - delivered} deliveries did not arrive`);
-  } finally {
-    server.kill('SIGTERM');
-    await new Promise((resolve) => server.once('exit', resolve));
-    await target.drop();
+async function tokens(s: Started, n: number): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const created = await s.admin.serviceTokens.create.mutate({
+      name: `bench-${i}`,
+      scopes: ['checkHistory:read'],
+    });
+    out.push(created.token);
   }
+  return out;
+}
+
+const rows: string[] = [];
+const row = (...cells: (string | number)[]) => rows.push(`| ${cells.join(' | ')} |`);
+
+/** 1,000 subscribers of `accounts` (each `perAccount` times) receive 50 check-ups. */
+async function fanOut(name: string, accounts: number, perAccount: number): Promise<void> {
+  const s = await start({ EVENTS_MAX_PER_ACCOUNT: String(Math.max(20, perAccount)) });
+  try {
+    const doctor = await s.admin.doctors.create.mutate({ name: 'Dr. Bench', specialization: 'Events' });
+    const [patient] = await s.admin.patients.createMany.mutate([
+      { name: 'Bench', age: 40, gender: 'F', doctorId: doctor.id },
+    ]);
+    const list = await tokens(s, accounts);
+    const readers: Reader[] = [];
+    for (const token of list) {
+      for (let i = 0; i < perAccount; i++) readers.push(await openReader(s.url, token));
+    }
+    await sleep(500);
+    const before = await usage(s.server.pid!);
+    const health = probeHealth(s.url);
+    const begin = performance.now();
+    await s.admin.checkHistory.createMany.mutate(
+      Array.from({ length: 50 }, () => ({ patientId: patient!.id })),
+    );
+    const expected = 50 * readers.length;
+    const deadline = Date.now() + 60_000;
+    let delivered = 0;
+    while (Date.now() < deadline) {
+      delivered = readers.reduce((n, r) => n + r.received, 0);
+      if (delivered >= expected) break;
+      await sleep(5);
+    }
+    const seconds = (performance.now() - begin) / 1000;
+    const after = await usage(s.server.pid!);
+    const times = await health.stop();
+    row(
+      name,
+      `${delivered}/${expected}`,
+      seconds.toFixed(2),
+      percentile(times, 99).toFixed(0),
+      times[times.length - 1]!.toFixed(0),
+      ((after.rss - before.rss) / 2 ** 20).toFixed(0),
+      '3 s / 250 ms / 150 MB',
+    );
+    for (const r of readers) r.close();
+  } finally {
+    await stop(s);
+  }
+}
+
+async function idleAndLatency(): Promise<void> {
+  const s = await start({ EVENTS_MAX_PER_ACCOUNT: '1000' });
+  try {
+    const doctor = await s.admin.doctors.create.mutate({ name: 'Dr. Bench', specialization: 'Events' });
+    const [patient] = await s.admin.patients.createMany.mutate([
+      { name: 'Bench', age: 40, gender: 'F', doctorId: doctor.id },
+    ]);
+    const [token] = await tokens(s, 1);
+    await sleep(2000);
+    const idle0a = await usage(s.server.pid!);
+    await sleep(5000);
+    const idle0b = await usage(s.server.pid!);
+    const idleNone = (idle0b.cpuMs - idle0a.cpuMs) / 5;
+
+    // Memory per idle subscription.
+    const rssBefore = (await usage(s.server.pid!)).rss;
+    const idle: Reader[] = [];
+    for (let i = 0; i < 1000; i++) idle.push(await openReader(s.url, token!));
+    await sleep(2000);
+    const perSub = ((await usage(s.server.pid!)).rss - rssBefore) / 1000;
+    for (const r of idle.splice(0, 900)) r.close();
+    await sleep(2000);
+    const a = await usage(s.server.pid!);
+    await sleep(5000);
+    const b = await usage(s.server.pid!);
+    const idleHundred = (b.cpuMs - a.cpuMs) / 5;
+    for (const r of idle) r.close();
+
+    // Commit-to-receipt at 100 subscribers: check-ups one at a time.
+    const latencies: number[] = [];
+    const readers: Reader[] = [];
+    for (let i = 0; i < 100; i++)
+      readers.push(await openReader(s.url, token!, (at) => latencies.push(Date.now() - at.getTime())));
+    for (let i = 0; i < 50; i++) {
+      await s.admin.checkHistory.create.mutate({ patientId: patient!.id });
+      await sleep(20);
+    }
+    const deadline = Date.now() + 30_000;
+    while (latencies.length < 5000 && Date.now() < deadline) await sleep(10);
+    latencies.sort((x, y) => x - y);
+    for (const r of readers) r.close();
+    rows.push('');
+    rows.push('| measure | value | goal |');
+    rows.push('| --- | --- | --- |');
+    row('memory per idle subscription (server RSS / 1,000)', `${(perSub / 1024).toFixed(1)} KB`, '<= 20 KB');
+    row(
+      'commit-to-receipt p50 / p95, 100 subscribers, same instance',
+      `${percentile(latencies, 50)} / ${percentile(latencies, 95)} ms (${latencies.length} receipts)`,
+      'p95 < 50 ms',
+    );
+    row('idle CPU, no subscriber', `${idleNone.toFixed(1)} ms/s`, '<= 3');
+    row('idle CPU, 100 idle subscribers', `${idleHundred.toFixed(1)} ms/s`, '<= 3');
+  } finally {
+    await stop(s);
+  }
+}
+
+async function main(): Promise<void> {
+  const kind = values.db ? 'mysql' : 'sqlite';
+  console.log(
+    `HDMS events bench (${kind}); ${cpus().length} cores, load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+  rows.push(
+    '| 1,000 subscribers x 50 events | delivered | seconds | /healthz p99 (ms) | /healthz max (ms) | RSS growth (MB) | goal |',
+  );
+  rows.push('| --- | --- | --- | --- | --- | --- | --- |');
+  await fanOut('50 accounts x 20', 50, 20);
+  await fanOut('1 account x 1,000 (cap raised)', 1, 1000);
+  await fanOut('1,000 accounts (distinct scopes)', 1000, 1);
+  await idleAndLatency();
+  console.log('');
+  console.log(rows.join('\n'));
 }
 
 main().then(

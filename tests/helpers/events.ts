@@ -1,4 +1,6 @@
+import { request as httpRequest } from 'node:http';
 import { EventSource } from 'eventsource';
+import superjson from 'superjson';
 import { createClient } from '../../client-sdk/src/index';
 import type { ChangeEventView } from '../../server/src/events/subscription';
 import type { RouterInputs } from '../../server/src/trpc/appRouter';
@@ -116,4 +118,127 @@ export async function settle(
       }
     }
   }
+}
+
+/** One server-sent event as it came over the wire. */
+export interface RawFrame {
+  event?: string;
+  data: string;
+  id?: string;
+}
+
+/** Splits complete frames (ended by a blank line) off `text`; returns them and the rest. */
+export function parseFrames(text: string): { frames: RawFrame[]; rest: string } {
+  const frames: RawFrame[] = [];
+  const blocks = text.split('\n\n');
+  const rest = blocks.pop() ?? '';
+  for (const block of blocks) {
+    const frame: RawFrame = { data: '' };
+    let seen = false;
+    for (const line of block.split('\n')) {
+      if (line === '') continue;
+      seen = true;
+      const colon = line.indexOf(':');
+      const field = line.slice(0, colon);
+      const value = line.slice(colon + 2);
+      if (field === 'event') frame.event = value;
+      else if (field === 'data') frame.data = value;
+      else if (field === 'id') frame.id = value;
+    }
+    if (seen) frames.push(frame);
+  }
+  return { frames, rest };
+}
+
+/** The path and query of an `events.onChange` stream, as `httpSubscriptionLink` asks for it. */
+export function streamPath(input: RouterInputs['events']['onChange'] = {}): string {
+  return `/trpc/events.onChange?input=${encodeURIComponent(JSON.stringify(superjson.serialize(input)))}`;
+}
+
+/** A raw server-sent-event client: what a lightweight dashboard (or a hostile one) does. */
+export interface RawStream {
+  frames: RawFrame[];
+  /** The tracked events received (data deserialized). */
+  events: ReceivedEvent[];
+  /** `serialized-error` events received: tRPC's error shape. */
+  errors: { code: string; httpStatus: number; message: string }[];
+  /** True once the server ended the response. */
+  ended: boolean;
+  bytes: number;
+  waitFor(predicate: (s: RawStream) => boolean, ms?: number): Promise<void>;
+  close(): void;
+}
+
+/** Opens a stream with plain `http` (no EventSource); resolves once the `connected` frame came. */
+export async function openRawStream(
+  url: string,
+  token: string | undefined,
+  input: RouterInputs['events']['onChange'] = {},
+  headers: Record<string, string> = {},
+): Promise<RawStream> {
+  const target = new URL(url);
+  let buffered = '';
+  const stream: RawStream = {
+    frames: [],
+    events: [],
+    errors: [],
+    ended: false,
+    bytes: 0,
+    async waitFor(predicate, ms = 10_000) {
+      await waitFor(() => predicate(stream), {
+        what: () => `the stream (${stream.events.length} events, errors ${JSON.stringify(stream.errors)})`,
+        timeoutMs: ms,
+      });
+    },
+    close() {
+      request.destroy();
+    },
+  };
+  const request = httpRequest({
+    host: target.hostname,
+    port: target.port,
+    path: streamPath(input),
+    agent: false,
+    headers: {
+      accept: 'text/event-stream',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...headers,
+    },
+  });
+  request.on('response', (response) => {
+    response.setEncoding('utf8');
+    response.on('data', (chunk: string) => {
+      stream.bytes += Buffer.byteLength(chunk);
+      const { frames, rest } = parseFrames(buffered + chunk);
+      buffered = rest;
+      for (const frame of frames) {
+        stream.frames.push(frame);
+        if (frame.event === 'serialized-error') {
+          const shape = superjson.deserialize(JSON.parse(frame.data)) as {
+            message: string;
+            data: { code: string; httpStatus: number };
+          };
+          stream.errors.push({
+            code: shape.data.code,
+            httpStatus: shape.data.httpStatus,
+            message: shape.message,
+          });
+        } else if (frame.event === undefined && frame.id !== undefined) {
+          stream.events.push(superjson.deserialize(JSON.parse(frame.data)) as ReceivedEvent);
+        }
+      }
+    });
+    response.on('end', () => {
+      stream.ended = true;
+    });
+    response.on('error', () => {
+      stream.ended = true;
+    });
+  });
+  request.on('error', () => {
+    stream.ended = true;
+  });
+  request.end();
+  await waitFor(() => stream.frames.length > 0 || stream.ended, { what: 'the connected frame' });
+  return stream;
 }

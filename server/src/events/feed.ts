@@ -1,6 +1,6 @@
 import { type Database, eventsRepo, jobsRepo } from '@hdms/db';
 import type { EventFacts } from '../domain/access/policy';
-import { safeError } from '../domain/errors';
+import { safeError, tooManyRequests } from '../domain/errors';
 import { Waker } from '../lib/waker';
 import type { Logger } from '../logger';
 import {
@@ -13,8 +13,10 @@ import {
 /**
  * Following the `change_events` table: each server process has one `EventFeed`, which reads the
  * events committed after the last one it read, on any instance, and hands each page to the
- * subscriptions of this process. It reads at once when this process commits events, and every
- * `pollMs` for those of other instances; it reads nothing while no one is subscribed.
+ * subscriptions of this process. It reads at once when this process commits events (in its main
+ * thread or a worker thread), and polls for those of other instances: every `minPollMs` after it
+ * found events, doubling while it finds none, never past `maxPollMs` (250 ms). It reads nothing
+ * while no one is subscribed. It also holds the subscription caps (`Admission`).
  */
 
 /** One committed event as read from the table. */
@@ -112,16 +114,33 @@ export interface FeedListener {
 
 /** Options of a feed. */
 export interface EventFeedOptions {
-  /** How often to look for events committed by other instances (default 100 ms). */
-  pollMs?: number;
+  /** The poll interval right after events were found (default 25 ms). */
+  minPollMs?: number;
+  /** The longest poll interval when idle (default and upper bound 250 ms). */
+  maxPollMs?: number;
 }
+
+/** Who a subscription counts against, and the caps (EVENTS_MAX_PER_ACCOUNT, EVENTS_MAX_SUBSCRIPTIONS). */
+export interface Admission {
+  /** The account: `user:<id>` or `service:<id>`. */
+  account: string;
+  maxPerAccount: number;
+  maxTotal: number;
+}
+
+/** The longest a subscriber waits for another instance's events (README). */
+export const MAX_POLL_MS = 250;
 
 /** The event feed of one server process (see the top of this file). */
 export class EventFeed {
   private readonly db: Database;
   private readonly logger: Logger;
-  private readonly pollMs: number;
+  private readonly minPollMs: number;
+  private readonly maxPollMs: number;
+  private pollMs: number;
   private readonly listeners = new Set<FeedListener>();
+  /** Open subscriptions per account (only those admitted with an `Admission`). */
+  private readonly accounts = new Map<string, number>();
   /** The last event id read. */
   private cursor = 0;
   /** Resolves once the cursor is set for the current run of the loop; null while idle. */
@@ -137,7 +156,14 @@ export class EventFeed {
   constructor(db: Database, logger: Logger, options: EventFeedOptions = {}) {
     this.db = db;
     this.logger = logger.child({ component: 'events' });
-    this.pollMs = options.pollMs ?? 100;
+    this.maxPollMs = Math.min(MAX_POLL_MS, options.maxPollMs ?? MAX_POLL_MS);
+    this.minPollMs = Math.min(this.maxPollMs, options.minPollMs ?? 25);
+    this.pollMs = this.minPollMs;
+  }
+
+  /** Open subscriptions of `account` on this process. */
+  subscriptionsOf(account: string): number {
+    return this.accounts.get(account) ?? 0;
   }
 
   /** How many subscriptions this process serves. */
@@ -148,13 +174,41 @@ export class EventFeed {
   /**
    * Adds a subscription. Resolves with `from`: the listener is handed every event committed after
    * that id (it may be handed some at or before it too: it skips those by id). Rejects when the
-   * feed has stopped, or when the database cannot be read to start following it.
+   * feed has stopped, or when the database cannot be read to start following it; with
+   * `admission`, refuses (TOO_MANY_REQUESTS, naming the cap) one over either cap. The slot is
+   * freed by `unsubscribe`, at once.
    */
-  async subscribe(listener: FeedListener): Promise<{ from: number; unsubscribe(): void }> {
+  async subscribe(
+    listener: FeedListener,
+    admission?: Admission,
+  ): Promise<{ from: number; unsubscribe(): void }> {
     if (this.stopped) throw new Error('the event feed has stopped');
+    if (admission) {
+      if (this.listeners.size >= admission.maxTotal) {
+        throw tooManyRequests(
+          `This server has its maximum of ${admission.maxTotal} open subscriptions (EVENTS_MAX_SUBSCRIPTIONS); retry shortly`,
+          5,
+        );
+      }
+      if (this.subscriptionsOf(admission.account) >= admission.maxPerAccount) {
+        throw tooManyRequests(
+          `This account has its maximum of ${admission.maxPerAccount} open subscriptions (EVENTS_MAX_PER_ACCOUNT); close one first`,
+          5,
+        );
+      }
+      this.accounts.set(admission.account, this.subscriptionsOf(admission.account) + 1);
+    }
     this.listeners.add(listener);
+    let subscribed = true;
     const unsubscribe = () => {
+      if (!subscribed) return;
+      subscribed = false;
       this.listeners.delete(listener);
+      if (admission) {
+        const left = this.subscriptionsOf(admission.account) - 1;
+        if (left > 0) this.accounts.set(admission.account, left);
+        else this.accounts.delete(admission.account);
+      }
     };
     try {
       if (!this.ready) {
@@ -189,8 +243,9 @@ export class EventFeed {
   async stop(): Promise<void> {
     this.stopped = true;
     this.unsubscribe();
-    for (const listener of this.listeners) listener.end();
+    for (const listener of [...this.listeners]) listener.end();
     this.listeners.clear();
+    this.accounts.clear();
     this.wake();
     await this.loopDone;
   }
@@ -207,7 +262,7 @@ export class EventFeed {
             const newest = page.events[count - 1]!;
             this.cursor = newest.id;
             this.onLag?.(Math.max(0, Date.now() - newest.createdAt.getTime()) / 1000);
-            for (const listener of this.listeners) listener.page(page);
+            for (const listener of [...this.listeners]) listener.page(page);
           }
         } catch (error) {
           // The database is unreachable: subscriptions wait (their clients see no events) and
@@ -216,10 +271,12 @@ export class EventFeed {
             this.lastFailureLog = Date.now();
             this.logger.warn({ err: safeError(error) }, 'could not read change events; retrying');
           }
-          await this.waker.sleep(Math.max(1000, this.pollMs));
+          await this.waker.sleep(1000);
           continue;
         }
         if (count === EVENT_PAGE_SIZE) continue;
+        // Idle: back off (an own commit wakes the feed at once whatever the interval).
+        this.pollMs = count > 0 ? this.minPollMs : Math.min(this.maxPollMs, this.pollMs * 2);
         await this.waker.sleep(this.pollMs);
       }
     } finally {

@@ -1,9 +1,12 @@
 import { type TrackedEnvelope, tracked } from '@trpc/server';
-import { type EventFacts, mayReceiveEvent } from '../domain/access/policy';
+import type { Database } from '@hdms/db';
 import { recheckCaller } from '../auth/index';
 import type { Actor, AppServices } from '../context';
 import { badRequest, DomainError, unauthorized, unavailable } from '../domain/errors';
+import type { EventType } from '../domain/events/record';
+import { type ChangeEventView, mayDeliver, scopeKeyOf, viewOf } from './delivery';
 import {
+  type Admission,
   EVENT_PAGE_SIZE,
   type EventPage,
   isInternal,
@@ -12,23 +15,11 @@ import {
   readEvents,
   type StoredEvent,
 } from './feed';
-import { type EventEntity, type EventType, entityOf } from '../domain/events/record';
 
-/** An event as subscribers receive it: what changed, never a value. */
-export interface ChangeEventView {
-  /** The event's id: resume after it with `lastEventId`. */
-  id: number;
-  type: EventType;
-  entity: EventEntity;
-  /** The record's id (the doctor, patient, check-up, note or job). */
-  entityId: number;
-  /** The patient the record belongs to, if any. */
-  patientId: number | null;
-  /** Names of the fields the change set, e.g. `['diagnosis']`; empty for most creations. */
-  fields: string[];
-  /** When the change was committed. */
-  at: Date;
-}
+export type { ChangeEventView } from './delivery';
+
+/** What a subscription needs of the server. */
+export type SubscriptionServices = Pick<AppServices, 'db' | 'sessions' | 'events' | 'config'>;
 
 /** What a subscription asks for. */
 export interface SubscriptionFilter {
@@ -39,10 +30,52 @@ export interface SubscriptionFilter {
 }
 
 /** How often an open subscription's credentials are checked again (and a session kept alive). */
-const RECHECK_MS = 60_000;
+export const RECHECK_MS = 60_000;
 
-/** Events a subscription may have waiting before it is told to reconnect and resume. */
-const MAX_WAITING_EVENTS = 20_000;
+/**
+ * Events a subscription may have waiting before it is told to reconnect and resume (the pages
+ * are shared by every subscription: this bounds how long a slow one keeps old pages alive).
+ */
+export const MAX_WAITING_EVENTS = 20_000;
+
+/** What a subscription counts against (EVENTS_MAX_PER_ACCOUNT, EVENTS_MAX_SUBSCRIPTIONS). */
+export function admissionOf(actor: Actor, config: SubscriptionServices['config']): Admission {
+  return {
+    account: `${actor.type}:${actor.id}`,
+    maxPerAccount: config.events.maxPerAccount,
+    maxTotal: config.events.maxSubscriptions,
+  };
+}
+
+/** Refuses a `lastEventId` older than the retention (PRECONDITION_FAILED) or newer than any event. */
+export async function checkResumePoint(db: Database, lastEventId: number | undefined): Promise<void> {
+  if (lastEventId === undefined) return;
+  const through = await prunedThrough(db);
+  if (lastEventId < through) throw eventsPruned(lastEventId, through);
+  const newest = await newestEventId(db);
+  if (lastEventId > newest) {
+    throw badRequest(
+      `lastEventId ${lastEventId} is ahead of the newest event (${newest}): subscribe without it`,
+    );
+  }
+}
+
+/** True when an internal event says the subscriber's own standing changed (check it again). */
+export function concernsSubscriber(actor: Actor, event: StoredEvent): boolean {
+  return (
+    (event.type === 'account.changed' && actor.type === 'user' && event.entityId === actor.id) ||
+    (event.type === 'serviceToken.changed' && actor.type === 'service' && event.entityId === actor.id)
+  );
+}
+
+/** Whether a subscription's own filters (`types`, `patientId`) keep an event. */
+export function passesFilter(
+  event: StoredEvent,
+  types: ReadonlySet<string> | null,
+  patientId: number | undefined,
+): boolean {
+  return (!types || types.has(event.type)) && (patientId === undefined || event.patientId === patientId);
+}
 
 /** A resume point older than the retention: the client must refetch, then subscribe afresh. */
 export function eventsPruned(lastEventId: number, through: number): DomainError {
@@ -53,7 +86,7 @@ export function eventsPruned(lastEventId: number, through: number): DomainError 
 }
 
 /** The subscription's end when the server stops or the client fell behind: it reconnects and resumes. */
-function resumeLater(message: string): DomainError {
+export function resumeLater(message: string): DomainError {
   return unavailable(message);
 }
 
@@ -66,7 +99,7 @@ function resumeLater(message: string): DomainError {
  * longer act gets UNAUTHORIZED and the subscription ends.
  */
 export async function* followEvents(
-  services: Pick<AppServices, 'db' | 'sessions' | 'events'>,
+  services: SubscriptionServices,
   subscriber: Actor,
   filter: SubscriptionFilter,
   signal: AbortSignal | undefined,
@@ -77,16 +110,7 @@ export async function* followEvents(
   let checkedAt = 0;
   const types = filter.types?.length ? new Set<string>(filter.types) : null;
 
-  if (filter.lastEventId !== undefined) {
-    const through = await prunedThrough(db);
-    if (filter.lastEventId < through) throw eventsPruned(filter.lastEventId, through);
-    const newest = await newestEventId(db);
-    if (filter.lastEventId > newest) {
-      throw badRequest(
-        `lastEventId ${filter.lastEventId} is ahead of the newest event (${newest}): subscribe without it`,
-      );
-    }
-  }
+  await checkResumePoint(db, filter.lastEventId);
 
   // Live pages wait here while the subscription is busy (a resume, a slow client).
   const waiting: EventPage[] = [];
@@ -99,22 +123,26 @@ export async function* followEvents(
     notify = null;
   };
   const feed = await services.events
-    .subscribe({
-      page(page) {
-        if (overflow) return;
-        waitingEvents += page.events.length;
-        if (waitingEvents > MAX_WAITING_EVENTS) {
-          overflow = true;
-          waiting.length = 0;
-        } else waiting.push(page);
-        wake();
+    .subscribe(
+      {
+        page(page) {
+          if (overflow) return;
+          waitingEvents += page.events.length;
+          if (waitingEvents > MAX_WAITING_EVENTS) {
+            overflow = true;
+            waiting.length = 0;
+          } else waiting.push(page);
+          wake();
+        },
+        end() {
+          ended = true;
+          wake();
+        },
       },
-      end() {
-        ended = true;
-        wake();
-      },
-    })
+      admissionOf(subscriber, services.config),
+    )
     .catch((error: unknown) => {
+      if (error instanceof DomainError) throw error;
       throw resumeLater(`Events are unavailable right now (${(error as Error).message}); retry shortly`);
     });
   const onAbort = () => wake();
@@ -128,37 +156,24 @@ export async function* followEvents(
     expiresAt = caller.expiresAt;
     checkedAt = Date.now();
   };
-  const concernsSubscriber = (event: StoredEvent) =>
-    (event.type === 'account.changed' && actor.type === 'user' && event.entityId === actor.id) ||
-    (event.type === 'serviceToken.changed' && actor.type === 'service' && event.entityId === actor.id);
 
   let last = filter.lastEventId ?? feed.from;
   /** The page's events this subscriber receives, in order; rechecks the subscriber where needed. */
-  async function* deliver(events: readonly StoredEvent[], facts: EventFacts) {
+  async function* deliver(page: EventPage) {
     if (Date.now() - checkedAt >= RECHECK_MS || (expiresAt && expiresAt.getTime() <= Date.now())) {
       await recheck();
     }
-    for (const stored of events) {
+    for (let i = 0; i < page.events.length; i++) {
+      const stored = page.events[i]!;
       if (stored.id <= last) continue;
       last = stored.id;
       if (isInternal(stored)) {
-        if (concernsSubscriber(stored)) await recheck();
+        if (concernsSubscriber(actor, stored)) await recheck();
         continue;
       }
-      const event = stored as StoredEvent & { type: EventType };
-      if (types && !types.has(event.type)) continue;
-      if (filter.patientId !== undefined && event.patientId !== filter.patientId) continue;
-      if (!mayReceiveEvent(actor, event, facts)) continue;
-      const view: ChangeEventView = {
-        id: event.id,
-        type: event.type,
-        entity: entityOf(event.type),
-        entityId: event.entityId,
-        patientId: event.patientId,
-        fields: event.fields,
-        at: event.createdAt,
-      };
-      yield tracked(String(event.id), view);
+      if (!passesFilter(stored, types, filter.patientId)) continue;
+      if (!mayDeliver(page, i, actor, scopeKeyOf(actor))) continue;
+      yield tracked(String(stored.id), viewOf(stored as StoredEvent & { type: EventType }));
     }
   }
 
@@ -171,7 +186,7 @@ export async function* followEvents(
         const through = await prunedThrough(db);
         if (through > last) throw eventsPruned(last, through);
         const before = last;
-        yield* deliver(page.events, page.facts);
+        yield* deliver(page);
         if (page.events.length < EVENT_PAGE_SIZE || signal?.aborted) break;
         if (last === before) break;
       }
@@ -184,7 +199,7 @@ export async function* followEvents(
       const page = waiting.shift();
       if (page) {
         waitingEvents -= page.events.length;
-        yield* deliver(page.events, page.facts);
+        yield* deliver(page);
         continue;
       }
       if (ended) throw resumeLater('The server is shutting down; reconnect with lastEventId to resume');
@@ -203,5 +218,29 @@ export async function* followEvents(
   } finally {
     signal?.removeEventListener('abort', onAbort);
     feed.unsubscribe();
+  }
+}
+
+/**
+ * What `events.onChange` answers: the subscription, admitted (tier, input) but not yet opened.
+ * tRPC iterates it (`followEvents`); the server's own server-sent-event writer (`./stream.ts`)
+ * recognises it and serves it directly, with the same frames.
+ */
+export class EventSubscriptionRequest implements AsyncIterable<TrackedEnvelope<ChangeEventView>> {
+  constructor(
+    readonly services: SubscriptionServices,
+    readonly actor: Actor,
+    readonly filter: SubscriptionFilter,
+    readonly signal: AbortSignal | undefined,
+    /** Maps a failure to the transport's error (a failure while the stream runs skips the middleware). */
+    readonly mapError: (error: unknown) => Error,
+  ) {}
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<TrackedEnvelope<ChangeEventView>> {
+    try {
+      yield* followEvents(this.services, this.actor, this.filter, this.signal);
+    } catch (error) {
+      throw this.mapError(error);
+    }
   }
 }

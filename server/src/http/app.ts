@@ -4,6 +4,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import { type AppEnv, type AppServices, createContext } from '../context';
 import { safeError } from '../domain/errors';
 import { retryAfterOf } from '../errors';
+import { EVENTS_STREAM_PATH, eventStreams } from '../events/route';
 import { Metrics, mountMetrics } from '../metrics';
 import { mountApiDocs } from '../openapi';
 import { mountPanel } from '../panel';
@@ -40,6 +41,8 @@ export function createApp(services: AppServices): Hono<AppEnv> {
   app.use(unsafeRequests({ allowedOrigins: config.allowedOrigins }));
   app.use(authenticate({ services }));
   app.use('/trpc/*', trpcBatchLimit({ maxCalls: config.maxBatchCalls }));
+  // Change-event streams: our own writer of tRPC's frames (events/route.ts), before tRPC's.
+  app.get(EVENTS_STREAM_PATH, eventStreams());
   app.use(
     '/trpc/*',
     trpcServer({

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { EVENT_TYPES } from '../domain/events/record';
 import { toTRPCError } from '../errors';
-import { followEvents } from '../events/subscription';
+import { EventSubscriptionRequest } from '../events/subscription';
 import { idSchema } from '../lib/schemas';
 import { subscriberProcedure } from './procedures';
 import { router } from './init';
@@ -41,10 +41,11 @@ export const eventsRouter = router({
         'Subscribe (server-sent events) to changes as they commit: doctor.created/updated, patient.created/updated, checkHistory.created, note.created, job.queued/running/succeeded/failed. Each event names the record, its patient and the fields changed, never their values; you receive only events about records you may read, checked against current assignments. Filter with `types` and `patientId`. Every event carries its id: reconnecting with `lastEventId` (the SDK does it for you) delivers every event you missed, in order, none twice. An id older than EVENT_RETENTION_HOURS is PRECONDITION_FAILED: refetch, then subscribe afresh.',
     })
     .input(onChangeInput.default({}))
-    .subscription(async function* ({ ctx, input, signal }) {
-      // A failure while the stream runs skips the procedure middleware: mapped here.
-      try {
-        yield* followEvents(
+    // The server's own SSE writer serves what this returns (events/stream.ts); tRPC iterates it
+    // where that writer is not mounted.
+    .subscription(
+      ({ ctx, input, signal }) =>
+        new EventSubscriptionRequest(
           ctx,
           ctx.actor,
           {
@@ -53,9 +54,7 @@ export const eventsRouter = router({
             lastEventId: input.lastEventId ?? undefined,
           },
           signal,
-        );
-      } catch (error) {
-        throw toTRPCError(error);
-      }
-    }),
+          toTRPCError,
+        ),
+    ),
 });

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { BroadcastChannel, isMainThread } from 'node:worker_threads';
 import { type Database, eventsRepo, type Transaction } from '@hdms/db';
 
 /**
@@ -58,9 +59,36 @@ export interface NewEvent {
 const committed = new EventEmitter();
 committed.setMaxListeners(0);
 
-/** Calls `listener` whenever events written in this process are committed; returns the unsubscribe. */
+/**
+ * Commits in a worker thread (jobs) reach the main thread's feed through this channel (threads of
+ * one process only; other instances poll the table). Opened when first needed, and unref'd: it
+ * never keeps a process alive.
+ */
+const CHANNEL = 'hdms:events-committed';
+let workerChannel: BroadcastChannel | null = null;
+let mainChannel: BroadcastChannel | null = null;
+
+function announceCommit(): void {
+  committed.emit('events');
+  if (isMainThread) return;
+  if (!workerChannel) {
+    workerChannel = new BroadcastChannel(CHANNEL);
+    workerChannel.unref();
+  }
+  workerChannel.postMessage(1);
+}
+
+/**
+ * Calls `listener` whenever events written in this process are committed, in this thread or (in
+ * the main thread) in a worker thread; returns the unsubscribe.
+ */
 export function onEventsCommitted(listener: () => void): () => void {
   committed.on('events', listener);
+  if (isMainThread && !mainChannel) {
+    mainChannel = new BroadcastChannel(CHANNEL);
+    mainChannel.onmessage = () => committed.emit('events');
+    mainChannel.unref();
+  }
   return () => committed.off('events', listener);
 }
 
@@ -104,9 +132,7 @@ export async function recordEvents(
   );
   if (!wakes.has(tx)) {
     wakes.add(tx);
-    tx.afterCommit(() => {
-      committed.emit('events');
-    });
+    tx.afterCommit(announceCommit);
   }
 }
 

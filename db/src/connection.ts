@@ -438,6 +438,9 @@ async function openSqlite(
     storage,
     logging,
     transactionType: 'IMMEDIATE' as Transaction.TYPES,
+    // A locked database was already waited for, up to the statement deadline (the busy timeout);
+    // Sequelize's default would try a locked statement five times, multiplying the wait.
+    retry: { max: 1 },
   });
   try {
     if (!inMemory) await sequelize.query('PRAGMA journal_mode = WAL');
@@ -516,7 +519,11 @@ export async function createDatabase(databaseUrl: string, options: DatabaseOptio
   let sqlite: SqliteDriver | undefined;
   let sequelize: Sequelize;
   if (target.dialect === 'sqlite') {
-    sqlite = sqliteDriver({ busy: options.sqliteBusy, guard: options.sqliteGuard });
+    sqlite = sqliteDriver({
+      busy: options.sqliteBusy,
+      guard: options.sqliteGuard,
+      busyTimeoutMs: timeouts.queryTimeoutMs,
+    });
     sequelize = await openSqlite(target.storage, logging, sqlite);
   } else {
     sequelize = await openMysql(databaseUrl, target, timeouts, logging);
@@ -529,10 +536,33 @@ export async function createDatabase(databaseUrl: string, options: DatabaseOptio
   let closing: Promise<void> | undefined;
   const transaction = <T>(work: (tx: Transaction) => Promise<T>): Promise<T> => {
     if (target.dialect !== 'sqlite') return sequelize.transaction(work);
-    const run = queue.then(() => sequelize.transaction(work));
+    // SQLite has one writer: this process's transactions take turns here, then wait for other
+    // processes' locks inside SQLite (the busy timeout, the statement deadline). The wait for a
+    // turn is bounded by the same deadline: a transaction still waiting then fails as unavailable
+    // (503) and never starts.
+    const previous = queue;
+    let abandoned = false;
+    const run = previous.then(() => {
+      if (abandoned) throw timeoutError('gave up waiting for the write lock');
+      return sequelize.transaction(work);
+    });
     queue = run.catch(() => undefined);
-    return run;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        abandoned = true;
+        reject(
+          new ConnectionTimedOutError(
+            timeoutError(`the database stayed locked for ${timeouts.queryTimeoutMs} ms`),
+          ),
+        );
+      }, timeouts.queryTimeoutMs);
+      timer.unref();
+    });
+    void previous.then(() => clearTimeout(timer));
+    return Promise.race([run, deadline]);
   };
+
 
   return {
     sequelize,

@@ -41,6 +41,8 @@ export type SqliteBusyMode = 'wait' | 'yield';
 /** Options of `sqliteDriver`. */
 export interface SqliteDriverOptions {
   busy?: SqliteBusyMode;
+  /** How long `wait` mode waits for another connection's lock (the statement deadline; default 10 s). */
+  busyTimeoutMs?: number;
   guard?: SqliteCallGuard;
 }
 
@@ -52,7 +54,7 @@ export interface SqliteDriver {
   setBusy(mode: SqliteBusyMode): void;
 }
 
-/** The busy timeout of `wait` mode. */
+/** The busy timeout of `wait` mode unless the database's statement deadline says otherwise. */
 export const SQLITE_BUSY_TIMEOUT_MS = 10_000;
 
 /** The retries of `yield` mode: 5 ms × 1.25ⁿ plus up to 5 ms of jitter, 30 times (~16 s in all). */
@@ -86,7 +88,8 @@ const isBusy = (error: Error | null): boolean => (error as { code?: unknown } | 
 export function sqliteDriver(options: SqliteDriverOptions = {}): SqliteDriver {
   let busy: SqliteBusyMode = options.busy ?? 'wait';
   const guard = options.guard;
-  const timeoutOf = (mode: SqliteBusyMode) => (mode === 'yield' ? 0 : SQLITE_BUSY_TIMEOUT_MS);
+  const busyTimeoutMs = options.busyTimeoutMs ?? SQLITE_BUSY_TIMEOUT_MS;
+  const timeoutOf = (mode: SqliteBusyMode) => (mode === 'yield' ? 0 : busyTimeoutMs);
 
   /** Runs one native call counted by the guard; `start` gets the callback that ends it. */
   const counted = (start: (done: () => void) => void): boolean => {

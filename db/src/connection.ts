@@ -563,7 +563,6 @@ export async function createDatabase(databaseUrl: string, options: DatabaseOptio
     return Promise.race([run, deadline]);
   };
 
-
   return {
     sequelize,
     models,

@@ -1,11 +1,11 @@
-import { jobFilesRepo } from '@hdms/db';
+import { type Database, jobFilesRepo, jobsRepo, type Transaction } from '@hdms/db';
 import type { UserActor } from '../actor';
 import type { DomainContext } from '../context';
 import { jobOwnerOf } from '../../jobs/actor';
 import { createJobFile, deleteJobFile, FileTooLargeError, JobFileWriter } from '../../jobs/importExportFiles';
 import { enqueueJob } from '../../jobs/queue';
 import { patientsImportJob } from '../../jobs/types/patientsImport';
-import { badRequest, tooLarge } from '../errors';
+import { badRequest, tooLarge, tooManyRequests } from '../errors';
 
 /** How long an upload may wait for its job before the sweep deletes it (a request that failed half-way). */
 const UNCLAIMED_UPLOAD_MS = 60 * 60_000;
@@ -18,11 +18,13 @@ const UNCLAIMED_UPLOAD_MS = 60 * 60_000;
  * (413), an empty one BAD_REQUEST; nothing is kept of either.
  */
 export async function acceptPatientsImport(
-  ctx: Pick<DomainContext, 'db' | 'requestId' | 'ip'> & { actor: UserActor<'admin'> },
+  ctx: Pick<DomainContext, 'db' | 'requestId' | 'ip' | 'config'> & { actor: UserActor<'admin'> },
   body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   maxBytes: number,
 ): Promise<{ jobId: number }> {
   const { db } = ctx;
+  const maxQueued = ctx.config.jobs.bulkMaxQueuedPerAccount;
+  await assertBulkRoom(db, ctx.actor, maxQueued);
   const fileId = await createJobFile(db, 'import', { expiresAt: new Date(Date.now() + UNCLAIMED_UPLOAD_MS) });
   try {
     const writer = new JobFileWriter(db, fileId, maxBytes);
@@ -38,6 +40,7 @@ export async function acceptPatientsImport(
     const bytes = await writer.end();
     if (bytes === 0) throw badRequest('The CSV file is empty: send a header row, then one row per patient');
     return await db.transaction(async (tx) => {
+      await assertBulkRoom(db, ctx.actor, maxQueued, tx);
       const { id } = await enqueueJob(db, tx, {
         type: patientsImportJob,
         payload: { fileId },
@@ -51,6 +54,35 @@ export async function acceptPatientsImport(
   } catch (error) {
     await deleteJobFile(db, fileId).catch(() => undefined);
     throw error;
+  }
+}
+
+/** The job types of the bulk lane (`lane: 'bulk'`). */
+const BULK_TYPES = [patientsImportJob.name];
+
+/**
+ * TOO_MANY_REQUESTS (429) when `actor` already has `maxQueued` unfinished (queued or running)
+ * bulk jobs (BULK_JOBS_MAX_QUEUED_PER_ACCOUNT): checked before the upload is stored and again
+ * in the transaction that queues it.
+ */
+async function assertBulkRoom(
+  db: Database,
+  actor: UserActor<'admin'>,
+  maxQueued: number,
+  tx?: Transaction,
+): Promise<void> {
+  const owner = jobOwnerOf(actor);
+  const unfinished = await jobsRepo.countUnfinishedOf(
+    db,
+    { createdByType: owner.type, createdById: owner.id },
+    BULK_TYPES,
+    { tx },
+  );
+  if (unfinished >= maxQueued) {
+    throw tooManyRequests(
+      `You already have ${unfinished} imports queued or running (BULK_JOBS_MAX_QUEUED_PER_ACCOUNT is ${maxQueued}); wait for one to finish`,
+      30,
+    );
   }
 }
 

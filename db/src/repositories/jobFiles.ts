@@ -138,10 +138,6 @@ export async function findUploadOf(
   jobId: number,
   options: { tx?: Transaction } = {},
 ): Promise<JobFileRow | null> {
-  const row = await db.models.JobFile.findOne({
-    where: { jobId, kind: 'import' },
-    transaction: options.tx,
-    raw: true,
-  });
-  return (row as JobFileRow | null) ?? null;
+  const row = await db.models.JobFile.findOne({ where: { jobId, kind: 'import' }, transaction: options.tx });
+  return row ? (row.get({ plain: true }) as JobFileRow) : null;
 }

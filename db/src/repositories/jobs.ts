@@ -314,8 +314,8 @@ export function countUnfinishedOf(
 
 /** Job `id` with every column, its row locked (by primary key) in `tx`; null if there is none. */
 export async function findForUpdate(db: Database, id: number, tx: Transaction): Promise<JobRow | null> {
-  const row = await db.models.Job.findByPk(id, { transaction: tx, lock: tx.LOCK.UPDATE, raw: true });
-  return (row as JobRow | null) ?? null;
+  const row = await db.models.Job.findByPk(id, { transaction: tx, lock: tx.LOCK.UPDATE });
+  return row ? (row.get({ plain: true }) as JobRow) : null;
 }
 
 /**

@@ -41,6 +41,12 @@ const INTERRUPT_GRACE_MS = 1_000;
 /** The shortest wait between two looks for jobs of other instances (doubling while idle, up to `pollMs`). */
 const MIN_POLL_MS = 20;
 
+/**
+ * Interactive jobs claimed ahead, ready to start, at most (beyond one per thread): a claim takes
+ * up to this many more at once, so one claim transaction serves several short jobs.
+ */
+const READY_AHEAD = 4;
+
 /** A run in progress. */
 interface ActiveRun {
   job: ClaimedJob;
@@ -239,26 +245,32 @@ export class JobDispatcher {
 
   /**
    * Claims jobs while there is room, then sleeps until woken or the next look. Interactive room is
-   * a thread for each job plus as many claimed jobs ready to start: a thread that frees up starts
-   * a ready job at once, and a claim (one transaction) takes every job it has room for. Bulk jobs
+   * a thread for each job plus claimed jobs ready to start (as many as threads, at least
+   * `READY_AHEAD`): a thread that frees up starts a ready job at once, and a claim (one
+   * transaction) takes every job it has room for. Bulk jobs
    * are claimed only for a free thread within `JOBS_BULK_THREADS`, and only while no interactive
-   * job is ready. Before claiming, one cheap read checks that anything is due at all.
+   * job is ready. An idle look (not woken, nothing found last time) first checks with one cheap
+   * read that anything is due at all.
    */
   private async loop(): Promise<void> {
     let idleMs = MIN_POLL_MS;
     while (!this.stopping) {
+      const woken = this.waker.woken;
       this.waker.reset();
       let full = false;
       let claimedAny = false;
+      // Woken by a commit or a finished run, or just found work: claim without the cheap look.
+      const look = !woken && idleMs > MIN_POLL_MS;
       try {
-        const interactiveRoom = this.capacity * 2 - this.activeIn(false) - this.ready.length;
+        const interactiveRoom =
+          this.capacity + Math.max(this.capacity, READY_AHEAD) - this.activeIn(false) - this.ready.length;
         const bulkRoom = () =>
           this.ready.length > 0
             ? 0
             : Math.min(this.bulkCapacity - this.activeIn(true), this.capacity - this.active.size);
         if (
           (interactiveRoom > 0 || bulkRoom() > 0) &&
-          (await hasClaimable(this.db, [...this.interactiveTypes, ...this.bulkTypes]))
+          (!look || (await hasClaimable(this.db, [...this.interactiveTypes, ...this.bulkTypes])))
         ) {
           const interactive = await this.claim(this.interactiveTypes, interactiveRoom);
           if (interactive === null) break;

@@ -80,8 +80,9 @@ let serveCounter = 0;
  * `leaseMs`, and returns them. On MySQL the candidates are read with `FOR UPDATE SKIP LOCKED`, so
  * several servers on one database never claim the same job. First jobs whose lease expired (their
  * server crashed): the cut run is an interruption, not an attempt; a job cut more than
- * `maxInterruptions` times is failed. Then queued jobs, round-robin by account (see `served`): one
- * job per account per round, so one account's flood cannot starve others.
+ * `maxInterruptions` times is failed. Then queued jobs, round-robin by account (see `served`): in
+ * each round every account gets an equal share of the room left, so one account's flood cannot
+ * starve others.
  * A job is claimed only while no earlier job with its serial key is queued or running, checked
  * once more after the locking read against the latest committed state, so jobs of one key run one
  * at a time in the order they were accepted.
@@ -161,16 +162,18 @@ export async function claimJobs(db: Database, options: ClaimOptions): Promise<Cl
         accounts.sort(
           (a, b) => (served.get(accountKey(a)) ?? 0) - (served.get(accountKey(b)) ?? 0) || a.head - b.head,
         );
-        // Rounds of one job per account, while some account still had one to give.
+        // Rounds in which each account gets an equal share of the room left (at least one job),
+        // while some account still had jobs to give.
         let open = accounts;
         while (claimed.length < options.limit && open.length > 0) {
+          const share = Math.max(1, Math.floor((options.limit - claimed.length) / open.length));
           const next: typeof accounts = [];
           for (const account of open) {
-            if (claimed.length >= options.limit) break;
-            if ((await take(await read('due', 1, account))) > 0) {
-              served.set(accountKey(account), ++serveCounter);
-              next.push(account);
-            }
+            const room = Math.min(share, options.limit - claimed.length);
+            if (room < 1) break;
+            const taken = await take(await read('due', room, account));
+            if (taken > 0) served.set(accountKey(account), ++serveCounter);
+            if (taken === room) next.push(account);
           }
           open = next;
         }

@@ -401,7 +401,7 @@ export class JobDispatcher {
       case 'lost':
         this.logger.warn(
           fields,
-          'job taken over by another server (its lease expired); this run was dropped',
+          'job no longer held by this run (taken over after its lease expired, or cancelled); this run was dropped',
         );
         return;
       case 'interrupted':

@@ -105,6 +105,9 @@ const MATRIX: Record<ProcedurePath, Row> = {
   // The target job is doctor A's export of P_A: its starter and admins see it, nobody else.
   'jobs.get':             row(OK,   OK,    NF,     NF,     NF,     NF,   NF,   UA,  NF),
   'jobs.list':            row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK),
+  // A fresh job of doctor A's (failed for retry, queued for cancel): as `jobs.get`.
+  'jobs.retry':           row(OK,   OK,    NF,     NF,     NF,     NF,   NF,   UA,  NF),
+  'jobs.cancel':          row(OK,   OK,    NF,     NF,     NF,     NF,   NF,   UA,  NF),
   // Everyone may subscribe; what each receives is decided per event (the probe checks it).
   'events.onChange':      row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK),
 };
@@ -203,6 +206,29 @@ async function download(a: Actor, jobId: number) {
   const res = await http(world.t.url, 'GET', `/jobs/${jobId}/result`, { token: a.token! });
   expect(res.status, `GET /jobs/${jobId}/result as ${a.name}`).toBe(200);
   return res.body;
+}
+
+/**
+ * A harmless job (`sessions.purge`) started by doctor A: `failed` (with its payload, as a failed
+ * job keeps it) or `queued` far in the future (it stays queued until cancelled).
+ */
+async function doctorAJob(status: 'failed' | 'queued'): Promise<number> {
+  const doctorA = world.actors.doctor.auditAs!;
+  const job = await world.t.db.models.Job.create({
+    type: 'sessions.purge',
+    payload: {},
+    status,
+    attempts: status === 'failed' ? 3 : 0,
+    maxAttempts: 3,
+    runAfter: new Date(Date.now() + (status === 'queued' ? 86_400_000 : 0)),
+    createdByType: 'user',
+    createdById: doctorA.actorId,
+    createdByName: 'doctor A',
+    requestId: `matrix-${next()}`,
+    error: status === 'failed' ? 'Database unavailable' : null,
+    finishedAt: status === 'failed' ? new Date() : null,
+  });
+  return job.id;
 }
 
 const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
@@ -665,6 +691,23 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
         const self = { type: a.auditAs!.actorType, id: a.auditAs!.actorId };
         for (const job of r.items) expect(job.createdBy).toMatchObject(self);
       }
+    },
+  }),
+
+  'jobs.retry': probe({
+    prepare: () => doctorAJob('failed'),
+    call: (a, id) => a.client.jobs.retry.mutate({ id: id as number }),
+    check: (r) => {
+      expect(r).toMatchObject({ type: 'sessions.purge', attempts: 0 });
+      expect(['queued', 'running', 'succeeded']).toContain(r.status);
+      expect(r).not.toHaveProperty('payload');
+    },
+  }),
+  'jobs.cancel': probe({
+    prepare: () => doctorAJob('queued'),
+    call: (a, id) => a.client.jobs.cancel.mutate({ id: id as number }),
+    check: (r) => {
+      expect(r).toMatchObject({ type: 'sessions.purge', status: 'cancelled' });
     },
   }),
 

@@ -347,6 +347,8 @@ describe('retries', () => {
         if (done > 0 && ++batches >= diesAfter) throw new Error('the server died');
       },
       complete: <R>(work: (tx: Transaction) => Promise<R>) => db.transaction(work),
+      checkpoint: <R>(work: (tx: Transaction) => Promise<R>) => db.transaction(work),
+      yieldIfAsked: () => undefined,
     };
     return ctx;
   }

@@ -226,6 +226,49 @@ describe.each(DB_KINDS)('OpenAPI document and REST answers, on %s', (kind) => {
     expect(job.body.status).toBe('succeeded');
     conforms('get', '/jobs/{id}', job);
     conforms('get', '/jobs/{id}', await http(t.url, 'GET', '/jobs/abc', { token: doctorA.token }));
+    // Retry and cancel (issue 19): a finished job can be neither cancelled (409) nor, having
+    // succeeded, retried (409); a failed one is retried (200), a queued one cancelled (200).
+    conforms(
+      'post',
+      '/jobs/{id}/cancel',
+      await http(t.url, 'POST', `/jobs/${jobId}/cancel`, { token: doctorA.token }),
+    );
+    conforms(
+      'post',
+      '/jobs/{id}/retry',
+      await http(t.url, 'POST', `/jobs/${jobId}/retry`, { token: doctorA.token }),
+    );
+    conforms(
+      'post',
+      '/jobs/{id}/retry',
+      await http(t.url, 'POST', '/jobs/999999/retry', { token: doctorA.token }),
+    );
+    const ownJob = (status: 'failed' | 'queued') =>
+      t.db.models.Job.create({
+        type: 'sessions.purge',
+        payload: {},
+        status,
+        attempts: 0,
+        maxAttempts: 3,
+        runAfter: new Date(Date.now() + 86_400_000),
+        createdByType: 'user',
+        createdById: job.body.created_by.id,
+        createdByName: 'doctor A',
+        requestId: 'openapi',
+        finishedAt: status === 'failed' ? new Date() : null,
+      });
+    const failedJob = await ownJob('failed');
+    conforms(
+      'post',
+      '/jobs/{id}/retry',
+      await http(t.url, 'POST', `/jobs/${failedJob.id}/retry`, { token: doctorA.token }),
+    );
+    const queuedJob = await ownJob('queued');
+    conforms(
+      'post',
+      '/jobs/{id}/cancel',
+      await http(t.url, 'POST', `/jobs/${queuedJob.id}/cancel`, { token: doctorA.token }),
+    );
 
     // Issue 19: through the contract's REST route, which calls patients.export.
     const exported = await http(t.url, 'POST', `/patients/${patientA.patientId}/export`, {

@@ -98,6 +98,10 @@ const schema = z.object({
   SESSION_PURGE_MINUTES: intFrom(1, 7 * 24 * 60).default('60'),
   JOB_LEASE_SECONDS: intFrom(2, 3600).default('30'),
   JOBS_TEST_TYPES: z.enum(['0', '1'], { message: 'must be 0 or 1' }).default('0'),
+  JOBS_BULK_THREADS: intFrom(1, 256).optional(),
+  BULK_JOBS_MAX_QUEUED_PER_ACCOUNT: intFrom(1, 10_000).default('10'),
+  JOBS_MAX_INTERRUPTIONS: intFrom(1, 1000).default('5'),
+  IMPORT_UPLOAD_RETENTION_HOURS: intFrom(1, 24 * 365).default('72'),
   IMPORT_MAX_BYTES: intFrom(1024, 1024 ** 3).default(String(50 * 1024 * 1024)),
   EXPORT_RETENTION_HOURS: hours.default('24'),
   EXPORTS_PER_HOUR: intFrom(1, 1_000_000).default('10'),
@@ -170,6 +174,17 @@ export interface Config {
     sessionPurgeMinutes: number;
     /** Test only (JOBS_TEST_TYPES=1): registers the `test.*` job types of `jobs/types/testing.ts`. */
     testTypes: boolean;
+    /**
+     * The most worker threads bulk jobs (imports) may hold at once (JOBS_BULK_THREADS, default
+     * WORKER_THREADS - 1, at least 1; never more than WORKER_THREADS).
+     */
+    bulkThreads: number;
+    /** Unfinished bulk jobs one account may have (BULK_JOBS_MAX_QUEUED_PER_ACCOUNT, default 10). */
+    bulkMaxQueuedPerAccount: number;
+    /** Runs of one job cut by a crash before it is failed (JOBS_MAX_INTERRUPTIONS, default 5). */
+    maxInterruptions: number;
+    /** How long a failed import keeps its upload for a retry, in hours (IMPORT_UPLOAD_RETENTION_HOURS, default 72). */
+    uploadRetentionHours: number;
   };
   /** The largest CSV upload `POST /patients/import` accepts, in bytes (IMPORT_MAX_BYTES, default 50 MiB). */
   importMaxBytes: number;
@@ -267,12 +282,13 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       'Invalid configuration: METRICS=on in production needs METRICS_TOKEN (a random secret that scrapers send as a bearer token)',
     );
   }
+  const workerThreads = env.WORKER_THREADS ?? Math.max(1, availableParallelism() - 1);
   return {
     port: env.PORT,
     host: env.HOST,
     databaseUrl: env.DATABASE_URL,
     admin: { username: env.ADMIN_USERNAME, email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD },
-    workerThreads: env.WORKER_THREADS ?? Math.max(1, availableParallelism() - 1),
+    workerThreads,
     logLevel: env.LOG_LEVEL,
     sessionIdleMinutes: env.SESSION_IDLE_MINUTES,
     sessionMaxHours: env.SESSION_MAX_HOURS,
@@ -299,6 +315,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       leaseMs: env.JOB_LEASE_SECONDS * 1000,
       sessionPurgeMinutes: env.SESSION_PURGE_MINUTES,
       testTypes: env.JOBS_TEST_TYPES === '1',
+      bulkThreads: Math.min(workerThreads, env.JOBS_BULK_THREADS ?? Math.max(1, workerThreads - 1)),
+      bulkMaxQueuedPerAccount: env.BULK_JOBS_MAX_QUEUED_PER_ACCOUNT,
+      maxInterruptions: env.JOBS_MAX_INTERRUPTIONS,
+      uploadRetentionHours: env.IMPORT_UPLOAD_RETENTION_HOURS,
     },
     importMaxBytes: env.IMPORT_MAX_BYTES,
     exportRetentionHours: env.EXPORT_RETENTION_HOURS,

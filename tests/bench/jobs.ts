@@ -6,8 +6,12 @@
  * jobs (default 1,000, spread over 100 patients: updates of one patient run in order, of different
  * patients in parallel) are committed in one transaction, and the time until all have succeeded
  * gives jobs per second. Meanwhile the main thread's event-loop delay is sampled
- * (`monitorEventLoopDelay`): p99 and max. Then the large-import part (`./jobsImport`) runs a
- * CSV import of `--import-rows` rows (default 100,000; 0 skips it). Prints a table.
+ * (`monitorEventLoopDelay`): p99 and max. In the same run, on the same server and patients, the
+ * same N updates are then made directly (`patients.update` over HTTP, 4 clients at a time): the
+ * queue's rate beside the direct one (goal: ≥ 0.5×). Then the fair-queue part (`./jobsFair`): a
+ * doctor's `updateAsync` behind 10 queued imports of 10,000 rows at WORKER_THREADS=1 (goal < 2 s;
+ * `--fair-imports 0` skips it). Then the large-import part (`./jobsImport`) runs a CSV import of
+ * `--import-rows` rows (default 100,000; 0 skips it). Prints a table each.
  */
 import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -19,6 +23,7 @@ import { enqueueJob } from '../../server/src/jobs/queue';
 import { patientUpdateJob } from '../../server/src/jobs/types/patientUpdate';
 import { createLogger } from '../../server/src/logger';
 import { startServer } from '../../server/src/server';
+import { benchFairQueue, directUpdates } from './jobsFair';
 import { benchLargeImport } from './jobsImport';
 import { freshDatabase, type TestDatabase } from '../helpers/db';
 
@@ -30,6 +35,8 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '1,2,4' },
     db: { type: 'string' },
     'import-rows': { type: 'string', default: '100000' },
+    'fair-imports': { type: 'string', default: '10' },
+    'fair-rows': { type: 'string', default: '10000' },
   },
 });
 const jobCount = Number(values.jobs);
@@ -53,6 +60,8 @@ interface Row {
   p99: string;
   max: string;
   dialect: string;
+  /** The same updates made directly (`patients.update`), per second. */
+  directPerSecond: number;
 }
 
 /** One run: `threads` worker threads work off `jobCount` patient updates. */
@@ -122,7 +131,15 @@ async function run(threads: number): Promise<Row> {
     histogram.disable();
     const failed = await db.models.Job.count({ where: { id: ids, status: 'failed' } });
     if (failed) throw new Error(`${failed} jobs failed`);
+    const direct = await directUpdates(
+      server.url,
+      ADMIN,
+      patients.map((p) => p.id),
+      jobCount,
+      4,
+    );
     return {
+      directPerSecond: jobCount / direct,
       threads,
       jobs: jobCount,
       seconds,
@@ -146,14 +163,38 @@ async function main(): Promise<void> {
   for (const threads of threadCounts) {
     const row = await run(threads);
     rows.push(row);
-    console.log(`  ${threads} thread(s): ${row.perSecond.toFixed(0)} jobs/s`);
+    console.log(
+      `  ${threads} thread(s): ${row.perSecond.toFixed(0)} jobs/s, direct ${row.directPerSecond.toFixed(0)} updates/s`,
+    );
   }
   console.log('');
-  console.log('| database | threads | jobs | seconds | jobs/s | event-loop delay p99 (ms) | max (ms) |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  console.log(
+    '| database | threads | jobs | seconds | jobs/s | direct updates/s | queue ÷ direct (goal ≥ 0.5) | event-loop delay p99 (ms) | max (ms) |',
+  );
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) {
     console.log(
-      `| ${r.dialect} | ${r.threads} | ${r.jobs} | ${r.seconds.toFixed(2)} | ${r.perSecond.toFixed(0)} | ${r.p99} | ${r.max} |`,
+      `| ${r.dialect} | ${r.threads} | ${r.jobs} | ${r.seconds.toFixed(2)} | ${r.perSecond.toFixed(0)} | ${r.directPerSecond.toFixed(0)} | ${(r.perSecond / r.directPerSecond).toFixed(2)} | ${r.p99} | ${r.max} |`,
+    );
+  }
+
+  const fairImports = Number(values['fair-imports']);
+  if (fairImports > 0) {
+    console.log('');
+    const fairDb = await freshBenchDatabase();
+    const fair = await benchFairQueue({
+      databaseUrl: fairDb.url,
+      imports: fairImports,
+      rows: Number(values['fair-rows']),
+      log: (line) => console.log(`  ${line}`),
+    }).finally(() => fairDb.drop());
+    console.log('');
+    console.log(
+      '| database | threads | imports queued × rows | updateAsync accepted → succeeded (s, goal < 2) | imports unfinished then |',
+    );
+    console.log('| --- | --- | --- | --- | --- |');
+    console.log(
+      `| ${fair.dialect} | 1 | ${fair.imports} × ${fair.rows} | ${fair.seconds.toFixed(2)} | ${fair.unfinishedAfter} of ${fair.imports} |`,
     );
   }
 

@@ -64,7 +64,7 @@ export async function waitForJobs(
   return waitFor(
     async () => {
       const jobs = await db.models.Job.findAll({ where: { id: ids } });
-      open = ids.length - jobs.filter((j) => j.status !== 'queued' && j.status !== 'running').length;
+      open = ids.length - jobs.filter((j) => isFinished(j.status)).length;
       return open === 0 ? new Map(jobs.map((j) => [j.id, j])) : null;
     },
     { what: () => `${ids.length} jobs to finish (${open} unfinished)`, timeoutMs },
@@ -78,5 +78,5 @@ export async function effects(db: Database, requestId: string): Promise<number> 
 
 /** Whether a job's status (as the database or the API shows it) is a finished one. */
 export function isFinished(status: string | undefined): boolean {
-  return status === 'succeeded' || status === 'failed';
+  return status === 'succeeded' || status === 'failed' || status === 'cancelled';
 }

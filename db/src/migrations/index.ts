@@ -6,6 +6,7 @@ import * as auditTargets from './0004_audit_targets';
 import * as jobs from './0005_jobs';
 import * as jobFiles from './0006_job_files';
 import * as changeEvents from './0007_change_events';
+import * as jobQueue from './0008_job_queue';
 
 /** One schema migration: applied in list order, never edited once it has landed. */
 export interface Migration {
@@ -23,4 +24,5 @@ export const migrations: Migration[] = [
   { name: '0005_jobs', ...jobs },
   { name: '0006_job_files', ...jobFiles },
   { name: '0007_change_events', ...changeEvents },
+  { name: '0008_job_queue', ...jobQueue },
 ];

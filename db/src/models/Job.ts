@@ -9,8 +9,11 @@ import {
 import { largeText } from './text';
 import { jsonText } from './json';
 
-/** Where a job is in its life: waiting (maybe for a retry), claimed by a worker, or finished. */
-export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed'] as const;
+/**
+ * Where a job is in its life: waiting (maybe for a retry), claimed by a worker, or finished
+ * (succeeded, failed for good, or cancelled by its creator or an admin).
+ */
+export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 /**
@@ -27,6 +30,8 @@ export class Job extends Model<InferAttributes<Job>, InferCreationAttributes<Job
   declare payload: unknown;
   declare status: JobStatus;
   declare attempts: CreationOptional<number>;
+  /** Runs cut by a crash (lease expired): not counted as attempts, but limited. */
+  declare interruptions: CreationOptional<number>;
   declare maxAttempts: number;
   declare runAfter: Date;
   declare leaseOwner: CreationOptional<string | null>;
@@ -59,6 +64,7 @@ export function initJob(sequelize: Sequelize): typeof Job {
       payload: jsonText('payload', true, largeText(sequelize, 'long')),
       status: { type: DataTypes.STRING(16), allowNull: false },
       attempts: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+      interruptions: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
       maxAttempts: { type: DataTypes.INTEGER, allowNull: false },
       runAfter: { type: DataTypes.DATE(3), allowNull: false },
       leaseOwner: { type: DataTypes.STRING(64), allowNull: true },

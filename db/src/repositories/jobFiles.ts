@@ -90,15 +90,17 @@ export async function deleteFile(
   await db.models.JobFile.destroy({ where: { id }, transaction: options.tx });
 }
 
-/** The ids of finished jobs, as a subquery. */
-const FINISHED_JOBS = "(SELECT id FROM jobs WHERE status IN ('succeeded', 'failed'))";
+/** The ids of jobs that succeeded or were cancelled, as a subquery. */
+const DONE_WITH_UPLOAD = "(SELECT id FROM jobs WHERE status IN ('succeeded', 'cancelled'))";
 
 /**
- * Up to `limit` files nobody needs any more: those past `expiresAt` by `now`, and uploads whose
- * job has finished (their own job deletes them otherwise).
+ * Up to `limit` files nobody needs any more: those past `expiresAt` by `now` (an upload of a job
+ * that failed for good is given one, see `setUploadExpiry`), and uploads whose job succeeded or
+ * was cancelled.
  */
 export async function findDisposable(db: Database, now: Date, limit: number): Promise<number[]> {
   const { JobFile } = db.models;
+
   const expired = await JobFile.findAll({
     attributes: ['id'],
     where: { expiresAt: { [Op.lte]: now } },
@@ -107,11 +109,37 @@ export async function findDisposable(db: Database, now: Date, limit: number): Pr
   });
   const orphans = await JobFile.findAll({
     attributes: ['id'],
-    where: { kind: 'import', jobId: { [Op.in]: db.sequelize.literal(FINISHED_JOBS) } },
+    where: { kind: 'import', jobId: { [Op.in]: db.sequelize.literal(DONE_WITH_UPLOAD) } },
     limit,
     raw: true,
   });
   return [...new Set([...expired, ...orphans].map((f) => f.id))];
+}
+
+/**
+ * Sets when the upload of job `jobId` may be deleted: a time when its job failed for good (kept
+ * until then for a retry), null again when it is retried.
+ */
+export async function setUploadExpiry(
+  db: Pick<Database, 'models'>,
+  jobId: number,
+  expiresAt: Date | null,
+  options: { tx?: Transaction } = {},
+): Promise<void> {
+  await db.models.JobFile.update(
+    { expiresAt },
+    { where: { jobId, kind: 'import' }, transaction: options.tx },
+  );
+}
+
+/** The upload (import file) of job `jobId`, without its bytes, or null. */
+export async function findUploadOf(
+  db: Pick<Database, 'models'>,
+  jobId: number,
+  options: { tx?: Transaction } = {},
+): Promise<JobFileRow | null> {
+  const row = await db.models.JobFile.findOne({ where: { jobId, kind: 'import' }, transaction: options.tx });
+  return row ? (row.get({ plain: true }) as JobFileRow) : null;
 }
 
 /*

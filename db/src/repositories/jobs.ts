@@ -31,8 +31,20 @@ export type JobChanges = Partial<Omit<JobRow, 'id'>>;
 /** What the claim reads of a candidate. */
 export type ClaimCandidate = Pick<
   JobRow,
-  'id' | 'type' | 'status' | 'attempts' | 'maxAttempts' | 'serialKey' | 'patientId'
+  | 'id'
+  | 'type'
+  | 'status'
+  | 'attempts'
+  | 'interruptions'
+  | 'maxAttempts'
+  | 'serialKey'
+  | 'patientId'
+  | 'createdByType'
+  | 'createdById'
 >;
+
+/** Who started a job (the unit of round-robin claiming). */
+export type JobAccount = Pick<JobRow, 'createdByType' | 'createdById'>;
 
 /** Statuses of jobs that are not finished. */
 const UNFINISHED: JobStatus[] = ['queued', 'running'];
@@ -68,16 +80,30 @@ export function claimTransaction<T>(db: Database, work: (tx: Transaction) => Pro
 export function findClaimable(
   db: Database,
   which: 'expired' | 'due',
-  options: { types: readonly string[]; now: Date; limit: number; tx: Transaction },
+  options: { types: readonly string[]; now: Date; limit: number; tx: Transaction; account?: JobAccount },
 ): Promise<ClaimCandidate[]> {
-  const { tx } = options;
+  const { tx, account } = options;
   const where: WhereOptions =
     which === 'expired'
       ? { status: 'running', leaseExpiresAt: { [Op.lt]: options.now } }
       : { status: 'queued', runAfter: { [Op.lte]: options.now } };
+  const byAccount: WhereOptions = account
+    ? { createdByType: account.createdByType, createdById: account.createdById }
+    : {};
   return db.models.Job.findAll({
-    attributes: ['id', 'type', 'status', 'attempts', 'maxAttempts', 'serialKey', 'patientId'],
-    where: { [Op.and]: [{ type: [...options.types] }, where, NO_EARLIER_JOB_OF_ITS_KEY] },
+    attributes: [
+      'id',
+      'type',
+      'status',
+      'attempts',
+      'interruptions',
+      'maxAttempts',
+      'serialKey',
+      'patientId',
+      'createdByType',
+      'createdById',
+    ],
+    where: { [Op.and]: [{ type: [...options.types] }, where, byAccount, NO_EARLIER_JOB_OF_ITS_KEY] },
     order: [['id', 'ASC']],
     limit: options.limit,
     transaction: tx,
@@ -88,7 +114,10 @@ export function findClaimable(
           skipLocked: true,
           // Else MariaDB walks the primary key through every finished job for `ORDER BY id`.
           indexHints: [
-            { type: IndexHints.FORCE, values: [which === 'expired' ? 'jobs_lease' : 'jobs_status'] },
+            {
+              type: IndexHints.FORCE,
+              values: [which === 'expired' ? 'jobs_lease' : account ? 'jobs_account_queue' : 'jobs_status'],
+            },
           ],
         }
       : {}),
@@ -239,4 +268,109 @@ export async function countUnfinished(db: Database): Promise<Record<'queued' | '
   const counts = { queued: 0, running: 0 };
   for (const row of rows) counts[row.status as 'queued' | 'running'] = Number(row.count);
   return counts;
+}
+
+/**
+ * Up to `limit` accounts with queued jobs of `types` due by `now`, each with the id of its oldest
+ * such job, oldest first (a plain read; the claim locks the jobs it takes on its own).
+ */
+export async function queuedAccounts(
+  db: Database,
+  options: { types: readonly string[]; now: Date; limit: number; tx?: Transaction },
+): Promise<(JobAccount & { head: number })[]> {
+  const rows = (await db.models.Job.findAll({
+    attributes: ['createdByType', 'createdById', [fn('MIN', col('id')), 'head']],
+    where: { status: 'queued', type: [...options.types], runAfter: { [Op.lte]: options.now } },
+    group: ['createdByType', 'createdById'],
+    order: [[fn('MIN', col('id')), 'ASC']],
+    limit: options.limit,
+    raw: true,
+    transaction: options.tx,
+  })) as unknown as { createdByType: string; createdById: number | string; head: number | string }[];
+  return rows.map((r) => ({
+    createdByType: r.createdByType,
+    createdById: Number(r.createdById),
+    head: Number(r.head),
+  }));
+}
+
+/** How many unfinished (queued or running) jobs of `types` `account` has. */
+export function countUnfinishedOf(
+  db: Pick<Database, 'models'>,
+  account: JobAccount,
+  types: readonly string[],
+  options: { tx?: Transaction } = {},
+): Promise<number> {
+  return db.models.Job.count({
+    where: {
+      createdByType: account.createdByType,
+      createdById: account.createdById,
+      type: [...types],
+      status: UNFINISHED,
+    },
+    transaction: options.tx,
+  });
+}
+
+/** Job `id` with every column, its row locked (by primary key) in `tx`; null if there is none. */
+export async function findForUpdate(db: Database, id: number, tx: Transaction): Promise<JobRow | null> {
+  const row = await db.models.Job.findByPk(id, { transaction: tx, lock: tx.LOCK.UPDATE });
+  return row ? (row.get({ plain: true }) as JobRow) : null;
+}
+
+/**
+ * Whether a job with `serialKey` (of `type`, when given) was accepted after job `id` and has not
+ * failed or been cancelled.
+ */
+export async function hasLaterWithKey(
+  db: Database,
+  serialKey: string,
+  id: number,
+  options: { tx?: Transaction; type?: string } = {},
+): Promise<boolean> {
+  const row = await db.models.Job.findOne({
+    attributes: ['id'],
+    where: {
+      serialKey,
+      id: { [Op.gt]: id },
+      status: ['queued', 'running', 'succeeded'],
+      ...(options.type ? { type: options.type } : {}),
+    },
+    transaction: options.tx,
+    raw: true,
+  });
+  return row !== null;
+}
+
+/**
+ * Clears the payloads of jobs that failed for good before `before` (kept until then for a retry);
+ * returns how many it cleared.
+ */
+export async function clearFailedPayloads(db: Database, before: Date): Promise<number> {
+  const [cleared] = await db.models.Job.update(
+    { payload: null },
+    { where: { status: 'failed', finishedAt: { [Op.lt]: before }, payload: { [Op.ne]: null } } },
+  );
+  return cleared;
+}
+
+/** Whether any job of `types` is queued and due by `now`, or running with its lease expired. */
+export async function anyClaimable(
+  db: Database,
+  options: { types: readonly string[]; now: Date },
+): Promise<boolean> {
+  const types = [...options.types];
+  if (types.length === 0) return false;
+  const due = await db.models.Job.findOne({
+    attributes: ['id'],
+    where: { status: 'queued', runAfter: { [Op.lte]: options.now }, type: types },
+    raw: true,
+  });
+  if (due) return true;
+  const expired = await db.models.Job.findOne({
+    attributes: ['id'],
+    where: { status: 'running', leaseExpiresAt: { [Op.lt]: options.now }, type: types },
+    raw: true,
+  });
+  return expired !== null;
 }

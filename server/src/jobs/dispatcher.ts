@@ -9,12 +9,23 @@ import { enqueueUniqueJob, onJobCommitted, SYSTEM_OWNER } from './queue';
 import { type JobRegistry, jobRegistry } from './registry';
 import { type JobOutcome, timeoutMessage } from './run';
 import { yieldOnBusy } from './sqlite';
-import { type ClaimedJob, claimJobs, recordFailure, renewLease, requeueInterrupted } from './store';
+import {
+  type ClaimedJob,
+  claimJobs,
+  hasClaimable,
+  type QueuePolicy,
+  recordFailure,
+  renewLease,
+  requeueInterrupted,
+} from './store';
 import type { JobType } from './types';
 
 /** Options of a dispatcher. */
 export interface DispatcherOptions extends JobRunnerOptions {
-  /** How often to look for jobs from other server instances (default 500 ms). */
+  /**
+   * The longest wait between two looks for jobs from other server instances (default 250 ms):
+   * after finding work the dispatcher looks again after `MIN_POLL_MS`, doubling while idle.
+   */
   pollMs?: number;
   /** How often to make sure the recurring jobs are queued (default one minute). */
   recurringCheckMs?: number;
@@ -27,10 +38,23 @@ const HARD_STOP_GRACE_MS = 1_000;
 /** After the shutdown grace, how long an interrupted job gets to stop by itself. */
 const INTERRUPT_GRACE_MS = 1_000;
 
+/** The shortest wait between two looks for jobs of other instances (doubling while idle, up to `pollMs`). */
+const MIN_POLL_MS = 20;
+
+/**
+ * Interactive jobs claimed ahead, ready to start, at most (beyond one per thread): a claim takes
+ * up to this many more at once, so one claim transaction serves several short jobs.
+ */
+const READY_AHEAD = 4;
+
 /** A run in progress. */
 interface ActiveRun {
   job: ClaimedJob;
   type: JobType<unknown, unknown>;
+  /** The job's lane. */
+  bulk: boolean;
+  /** Aborting it asks a bulk job to yield its thread at its next batch. */
+  yieldRequest: AbortController;
   /** Aborting it abandons the run (and terminates its thread): time up, lease lost, shutdown. */
   hard: AbortController;
   /** Aborting it asks the job to stop (shutdown). */
@@ -43,9 +67,14 @@ type HardStop = 'timeout' | 'lease-lost' | 'shutdown';
 
 /**
  * The dispatcher of one server process: claims due jobs (see `claimJobs`) and hands them to the
- * runner, one per worker thread, keeping as many claimed jobs ready to start. It wakes at once
- * when this process commits a job, and polls every `pollMs` for jobs from other instances and for
- * retries coming due. While a job is claimed, its lease is renewed every third of
+ * runner, one per worker thread. Two lanes: interactive jobs (`patient.update`, a patient's
+ * export, the recurring jobs) may use every thread, are claimed round-robin by account and kept
+ * ready (as many as threads) to start the moment a thread frees up; bulk jobs (`lane: 'bulk'`,
+ * imports) use at most `JOBS_BULK_THREADS` threads and only free ones, and a running bulk job is
+ * asked to yield its thread at its next batch whenever interactive jobs are ready and no thread
+ * is free. It wakes at once when a job is committed in this process (any thread), and otherwise
+ * looks for jobs from other instances and for retries coming due after `MIN_POLL_MS`, doubling
+ * while it finds none, up to `pollMs`. While a job is claimed, its lease is renewed every third of
  * `JOB_LEASE_SECONDS`; a run whose lease was taken over is abandoned. A run past its type's time
  * limit is abandoned and its thread terminated: it counts as a failed attempt. Failures are
  * retried with exponential backoff up to the type's `maxAttempts`. `stop` ends all of it
@@ -64,8 +93,14 @@ export class JobDispatcher {
   private readonly pollMs: number;
   private readonly recurringCheckMs: number;
   private readonly capacity: number;
+  private readonly bulkCapacity: number;
+  private readonly interactiveTypes: string[];
+  private readonly bulkTypes: string[];
+  private readonly policy: QueuePolicy;
+  /** Round-robin state of the interactive lane: when each account was last served. */
+  private readonly served = new Map<string, number>();
   private readonly active = new Map<number, ActiveRun>();
-  /** Claimed and waiting for a free thread (at most `capacity`): claims come in batches. */
+  /** Interactive jobs claimed and waiting for a free thread (at most `capacity`): claims come in batches. */
   private readonly ready: ClaimedJob[] = [];
   private stopping = false;
   private started = false;
@@ -113,9 +148,17 @@ export class JobDispatcher {
     this.logger = logger.child({ component: 'jobs', instance: this.instance });
     this.types = jobRegistry(config);
     this.runner = options.runner ?? createJobRunner(serverDb, config, logger, this.types, options);
-    this.pollMs = options.pollMs ?? 500;
+    this.pollMs = options.pollMs ?? 250;
     this.recurringCheckMs = options.recurringCheckMs ?? 60_000;
     this.capacity = config.workerThreads;
+    this.bulkCapacity = Math.min(config.workerThreads, config.jobs.bulkThreads);
+    const types = [...this.types.values()];
+    this.bulkTypes = types.filter((t) => t.lane === 'bulk').map((t) => t.name);
+    this.interactiveTypes = types.filter((t) => t.lane !== 'bulk').map((t) => t.name);
+    this.policy = {
+      maxInterruptions: config.jobs.maxInterruptions,
+      uploadRetentionMs: config.jobs.uploadRetentionHours * 3_600_000,
+    };
   }
 
   /** Starts claiming jobs, renewing leases and keeping the recurring jobs queued. */
@@ -201,43 +244,98 @@ export class JobDispatcher {
   }
 
   /**
-   * Claims jobs while there is room, then sleeps until woken or the next poll. Room is a thread
-   * for each job plus as many claimed jobs ready to start: a thread that frees up starts a ready
-   * job at once, and a claim (one transaction) takes every job it has room for, so that claiming
-   * never limits how fast the threads work.
+   * Claims jobs while there is room, then sleeps until woken or the next look. Interactive room is
+   * a thread for each job plus claimed jobs ready to start (as many as threads, at least
+   * `READY_AHEAD`): a thread that frees up starts a ready job at once, and a claim (one
+   * transaction) takes every job it has room for. Bulk jobs
+   * are claimed only for a free thread within `JOBS_BULK_THREADS`, and only while no interactive
+   * job is ready. An idle look (not woken, nothing found last time) first checks with one cheap
+   * read that anything is due at all.
    */
   private async loop(): Promise<void> {
+    let idleMs = MIN_POLL_MS;
     while (!this.stopping) {
+      const woken = this.waker.woken;
       this.waker.reset();
-      const room = this.capacity * 2 - this.active.size - this.ready.length;
-      let claimed: ClaimedJob[] = [];
-      if (room > 0) {
-        try {
-          claimed = await claimJobs(this.db, {
-            types: [...this.types.keys()],
-            limit: room,
-            leaseMs: this.config.jobs.leaseMs,
-          });
-        } catch (error) {
-          this.logger.warn({ err: safeError(error) }, 'could not claim jobs');
+      let full = false;
+      let claimedAny = false;
+      // Woken by a commit or a finished run, or just found work: claim without the cheap look.
+      const look = !woken && idleMs > MIN_POLL_MS;
+      try {
+        const interactiveRoom =
+          this.capacity + Math.max(this.capacity, READY_AHEAD) - this.activeIn(false) - this.ready.length;
+        const bulkRoom = () =>
+          this.ready.length > 0
+            ? 0
+            : Math.min(this.bulkCapacity - this.activeIn(true), this.capacity - this.active.size);
+        if (
+          (interactiveRoom > 0 || bulkRoom() > 0) &&
+          (!look || (await hasClaimable(this.db, [...this.interactiveTypes, ...this.bulkTypes])))
+        ) {
+          const interactive = await this.claim(this.interactiveTypes, interactiveRoom);
+          if (interactive === null) break;
+          this.ready.push(...interactive);
+          this.startReady();
+          const room = bulkRoom();
+          const bulk = await this.claim(this.bulkTypes, room);
+          if (bulk === null) break;
+          for (const job of bulk) this.launch(job);
+          claimedAny = interactive.length + bulk.length > 0;
+          full =
+            (interactive.length > 0 && interactive.length === interactiveRoom) ||
+            (room > 0 && bulk.length === room);
         }
-        if (this.stopping) {
-          // Claimed as the stop began: hand them back at once.
-          await Promise.all(claimed.map((job) => requeueInterrupted(this.db, job).catch(() => false)));
-          break;
-        }
-        this.ready.push(...claimed);
-        this.startReady();
+      } catch (error) {
+        this.logger.warn({ err: safeError(error) }, 'could not claim jobs');
       }
-      if (claimed.length > 0 && claimed.length === room) continue;
-      await this.waker.sleep(this.pollMs);
+      if (full) continue;
+      idleMs = claimedAny || this.waker.woken ? MIN_POLL_MS : Math.min(this.pollMs, idleMs * 2);
+      await this.waker.sleep(idleMs);
     }
   }
 
-  /** Starts ready jobs on the free threads. */
+  /** Running jobs of one lane. */
+  private activeIn(bulk: boolean): number {
+    let n = 0;
+    for (const run of this.active.values()) if (run.bulk === bulk) n++;
+    return n;
+  }
+
+  /**
+   * Claims up to `limit` jobs of `types` (round-robin by account); null if the stop began
+   * meanwhile (whatever was claimed is handed back at once).
+   */
+  private async claim(types: string[], limit: number): Promise<ClaimedJob[] | null> {
+    if (limit < 1 || types.length === 0) return this.stopping ? null : [];
+    const claimed = await claimJobs(this.db, {
+      types,
+      limit,
+      leaseMs: this.config.jobs.leaseMs,
+      served: this.served,
+      ...this.policy,
+    });
+    if (this.served.size > 10_000) this.served.clear();
+    if (!this.stopping) return claimed;
+    await Promise.all(claimed.map((job) => requeueInterrupted(this.db, job).catch(() => false)));
+    return null;
+  }
+
+  /**
+   * Starts ready jobs on the free threads; while ready jobs still wait, asks as many running bulk
+   * jobs to yield their threads at their next batch.
+   */
   private startReady(): void {
     while (!this.stopping && this.active.size < this.capacity && this.ready.length > 0) {
       this.launch(this.ready.shift()!);
+    }
+    let asked = 0;
+    for (const run of this.active.values()) if (run.yieldRequest.signal.aborted) asked++;
+    for (const run of this.active.values()) {
+      if (asked >= this.ready.length) break;
+      if (run.bulk && !run.yieldRequest.signal.aborted) {
+        run.yieldRequest.abort();
+        asked++;
+      }
     }
   }
 
@@ -250,13 +348,21 @@ export class JobDispatcher {
       () => hard.abort('timeout' satisfies HardStop),
       type.timeoutMs + HARD_STOP_GRACE_MS,
     );
-    const run: ActiveRun = { job, type, hard, interrupt, done: Promise.resolve() };
+    const run: ActiveRun = {
+      job,
+      type,
+      bulk: type.lane === 'bulk',
+      yieldRequest: new AbortController(),
+      hard,
+      interrupt,
+      done: Promise.resolve(),
+    };
     this.active.set(job.id, run);
     this.logger.debug({ job: job.id, type: job.type, attempt: job.attempts }, 'job started');
     run.done = this.runner
       .run(
         { jobId: job.id, leaseOwner: job.leaseOwner },
-        { signal: hard.signal, interrupt: interrupt.signal },
+        { signal: hard.signal, interrupt: interrupt.signal, yieldRequest: run.yieldRequest.signal },
       )
       .catch((error: unknown): JobOutcome => {
         if (hard.signal.aborted) {
@@ -295,18 +401,23 @@ export class JobDispatcher {
       case 'lost':
         this.logger.warn(
           fields,
-          'job taken over by another server (its lease expired); this run was dropped',
+          'job no longer held by this run (taken over after its lease expired, or cancelled); this run was dropped',
         );
         return;
       case 'interrupted':
         await requeueInterrupted(this.db, job);
         this.logger.info(fields, 'job interrupted by the shutdown; queued again');
         return;
+      case 'yielded':
+        await requeueInterrupted(this.db, job);
+        this.logger.debug(fields, 'bulk job yielded its thread to interactive jobs; queued again');
+        return;
       case 'failed': {
         const result = await recordFailure(this.db, job, {
           error: outcome.error,
           permanent: outcome.permanent,
           backoffMs: type.backoffMs ?? 1_000,
+          uploadRetentionMs: this.policy.uploadRetentionMs,
         });
         const log = { ...fields, error: outcome.error, ...(outcome.log ? { err: outcome.log } : {}) };
         if (result === 'retry') this.logger.warn(log, 'job failed; it will be retried');

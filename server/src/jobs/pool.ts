@@ -20,7 +20,10 @@ import type { JobConfig } from './types';
 export interface JobRunner {
   /** `pool` (Piscina worker threads) or `inline` (the main thread, for `sqlite::memory:`). */
   readonly kind: 'pool' | 'inline';
-  run(task: JobTask, options: { signal: AbortSignal; interrupt: AbortSignal }): Promise<JobOutcome>;
+  run(
+    task: JobTask,
+    options: { signal: AbortSignal; interrupt: AbortSignal; yieldRequest?: AbortSignal },
+  ): Promise<JobOutcome>;
   /** Stops the worker threads (abandoning anything still running). */
   close(): Promise<void>;
 }
@@ -109,10 +112,10 @@ function inlineRunner(db: Database, config: Config, types: JobRegistry): JobRunn
   const env = { db, config: jobConfig(config), types };
   return {
     kind: 'inline',
-    async run(task, { signal, interrupt }) {
+    async run(task, { signal, interrupt, yieldRequest }) {
       const aborted = whenAborted(signal);
       try {
-        return await Promise.race([runJob(task, { ...env, interrupt }), aborted.promise]);
+        return await Promise.race([runJob(task, { ...env, interrupt, yieldRequest }), aborted.promise]);
       } finally {
         aborted.dispose();
       }
@@ -166,7 +169,7 @@ function poolRunner(config: Config, logger: Logger, options: JobRunnerOptions): 
 
   return {
     kind: 'pool',
-    async run(task, { signal, interrupt }) {
+    async run(task, { signal, interrupt, yieldRequest }) {
       const channel = new MessageChannel();
       let hello: WorkerHello | undefined;
       channel.port1.on('message', (message: WorkerHello) => {
@@ -175,6 +178,8 @@ function poolRunner(config: Config, logger: Logger, options: JobRunnerOptions): 
       });
       const onInterrupt = () => channel.port1.postMessage('interrupt');
       interrupt.addEventListener('abort', onInterrupt, { once: true });
+      const onYield = () => channel.port1.postMessage('yield');
+      yieldRequest?.addEventListener('abort', onYield, { once: true });
       // The dispatcher's abort reaches Piscina (which terminates the thread) only once the thread
       // has been quiesced.
       const cut = new AbortController();
@@ -198,6 +203,7 @@ function poolRunner(config: Config, logger: Logger, options: JobRunnerOptions): 
       } finally {
         signal.removeEventListener('abort', onAbort);
         interrupt.removeEventListener('abort', onInterrupt);
+        yieldRequest?.removeEventListener('abort', onYield);
         channel.port1.close();
       }
     },

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { BroadcastChannel, isMainThread } from 'node:worker_threads';
 import { type Database, databaseFailureOf, jobsRepo, type Transaction } from '@hdms/db';
 import { recordEvent } from '../domain/events/record';
 import type { JobOwner, JobType } from './types';
@@ -37,10 +38,47 @@ export interface NewJob<P> {
 const committed = new EventEmitter();
 committed.setMaxListeners(0);
 
-/** Calls `listener` whenever a job enqueued in this process is committed; returns the unsubscribe. */
+/** The name of the channel on which worker threads tell the main thread of their committed jobs. */
+const COMMITTED_CHANNEL = 'hdms:job-committed';
+
+/** A worker thread's end of that channel (opened on first use; it never keeps the thread alive). */
+let workerChannel: BroadcastChannel | undefined;
+
+/** The main thread's end, open while a dispatcher listens. */
+let mainChannel: BroadcastChannel | undefined;
+
+/**
+ * Signals that a job became due in this process (call it after the commit): to this thread's
+ * listeners, and from a worker thread to the main thread's.
+ */
+export function signalCommitted(): void {
+  committed.emit('job');
+  if (isMainThread) return;
+  if (!workerChannel) {
+    workerChannel = new BroadcastChannel(COMMITTED_CHANNEL);
+    workerChannel.unref();
+  }
+  workerChannel.postMessage(1);
+}
+
+/**
+ * Calls `listener` whenever a job enqueued in this process (by the main thread or a worker
+ * thread) is committed, after the commit; returns the unsubscribe.
+ */
 export function onJobCommitted(listener: () => void): () => void {
   committed.on('job', listener);
-  return () => committed.off('job', listener);
+  if (isMainThread && !mainChannel) {
+    mainChannel = new BroadcastChannel(COMMITTED_CHANNEL);
+    mainChannel.unref();
+    mainChannel.onmessage = () => committed.emit('job');
+  }
+  return () => {
+    committed.off('job', listener);
+    if (mainChannel && committed.listenerCount('job') === 0) {
+      mainChannel.close();
+      mainChannel = undefined;
+    }
+  };
 }
 
 /** The database jobs are enqueued in (a `Database` will do). */
@@ -79,9 +117,7 @@ export async function enqueueJob<P>(
     },
     { tx },
   );
-  tx.afterCommit(() => {
-    committed.emit('job');
-  });
+  tx.afterCommit(signalCommitted);
   await recordEvent(db, tx, { type: 'job.queued', entityId: id, patientId });
   return { id };
 }

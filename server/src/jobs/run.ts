@@ -1,7 +1,7 @@
 import type { Database, Transaction } from '@hdms/db';
 import { publicError, safeError, toDomainError } from '../domain/errors';
 import type { JobRegistry } from './registry';
-import { completeJob, LeaseLostError, loadHeldJob, writeProgress } from './store';
+import { completeJob, LeaseLostError, loadHeldJob, withLease, writeProgress } from './store';
 import type { JobConfig, JobContext, JobOwner, RunningJob } from './types';
 
 /** What a dispatcher hands a runner: which job, under which lease. */
@@ -16,6 +16,7 @@ export interface JobTask {
  * - `failed`: the dispatcher records `error` (safe to show) and retries unless `permanent`;
  *   `log` holds what the server log may say about an unexpected error (never SQL);
  * - `interrupted`: stopped by a shutdown before it finished; it goes back to the queue;
+ * - `yielded`: a bulk job gave its thread to waiting interactive jobs; it goes back to the queue;
  * - `lost`: this run no longer held the job (another server took it over); nothing to record.
  */
 export type JobOutcome =
@@ -27,6 +28,7 @@ export type JobOutcome =
       log?: { name: string; message: string; stack?: string };
     }
   | { status: 'interrupted' }
+  | { status: 'yielded' }
   | { status: 'lost' };
 
 /** What a runner needs to run jobs: a database connection of its own thread, the config, the types. */
@@ -36,6 +38,8 @@ export interface RunEnvironment {
   types: JobRegistry;
   /** Aborted when the server shuts down (a cooperative stop; the dispatcher may terminate later). */
   interrupt?: AbortSignal;
+  /** Aborted when interactive jobs wait for this thread: a bulk job yields at its next batch. */
+  yieldRequest?: AbortSignal;
 }
 
 /** How often a job's progress is written at most. */
@@ -63,6 +67,10 @@ class JobTimeout extends Error {
 }
 class JobInterrupted extends Error {
   override name = 'JobInterrupted';
+}
+/** Thrown by `yieldIfAsked`. */
+class JobYielded extends Error {
+  override name = 'JobYielded';
 }
 
 /** "30 s", "1.5 s", "2 min". */
@@ -137,12 +145,19 @@ export async function runJob(task: JobTask, env: RunEnvironment): Promise<JobOut
       job,
       config,
       signal: controller.signal,
+      yieldIfAsked() {
+        if (env.yieldRequest?.aborted) throw new JobYielded('interactive jobs are waiting');
+      },
       async progress(done, total) {
         progress = { done, total };
         const now = Date.now();
         if (now - written < PROGRESS_EVERY_MS) return;
         written = now;
         if (!(await writeProgress(db, job.id, task.leaseOwner, progress))) throw new LeaseLostError();
+      },
+      checkpoint<R>(work: (tx: Transaction) => Promise<R>): Promise<R> {
+        controller.signal.throwIfAborted();
+        return withLease(db, job.id, task.leaseOwner, work);
       },
       async complete<R>(work: (tx: Transaction) => Promise<R>): Promise<R> {
         if (completed) throw new Error('complete() may be called once per run');
@@ -156,6 +171,7 @@ export async function runJob(task: JobTask, env: RunEnvironment): Promise<JobOut
     return { status: 'succeeded' };
   } catch (error) {
     if (error instanceof LeaseLostError) return { status: 'lost' };
+    if (error instanceof JobYielded) return { status: 'yielded' };
     const reason: unknown = controller.signal.reason;
     if (reason instanceof JobInterrupted) return { status: 'interrupted' };
     if (reason instanceof JobTimeout) return { status: 'failed', error: reason.message, permanent: false };

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Database, jobsRepo, type Transaction } from '@hdms/db';
+import { type Database, jobFilesRepo, jobsRepo, type Transaction } from '@hdms/db';
 
 import { type NewEvent, recordEvent, recordEvents } from '../domain/events/record';
 
@@ -23,10 +23,31 @@ export interface ClaimedJob {
   patientId: number | null;
   /** This run's lease: unique per claim, so a later claim of the same job is another owner. */
   leaseOwner: string;
+  /** Who started it (`type:id`): the unit of round-robin claiming. */
+  account: string;
 }
 
-/** Fields cleared when a job finishes: its lease, its unique key and its payload (no longer needed). */
-const FINISHED = { leaseOwner: null, leaseExpiresAt: null, uniqueKey: null, payload: null } as const;
+/**
+ * Fields cleared when a job stops for good: its lease and its unique key. A failed job keeps its
+ * payload for a retry (cleared by `exports.purge` once the upload retention has passed).
+ */
+export const STOPPED = { leaseOwner: null, leaseExpiresAt: null, uniqueKey: null } as const;
+
+/** Fields cleared when a job succeeds or is cancelled: `STOPPED`'s and its payload (no longer needed). */
+export const FINISHED = { ...STOPPED, payload: null } as const;
+
+/** How the claim and the failure records treat crashes and failed imports' uploads. */
+export interface QueuePolicy {
+  /** Runs cut by a crash before the job is failed (JOBS_MAX_INTERRUPTIONS). */
+  maxInterruptions: number;
+  /** How long a failed job's upload is kept for a retry, in ms (IMPORT_UPLOAD_RETENTION_HOURS). */
+  uploadRetentionMs: number;
+}
+
+/** The key of a job's account in round-robin claiming. */
+export function accountKey(job: jobsRepo.JobAccount): string {
+  return `${job.createdByType}:${job.createdById}`;
+}
 
 /** The error column's size. */
 const MAX_ERROR_LENGTH = 1000;
@@ -34,81 +55,175 @@ const MAX_ERROR_LENGTH = 1000;
 /** The longest wait between two attempts. */
 const MAX_BACKOFF_MS = 10 * 60_000;
 
+/** Options of `claimJobs`. */
+export interface ClaimOptions extends QueuePolicy {
+  /** The job types of the lane being claimed for. */
+  types: readonly string[];
+  limit: number;
+  leaseMs: number;
+  /**
+   * Round-robin by account: when each account was last served (a counter; higher is more
+   * recent). Accounts never served come first, then the least recently served; within a tie, the
+   * one whose oldest due job is oldest. Updated with the accounts this claim served.
+   */
+  served?: Map<string, number>;
+}
+
+/** Accounts one claim looks at, at most (the oldest waiting first). */
+const ACCOUNTS_PER_CLAIM = 200;
+
+/** A counter for `ClaimOptions.served`. */
+let serveCounter = 0;
+
 /**
  * Claims up to `limit` due jobs of the given types for this process, each under a new lease of
  * `leaseMs`, and returns them. On MySQL the candidates are read with `FOR UPDATE SKIP LOCKED`, so
- * several servers on one database never claim the same job; a job whose lease expired is claimed
- * again (a crash counts as an attempt: one that has used all its attempts is marked failed).
+ * several servers on one database never claim the same job. First jobs whose lease expired (their
+ * server crashed): the cut run is an interruption, not an attempt; a job cut more than
+ * `maxInterruptions` times is failed. Then queued jobs, round-robin by account (see `served`): in
+ * each round every account gets an equal share of the room left, so one account's flood cannot
+ * starve others.
  * A job is claimed only while no earlier job with its serial key is queued or running, checked
  * once more after the locking read against the latest committed state, so jobs of one key run one
  * at a time in the order they were accepted.
  */
-export async function claimJobs(
-  db: Database,
-  options: { types: readonly string[]; limit: number; leaseMs: number },
-): Promise<ClaimedJob[]> {
+export async function claimJobs(db: Database, options: ClaimOptions): Promise<ClaimedJob[]> {
   if (options.limit < 1 || options.types.length === 0) return [];
   return jobsRepo.claimTransaction(db, async (tx) => {
     const now = new Date();
-    // Two indexed reads rather than one with an OR: jobs whose server died (few), then due queued
-    // jobs in id order, stopping at `limit`.
-    const read = (which: 'expired' | 'due', limit: number) =>
-      jobsRepo.findClaimable(db, which, { types: options.types, now, limit, tx });
-    const expired = await read('expired', options.limit);
-    const queued = expired.length < options.limit ? await read('due', options.limit - expired.length) : [];
-    const candidates = [...expired, ...queued];
-    if (candidates.length === 0) return [];
-
-    const keys = [...new Set(candidates.map((c) => c.serialKey).filter((k): k is string => k !== null))];
-    const heads = await jobsRepo.serialKeyHeads(db, keys, { tx });
-
     const claimed: ClaimedJob[] = [];
     const events: NewEvent[] = [];
-    for (const job of candidates) {
-      if (job.serialKey !== null && heads.get(job.serialKey) !== job.id) continue;
-      if (job.status === 'running' && job.attempts >= job.maxAttempts) {
-        await jobsRepo.updateJob(
+
+    /** Claims the candidates that head their serial key; returns how many it claimed. */
+    const take = async (candidates: jobsRepo.ClaimCandidate[]): Promise<number> => {
+      const keys = [...new Set(candidates.map((c) => c.serialKey).filter((k): k is string => k !== null))];
+      const heads = await jobsRepo.serialKeyHeads(db, keys, { tx });
+      let taken = 0;
+      for (const job of candidates) {
+        if (job.serialKey !== null && heads.get(job.serialKey) !== job.id) continue;
+        const takeover = job.status === 'running';
+        if (takeover && job.interruptions >= options.maxInterruptions) {
+          await failJob(db, tx, job, {
+            error: `The job was interrupted ${job.interruptions + 1} times (its server stopped each time); it was stopped`,
+            now,
+            uploadRetentionMs: options.uploadRetentionMs,
+          });
+          events.push(jobEvent('job.failed', job, ['status', 'error']));
+          continue;
+        }
+        const leaseOwner = randomUUID();
+        // A takeover continues the cut attempt: it counts an interruption, not an attempt.
+        const attempts = takeover ? Math.max(1, job.attempts) : job.attempts + 1;
+        const updated = await jobsRepo.updateJob(
           db,
           job.id,
           {
-            status: 'failed',
-            error: 'The job was interrupted (its server stopped) and has no attempts left',
-            finishedAt: now,
-            ...FINISHED,
+            status: 'running',
+            attempts,
+            ...(takeover ? { interruptions: job.interruptions + 1 } : {}),
+            leaseOwner,
+            leaseExpiresAt: new Date(now.getTime() + options.leaseMs),
+            startedAt: now,
           },
           { tx },
         );
-        events.push(jobEvent('job.failed', job, ['status', 'error']));
-        continue;
+        if (updated === 1) {
+          taken++;
+          claimed.push({
+            id: job.id,
+            type: job.type,
+            attempts,
+            maxAttempts: job.maxAttempts,
+            patientId: job.patientId ?? null,
+            leaseOwner,
+            account: accountKey(job),
+          });
+          events.push(jobEvent('job.running', job, ['status', 'attempts']));
+        }
       }
-      const leaseOwner = randomUUID();
-      const updated = await jobsRepo.updateJob(
-        db,
-        job.id,
-        {
-          status: 'running',
-          attempts: job.attempts + 1,
-          leaseOwner,
-          leaseExpiresAt: new Date(now.getTime() + options.leaseMs),
-          startedAt: now,
-        },
-        { tx },
-      );
-      if (updated === 1) {
-        claimed.push({
-          id: job.id,
-          type: job.type,
-          attempts: job.attempts + 1,
-          maxAttempts: job.maxAttempts,
-          patientId: job.patientId ?? null,
-          leaseOwner,
+      return taken;
+    };
+
+    const read = (which: 'expired' | 'due', limit: number, account?: jobsRepo.JobAccount) =>
+      jobsRepo.findClaimable(db, which, { types: options.types, now, limit, tx, account });
+    await take(await read('expired', options.limit));
+
+    if (claimed.length < options.limit) {
+      const served = options.served;
+      if (!served) {
+        await take(await read('due', options.limit - claimed.length));
+      } else {
+        const accounts = await jobsRepo.queuedAccounts(db, {
+          types: options.types,
+          now,
+          limit: ACCOUNTS_PER_CLAIM,
+          tx,
         });
-        events.push(jobEvent('job.running', job, ['status', 'attempts']));
+        accounts.sort(
+          (a, b) => (served.get(accountKey(a)) ?? 0) - (served.get(accountKey(b)) ?? 0) || a.head - b.head,
+        );
+        // Rounds in which each account gets an equal share of the room left (at least one job),
+        // while some account still had jobs to give.
+        let open = accounts;
+        while (claimed.length < options.limit && open.length > 0) {
+          const share = Math.max(1, Math.floor((options.limit - claimed.length) / open.length));
+          const next: typeof accounts = [];
+          for (const account of open) {
+            const room = Math.min(share, options.limit - claimed.length);
+            if (room < 1) break;
+            const taken = await take(await read('due', room, account));
+            if (taken > 0) served.set(accountKey(account), ++serveCounter);
+            if (taken === room) next.push(account);
+          }
+          open = next;
+        }
       }
     }
     await recordEvents(db, tx, events);
     return claimed;
   });
+}
+
+/**
+ * Marks a job failed for good in `tx`, keeping its payload, and gives its upload (if any) its
+ * retention: it stays for a retry until then.
+ */
+async function failJob(
+  db: Database,
+  tx: Transaction,
+  job: { id: number },
+  failure: { error: string; now: Date; uploadRetentionMs: number; leaseOwner?: string },
+): Promise<number> {
+  const updated = await jobsRepo.updateJob(
+    db,
+    job.id,
+    {
+      status: 'failed',
+      error: failure.error.slice(0, MAX_ERROR_LENGTH),
+      finishedAt: failure.now,
+      ...STOPPED,
+    },
+    { tx, leaseOwner: failure.leaseOwner },
+  );
+  if (updated === 1) {
+    await jobFilesRepo.setUploadExpiry(
+      db,
+      job.id,
+      new Date(failure.now.getTime() + failure.uploadRetentionMs),
+      {
+        tx,
+      },
+    );
+  }
+  return updated;
+}
+
+/**
+ * Whether any job of `types` could be claimed now (one queued and due, or one whose lease ran
+ * out): two indexed reads outside any transaction, so an idle dispatcher's look costs little.
+ */
+export function hasClaimable(db: Database, types: readonly string[]): Promise<boolean> {
+  return jobsRepo.anyClaimable(db, { types, now: new Date() });
 }
 
 /**
@@ -145,22 +260,31 @@ export function retryDelayMs(baseMs: number, attempt: number): number {
 export async function recordFailure(
   db: Database,
   job: ClaimedJob,
-  failure: { error: string; permanent: boolean; backoffMs: number },
+  failure: { error: string; permanent: boolean; backoffMs: number; uploadRetentionMs: number },
 ): Promise<'retry' | 'failed' | 'lost'> {
   const now = new Date();
   const error = failure.error.slice(0, MAX_ERROR_LENGTH);
   const final = failure.permanent || job.attempts >= job.maxAttempts;
-  const changes: jobsRepo.JobChanges = final
-    ? { status: 'failed', error, finishedAt: now, ...FINISHED }
-    : {
-        status: 'queued',
-        error,
-        runAfter: new Date(now.getTime() + retryDelayMs(failure.backoffMs, job.attempts)),
-        leaseOwner: null,
-        leaseExpiresAt: null,
-      };
   return db.transaction(async (tx) => {
-    const updated = await jobsRepo.updateJob(db, job.id, changes, { tx, leaseOwner: job.leaseOwner });
+    const updated = final
+      ? await failJob(db, tx, job, {
+          error,
+          now,
+          uploadRetentionMs: failure.uploadRetentionMs,
+          leaseOwner: job.leaseOwner,
+        })
+      : await jobsRepo.updateJob(
+          db,
+          job.id,
+          {
+            status: 'queued',
+            error,
+            runAfter: new Date(now.getTime() + retryDelayMs(failure.backoffMs, job.attempts)),
+            leaseOwner: null,
+            leaseExpiresAt: null,
+          },
+          { tx, leaseOwner: job.leaseOwner },
+        );
     if (updated !== 1) return 'lost';
     await recordEvent(
       db,
@@ -174,8 +298,9 @@ export async function recordFailure(
 }
 
 /**
- * Puts a run interrupted by a shutdown back in the queue, due at once, without counting it as an
- * attempt. False if this run no longer held the job (it finished or was taken over).
+ * Puts a run interrupted by a shutdown (or one that yielded its thread to interactive jobs) back
+ * in the queue, due at once, without counting it as an attempt. False if this run no longer held
+ * the job (it finished, was cancelled or was taken over).
  */
 export async function requeueInterrupted(db: Database, job: ClaimedJob): Promise<boolean> {
   return db.transaction(async (tx) => {
@@ -227,6 +352,24 @@ export class LeaseLostError extends Error {
 }
 
 /**
+ * Runs `work` in one transaction only while run `leaseOwner` holds job `id` and it is running: the
+ * job's row is locked (by primary key) and checked first, so a cancel or a takeover waits for this
+ * commit, or this run finds it and commits nothing (`LeaseLostError`).
+ */
+export async function withLease<R>(
+  db: Database,
+  id: number,
+  leaseOwner: string,
+  work: (tx: Transaction) => Promise<R>,
+): Promise<R> {
+  return db.transaction(async (tx) => {
+    const held = await jobsRepo.findLease(db, id, { tx, lock: 'update' });
+    if (held?.status !== 'running' || held.leaseOwner !== leaseOwner) throw new LeaseLostError();
+    return work(tx);
+  });
+}
+
+/**
  * Runs a job's final writes and marks it succeeded with their result in one transaction, only while
  * this run holds the job: the job's row is locked first and its lease owner checked, so a server
  * taking the job over waits for this commit and then finds it finished. Throws `LeaseLostError`
@@ -263,9 +406,9 @@ export async function completeJob<R>(
   });
 }
 
-/** A job's status event. */
-function jobEvent(
-  type: 'job.queued' | 'job.running' | 'job.succeeded' | 'job.failed',
+/** A job's status event (for the change-event table). */
+export function jobEvent(
+  type: 'job.queued' | 'job.running' | 'job.succeeded' | 'job.failed' | 'job.cancelled',
   job: { id: number; patientId?: number | null },
   fields: string[],
 ): NewEvent {

@@ -52,8 +52,20 @@ export interface JobContext<P> {
    * even if the process dies at any moment. A job type calls it once, at the end.
    */
   complete<R>(work: (tx: Transaction) => Promise<R>): Promise<R>;
+  /**
+   * Runs an intermediate commit (a bulk job's batch) in one transaction, only while this run still
+   * holds the job's lease and the job is running (the job's row is locked first): a run that lost
+   * its job (taken over, cancelled) commits nothing more (`LeaseLostError`).
+   */
+  checkpoint<R>(work: (tx: Transaction) => Promise<R>): Promise<R>;
   /** Aborted when the job's time is up or the server shuts down. */
   signal: AbortSignal;
+  /**
+   * For bulk jobs, between two committed batches: if interactive jobs are waiting for this
+   * thread, ends the run here (it is queued again, its attempt not counted, and resumes from its
+   * last committed batch once they ran); otherwise returns at once.
+   */
+  yieldIfAsked(): void;
   /** The server's configuration (e.g. retention times). */
   config: JobConfig;
 }
@@ -68,6 +80,11 @@ export interface JobType<P = unknown, R = unknown> {
   timeoutMs: number;
   /** Runs before the job is marked failed for good. */
   maxAttempts: number;
+  /**
+   * `bulk` (imports): its own lane, at most JOBS_BULK_THREADS threads, and it yields its thread
+   * between batches to waiting interactive jobs (`yieldIfAsked`). Default `interactive`.
+   */
+  lane?: 'interactive' | 'bulk';
   /** Does the work; what `complete` returns is the job's result (JSON). */
   run(ctx: JobContext<P>): Promise<R>;
   /**
@@ -81,6 +98,12 @@ export interface JobType<P = unknown, R = unknown> {
    * user who started the job sees the result as stored.
    */
   adminResult?(result: R): unknown;
+  /**
+   * When a job of the type is cancelled: called in the cancel's transaction (the job's row is
+   * locked, so no batch of a run commits meanwhile); what it returns is stored as the cancelled
+   * job's result (e.g. what an import committed before). It may free the job's files.
+   */
+  onCancel?(db: Database, jobId: number, tx: Transaction): Promise<R | null>;
   /**
    * Makes the type recurring: every dispatcher keeps one job of it queued (one across all
    * instances: its unique key is the type's name), with the payload `{}`, due this many minutes

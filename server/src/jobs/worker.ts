@@ -35,12 +35,19 @@ function environment(): Promise<{ db: Database; types: JobRegistry }> {
   return opening;
 }
 
-/** Runs the task's job; a message on the task's port asks it to stop (shutdown). */
+/**
+ * Runs the task's job; a message on the task's port asks it to stop (`interrupt`: shutdown) or to
+ * yield its thread at its next batch (`yield`).
+ */
 export default async function runTask({ task, port }: WorkerMessage): Promise<JobOutcome> {
   const hello: WorkerHello = sqlite ? { threadId, guard } : { threadId };
   port.postMessage(hello);
   const interrupt = new AbortController();
-  port.once('message', () => interrupt.abort());
+  const yieldRequest = new AbortController();
+  port.on('message', (message: unknown) => {
+    if (message === 'yield') yieldRequest.abort();
+    else interrupt.abort();
+  });
   try {
     // A quiesced thread is about to be terminated: it takes no more work.
     if (isFrozen(guard)) return { status: 'interrupted' };
@@ -50,7 +57,13 @@ export default async function runTask({ task, port }: WorkerMessage): Promise<Jo
     } catch {
       return { status: 'failed', error: 'Database unavailable', permanent: false };
     }
-    return await runJob(task, { db: env.db, types: env.types, config, interrupt: interrupt.signal });
+    return await runJob(task, {
+      db: env.db,
+      types: env.types,
+      config,
+      interrupt: interrupt.signal,
+      yieldRequest: yieldRequest.signal,
+    });
   } finally {
     port.close();
   }

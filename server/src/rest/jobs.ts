@@ -32,8 +32,36 @@ const jobSchema = z.object({
   finishedAt: instant().nullable(),
 });
 
-/** `GET /jobs/:id` and `GET /jobs/:id/result` (an export's document). */
+/** `GET /jobs/:id`, `GET /jobs/:id/result` (an export's document), `POST /jobs/:id/retry` and `/cancel`. */
 export const jobsRoutes: RestRoute[] = [
+  restRoute({
+    method: 'post',
+    path: '/jobs/:id/retry',
+    summary: 'Retry a failed background job',
+    description:
+      'Queues a failed job again (an import resumes after its last committed batch). 409 if it has not failed, what it needs is no longer kept, or a later update of the same patient was accepted. Another user’s job answers 404 (admins may retry any job; audited).',
+    access: 'whoever started it, admin',
+    answers: { 200: { description: 'The job, queued again', schema: jobSchema } },
+    errors: [400, 401, 404, 409],
+    handler: async (c) => {
+      const job = await callerFor(c).jobs.retry({ id: pathId(c) });
+      return c.json(restView(job, jobSchema), 200);
+    },
+  }),
+  restRoute({
+    method: 'post',
+    path: '/jobs/:id/cancel',
+    summary: 'Cancel a queued or running background job',
+    description:
+      'Status `cancelled` at once; a cancelled import keeps its committed batches and counts them in its result. 409 once the job has finished. Another user’s job answers 404 (admins may cancel any job; audited).',
+    access: 'whoever started it, admin',
+    answers: { 200: { description: 'The cancelled job', schema: jobSchema } },
+    errors: [400, 401, 404, 409],
+    handler: async (c) => {
+      const job = await callerFor(c).jobs.cancel({ id: pathId(c) });
+      return c.json(restView(job, jobSchema), 200);
+    },
+  }),
   restRoute({
     method: 'get',
     path: '/jobs/:id',

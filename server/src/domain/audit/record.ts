@@ -4,7 +4,7 @@ import type { DomainContext } from '../context';
 
 /** What an administrative act was done to, for the audit row. */
 export interface AuditTarget {
-  type: 'serviceToken' | 'user' | 'doctor';
+  type: 'serviceToken' | 'user' | 'doctor' | 'job';
   id: number;
   name?: string;
 }

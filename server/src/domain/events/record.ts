@@ -21,6 +21,7 @@ export const EVENT_TYPES = [
   'job.running',
   'job.succeeded',
   'job.failed',
+  'job.cancelled',
 ] as const;
 
 /** One type subscribers receive. */

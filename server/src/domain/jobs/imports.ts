@@ -1,11 +1,11 @@
-import { jobFilesRepo } from '@hdms/db';
+import { type Database, jobFilesRepo, jobsRepo, type Transaction } from '@hdms/db';
 import type { UserActor } from '../actor';
 import type { DomainContext } from '../context';
 import { jobOwnerOf } from '../../jobs/actor';
 import { createJobFile, deleteJobFile, FileTooLargeError, JobFileWriter } from '../../jobs/importExportFiles';
 import { enqueueJob } from '../../jobs/queue';
 import { patientsImportJob } from '../../jobs/types/patientsImport';
-import { badRequest, tooLarge } from '../errors';
+import { badRequest, tooLarge, tooManyRequests } from '../errors';
 
 /** How much of an upload is checked to be UTF-8 text before anything is stored. */
 export const UPLOAD_CHECK_BYTES = 64 * 1024;
@@ -24,11 +24,13 @@ const UNCLAIMED_UPLOAD_MS = 60 * 60_000;
  * no stored byte. Bad bytes further on fail the job, with nothing imported (see `decodeUtf8`).
  */
 export async function acceptPatientsImport(
-  ctx: Pick<DomainContext, 'db' | 'requestId' | 'ip'> & { actor: UserActor<'admin'> },
+  ctx: Pick<DomainContext, 'db' | 'requestId' | 'ip' | 'config'> & { actor: UserActor<'admin'> },
   body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   maxBytes: number,
 ): Promise<{ jobId: number }> {
   const { db } = ctx;
+  const maxQueued = ctx.config.jobs.bulkMaxQueuedPerAccount;
+  await assertBulkRoom(db, ctx.actor, maxQueued);
   const chunks = (Symbol.asyncIterator in body ? body[Symbol.asyncIterator]() : body[Symbol.iterator]()) as
     | AsyncIterator<Uint8Array>
     | Iterator<Uint8Array>;
@@ -72,6 +74,7 @@ export async function acceptPatientsImport(
     const bytes = await writer.end();
     if (bytes === 0) throw badRequest('The CSV file is empty: send a header row, then one row per patient');
     return await db.transaction(async (tx) => {
+      await assertBulkRoom(db, ctx.actor, maxQueued, tx);
       const { id } = await enqueueJob(db, tx, {
         type: patientsImportJob,
         payload: { fileId },
@@ -111,6 +114,35 @@ export function notUtf8Text(bytes: Uint8Array, complete: boolean): string | null
     return `The file is not UTF-8 text (its first ${UPLOAD_CHECK_BYTES / 1024} KiB hold bytes that are not UTF-8): ${advice}`;
   }
   return null;
+}
+
+/** The job types of the bulk lane (`lane: 'bulk'`). */
+const BULK_TYPES = [patientsImportJob.name];
+
+/**
+ * TOO_MANY_REQUESTS (429) when `actor` already has `maxQueued` unfinished (queued or running)
+ * bulk jobs (BULK_JOBS_MAX_QUEUED_PER_ACCOUNT): checked before the upload is stored and again
+ * in the transaction that queues it.
+ */
+async function assertBulkRoom(
+  db: Database,
+  actor: UserActor<'admin'>,
+  maxQueued: number,
+  tx?: Transaction,
+): Promise<void> {
+  const owner = jobOwnerOf(actor);
+  const unfinished = await jobsRepo.countUnfinishedOf(
+    db,
+    { createdByType: owner.type, createdById: owner.id },
+    BULK_TYPES,
+    { tx },
+  );
+  if (unfinished >= maxQueued) {
+    throw tooManyRequests(
+      `You already have ${unfinished} imports queued or running (BULK_JOBS_MAX_QUEUED_PER_ACCOUNT is ${maxQueued}); wait for one to finish`,
+      30,
+    );
+  }
 }
 
 /** The client went away mid-upload (the request stream was aborted or reset). */

@@ -13,6 +13,9 @@ const jobTypeName = z
 /** `jobs.get` input. */
 export const jobGetInput = z.object({ id: idSchema }).strict();
 
+/** `jobs.retry` and `jobs.cancel` input: the job's id. */
+export const jobCommandInput = z.object({ id: idSchema }).strict();
+
 /** `jobs.list` input: a keyset page (newest first), optionally only one type and one status. */
 export const jobListInput = pageInput
   .extend({

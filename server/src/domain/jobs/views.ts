@@ -26,7 +26,8 @@ export const JOB_VIEW_FIELDS: (keyof jobsRepo.JobRow)[] = [
 ];
 
 /**
- * A background job as clients see it. `result` is present once the job succeeded (for an admin
+ * A background job as clients see it. `result` is present once the job succeeded, and for a
+ * cancelled job whose type reports what it did before (an import's committed batches) (for an admin
  * looking at someone else's job, only as its type's admin view: never clinical content); `error`
  * is the last failure's message (while retries remain, and once failed for good). The payload is
  * never shown.
@@ -72,7 +73,8 @@ export function jobView(actor: Actor, job: jobsRepo.JobRow, types: JobRegistry):
     startedAt: job.startedAt ?? null,
     finishedAt: job.finishedAt ?? null,
   };
-  if (job.status === 'succeeded' && job.result !== null && job.result !== undefined) {
+  const hasResult = job.status === 'succeeded' || job.status === 'cancelled';
+  if (hasResult && job.result !== null && job.result !== undefined) {
     if (mayReadJobResult(actor, job)) view.result = job.result;
     else {
       const adminResult = types.get(job.type)?.adminResult;

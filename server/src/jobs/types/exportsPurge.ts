@@ -1,3 +1,4 @@
+import { jobsRepo } from '@hdms/db';
 import { z } from 'zod';
 import { sweepJobFiles } from '../importExportFiles';
 import type { JobType } from '../types';
@@ -13,7 +14,8 @@ export interface ExportsPurgeResult {
 /**
  * `exports.purge`: deletes the job files nobody needs any more (see `sweepJobFiles`): exports past
  * EXPORT_RETENTION_HOURS, uploads no import took, half-written exports, uploads of imports that
- * failed for good. Recurring, like `sessions.purge`: one is kept queued, due
+ * failed for good once IMPORT_UPLOAD_RETENTION_HOURS have passed (the payloads of jobs failed
+ * that long ago are cleared too: they can no longer be retried). Recurring, like `sessions.purge`: one is kept queued, due
  * `EXPORTS_PURGE_MINUTES` after it was enqueued (`everyMinutes`). A download also deletes an
  * expired export on the spot, so retention holds to the second whatever the sweep's pace.
  */
@@ -30,6 +32,9 @@ export const exportsPurgeJob: JobType<Record<string, never>, ExportsPurgeResult>
       deleted += swept;
       if (swept === 0 || ctx.signal.aborted) break;
     }
+    // A failed job keeps its payload for a retry as long as an import keeps its upload.
+    const retentionMs = ctx.config.jobs.uploadRetentionHours * 3_600_000;
+    await jobsRepo.clearFailedPayloads(ctx.db, new Date(Date.now() - retentionMs));
     return ctx.complete(async () => ({ deleted }));
   },
   adminResult: (result) => result,

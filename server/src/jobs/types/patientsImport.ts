@@ -1,4 +1,11 @@
-import { type Database, doctorsRepo, jobFilesRepo, type PatientRow, patientsRepo } from '@hdms/db';
+import {
+  type Database,
+  doctorsRepo,
+  jobFilesRepo,
+  type PatientRow,
+  patientsRepo,
+  type Transaction,
+} from '@hdms/db';
 import { z } from 'zod';
 import { patientCreated, recordEvents } from '../../domain/events/record';
 import { admittingDoctorId, mayImportPatients } from '../../domain/access/policy';
@@ -103,7 +110,11 @@ async function countRows(db: Database, fileId: number, signal: AbortSignal): Pro
  * listed in the result with their line numbers and reasons. A retry (the server stopped, the
  * database failed) resumes after the last committed line, so no row is admitted twice; the resume
  * point's guarded update also stops a second run of the same job from committing the same batch.
- * The upload is deleted when the job succeeds (in `complete`'s transaction) or fails on the file.
+ * The upload is deleted when the job succeeds (in `complete`'s transaction) or fails on the file;
+ * an import that fails otherwise keeps it for a retry until IMPORT_UPLOAD_RETENTION_HOURS pass.
+ * A bulk job: between batches it yields its thread to waiting interactive jobs (`yieldIfAsked`),
+ * and each batch commits only while the run holds the job (`checkpoint`): a cancelled or
+ * taken-over run stops at its next batch, whose rows the job's new owner then commits.
  */
 export const patientsImportJob: JobType<PatientsImportPayload, PatientsImportResult> = {
   name: 'patients.import',
@@ -111,9 +122,34 @@ export const patientsImportJob: JobType<PatientsImportPayload, PatientsImportRes
   timeoutMs: 30 * 60_000,
   maxAttempts: 3,
   backoffMs: 5_000,
+  lane: 'bulk',
   run: importPatients,
   adminResult: (result) => result,
+  onCancel: cancelImport,
 };
+
+/** The result of an import from its state: what its committed batches did. */
+function resultOf(state: ImportState): PatientsImportResult {
+  return {
+    rows: state.rows ?? 0,
+    imported: state.imported,
+    rejected: state.rejected,
+    rejectedRows: state.rejectedRows,
+    rejectedRowsTruncated: state.rejected > state.rejectedRows.length,
+  };
+}
+
+/**
+ * A cancelled import keeps its committed batches: its result counts what they admitted and
+ * refused (`rows` is the file's row count), and its upload is deleted.
+ */
+async function cancelImport(db: Database, jobId: number, tx: Transaction): Promise<PatientsImportResult> {
+  const upload = await jobFilesRepo.findUploadOf(db, jobId, { tx });
+  const stored = stateSchema.safeParse(upload?.state);
+  const state = stored.success ? stored.data : FRESH;
+  if (upload) await deleteJobFile(db, upload.id, tx);
+  return resultOf(state);
+}
 
 async function importPatients(ctx: JobContext<PatientsImportPayload>): Promise<PatientsImportResult> {
   const { db, job, signal } = ctx;
@@ -153,6 +189,7 @@ async function importPatients(ctx: JobContext<PatientsImportPayload>): Promise<P
         ({ state, resumePoint } = await commitBatch(ctx, actor, batch, state, resumePoint));
         batch = [];
         await ctx.progress(state.done, rows);
+        ctx.yieldIfAsked();
       }
     }
     if (batch.length) ({ state, resumePoint } = await commitBatch(ctx, actor, batch, state, resumePoint));
@@ -168,13 +205,7 @@ async function importPatients(ctx: JobContext<PatientsImportPayload>): Promise<P
   const final = state;
   return ctx.complete(async (tx) => {
     await deleteJobFile(db, fileId, tx);
-    return {
-      rows: final.rows ?? 0,
-      imported: final.imported,
-      rejected: final.rejected,
-      rejectedRows: final.rejectedRows,
-      rejectedRowsTruncated: final.rejected > final.rejectedRows.length,
-    };
+    return resultOf(final);
   });
 }
 
@@ -193,7 +224,7 @@ async function commitBatch(
 ): Promise<{ state: ImportState; resumePoint: number }> {
   const { db, job } = ctx;
   const last = batch[batch.length - 1]!.line;
-  return db.transaction(async (tx) => {
+  return ctx.checkpoint(async (tx) => {
     const claimed = await jobFilesRepo.updateFile(
       db,
       job.payload.fileId,

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createDatabase, type Database, Op } from '@hdms/db';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freshDatabase, type TestDatabase } from '../helpers/db';
+import { DB_KINDS, freshDatabase, type TestDatabase } from '../helpers/db';
 import { waitForJob } from '../helpers/jobs';
 import { http } from '../helpers/server';
 import { startServerProcess } from '../helpers/serverProcess';
@@ -25,7 +25,7 @@ const ENV = {
 const ROWS = 60_000;
 const KILLS = 3;
 
-const kinds: ('sqlite' | 'mysql')[] = process.env.TEST_MYSQL_URL ? ['sqlite', 'mysql'] : ['sqlite'];
+const kinds = DB_KINDS;
 
 describe.each(kinds)('an import across three kill -9 on %s', (kind) => {
   let target: TestDatabase;

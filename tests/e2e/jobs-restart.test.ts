@@ -4,7 +4,7 @@ import { createDatabase, type Database } from '@hdms/db';
 import { afterAll, describe, expect, it } from 'vitest';
 import { patientUpdateJob } from '../../server/src/jobs/types/patientUpdate';
 import { testSleepJob } from '../../server/src/jobs/types/testing';
-import { freshDatabase, type TestDatabase } from '../helpers/db';
+import { DB_KINDS, freshDatabase, type TestDatabase } from '../helpers/db';
 import { effects, enqueue, waitForJob } from '../helpers/jobs';
 import { http } from '../helpers/server';
 import { startServerProcess } from '../helpers/serverProcess';
@@ -22,7 +22,7 @@ const ENV = {
 /** Starts the server process on `databaseUrl` and waits for its banner. */
 const startProcess = (databaseUrl: string) => startServerProcess({ DATABASE_URL: databaseUrl, ...ENV });
 
-const kinds: ('sqlite' | 'mysql')[] = process.env.TEST_MYSQL_URL ? ['sqlite', 'mysql'] : ['sqlite'];
+const kinds = DB_KINDS;
 
 describe.each(kinds)('background jobs across a kill -9 on %s', (kind) => {
   let target: TestDatabase;

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freshDatabase, type TestDatabase } from '../helpers/db';
+import { DB_KINDS, freshDatabase, type TestDatabase } from '../helpers/db';
 import { http } from '../helpers/server';
 import { ROOT, SERVER_ARGS, startServerProcess } from '../helpers/serverProcess';
 
@@ -15,7 +15,7 @@ const CHIEF_ENV = {
   ADMIN_PASSWORD: 'chief-password-1',
 };
 
-const kinds: ('sqlite' | 'mysql')[] = process.env.TEST_MYSQL_URL ? ['sqlite', 'mysql'] : ['sqlite'];
+const kinds = DB_KINDS;
 
 describe.each(kinds)('the server process on %s', (kind) => {
   let target: TestDatabase;

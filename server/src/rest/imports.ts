@@ -5,8 +5,8 @@ import { type AppEnv, contextFromHono } from '../context';
 import { forbidden, unauthorized, unsupportedMediaType } from '../domain/errors';
 import { IMPORT_COLUMNS } from '../jobs/importCsv';
 import { acceptPatientsImport } from '../domain/jobs/imports';
-import { acceptedSchema, type RestRoute, restRoute } from './route';
-import { restView } from './util';
+import { acceptedAnswer, type RestRoute, restRoute } from './route';
+import { accepted } from './util';
 
 const CSV_TYPE = /^text\/csv\s*(;|$)/i;
 const CHARSET = /;\s*charset\s*=\s*"?([\w.:-]+)"?/i;
@@ -39,11 +39,7 @@ export const importsRoutes: RestRoute[] = [
       csv: `A header row naming the columns ${IMPORT_COLUMNS.join(',')} (any order; name, age and gender required), then one patient per row`,
     },
     answers: {
-      202: {
-        description: 'Accepted',
-        schema: acceptedSchema,
-        headers: { Location: 'The job to follow: /jobs/{job_id}' },
-      },
+      202: acceptedAnswer,
     },
     errors: [400, 401, 403, 413, 415],
     handler: async (c) => {
@@ -68,11 +64,7 @@ export const importsRoutes: RestRoute[] = [
       }
       const ctx = contextFromHono(c, (cookie) => c.header('Set-Cookie', cookie, { append: true }));
       const { jobId } = await acceptPatientsImport({ ...ctx, actor }, bodyOf(c), ctx.config.importMaxBytes);
-      c.header('Location', `/jobs/${jobId}`);
-      return c.json(
-        restView({ message: 'Import accepted; follow it with GET /jobs/:id', jobId }, acceptedSchema),
-        202,
-      );
+      return accepted(c, jobId, 'Import accepted; follow it with GET /jobs/:id');
     },
   }),
 ];

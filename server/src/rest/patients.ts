@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { patientChangesSchema, patientCreateInput, patientsCreateInput } from '../domain/patients/schemas';
 import type { PatientView } from '../domain/patients/views';
 import { listQuery, readListQuery } from './listQuery';
-import { acceptedSchema, type RestRoute, restRoute } from './route';
-import { callerFor, parseBody, procedureInput, pathId, readJson, restView, toCamel } from './util';
+import { acceptedAnswer, type RestRoute, restRoute } from './route';
+import { accepted, callerFor, parseBody, procedureInput, pathId, readJson, restView, toCamel } from './util';
 
 const createdSchema = z.object({ id: z.number().int(), name: z.string() });
 const listedSchema = createdSchema.extend({
@@ -55,22 +55,14 @@ export const patientsRoutes: RestRoute[] = [
     access: "admin, or the patient's doctor",
     body: { json: patientChangesSchema },
     answers: {
-      202: {
-        description: 'Accepted',
-        schema: acceptedSchema,
-        headers: { Location: 'The job to follow: /jobs/{job_id}' },
-      },
+      202: acceptedAnswer,
     },
     errors: [400, 401, 403, 404],
     handler: async (c) => {
       const id = pathId(c);
       const changes = parseBody(patientChangesSchema, toCamel(await readJson(c)));
       const { jobId } = await callerFor(c).patients.updateAsync({ id, ...changes });
-      c.header('Location', `/jobs/${jobId}`);
-      return c.json(
-        restView({ message: `Update accepted; follow it at GET /jobs/${jobId}`, jobId }, acceptedSchema),
-        202,
-      );
+      return accepted(c, jobId, `Update accepted; follow it at GET /jobs/${jobId}`);
     },
   }),
   restRoute({
@@ -81,25 +73,15 @@ export const patientsRoutes: RestRoute[] = [
       'Queues a `patient.export` job writing the record (patient, doctor, check history, notes, revisions) as one JSON document; download it from `GET /jobs/{job_id}/result` once the job has succeeded. Asking again while your export of the patient is queued or running, or finished with no change to the record since, answers the same job. At most EXPORTS_PER_HOUR (default 10) new exports an hour per account, within the export storage quota (EXPORT_STORAGE_MAX_MB, an eighth of it per account): 429 with Retry-After beyond.',
     access: 'the patient, their doctor',
     answers: {
-      202: {
-        description: 'Accepted',
-        schema: acceptedSchema,
-        headers: { Location: 'The job to follow: /jobs/{job_id}' },
-      },
+      202: acceptedAnswer,
     },
     errors: [400, 401, 403, 404, 429],
     handler: async (c) => {
       const { jobId } = await callerFor(c).patients.export({ patientId: pathId(c) });
-      c.header('Location', `/jobs/${jobId}`);
-      return c.json(
-        restView(
-          {
-            message: `Export accepted; follow it at GET /jobs/${jobId}, then download GET /jobs/${jobId}/result`,
-            jobId,
-          },
-          acceptedSchema,
-        ),
-        202,
+      return accepted(
+        c,
+        jobId,
+        `Export accepted; follow it at GET /jobs/${jobId}, then download GET /jobs/${jobId}/result`,
       );
     },
   }),

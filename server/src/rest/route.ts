@@ -53,6 +53,13 @@ export const acceptedSchema = z
   .object({ message: z.string(), jobId: z.number().int() })
   .openapi({ description: 'The job accepted; follow it with GET /jobs/{id}' });
 
+/** The documented 202 of a route that queues a job: `{ message, job_id }` and `Location: /jobs/<id>`. */
+export const acceptedAnswer = {
+  description: 'Accepted',
+  schema: acceptedSchema,
+  headers: { Location: 'The job to follow: /jobs/{job_id}' },
+};
+
 /** Every REST error: `{ error }`, and for invalid input the `issues` with their paths. */
 export const errorSchema = z
   .object({

@@ -6,6 +6,7 @@ import { badRequest, safeError, toDomainError, unsupportedMediaType } from '../d
 import { restError, retryAfterOf, toTRPCError } from '../errors';
 import { camel, snake } from '../lib/keys';
 import { createCaller } from '../trpc/appRouter';
+import { acceptedSchema } from './route';
 
 /** The tRPC caller for this request: REST endpoints reuse every procedure's rules through it. */
 export function callerFor(c: HonoContext<AppEnv>) {
@@ -159,4 +160,10 @@ export function rest(handler: Handler<AppEnv>): Handler<AppEnv> {
       return errorResponse(c, error);
     }
   };
+}
+
+/** The 202 answer of a route that queued job `jobId`: `{ message, job_id }` and `Location: /jobs/<id>`. */
+export function accepted(c: HonoContext<AppEnv>, jobId: number, message: string): Response {
+  c.header('Location', `/jobs/${jobId}`);
+  return c.json(restView({ message, jobId }, acceptedSchema), 202);
 }

@@ -156,6 +156,10 @@ export async function startServer(
       throw new StartupError(`background jobs: ${errorText(error)}`, { cause: error });
     }
     jobs.start();
+    // Jobs that other instances queue reach this dispatcher through the one poll of the event
+    // feed (the follower ends with the feed, at close).
+    const dispatcher = jobs;
+    services.events.follow('job.queued', () => dispatcher.wake());
   }
   return { url, port, services, bootstrap, jobs, close };
 }

@@ -137,7 +137,12 @@ describe('fair queue', () => {
         (await enqueue(t.db, { type: testSleepJob, payload: { ms: 50 }, owner: flood, runAfter: later })).id,
       );
     }
-    const mine = await enqueue(t.db, { type: testSleepJob, payload: { ms: 0 }, owner: other, runAfter: later });
+    const mine = await enqueue(t.db, {
+      type: testSleepJob,
+      payload: { ms: 0 },
+      owner: other,
+      runAfter: later,
+    });
     await t.db.models.Job.update({ runAfter: new Date() }, { where: { id: [...floodIds, mine.id] } });
     await waitForJob(t.db, mine.id, ['succeeded']);
     const unfinished = await t.db.models.Job.count({

@@ -178,7 +178,10 @@ export function sqliteDriver(options: SqliteDriverOptions = {}): SqliteDriver {
      * 0 while the callback runs synchronously (up to its first `await`) and restored after.
      */
     override serialize(callback?: () => void): void {
-      if (!callback) return super.serialize();
+      if (!callback) {
+        super.serialize();
+        return;
+      }
       super.serialize(() => {
         const limit = Error.stackTraceLimit;
         Error.stackTraceLimit = 0;

@@ -361,7 +361,10 @@ export async function clearFailedPayloads(db: Database, before: Date): Promise<n
  * when none is queued or running. An idle dispatcher's look: one written-out statement, each half
  * the first row of an index range (`jobs_claim`, `jobs_lease`).
  */
-export async function nextClaimableAt(db: Database, options: { types: readonly string[] }): Promise<Date | null> {
+export async function nextClaimableAt(
+  db: Database,
+  options: { types: readonly string[] },
+): Promise<Date | null> {
   const types = [...options.types];
   if (types.length === 0) return null;
   const of = types.map(() => '?').join(', ');

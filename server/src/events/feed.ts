@@ -306,7 +306,8 @@ export class EventFeed {
           count = page.events.length;
           // A subscription that began while this page was read without facts needs them (and the
           // cursor moves only once they are loaded: a failure reads the page again).
-          if (count > 0 && !facts && this.listeners.size > 0) page.facts = await loadFacts(this.db, page.events);
+          if (count > 0 && !facts && this.listeners.size > 0)
+            page.facts = await loadFacts(this.db, page.events);
           if (count > 0 && !this.stopped) {
             const newest = page.events[count - 1]!;
             this.cursor = newest.id;

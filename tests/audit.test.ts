@@ -109,9 +109,12 @@ describe('audit trail', () => {
           'actorName',
           'actorRole',
           'createdAt',
+          'emergency',
           'id',
           'procedure',
+          'reason',
         ]);
+        expect(item).toMatchObject({ emergency: false, reason: null });
         expect(item.createdAt).toBeInstanceOf(Date);
       }
       expect(JSON.stringify(mine)).not.toContain('secret');
@@ -237,7 +240,7 @@ describe('audit trail', () => {
       await doctorA.notes.create({ patientId: team.patientA.patientId, body });
       const result = await admin.audit.list({ limit: 1000 });
       const who = ['actorId', 'actorName', 'actorRole', 'actorType'];
-      const what = ['action', 'procedure', 'patientId', 'target'];
+      const what = ['action', 'procedure', 'patientId', 'target', 'emergency', 'emergencyAccessId', 'reason'];
       const when = ['createdAt', 'id', 'ip', 'requestId'];
       for (const item of result.items) {
         const keys = Object.keys(item);

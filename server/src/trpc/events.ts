@@ -48,6 +48,7 @@ export const eventsRouter = router({
         new EventSubscriptionRequest(
           ctx,
           ctx.actor,
+          ctx.scope,
           {
             types: input.types,
             patientId: input.patientId,

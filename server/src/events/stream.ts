@@ -1,6 +1,6 @@
-import { recheckCaller } from '../auth/index';
+import type { AccessScope } from '../domain/access/scope';
 import type { Actor } from '../domain/actor';
-import { DomainError, unauthorized, unavailable } from '../domain/errors';
+import { DomainError, unavailable } from '../domain/errors';
 import { serialize } from '../lib/transformer';
 import { frameOf, mayDeliver, scopeKeyOf } from './delivery';
 import { EVENT_PAGE_SIZE, type EventPage, isInternal, prunedThrough, readEvents } from './feed';
@@ -12,7 +12,8 @@ import {
   eventsPruned,
   MAX_WAITING_EVENTS,
   passesFilter,
-  RECHECK_MS,
+  recheckIsDue,
+  recheckSubscriber,
   resumeLater,
 } from './subscription';
 
@@ -145,6 +146,7 @@ export function openStreams(): number {
 class Subscriber {
   scheduled = false;
   private actor: Actor;
+  private scope: AccessScope;
   private key: string;
   private expiresAt: Date | undefined;
   private checkedAt: number;
@@ -179,7 +181,8 @@ class Subscriber {
     private readonly options: StreamOptions,
   ) {
     this.actor = request.actor;
-    this.key = scopeKeyOf(this.actor);
+    this.scope = request.scope;
+    this.key = scopeKeyOf(this.actor, this.scope);
     this.checkedAt = Date.now();
     this.types = request.filter.types?.length ? new Set<string>(request.filter.types) : null;
   }
@@ -340,7 +343,7 @@ class Subscriber {
         continue;
       }
       if (!passesFilter(event, this.types, this.request.filter.patientId)) continue;
-      if (!mayDeliver(page, i, this.actor, this.key)) continue;
+      if (!mayDeliver(page, i, this.actor, this.scope, this.key)) continue;
       const bytes = frameOf(page, i);
       this.pending.push(bytes);
       this.pendingBytes += bytes.length;
@@ -419,10 +422,7 @@ class Subscriber {
   }
 
   private recheckDue(): boolean {
-    return (
-      Date.now() - this.checkedAt >= RECHECK_MS ||
-      (this.expiresAt !== undefined && this.expiresAt.getTime() <= Date.now())
-    );
+    return recheckIsDue(this.checkedAt, this.expiresAt, this.scope);
   }
 
   private startRecheck(): void {
@@ -436,13 +436,16 @@ class Subscriber {
     );
   }
 
-  /** Checks the subscriber's credentials again; throws UNAUTHORIZED when they no longer hold. */
+  /**
+   * Checks the subscriber's credentials and loads its scope again (`recheckSubscriber`); throws
+   * UNAUTHORIZED when they no longer hold.
+   */
   private async recheck(): Promise<void> {
-    const caller = await recheckCaller(this.request.services, this.actor);
-    if (!caller.actor) throw unauthorized(caller.refusal ?? 'Your session has ended; sign in again');
-    this.actor = caller.actor;
-    this.key = scopeKeyOf(this.actor);
-    this.expiresAt = caller.expiresAt;
+    const { actor, scope, expiresAt } = await recheckSubscriber(this.request.services, this.actor);
+    this.actor = actor;
+    this.scope = scope;
+    this.key = scopeKeyOf(actor, scope);
+    this.expiresAt = expiresAt;
     this.checkedAt = Date.now();
   }
 

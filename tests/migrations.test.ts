@@ -13,6 +13,9 @@ const TABLES = [
   'audit_events',
   'service_tokens',
   'login_failures',
+  'mfa_factors',
+  'mfa_recovery_codes',
+  'mfa_challenges',
 ];
 
 /** The columns 0002_column_sizes resizes, as `table.column`. */
@@ -81,6 +84,8 @@ describe('migrations', () => {
     expect(await indexed('check_history')).toEqual(expect.arrayContaining(['patient_id,check_time']));
     expect(await indexed('notes')).toEqual(expect.arrayContaining(['patient_id,id']));
     expect(await indexed('audit_events')).toEqual(expect.arrayContaining(['patient_id,id']));
+    expect(await indexed('mfa_recovery_codes')).toEqual(expect.arrayContaining(['user_id,code_hash']));
+    expect(await indexed('mfa_challenges')).toEqual(expect.arrayContaining(['user_id', 'expires_at']));
   });
 
   it('go down to an empty schema and up again, keeping nothing behind', async () => {

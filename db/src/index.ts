@@ -47,3 +47,4 @@ export * as usersRepo from './repositories/users';
 export * as sessionsRepo from './repositories/sessions';
 export * as serviceTokensRepo from './repositories/serviceTokens';
 export * as throttleRepo from './repositories/throttle';
+export * as mfaRepo from './repositories/mfa';

@@ -7,6 +7,7 @@ import * as jobs from './0005_jobs';
 import * as jobFiles from './0006_job_files';
 import * as changeEvents from './0007_change_events';
 import * as jobQueue from './0008_job_queue';
+import * as mfa from './0009_mfa';
 
 /** One schema migration: applied in list order, never edited once it has landed. */
 export interface Migration {
@@ -25,4 +26,5 @@ export const migrations: Migration[] = [
   { name: '0006_job_files', ...jobFiles },
   { name: '0007_change_events', ...changeEvents },
   { name: '0008_job_queue', ...jobQueue },
+  { name: '0009_mfa', ...mfa },
 ];

@@ -11,7 +11,7 @@ import { serve } from '@hono/node-server';
 import { createApp } from './http/app';
 import { bootstrapAdmin, type BootstrapResult, preparePasswordHashing, SessionManager } from './auth/index';
 import type { AppServices } from './context';
-import { type Config, redactSecrets } from './env';
+import { type Config, ConfigError, redactSecrets } from './env';
 import { EventFeed } from './events/feed';
 import { type DispatcherOptions, JobDispatcher } from './jobs/dispatcher';
 import type { Logger } from './logger';
@@ -145,7 +145,9 @@ export async function startServer(
   } catch (error) {
     settle(false);
     await close(0).catch(() => undefined);
-    throw new StartupError(`admin bootstrap: ${errorText(error)}`, { cause: error });
+    // A setting the bootstrap refused (ADMIN_PASSWORD against the password policy) says so itself.
+    const text = error instanceof ConfigError ? error.message : `admin bootstrap: ${errorText(error)}`;
+    throw new StartupError(text, { cause: error });
   }
   settle(true);
   if (options.jobs !== false) {

@@ -401,7 +401,7 @@ describe('the published @hdms/client package, as a consumer installs it', () => 
   it('runs the quick-start snippet with plain node against a running server', async () => {
     expect(existsSync(join(SDK_DIR, 'dist', 'index.js')), 'client-sdk/dist built by npm pack').toBe(true);
     const target = await freshDatabase('sqlite');
-    const admin = { username: 'chief', password: 'chief-password-1' };
+    const admin = { username: 'chief', password: 'orchard-compass-17' };
     const server = await startServerProcess({
       DATABASE_URL: target.url,
       ADMIN_USERNAME: admin.username,

@@ -16,7 +16,7 @@ import { type DbKind, freshDatabase, type TestDatabase } from './db';
 export { DB_KINDS } from './db';
 
 /** The admin every test server starts with. */
-export const ADMIN = { username: 'admin', password: 'admin-password-1', email: 'admin@example.org' };
+export const ADMIN = { username: 'admin', password: 'harbour-lantern-42', email: 'admin@example.org' };
 
 /** A real server on a free port, with helpers to talk to it. */
 export interface TestServer {

@@ -54,6 +54,8 @@ export interface StartOptions {
    * `false` for a server that accepts jobs but runs none (another instance does).
    */
   jobs?: DispatcherOptions | false;
+  /** The time MFA codes and challenges are checked against (tests set one); `Date.now` by default. */
+  clock?: () => number;
 }
 
 /**
@@ -95,7 +97,7 @@ export async function startServer(
     await preparePasswordHashing(config.passwordHashing);
     const events = new EventFeed(db, logger);
     events.start();
-    services = { db, config, logger, sessions, events };
+    services = { db, config, logger, sessions, events, clock: options.clock ?? Date.now };
     const app = createApp(services);
     // Requests wait for the admin bootstrap, so that whoever read the banner finds the account.
     server = await listen((request, env, executionCtx) => {

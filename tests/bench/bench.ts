@@ -97,6 +97,7 @@ async function main(): Promise<void> {
         logger,
         sessions,
         events,
+        clock: Date.now,
         actor: { ...actor },
         requestId: `bench-${name}`,
       }),

@@ -135,6 +135,22 @@ export async function deleteByUser(db: Database, userId: number, options: WriteO
 }
 
 /**
+ * Deletes every session of an account but the one whose id is `keepId` (the caller's own, when an
+ * account's security changes from one of its sessions).
+ */
+export async function deleteByUserExcept(
+  db: Database,
+  userId: number,
+  keepId: string | null,
+  options: WriteOptions = {},
+): Promise<void> {
+  await db.models.Session.destroy({
+    where: keepId === null ? { userId } : { userId, id: { [Op.ne]: keepId } },
+    transaction: options.tx,
+  });
+}
+
+/**
  * Deletes sessions whose idle deadline is at or before `now`, and, given `createdBefore`, those
  * begun at or before it (past their absolute lifetime). How many were deleted.
  */

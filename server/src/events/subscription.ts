@@ -2,7 +2,8 @@ import { type TrackedEnvelope, tracked } from '@trpc/server';
 import type { Database } from '@hdms/db';
 import { recheckCaller } from '../auth/index';
 import type { Actor, AppServices } from '../context';
-import { badRequest, DomainError, unauthorized, unavailable } from '../domain/errors';
+import { mfaEnrollmentRefusal } from '../domain/access/policy';
+import { badRequest, DomainError, forbidden, unauthorized, unavailable } from '../domain/errors';
 import type { EventType } from '../domain/events/record';
 import { type ChangeEventView, mayDeliver, scopeKeyOf, viewOf } from './delivery';
 import {
@@ -152,6 +153,8 @@ export async function* followEvents(
   const recheck = async () => {
     const caller = await recheckCaller(services, actor);
     if (!caller.actor) throw unauthorized(caller.refusal ?? 'Your session has ended; sign in again');
+    const mfaRefusal = mfaEnrollmentRefusal(caller.actor, services.config.mfaRequiredRoles, false);
+    if (mfaRefusal) throw forbidden(mfaRefusal);
     actor = caller.actor;
     expiresAt = caller.expiresAt;
     checkedAt = Date.now();

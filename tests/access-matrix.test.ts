@@ -22,8 +22,9 @@ import { quietPeriod, waitFor } from './helpers/wait';
 /*
  * The access matrix: every procedure of appRouter, called over HTTP as every kind of caller, with
  * the exact outcome each must get. The target patient is always P_A: doctor A's patient, whose
- * account is `patient`. A procedure missing from the matrix fails the suite, so a new procedure
- * cannot ship without its row.
+ * account is `patient`; doctor C holds P_A's consent and doctor E an open emergency access to P_A
+ * (the other ways a doctor reaches a patient). A procedure missing from the matrix fails the
+ * suite, so a new procedure cannot ship without its row.
  */
 
 type Client = ReturnType<typeof trpcClient>;
@@ -39,10 +40,12 @@ const ACTORS = [
   'unlinkedPatient',
   'anonymous',
   'service',
+  'consentDoctor',
+  'emergencyDoctor',
 ] as const;
 type ActorName = (typeof ACTORS)[number];
 
-type Outcome = 'OK' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'BAD_REQUEST';
+type Outcome = 'OK' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'BAD_REQUEST' | 'CONFLICT';
 type Row = Record<ActorName, Outcome>;
 
 /** The dotted paths of every procedure in a router record (`auth.mfa.enroll` in a nested router). */
@@ -59,6 +62,8 @@ const FB = 'FORBIDDEN';
 const NF = 'NOT_FOUND';
 /** A batch names an out-of-scope patient as a bad item, exactly as an absent one. */
 const BR = 'BAD_REQUEST';
+/** Already so: emergency access to a patient the doctor reaches already. */
+const CF = 'CONFLICT';
 
 /** One row of the matrix, in `ACTORS` order. */
 function row(...outcomes: Outcome[]): Row {
@@ -69,58 +74,70 @@ function row(...outcomes: Outcome[]): Row {
 /**
  * doctor = doctor A (target: own patient P_A); otherDoctor = doctor B; patient = P_A's account
  * (target: self); otherPatient = P_B's account; unlinked accounts have no record; service = a
- * token holding every scope.
+ * token holding every scope; consentDoctor = doctor C, whom P_A gave consent; emergencyDoctor =
+ * doctor E, with an open emergency access to P_A. C and E have the care team's rights over P_A
+ * but not its admission data (age: FORBIDDEN), and E no export.
  */
 // biome-ignore format: the matrix reads as a table
 const MATRIX: Record<ProcedurePath, Row> = {
-  //                         admin doctor otherDr patient otherPt unlDr unlPt anon service
-  'auth.register':        row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   OK,  OK),
-  'auth.login':           row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   OK,  OK),
-  'auth.logout':          row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB),
-  'auth.me':              row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB),
-  'auth.changePassword':  row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB),
+  //                         admin doctor otherDr patient otherPt unlDr unlPt anon service consDr emDr
+  'auth.register':        row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   OK,  OK,      OK,  OK),
+  'auth.login':           row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   OK,  OK,      OK,  OK),
+  'auth.logout':          row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB,      OK,  OK),
+  'auth.me':              row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB,      OK,  OK),
+  'auth.changePassword':  row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB,      OK,  OK),
   // The second step of signing in: public, like auth.login (the probe signs in a fresh MFA account).
-  'auth.loginMfa':        row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   OK,  OK),
+  'auth.loginMfa':        row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   OK,  OK,      OK,  OK),
   // A person's own second factor: never a service's.
-  'auth.mfa.enroll':      row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB),
-  'auth.mfa.confirm':     row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB),
-  'auth.mfa.disable':     row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB),
-  'users.list':           row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
-  'users.link':           row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
-  'users.setDisabled':    row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
-  'users.resetMfa':       row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
-  'doctors.create':       row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  OK),
-  'doctors.createMany':   row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  OK),
-  'doctors.list':         row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK),
-  'doctors.get':          row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK),
-  'doctors.update':       row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  OK),
-  'patients.create':      row(OK,   OK,    FB,     FB,     FB,     FB,   FB,   UA,  OK),
-  'patients.createMany':  row(OK,   OK,    FB,     FB,     FB,     FB,   FB,   UA,  OK),
-  'patients.list':        row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK),
-  'patients.get':         row(OK,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  OK),
-  'patients.update':      row(OK,   OK,    NF,     FB,     FB,     NF,   FB,   UA,  OK),
-  'patients.updateAsync': row(OK,   OK,    NF,     FB,     FB,     NF,   FB,   UA,  OK),
-  'patients.history':     row(OK,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  OK),
-  'patients.import':      row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
-  'patients.export':      row(FB,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  FB),
-  'checkHistory.create':  row(OK,   OK,    NF,     FB,     FB,     NF,   FB,   UA,  OK),
-  'checkHistory.createMany': row(OK, OK,   BR,     FB,     FB,     BR,   FB,   UA,  OK),
-  'checkHistory.list':    row(OK,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  OK),
-  'notes.create':         row(FB,   OK,    NF,     FB,     FB,     NF,   FB,   UA,  FB),
-  'notes.list':           row(FB,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  FB),
-  'audit.list':           row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  OK),
-  'audit.myAccess':       row(FB,   FB,    FB,     OK,     OK,     FB,   OK,   UA,  FB),
-  'serviceTokens.create': row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
-  'serviceTokens.list':   row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
-  'serviceTokens.revoke': row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB),
+  'auth.mfa.enroll':      row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB,      OK,  OK),
+  'auth.mfa.confirm':     row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB,      OK,  OK),
+  'auth.mfa.disable':     row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB,      OK,  OK),
+  'users.list':           row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB,      FB,  FB),
+  'users.link':           row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB,      FB,  FB),
+  'users.setDisabled':    row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB,      FB,  FB),
+  'users.resetMfa':       row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB,      FB,  FB),
+  'doctors.create':       row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  OK,      FB,  FB),
+  'doctors.createMany':   row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  OK,      FB,  FB),
+  'doctors.list':         row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK,      OK,  OK),
+  'doctors.get':          row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK,      OK,  OK),
+  'doctors.update':       row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  OK,      FB,  FB),
+  'patients.create':      row(OK,   OK,    FB,     FB,     FB,     FB,   FB,   UA,  OK,      FB,  FB),
+  'patients.createMany':  row(OK,   OK,    FB,     FB,     FB,     FB,   FB,   UA,  OK,      FB,  FB),
+  'patients.list':        row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK,      OK,  OK),
+  'patients.get':         row(OK,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  OK,      OK,  OK),
+  'patients.update':      row(OK,   OK,    NF,     FB,     FB,     NF,   FB,   UA,  OK,      FB,  FB),
+  'patients.updateAsync': row(OK,   OK,    NF,     FB,     FB,     NF,   FB,   UA,  OK,      FB,  FB),
+  'patients.history':     row(OK,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  OK,      OK,  OK),
+  'patients.import':      row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB,      FB,  FB),
+  'patients.export':      row(FB,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  FB,      OK,  FB),
+  'checkHistory.create':  row(OK,   OK,    NF,     FB,     FB,     NF,   FB,   UA,  OK,      OK,  OK),
+  'checkHistory.createMany': row(OK, OK,   BR,     FB,     FB,     BR,   FB,   UA,  OK,      OK,  OK),
+  'checkHistory.list':    row(OK,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  OK,      OK,  OK),
+  'notes.create':         row(FB,   OK,    NF,     FB,     FB,     NF,   FB,   UA,  FB,      OK,  OK),
+  'notes.list':           row(FB,   OK,    NF,     OK,     NF,     NF,   NF,   UA,  FB,      OK,  OK),
+  'audit.list':           row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  OK,      FB,  FB),
+  'audit.myAccess':       row(FB,   FB,    FB,     OK,     OK,     FB,   OK,   UA,  FB,      FB,  FB),
+  'serviceTokens.create': row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB,      FB,  FB),
+  'serviceTokens.list':   row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB,      FB,  FB),
+  'serviceTokens.revoke': row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB,      FB,  FB),
   // The target job is doctor A's export of P_A: its starter and admins see it, nobody else.
-  'jobs.get':             row(OK,   OK,    NF,     NF,     NF,     NF,   NF,   UA,  NF),
-  'jobs.list':            row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK),
+  'jobs.get':             row(OK,   OK,    NF,     NF,     NF,     NF,   NF,   UA,  NF,      NF,  NF),
+  'jobs.list':            row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK,      OK,  OK),
   // A fresh job of doctor A's (failed for retry, queued for cancel): as `jobs.get`.
-  'jobs.retry':           row(OK,   OK,    NF,     NF,     NF,     NF,   NF,   UA,  NF),
-  'jobs.cancel':          row(OK,   OK,    NF,     NF,     NF,     NF,   NF,   UA,  NF),
+  'jobs.retry':           row(OK,   OK,    NF,     NF,     NF,     NF,   NF,   UA,  NF,      NF,  NF),
+  'jobs.cancel':          row(OK,   OK,    NF,     NF,     NF,     NF,   NF,   UA,  NF,      NF,  NF),
   // Everyone may subscribe; what each receives is decided per event (the probe checks it).
-  'events.onChange':      row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK),
+  'events.onChange':      row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK,      OK,  OK),
+  // Emergency access to P_A: opened by a doctor outside its care (doctor B, who ends it again at
+  // once); those who reach P_A already are told so. Ended by the doctor holding one (B opens one
+  // first; E opens its own again afterwards).
+  'access.emergency':     row(FB,   CF,    OK,     FB,     FB,     FB,   FB,   UA,  FB,      CF,  CF),
+  'access.endEmergency':  row(FB,   NF,    OK,     FB,     FB,     FB,   FB,   UA,  FB,      NF,  OK),
+  'audit.emergencyAccess': row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  OK,      FB,  FB),
+  // Consent: P_A (and P_B) give and revoke grants of their own; everyone with a record lists theirs.
+  'consent.grant':        row(FB,   FB,    FB,     OK,     OK,     FB,   FB,   UA,  FB,      FB,  FB),
+  'consent.revoke':       row(FB,   FB,    FB,     OK,     NF,     FB,   NF,   UA,  FB,      FB,  FB),
+  'consent.list':         row(FB,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB,      OK,  OK),
 };
 
 /** P_A's clinical content; every value carries the marker `CLINICAL-PA`. */
@@ -142,13 +159,20 @@ const PB = {
  * anonymous callers none at all.
  */
 function hiddenMarkers(who: ActorName): string[] {
-  if (who === 'doctor' || who === 'patient') return ['CLINICAL-PB'];
+  if (CARE_OF_PA.includes(who)) return ['CLINICAL-PB'];
   if (who === 'otherDoctor' || who === 'otherPatient') return ['CLINICAL-PA'];
   return ['CLINICAL-PA', 'CLINICAL-PB'];
 }
 
 /** Callers that read clinical content of the target P_A. */
-const CARE_OF_PA: ActorName[] = ['doctor', 'patient'];
+const CARE_OF_PA: ActorName[] = ['doctor', 'patient', 'consentDoctor', 'emergencyDoctor'];
+
+/** Why each doctor reaches P_A, as their views of it say (`access`). */
+const ACCESS_TO_PA: Partial<Record<ActorName, string>> = {
+  doctor: 'assigned',
+  consentDoctor: 'consent',
+  emergencyDoctor: 'emergency',
+};
 
 /** One caller. */
 interface Actor {
@@ -169,6 +193,11 @@ interface World {
   adminId: number;
   drA: number;
   drB: number;
+  /** Doctor C, holding P_A's consent, and doctor E, with an open emergency access to P_A. */
+  drC: number;
+  drE: number;
+  /** P_A's consent grant to doctor C. */
+  consentGrant: number;
   /** A doctor record that `doctors.update` may change harmlessly. */
   registerDoctor: number;
   pA: number;
@@ -265,6 +294,28 @@ async function mfaAccount() {
   });
   const token = sessionOf(await trpcClient(world.t.url).auth.login.mutate({ username, password })).token;
   return { id: user.id, username, password, ...(await turnMfaOn(trpcClient(world.t.url, token), password)) };
+}
+
+/** Callers who receive P_A's change events (`events.onChange`). */
+const RECEIVE_PA_EVENTS: ActorName[] = [
+  'admin',
+  'doctor',
+  'patient',
+  'service',
+  'consentDoctor',
+  'emergencyDoctor',
+];
+
+/** The emergency reason the matrix's doctors give. */
+const REASON = 'Matrix: patient brought in unconscious';
+
+/** A Doctor record with no account (a harmless target of consent grants). */
+async function registerDoctor(): Promise<number> {
+  const doctor = await world.t.db.models.Doctor.create({
+    name: `Dr. Grantee ${next()}`,
+    specialization: 'Any',
+  });
+  return doctor.id;
 }
 
 const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
@@ -539,7 +590,7 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
           break;
         case 'doctor':
           expect(seen).toContain(pA);
-          expect(r.items.every((p) => p.doctorId === drA)).toBe(true);
+          expect(r.items.every((p) => p.doctorId === drA && p.access === 'assigned')).toBe(true);
           expect(r.items.find((p) => p.id === pA)).toMatchObject({
             diagnosis: PA.diagnosis,
             prescribedMedicine: PA.medicine,
@@ -561,6 +612,12 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
           expect(seen).toEqual([pB]);
           expect(filtered).toEqual([]);
           break;
+        case 'consentDoctor':
+        case 'emergencyDoctor':
+          expect(seen).toEqual([pA]);
+          expect(r.items[0]).toMatchObject({ diagnosis: PA.diagnosis, access: ACCESS_TO_PA[a.name] });
+          expect(filtered).toEqual([pA]);
+          break;
         default:
           expect(seen).toEqual([]);
           expect(filtered).toEqual([]);
@@ -578,6 +635,8 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
         expect(r).not.toHaveProperty('diagnosis');
         expect(r).not.toHaveProperty('prescribedMedicine');
       }
+      if (ACCESS_TO_PA[a.name]) expect(r.access).toBe(ACCESS_TO_PA[a.name]);
+      else expect(r).not.toHaveProperty('access');
     },
   }),
   'patients.update': probe({
@@ -738,7 +797,7 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
         const updates = await world.t.db.models.ChangeEvent.count({
           where: { type: 'patient.updated', patientId: world.pA },
         });
-        if (['admin', 'doctor', 'patient', 'service'].includes(a.name)) {
+        if (RECEIVE_PA_EVENTS.includes(a.name)) {
           await sub.waitFor((events) => events.length >= updates);
         }
         // Nothing more may come: no further event (none for those who may not know of them) and no
@@ -751,7 +810,7 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
       }
     },
     check: ({ events, updates }, a) => {
-      if (['admin', 'doctor', 'patient', 'service'].includes(a.name)) {
+      if (RECEIVE_PA_EVENTS.includes(a.name)) {
         expect(updates).toBeGreaterThan(0);
         expect(events).toHaveLength(updates);
         expect(events.every((e) => e.type === 'patient.updated' && e.patientId === world.pA)).toBe(true);
@@ -822,6 +881,83 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
     },
   }),
 
+  'access.emergency': probe({
+    // Doctor B opens one and ends it again, so that B stays outside P_A's care for other cells.
+    call: async (a) => {
+      const opened = await a.client.access.emergency.mutate({ patientId: world.pA, reason: REASON });
+      await a.client.access.endEmergency.mutate({ patientId: world.pA });
+      return opened;
+    },
+    audits: () => [world.pA],
+    check: (r) => {
+      expect(r).toEqual({ id: expect.any(Number), patientId: world.pA, expiresAt: expect.any(Date) });
+    },
+  }),
+  'access.endEmergency': probe({
+    // Doctor B holds one only for this cell; doctor E opens its own again at once.
+    prepare: async (a) => {
+      if (a.name === 'otherDoctor') {
+        await a.client.access.emergency.mutate({ patientId: world.pA, reason: REASON });
+      }
+    },
+    call: async (a) => {
+      const ended = await a.client.access.endEmergency.mutate({ patientId: world.pA });
+      if (a.name === 'emergencyDoctor') {
+        await a.client.access.emergency.mutate({ patientId: world.pA, reason: REASON });
+      }
+      return ended;
+    },
+    audits: () => [world.pA],
+    check: async (r, a) => {
+      expect(r).toEqual({ id: expect.any(Number), patientId: world.pA, endedAt: expect.any(Date) });
+      const row = await world.t.db.models.EmergencyAccess.findByPk(r.id);
+      expect(row).toMatchObject({ doctorId: a.name === 'otherDoctor' ? world.drB : world.drE });
+    },
+  }),
+  'audit.emergencyAccess': probe({
+    call: (a) => a.client.audit.emergencyAccess.query({ patientId: world.pA, status: 'open' }),
+    check: (r) => {
+      expect(r.items.map((e) => [e.doctorId, e.reason, e.status])).toEqual([[world.drE, REASON, 'open']]);
+    },
+  }),
+  'consent.grant': probe({
+    prepare: () => registerDoctor(),
+    call: (a, doctorId: number) => a.client.consent.grant.mutate({ doctorId }),
+    audits: (r) => [r.patientId],
+    check: (r, a) => {
+      expect(r).toMatchObject({ patientId: a.name === 'patient' ? world.pA : world.pB, status: 'active' });
+    },
+  }),
+  'consent.revoke': probe({
+    // A fresh grant of P_A's to a doctor with no account.
+    prepare: async () => {
+      const grant = await world.t.db.models.ConsentGrant.create({
+        patientId: world.pA,
+        doctorId: await registerDoctor(),
+        expiresAt: null,
+        createdByUserId: world.actors.patient.auditAs!.actorId,
+      });
+      return grant.id;
+    },
+    call: (a, id: number) => a.client.consent.revoke.mutate({ id }),
+    audits: () => [world.pA],
+    check: (r) => {
+      expect(r).toMatchObject({ patientId: world.pA, status: 'revoked' });
+    },
+  }),
+  'consent.list': probe({
+    call: (a) => a.client.consent.list.query({ status: 'active', limit: 1000 }),
+    check: (r, a) => {
+      const toC = r.items.filter((g) => g.id === world.consentGrant);
+      if (a.name === 'patient' || a.name === 'consentDoctor') {
+        expect(toC).toMatchObject([{ patientId: world.pA, doctorId: world.drC, status: 'active' }]);
+      } else expect(toC).toEqual([]);
+      if (a.name === 'patient') expect(r.items.every((g) => g.patientId === world.pA)).toBe(true);
+      if (a.name === 'consentDoctor') expect(r.items.every((g) => g.doctorId === world.drC)).toBe(true);
+      if (a.name.startsWith('unlinked')) expect(r.items).toEqual([]);
+    },
+  }),
+
   'serviceTokens.revoke': probe({
     // Issued by the admin's current session (a changePassword cell replaces it).
     prepare: async () => (await serviceToken(world.t, world.actors.admin.token!, ['doctors:read'])).id,
@@ -853,6 +989,7 @@ const TARGETED: Record<string, (client: Client, patientId: number) => Promise<un
 async function snapshot() {
   const { Patient, Doctor, Note, CheckHistory, PatientRevision, User, ServiceToken, Job, MfaFactor } =
     world.t.db.models;
+  const { ConsentGrant, EmergencyAccess } = world.t.db.models;
   const notNull = { [Op.ne]: null };
   return {
     patientA: await Patient.findByPk(world.pA, { raw: true }),
@@ -872,6 +1009,10 @@ async function snapshot() {
     revokedTokens: await ServiceToken.count({ where: { revokedAt: notNull } }),
     // Jobs anyone asked for (the server's own recurring jobs come and go by themselves).
     jobs: await Job.count({ where: { createdByType: { [Op.ne]: 'system' } } }),
+    consentGrants: await ConsentGrant.count(),
+    revokedGrants: await ConsentGrant.count({ where: { revokedAt: notNull } }),
+    emergencyAccesses: await EmergencyAccess.count(),
+    endedEmergencyAccesses: await EmergencyAccess.count({ where: { endedAt: notNull } }),
   };
 }
 
@@ -923,10 +1064,12 @@ describe('access matrix', () => {
     world.adminId = adminRow!.id;
     const admin = trpcClient(t.url, await adminToken(t));
 
-    const [drA, drB, register] = await admin.doctors.createMany.mutate([
+    const [drA, drB, register, drC, drE] = await admin.doctors.createMany.mutate([
       { name: 'Dr. Alpha', specialization: 'Cardiology' },
       { name: 'Dr. Beta', specialization: 'Neurology' },
       { name: 'Dr. Register', specialization: 'General medicine' },
+      { name: 'Dr. Gamma', specialization: 'Second opinions' },
+      { name: 'Dr. Epsilon', specialization: 'Emergency medicine' },
     ]);
     const [pA, pB] = await admin.patients.createMany.mutate([
       { name: 'Alice Matrix', age: 40, gender: 'F', doctorId: drA!.id, roomNumber: '101', bedNumber: 1 },
@@ -936,6 +1079,8 @@ describe('access matrix', () => {
       drA: drA!.id,
       drB: drB!.id,
       registerDoctor: register!.id,
+      drC: drC!.id,
+      drE: drE!.id,
       pA: pA!.id,
       pB: pB!.id,
     });
@@ -944,6 +1089,8 @@ describe('access matrix', () => {
     const doctorB = await signedInUser(t, 'doctor', { doctorId: world.drB });
     const patientA = await signedInUser(t, 'patient', { patientId: world.pA });
     const patientB = await signedInUser(t, 'patient', { patientId: world.pB });
+    const consentDoctor = await signedInUser(t, 'doctor', { doctorId: world.drC });
+    const emergencyDoctor = await signedInUser(t, 'doctor', { doctorId: world.drE });
     const unlinkedDoctor = await signedInUser(t, 'doctor');
     const unlinkedPatient = await signedInUser(t, 'patient');
     const spare = await signedInUser(t, 'patient');
@@ -963,6 +1110,14 @@ describe('access matrix', () => {
       await client.notes.create.mutate({ patientId, body: values.note });
       await client.checkHistory.create.mutate({ patientId });
     }
+
+    // The two other ways in: P_A's consent to doctor C, doctor E's emergency access.
+    const grant = await trpcClient(t.url, patientA.token).consent.grant.mutate({ doctorId: world.drC });
+    world.consentGrant = grant.id;
+    await trpcClient(t.url, emergencyDoctor.token).access.emergency.mutate({
+      patientId: world.pA,
+      reason: REASON,
+    });
 
     const { jobId } = await trpcClient(t.url, doctorA.token).patients.export.mutate({ patientId: world.pA });
     world.exportJob = (await waitForJob(t.db, jobId, ['succeeded'])).id;
@@ -1005,6 +1160,8 @@ describe('access matrix', () => {
         auditAs: { actorType: 'service', actorId: service.serviceToken.id },
         credentials: null,
       },
+      consentDoctor: person('consentDoctor', consentDoctor),
+      emergencyDoctor: person('emergencyDoctor', emergencyDoctor),
     };
   });
 

@@ -109,9 +109,12 @@ describe('audit trail', () => {
           'actorName',
           'actorRole',
           'createdAt',
+          'emergency',
           'id',
           'procedure',
+          'reason',
         ]);
+        expect(item).toMatchObject({ emergency: false, reason: null });
         expect(item.createdAt).toBeInstanceOf(Date);
       }
       expect(JSON.stringify(mine)).not.toContain('secret');
@@ -237,7 +240,7 @@ describe('audit trail', () => {
       await doctorA.notes.create({ patientId: team.patientA.patientId, body });
       const result = await admin.audit.list({ limit: 1000 });
       const who = ['actorId', 'actorName', 'actorRole', 'actorType'];
-      const what = ['action', 'procedure', 'patientId', 'target'];
+      const what = ['action', 'procedure', 'patientId', 'target', 'emergency', 'emergencyAccessId', 'reason'];
       const when = ['createdAt', 'id', 'ip', 'requestId'];
       for (const item of result.items) {
         const keys = Object.keys(item);
@@ -289,10 +292,10 @@ describe('audit trail', () => {
     });
   });
 
-  it('offers no way to change or delete audit rows: the audit router has two queries only', () => {
+  it('offers no way to change or delete audit rows: the audit router has three queries only', () => {
     const procedures = appRouter._def.procedures as unknown as Record<string, { _def: { type: string } }>;
     const auditNames = Object.keys(procedures).filter((p) => p.startsWith('audit.'));
-    expect(auditNames.sort()).toEqual(['audit.list', 'audit.myAccess']);
+    expect(auditNames.sort()).toEqual(['audit.emergencyAccess', 'audit.list', 'audit.myAccess']);
     for (const name of auditNames) expect(procedures[name]!._def.type).toBe('query');
   });
 

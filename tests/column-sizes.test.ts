@@ -102,6 +102,34 @@ describe(`column sizes on ${TEST_DB_KIND}`, () => {
     });
   }
 
+  it('an emergency access and an audit row under it keep a 500-character reason of 4-byte characters', async () => {
+    const patient = await db.models.Patient.create({ name: 'Emergency sizes', age: 60, gender: 'male' });
+    for (const reason of ['😀'.repeat(500), '"\\'.repeat(250), 'x'.repeat(500)]) {
+      const access = await db.models.EmergencyAccess.create({
+        patientId: patient.id,
+        doctorId,
+        reason,
+        createdByUserId: userId,
+        expiresAt: new Date(Date.now() + 60_000),
+      });
+      expect((await db.models.EmergencyAccess.findByPk(access.id))?.reason).toBe(reason);
+      const row = await db.models.AuditEvent.create({
+        actorType: 'user',
+        actorId: userId,
+        actorName: 'x'.repeat(120),
+        actorRole: 'doctor',
+        action: 'read',
+        patientId: patient.id,
+        procedure: 'patients.get',
+        requestId: 'r'.repeat(64),
+        ip: null,
+        emergencyAccessId: access.id,
+        reason,
+      });
+      expect((await db.models.AuditEvent.findByPk(row.id))?.reason).toBe(reason);
+    }
+  });
+
   it('a sign-in throttle key holds a prefix and a 254-character name of 4-byte characters', async () => {
     for (const key of [`user:${'😀'.repeat(254)}`, `user:${'a'.repeat(295)}`]) {
       const failure = await db.models.LoginFailure.create({ key });

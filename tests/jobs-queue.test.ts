@@ -128,11 +128,22 @@ describe('fair queue', () => {
   it('takes interactive jobs round-robin by account: one account’s flood does not starve another', async () => {
     const flood = { type: 'user' as const, id: 900_001, name: 'flood' };
     const other = { type: 'user' as const, id: 900_002, name: 'other' };
+    // Queued not yet due, then all made due at once: a slow machine's enqueue loop must not let
+    // the flood run before the other account's job is even queued.
+    const later = new Date(Date.now() + 3_600_000);
     const floodIds: number[] = [];
     for (let i = 0; i < 40; i++) {
-      floodIds.push((await enqueue(t.db, { type: testSleepJob, payload: { ms: 50 }, owner: flood })).id);
+      floodIds.push(
+        (await enqueue(t.db, { type: testSleepJob, payload: { ms: 50 }, owner: flood, runAfter: later })).id,
+      );
     }
-    const mine = await enqueue(t.db, { type: testSleepJob, payload: { ms: 0 }, owner: other });
+    const mine = await enqueue(t.db, {
+      type: testSleepJob,
+      payload: { ms: 0 },
+      owner: other,
+      runAfter: later,
+    });
+    await t.db.models.Job.update({ runAfter: new Date() }, { where: { id: [...floodIds, mine.id] } });
     await waitForJob(t.db, mine.id, ['succeeded']);
     const unfinished = await t.db.models.Job.count({
       where: { id: floodIds, status: ['queued', 'running'] },

@@ -13,6 +13,8 @@ const TABLES = [
   'audit_events',
   'service_tokens',
   'login_failures',
+  'consent_grants',
+  'emergency_accesses',
   'mfa_factors',
   'mfa_recovery_codes',
   'mfa_challenges',
@@ -86,6 +88,43 @@ describe('migrations', () => {
     expect(await indexed('audit_events')).toEqual(expect.arrayContaining(['patient_id,id']));
     expect(await indexed('mfa_recovery_codes')).toEqual(expect.arrayContaining(['user_id,code_hash']));
     expect(await indexed('mfa_challenges')).toEqual(expect.arrayContaining(['user_id', 'expires_at']));
+    expect(await indexed('consent_grants')).toEqual(
+      expect.arrayContaining(['doctor_id,revoked_at,expires_at', 'doctor_id,id', 'patient_id,id']),
+    );
+    expect(await indexed('emergency_accesses')).toEqual(
+      expect.arrayContaining(['doctor_id,ended_at,expires_at', 'patient_id,id']),
+    );
+  });
+
+  it('reverting 0010 alone drops its tables and audit columns and keeps the audit table indexed and its rows', async () => {
+    await migrateToLatest(db.sequelize);
+    const qi = db.sequelize.getQueryInterface();
+    const indexNames = async () =>
+      ((await qi.showIndex('audit_events')) as { name: string }[]).map((i) => i.name).sort();
+    const before = await indexNames();
+    await db.models.AuditEvent.create({
+      actorType: 'user',
+      actorId: 1,
+      actorName: 'kept',
+      actorRole: 'doctor',
+      action: 'read',
+      patientId: 7,
+      procedure: 'patients.get',
+      requestId: 'r-0010',
+      ip: null,
+    });
+    expect(await migrateDown(db.sequelize, '0010_clinical_access')).toEqual(['0010_clinical_access']);
+    expect(await tables(db)).not.toContain('consent_grants');
+    expect(await tables(db)).not.toContain('emergency_accesses');
+    const columns = Object.keys(await qi.describeTable('audit_events'));
+    expect(columns).not.toContain('reason');
+    expect(columns).not.toContain('emergency_access_id');
+    expect(await indexNames()).toEqual(before);
+    const [rows] = (await db.sequelize.query(
+      "SELECT actor_name AS name FROM audit_events WHERE request_id = 'r-0010'",
+    )) as [{ name: string }[], unknown];
+    expect(rows).toEqual([{ name: 'kept' }]);
+    expect(await migrateToLatest(db.sequelize)).toEqual(['0010_clinical_access']);
   });
 
   it('go down to an empty schema and up again, keeping nothing behind', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceActor } from '../server/src/context';
 import { updatePatient } from '../server/src/domain/patients/update';
-import { scopeOf } from '../server/src/domain/access/scope';
+import { linkFactsOf, scopeOf } from '../server/src/domain/access/scope';
 import { type Caller, callerFor, outcome, serviceCaller } from './helpers/callers';
 import { adminToken, signedInUser, type TestServer, startTestServer } from './helpers/server';
 
@@ -406,7 +406,7 @@ describe('patients (procedures)', () => {
         {
           db: t.db,
           actor,
-          scope: scopeOf(actor),
+          scope: scopeOf(actor, linkFactsOf(actor)),
           requestId: 'job-1',
           ip: null,
           procedure: 'jobs.updatePatient',
@@ -436,7 +436,7 @@ describe('patients (procedures)', () => {
             {
               db: t.db,
               actor,
-              scope: scopeOf(actor),
+              scope: scopeOf(actor, linkFactsOf(actor)),
               requestId: 'job-2',
               ip: null,
               procedure: 'jobs.updatePatient',

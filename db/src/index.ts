@@ -47,4 +47,7 @@ export * as usersRepo from './repositories/users';
 export * as sessionsRepo from './repositories/sessions';
 export * as serviceTokensRepo from './repositories/serviceTokens';
 export * as throttleRepo from './repositories/throttle';
+export * as accessRepo from './repositories/access';
+export * as consentsRepo from './repositories/consents';
+export * as emergencyRepo from './repositories/emergencyAccess';
 export * as mfaRepo from './repositories/mfa';

@@ -118,6 +118,8 @@ const schema = z.object({
   EVENTS_MAX_SUBSCRIPTIONS: intFrom(1, 1_000_000).default('10000'),
   EVENTS_MAX_UNSENT_KB: intFrom(16, 1024 * 1024).default('1024'),
   EVENTS_MAX_UNSENT_SECONDS: intFrom(1, 3600).default('30'),
+  EMERGENCY_MAX_MINUTES: intFrom(1, 24 * 60).default('240'),
+  EMERGENCY_MAX_OPEN: intFrom(1, 1000).default('5'),
   MFA_REQUIRED_ROLES: listOf(
     z
       .string()
@@ -222,6 +224,13 @@ export interface Config {
     maxUnsentBytes: number;
     /** ... or has waited this long (EVENTS_MAX_UNSENT_SECONDS, default 30 s, in ms here). */
     maxUnsentMs: number;
+  };
+  /** Emergency (break-the-glass) access: `access.emergency`. */
+  emergency: {
+    /** The longest an emergency access may last, in minutes (EMERGENCY_MAX_MINUTES, default 240, at most 1440). */
+    maxMinutes: number;
+    /** Emergency accesses one doctor may hold open at once (EMERGENCY_MAX_OPEN, default 5). */
+    maxOpen: number;
   };
 }
 
@@ -344,5 +353,6 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       maxUnsentBytes: env.EVENTS_MAX_UNSENT_KB * 1024,
       maxUnsentMs: env.EVENTS_MAX_UNSENT_SECONDS * 1000,
     },
+    emergency: { maxMinutes: env.EMERGENCY_MAX_MINUTES, maxOpen: env.EMERGENCY_MAX_OPEN },
   };
 }

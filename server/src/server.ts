@@ -7,12 +7,13 @@ import {
   parseDatabaseUrl,
   redactUrl,
 } from '@hdms/db';
-import { serve } from '@hono/node-server';
+import { type HttpBindings, serve } from '@hono/node-server';
 import { createApp } from './http/app';
 import { bootstrapAdmin, type BootstrapResult, preparePasswordHashing, SessionManager } from './auth/index';
 import type { AppServices } from './context';
 import { type Config, ConfigError, redactSecrets } from './env';
 import { EventFeed } from './events/feed';
+import { adoptEventStream } from './events/stream';
 import { type DispatcherOptions, JobDispatcher } from './jobs/dispatcher';
 import type { Logger } from './logger';
 
@@ -101,8 +102,13 @@ export async function startServer(
     const app = createApp(services);
     // Requests wait for the admin bootstrap, so that whoever read the banner finds the account.
     server = await listen((request, env, executionCtx) => {
-      return bootstrapped.then((ok) =>
-        ok ? app.fetch(request, env, executionCtx) : new Response(null, { status: 503 }),
+      return bootstrapped.then(async (ok) =>
+        ok
+          ? adoptEventStream(
+              await app.fetch(request, env, executionCtx),
+              (env as Partial<HttpBindings> | undefined)?.outgoing,
+            )
+          : new Response(null, { status: 503 }),
       );
     }, config);
   } catch (error) {
@@ -160,6 +166,10 @@ export async function startServer(
       throw new StartupError(`background jobs: ${errorText(error)}`, { cause: error });
     }
     jobs.start();
+    // Jobs that other instances queue reach this dispatcher through the one poll of the event
+    // feed (the follower ends with the feed, at close).
+    const dispatcher = jobs;
+    services.events.follow('job.queued', () => dispatcher.wake());
   }
   return { url, port, services, bootstrap, jobs, close };
 }

@@ -7,11 +7,14 @@
  *   (`./bench.ts`);
  * - `jobs`: background job throughput and the event-loop delay during a large import (`./jobs.ts`);
  * - `events`: change-event delivery to subscribers (`./events.ts`);
+ * - `access`: what loading a doctor's access facts (consents, emergency accesses) costs a request
+ *   (`./access.ts`);
  * - `profile <list|rest-list|get|create>`: a CPU profile of HDMS under that request alone (`./profile.ts`).
  */
 const command = process.argv[2];
 if (command === 'jobs') await import('./jobs');
 else if (command === 'events') await import('./events');
+else if (command === 'access') await import('./access');
 else if (command === 'profile') await import('./profile');
 else if (command === 'list') {
   // `./bench.ts` reads its options from process.argv and knows no sub-command.

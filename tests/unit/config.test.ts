@@ -16,6 +16,12 @@ describe('configuration', () => {
       production: false,
     });
     expect(config.workerThreads).toBeGreaterThanOrEqual(1);
+    expect(config.emergency).toEqual({ maxMinutes: 240, maxOpen: 5 });
+  });
+
+  it('reads the emergency access limits', () => {
+    const config = loadConfig({ EMERGENCY_MAX_MINUTES: '30', EMERGENCY_MAX_OPEN: '2' });
+    expect(config.emergency).toEqual({ maxMinutes: 30, maxOpen: 2 });
   });
 
   it('reads every variable', () => {
@@ -73,6 +79,10 @@ describe('configuration', () => {
     ['ADMIN_USERNAME', 'a b'],
     ['SESSION_IDLE_MINUTES', '0'],
     ['PANEL', 'maybe'],
+    ['EMERGENCY_MAX_MINUTES', '0'],
+    ['EMERGENCY_MAX_MINUTES', '1441'],
+    ['EMERGENCY_MAX_MINUTES', '1.5'],
+    ['EMERGENCY_MAX_OPEN', '0'],
     ['MFA_REQUIRED_ROLES', 'admin,nurse'],
   ])('rejects %s=%s with one message naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);

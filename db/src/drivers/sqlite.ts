@@ -169,6 +169,30 @@ export function sqliteDriver(options: SqliteDriverOptions = {}): SqliteDriver {
       return this;
     }
 
+    /**
+     * Sequelize's SQLite query starts every statement with `const errForStack = new Error()` inside
+     * `serialize`'s callback and reads its `stack` even when the statement succeeds. Formatting a
+     * stack goes through the source maps (`tsx`, `--enable-source-maps`): about a millisecond and
+     * most of an idle server's CPU (its background looks). That stack holds Sequelize's own frames
+     * after an async hop, useless for finding a caller, so it is made with no frames: the limit is
+     * 0 while the callback runs synchronously (up to its first `await`) and restored after.
+     */
+    override serialize(callback?: () => void): void {
+      if (!callback) {
+        super.serialize();
+        return;
+      }
+      super.serialize(() => {
+        const limit = Error.stackTraceLimit;
+        Error.stackTraceLimit = 0;
+        try {
+          callback();
+        } finally {
+          Error.stackTraceLimit = limit;
+        }
+      });
+    }
+
     override run(...args: unknown[]): this {
       return this.statement(base.run, args);
     }

@@ -8,6 +8,7 @@ import * as jobFiles from './0006_job_files';
 import * as changeEvents from './0007_change_events';
 import * as jobQueue from './0008_job_queue';
 import * as mfa from './0009_mfa';
+import * as clinicalAccess from './0010_clinical_access';
 
 /** One schema migration: applied in list order, never edited once it has landed. */
 export interface Migration {
@@ -27,4 +28,5 @@ export const migrations: Migration[] = [
   { name: '0007_change_events', ...changeEvents },
   { name: '0008_job_queue', ...jobQueue },
   { name: '0009_mfa', ...mfa },
+  { name: '0010_clinical_access', ...clinicalAccess },
 ];

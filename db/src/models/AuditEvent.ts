@@ -29,6 +29,10 @@ export class AuditEvent extends Model<InferAttributes<AuditEvent>, InferCreation
   declare targetType: CreationOptional<string | null>;
   declare targetId: CreationOptional<number | null>;
   declare targetName: CreationOptional<string | null>;
+  /** The emergency access a read or write was made under, if it was (its reason below). */
+  declare emergencyAccessId: CreationOptional<number | null>;
+  /** The reason of that emergency access, kept with the row. */
+  declare reason: CreationOptional<string | null>;
   declare createdAt: CreationOptional<Date>;
 }
 
@@ -50,6 +54,8 @@ export function initAuditEvent(sequelize: Sequelize): typeof AuditEvent {
       targetType: { type: DataTypes.STRING(32), allowNull: true },
       targetId: { type: DataTypes.INTEGER, allowNull: true },
       targetName: { type: DataTypes.STRING(120), allowNull: true },
+      emergencyAccessId: { type: DataTypes.INTEGER, allowNull: true },
+      reason: { type: DataTypes.STRING(500), allowNull: true },
       createdAt: DataTypes.DATE(3),
     },
     { sequelize, modelName: 'AuditEvent', tableName: 'audit_events', underscored: true, updatedAt: false },

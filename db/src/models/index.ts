@@ -2,7 +2,9 @@ import type { Sequelize } from 'sequelize';
 import { initAuditEvent } from './AuditEvent';
 import { initChangeEvents } from './ChangeEvent';
 import { initCheckHistory } from './CheckHistory';
+import { initConsentGrant } from './ConsentGrant';
 import { initDoctor } from './Doctor';
+import { initEmergencyAccess } from './EmergencyAccess';
 import { initJob } from './Job';
 import { initJobFile } from './JobFile';
 import { initJobFileChunk } from './JobFileChunk';
@@ -19,7 +21,9 @@ import { initUser } from './User';
 export { AuditEvent, type AuditAction } from './AuditEvent';
 export { ChangeEvent, ChangeEventLog } from './ChangeEvent';
 export { CheckHistory } from './CheckHistory';
+export { ConsentGrant } from './ConsentGrant';
 export { Doctor } from './Doctor';
+export { EmergencyAccess, EMERGENCY_REASON_LENGTH } from './EmergencyAccess';
 export { Job, JOB_STATUSES, type JobStatus } from './Job';
 export { JobFile, type JobFileKind } from './JobFile';
 export { JobFileChunk } from './JobFileChunk';
@@ -50,6 +54,8 @@ export function initModels(sequelize: Sequelize) {
     Job: initJob(sequelize),
     JobFile: initJobFile(sequelize),
     JobFileChunk: initJobFileChunk(sequelize),
+    ConsentGrant: initConsentGrant(sequelize),
+    EmergencyAccess: initEmergencyAccess(sequelize),
     ...initChangeEvents(sequelize),
     ...initMfa(sequelize),
   };

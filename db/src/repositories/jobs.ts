@@ -12,7 +12,8 @@ import {
 } from 'sequelize';
 import type { Database } from '../connection';
 import type { Job, JobStatus } from '../models/index';
-import { findPlain } from '../plain';
+import { findPlain, toDate } from '../plain';
+import { selectRows } from '../sql';
 
 /**
  * The background jobs (`jobs`): inserting them in the caller's transaction, claiming due jobs
@@ -354,23 +355,31 @@ export async function clearFailedPayloads(db: Database, before: Date): Promise<n
   return cleared;
 }
 
-/** Whether any job of `types` is queued and due by `now`, or running with its lease expired. */
-export async function anyClaimable(
+/**
+ * When the next job of `types` can be claimed: the earliest `run_after` of a queued one, or the
+ * earliest lease end of a running one (its instance may have died), whichever comes first; null
+ * when none is queued or running. An idle dispatcher's look: one written-out statement, each half
+ * the first row of an index range (`jobs_claim`, `jobs_lease`).
+ */
+export async function nextClaimableAt(
   db: Database,
-  options: { types: readonly string[]; now: Date },
-): Promise<boolean> {
+  options: { types: readonly string[] },
+): Promise<Date | null> {
   const types = [...options.types];
-  if (types.length === 0) return false;
-  const due = await db.models.Job.findOne({
-    attributes: ['id'],
-    where: { status: 'queued', runAfter: { [Op.lte]: options.now }, type: types },
-    raw: true,
-  });
-  if (due) return true;
-  const expired = await db.models.Job.findOne({
-    attributes: ['id'],
-    where: { status: 'running', leaseExpiresAt: { [Op.lt]: options.now }, type: types },
-    raw: true,
-  });
-  return expired !== null;
+  if (types.length === 0) return null;
+  const of = types.map(() => '?').join(', ');
+  const rows = await selectRows<{ at: Date | string | null }>(
+    db,
+    `SELECT at FROM (SELECT run_after AS at FROM jobs WHERE status = 'queued' AND type IN (${of}) ORDER BY run_after LIMIT 1) due
+     UNION ALL
+     SELECT at FROM (SELECT lease_expires_at AS at FROM jobs WHERE status = 'running' AND type IN (${of}) ORDER BY lease_expires_at LIMIT 1) leased`,
+    [...types, ...types],
+  );
+  let next: Date | null = null;
+  for (const { at } of rows) {
+    if (at === null) continue;
+    const date = toDate(at) as Date;
+    if (next === null || date < next) next = date;
+  }
+  return next;
 }

@@ -1,5 +1,6 @@
 import type { Actor } from '../domain/actor';
 import { mayReceiveEvent } from '../domain/access/policy';
+import { type AccessScope, scopeKeyPart } from '../domain/access/scope';
 import { type EventEntity, type EventType, entityOf } from '../domain/events/record';
 import { serialize } from '../lib/transformer';
 import { type EventPage, isInternal, type StoredEvent } from './feed';
@@ -17,7 +18,7 @@ export interface ChangeEventView {
   id: number;
   type: EventType;
   entity: EventEntity;
-  /** The record's id (the doctor, patient, check-up, note or job). */
+  /** The record's id (the doctor, patient, check-up, note, job or emergency access). */
   entityId: number;
   /** The patient the record belongs to, if any. */
   patientId: number | null;
@@ -41,12 +42,14 @@ export function viewOf(event: StoredEvent & { type: EventType }): ChangeEventVie
 }
 
 /**
- * Everything about an actor that `mayReceiveEvent` reads: two subscriptions with the same key
- * receive the same events (before their own `types` / `patientId` filters).
+ * Everything about an actor and its scope that `mayReceiveEvent` reads: two subscriptions with the
+ * same key receive the same events (before their own `types` / `patientId` filters). A doctor's
+ * consents and emergency accesses are part of it, so a subscription whose scope was loaded again
+ * gets decisions of its own.
  */
-export function scopeKeyOf(actor: Actor): string {
+export function scopeKeyOf(actor: Actor, scope: AccessScope): string {
   return actor.type === 'user'
-    ? `u${actor.id}:${actor.role}:${actor.doctorId ?? ''}:${actor.patientId ?? ''}`
+    ? `u${actor.id}:${actor.role}:${actor.doctorId ?? ''}:${actor.patientId ?? ''}:${scopeKeyPart(scope)}`
     : `s${actor.id}:${[...actor.scopes].sort().join(',')}`;
 }
 
@@ -68,10 +71,16 @@ function cacheOf(page: EventPage): PageCache {
 }
 
 /**
- * Whether the page's `index`-th event (not an internal one) may reach `actor`, whose scope key is
- * `key`: decided for every event of the page on the first call for that key.
+ * Whether the page's `index`-th event (not an internal one) may reach `actor` with `scope`, whose
+ * scope key is `key`: decided for every event of the page on the first call for that key.
  */
-export function mayDeliver(page: EventPage, index: number, actor: Actor, key: string): boolean {
+export function mayDeliver(
+  page: EventPage,
+  index: number,
+  actor: Actor,
+  scope: AccessScope,
+  key: string,
+): boolean {
   const cache = cacheOf(page);
   let decided = cache.decisions.get(key);
   if (!decided) {
@@ -79,7 +88,7 @@ export function mayDeliver(page: EventPage, index: number, actor: Actor, key: st
     page.events.forEach((event, i) => {
       if (
         !isInternal(event) &&
-        mayReceiveEvent(actor, event as StoredEvent & { type: EventType }, page.facts)
+        mayReceiveEvent(actor, scope, event as StoredEvent & { type: EventType }, page.facts)
       ) {
         decided![i] = 1;
       }

@@ -16,7 +16,9 @@ import {
  * subscriptions of this process. It reads at once when this process commits events (in its main
  * thread or a worker thread), and polls for those of other instances: every `minPollMs` after it
  * found events, doubling while it finds none, never past `maxPollMs` (250 ms). It reads nothing
- * while no one is subscribed. It also holds the subscription caps (`Admission`).
+ * while no one is subscribed or following (`follow`: the job dispatcher hears of other instances'
+ * jobs this way, so an instance has one poll of the shared tables, not two). It also holds the
+ * subscription caps (`Admission`).
  */
 
 /** One committed event as read from the table. */
@@ -82,7 +84,7 @@ export async function loadFacts(db: Database, events: readonly StoredEvent[]): P
 export async function readEvents(
   db: Database,
   after: number,
-  options: { limit?: number; patientId?: number } = {},
+  options: { limit?: number; patientId?: number; facts?: boolean } = {},
 ): Promise<EventPage> {
   const rows = await eventsRepo.listAfter(db, after, {
     limit: options.limit ?? EVENT_PAGE_SIZE,
@@ -99,7 +101,8 @@ export async function readEvents(
       createdAt: row.createdAt instanceof Date ? row.createdAt : new Date(row.createdAt),
     }),
   );
-  return { events, facts: events.length ? await loadFacts(db, events) : EMPTY_FACTS };
+  const facts = events.length && options.facts !== false ? await loadFacts(db, events) : EMPTY_FACTS;
+  return { events, facts };
 }
 
 const EMPTY_FACTS: EventFacts = { patientDoctor: new Map(), jobStarter: new Map() };
@@ -131,6 +134,12 @@ export interface Admission {
 /** The longest a subscriber waits for another instance's events (README). */
 export const MAX_POLL_MS = 250;
 
+/**
+ * The longest poll interval while no one subscribes and only followers (the job dispatcher) need
+ * other instances' events: an idle instance takes a job another one queued within a second.
+ */
+export const FOLLOW_POLL_MS = 1_000;
+
 /** The event feed of one server process (see the top of this file). */
 export class EventFeed {
   private readonly db: Database;
@@ -139,6 +148,8 @@ export class EventFeed {
   private readonly maxPollMs: number;
   private pollMs: number;
   private readonly listeners = new Set<FeedListener>();
+  /** In-process followers (`follow`): told of event types, not subscriptions. */
+  private readonly followers = new Set<(events: readonly StoredEvent[]) => void>();
   /** Open subscriptions per account (only those admitted with an `Admission`). */
   private readonly accounts = new Map<string, number>();
   /** The last event id read. */
@@ -199,6 +210,8 @@ export class EventFeed {
       this.accounts.set(admission.account, this.subscriptionsOf(admission.account) + 1);
     }
     this.listeners.add(listener);
+    // The feed may be sleeping a follower's longer interval: subscribers get the 250 ms one.
+    if (this.listeners.size === 1 && this.pollMs > this.maxPollMs) this.wake();
     let subscribed = true;
     const unsubscribe = () => {
       if (!subscribed) return;
@@ -211,22 +224,52 @@ export class EventFeed {
       }
     };
     try {
-      if (!this.ready) {
-        const ready = newestEventId(this.db).then((newest) => {
-          this.cursor = newest;
-          this.loopDone = this.loop();
-        });
-        this.ready = ready;
-        ready.catch(() => {
-          if (this.ready === ready) this.ready = null;
-        });
-      }
-      await this.ready;
+      await this.reading();
     } catch (error) {
       unsubscribe();
       throw error;
     }
     return { from: this.cursor, unsubscribe };
+  }
+
+  /** Starts the loop if it is not running: from the newest event on. */
+  private reading(): Promise<void> {
+    if (!this.ready) {
+      const ready = newestEventId(this.db).then((newest) => {
+        this.cursor = newest;
+        this.loopDone = this.loop();
+      });
+      this.ready = ready;
+      ready.catch(() => {
+        if (this.ready === ready) this.ready = null;
+      });
+    }
+    return this.ready;
+  }
+
+  /**
+   * Calls `wake` whenever the feed reads an event of `type`, from any instance, until the returned
+   * function is called or the feed stops. Not a subscription (no cap, not counted): it keeps the
+   * feed reading, and starts it again after a failed start (the database was unreachable).
+   */
+  follow(type: EventType | InternalEventType, wake: () => void): () => void {
+    const follower = (events: readonly StoredEvent[]) => {
+      if (events.some((event) => event.type === type)) wake();
+    };
+    this.followers.add(follower);
+    let retry: NodeJS.Timeout | undefined;
+    const start = () => {
+      if (this.stopped || !this.followers.has(follower)) return;
+      this.reading().catch(() => {
+        retry = setTimeout(start, 1_000);
+        retry.unref();
+      });
+    };
+    start();
+    return () => {
+      clearTimeout(retry);
+      this.followers.delete(follower);
+    };
   }
 
   /** Makes the feed read now rather than at the next poll. */
@@ -245,6 +288,7 @@ export class EventFeed {
     this.unsubscribe();
     for (const listener of [...this.listeners]) listener.end();
     this.listeners.clear();
+    this.followers.clear();
     this.accounts.clear();
     this.wake();
     await this.loopDone;
@@ -252,16 +296,23 @@ export class EventFeed {
 
   private async loop(): Promise<void> {
     try {
-      while (!this.stopped && this.listeners.size > 0) {
+      while (!this.stopped && (this.listeners.size > 0 || this.followers.size > 0)) {
         this.waker.reset();
         let count = 0;
         try {
-          const page = await readEvents(this.db, this.cursor, { limit: EVENT_PAGE_SIZE });
+          // Followers need the events only; the delivery facts are for subscriptions.
+          const facts = this.listeners.size > 0;
+          const page = await readEvents(this.db, this.cursor, { limit: EVENT_PAGE_SIZE, facts });
           count = page.events.length;
+          // A subscription that began while this page was read without facts needs them (and the
+          // cursor moves only once they are loaded: a failure reads the page again).
+          if (count > 0 && !facts && this.listeners.size > 0)
+            page.facts = await loadFacts(this.db, page.events);
           if (count > 0 && !this.stopped) {
             const newest = page.events[count - 1]!;
             this.cursor = newest.id;
             this.onLag?.(Math.max(0, Date.now() - newest.createdAt.getTime()) / 1000);
+            for (const follower of [...this.followers]) follower(page.events);
             for (const listener of [...this.listeners]) listener.page(page);
           }
         } catch (error) {
@@ -275,8 +326,9 @@ export class EventFeed {
           continue;
         }
         if (count === EVENT_PAGE_SIZE) continue;
-        // Idle: back off (an own commit wakes the feed at once whatever the interval).
-        this.pollMs = count > 0 ? this.minPollMs : Math.min(this.maxPollMs, this.pollMs * 2);
+        // Idle: back off (an own commit, and the first subscription, wake the feed at once).
+        const longest = this.listeners.size > 0 ? this.maxPollMs : Math.max(this.maxPollMs, FOLLOW_POLL_MS);
+        this.pollMs = count > 0 ? this.minPollMs : Math.min(longest, this.pollMs * 2);
         await this.waker.sleep(this.pollMs);
       }
     } finally {

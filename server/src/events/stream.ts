@@ -1,6 +1,6 @@
-import { recheckCaller } from '../auth/index';
+import type { AccessScope } from '../domain/access/scope';
 import type { Actor } from '../domain/actor';
-import { DomainError, unauthorized, unavailable } from '../domain/errors';
+import { DomainError, unavailable } from '../domain/errors';
 import { serialize } from '../lib/transformer';
 import { frameOf, mayDeliver, scopeKeyOf } from './delivery';
 import { EVENT_PAGE_SIZE, type EventPage, isInternal, prunedThrough, readEvents } from './feed';
@@ -12,7 +12,8 @@ import {
   eventsPruned,
   MAX_WAITING_EVENTS,
   passesFilter,
-  RECHECK_MS,
+  recheckIsDue,
+  recheckSubscriber,
   resumeLater,
 } from './subscription';
 
@@ -57,6 +58,9 @@ const SLICE_MS = 4;
  */
 const CLOSE_GRACE_MS = 30_000;
 
+/** How long a stream opened for a Node response waits for it (`adoptEventStream`). */
+const ATTACH_TIMEOUT_MS = 10_000;
+
 /** How a stream is written. */
 export interface StreamOptions {
   /** The `connected` event's data (tRPC's `sse.client`). */
@@ -67,6 +71,20 @@ export interface StreamOptions {
   formatError(error: unknown): unknown;
   /** The connection's outgoing side: what it holds not yet sent counts as unsent data. */
   outgoing?: { readonly writableLength: number; destroy(): void };
+}
+
+/**
+ * A Node response a stream writes straight to (`adoptEventStream`): its own `write` tells when
+ * the client stops reading, and `drain` when to go on.
+ */
+export interface StreamConnection {
+  readonly writableLength: number;
+  readonly destroyed: boolean;
+  write(chunk: Uint8Array): boolean;
+  end(chunk?: Uint8Array): unknown;
+  destroy(): unknown;
+  writeHead(status: number, headers: Record<string, string | string[]>): unknown;
+  on(event: 'drain' | 'close', listener: () => void): unknown;
 }
 
 // --- The fan-out loop -------------------------------------------------------------------------
@@ -128,6 +146,7 @@ export function openStreams(): number {
 class Subscriber {
   scheduled = false;
   private actor: Actor;
+  private scope: AccessScope;
   private key: string;
   private expiresAt: Date | undefined;
   private checkedAt: number;
@@ -151,19 +170,26 @@ class Subscriber {
   private recheckFirst = false;
   private closed = false;
   private drainedWaiter: (() => void) | null = null;
-  private controller!: ReadableStreamDefaultController<Uint8Array>;
+  /** Where frames go: a web stream's controller (`webStream`) or the Node response (`attach`). */
+  private controller: ReadableStreamDefaultController<Uint8Array> | null = null;
+  private connection: StreamConnection | null = null;
+  private readonly openedAt = Date.now();
   private unsubscribe: () => void = () => undefined;
-  readonly stream: ReadableStream<Uint8Array>;
 
   constructor(
     private readonly request: EventSubscriptionRequest,
     private readonly options: StreamOptions,
   ) {
     this.actor = request.actor;
-    this.key = scopeKeyOf(this.actor);
+    this.scope = request.scope;
+    this.key = scopeKeyOf(this.actor, this.scope);
     this.checkedAt = Date.now();
     this.types = request.filter.types?.length ? new Set<string>(request.filter.types) : null;
-    this.stream = new ReadableStream<Uint8Array>(
+  }
+
+  /** The stream as a web stream, read by whoever serves the response (no Node response at hand). */
+  webStream(): ReadableStream<Uint8Array> {
+    return new ReadableStream<Uint8Array>(
       {
         start: (controller) => {
           this.controller = controller;
@@ -176,6 +202,32 @@ class Subscriber {
       },
       { highWaterMark: 0 },
     );
+  }
+
+  /**
+   * Writes the stream straight to a Node response (its headers are already written): no web
+   * stream, reader or promise per write in between, a few kilobytes less for every open stream.
+   */
+  attach(connection: StreamConnection): void {
+    this.connection = connection;
+    connection.on('close', () => this.close());
+    connection.on('drain', () => {
+      this.wanted = true;
+      this.flush();
+    });
+    if (this.closed) {
+      connection.end();
+      return;
+    }
+    this.wanted = true;
+    this.flush();
+  }
+
+  /** Hands a chunk to the connection; whether it wants more at once. */
+  private send(chunk: Buffer): boolean {
+    if (this.connection) return this.connection.write(chunk);
+    this.controller?.enqueue(chunk);
+    return false;
   }
 
   /** Checks the resume point and takes a slot (both may refuse: nothing is written then). */
@@ -291,7 +343,7 @@ class Subscriber {
         continue;
       }
       if (!passesFilter(event, this.types, this.request.filter.patientId)) continue;
-      if (!mayDeliver(page, i, this.actor, this.key)) continue;
+      if (!mayDeliver(page, i, this.actor, this.scope, this.key)) continue;
       const bytes = frameOf(page, i);
       this.pending.push(bytes);
       this.pendingBytes += bytes.length;
@@ -316,10 +368,10 @@ class Subscriber {
       this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
-    this.wanted = false;
     this.stalledSince = 0;
     this.lastWrite = Date.now();
-    this.controller.enqueue(chunk);
+    // A web stream asks again (`pull`); a Node response says at once whether it wants more.
+    this.wanted = this.send(chunk);
     const drained = this.drainedWaiter;
     this.drainedWaiter = null;
     drained?.();
@@ -356,6 +408,11 @@ class Subscriber {
   /** Once a second: a ping after `pingMs` without a write, the bounds, the periodic recheck. */
   tick(): void {
     if (this.closed) return;
+    // Opened for a Node response that never came to take it (the answer was replaced on its way).
+    if (!this.controller && !this.connection && Date.now() - this.openedAt > ATTACH_TIMEOUT_MS) {
+      this.close();
+      return;
+    }
     if (Date.now() - this.lastWrite >= this.options.pingMs && this.pending.length === 0) {
       this.write(PING_FRAME);
       this.lastWrite = Date.now();
@@ -365,10 +422,7 @@ class Subscriber {
   }
 
   private recheckDue(): boolean {
-    return (
-      Date.now() - this.checkedAt >= RECHECK_MS ||
-      (this.expiresAt !== undefined && this.expiresAt.getTime() <= Date.now())
-    );
+    return recheckIsDue(this.checkedAt, this.expiresAt, this.scope);
   }
 
   private startRecheck(): void {
@@ -382,13 +436,16 @@ class Subscriber {
     );
   }
 
-  /** Checks the subscriber's credentials again; throws UNAUTHORIZED when they no longer hold. */
+  /**
+   * Checks the subscriber's credentials and loads its scope again (`recheckSubscriber`); throws
+   * UNAUTHORIZED when they no longer hold.
+   */
   private async recheck(): Promise<void> {
-    const caller = await recheckCaller(this.request.services, this.actor);
-    if (!caller.actor) throw unauthorized(caller.refusal ?? 'Your session has ended; sign in again');
-    this.actor = caller.actor;
-    this.key = scopeKeyOf(this.actor);
-    this.expiresAt = caller.expiresAt;
+    const { actor, scope, expiresAt } = await recheckSubscriber(this.request.services, this.actor);
+    this.actor = actor;
+    this.scope = scope;
+    this.key = scopeKeyOf(actor, scope);
+    this.expiresAt = expiresAt;
     this.checkedAt = Date.now();
   }
 
@@ -401,13 +458,18 @@ class Subscriber {
     this.release();
     this.pending = [];
     this.pendingBytes = 0;
+    const last = errorFrame(this.options.formatError(this.request.mapError(error)));
     try {
-      this.controller.enqueue(errorFrame(this.options.formatError(this.request.mapError(error))));
-      this.controller.close();
+      if (this.connection) {
+        if (!this.connection.destroyed) this.connection.end(last);
+      } else if (this.controller) {
+        this.controller.enqueue(last);
+        this.controller.close();
+      }
     } catch {
       // the client went away already
     }
-    const outgoing = this.options.outgoing;
+    const outgoing = this.connection ?? this.options.outgoing;
     if (outgoing) {
       setTimeout(() => {
         if (outgoing.writableLength > 0) outgoing.destroy();
@@ -420,7 +482,9 @@ class Subscriber {
     if (this.closed) return;
     this.release();
     try {
-      this.controller.close();
+      if (this.connection) {
+        if (!this.connection.destroyed) this.connection.end();
+      } else this.controller?.close();
     } catch {
       // already closed or cancelled
     }
@@ -447,8 +511,63 @@ export async function openEventStream(
   options: StreamOptions,
 ): Promise<ReadableStream<Uint8Array>> {
   const subscriber = new Subscriber(request, options);
+  const stream = subscriber.webStream();
   await subscriber.open();
-  return subscriber.stream;
+  return stream;
+}
+
+/** The header that marks an answer as an open stream waiting for its connection (never sent). */
+export const STREAM_MARK = 'x-hdms-event-stream';
+
+/** Streams opened for a Node response, until `adoptEventStream` hands them their connection. */
+const awaitingConnection = new Map<string, Subscriber>();
+let streamSeq = 0;
+
+/**
+ * Opens `request` like `openEventStream`, for a Node server: the answer is an empty 200 response
+ * with `STREAM_MARK`, which goes back through the middlewares (they add their headers) to the
+ * adapter, whose `adoptEventStream` writes those headers and attaches the stream to the Node
+ * response. A stream no response comes for is closed after `ATTACH_TIMEOUT_MS`.
+ */
+export async function openNodeEventStream(
+  request: EventSubscriptionRequest,
+  options: StreamOptions,
+): Promise<Response> {
+  const subscriber = new Subscriber(request, options);
+  await subscriber.open();
+  const id = String(++streamSeq);
+  awaitingConnection.set(id, subscriber);
+  setTimeout(() => awaitingConnection.delete(id), ATTACH_TIMEOUT_MS).unref();
+  return new Response(null, { status: 200, headers: { ...SSE_HEADERS, [STREAM_MARK]: id } });
+}
+
+/**
+ * The Node adapter's last step: an answer marked by `openNodeEventStream` has its headers written
+ * to `connection` and its stream attached to it, and the adapter is told the answer was sent;
+ * any other answer is returned as it is.
+ */
+export function adoptEventStream(response: Response, connection: StreamConnection | undefined): Response {
+  const id = response.headers.get(STREAM_MARK);
+  if (id === null || !connection) return response;
+  const subscriber = awaitingConnection.get(id);
+  awaitingConnection.delete(id);
+  const headers: Record<string, string | string[]> = {};
+  response.headers.forEach((value, name) => {
+    if (name !== STREAM_MARK && name !== 'set-cookie') headers[name] = value;
+  });
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length) headers['set-cookie'] = cookies;
+  if (subscriber) {
+    connection.writeHead(response.status, headers);
+    subscriber.attach(connection);
+  } else {
+    // Gone meanwhile (closed while the answer went through the middlewares): ask to reconnect.
+    connection.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+    connection.end(
+      Buffer.from(JSON.stringify({ error: 'The event stream closed before it started; reconnect' })),
+    );
+  }
+  return new Response(null, { headers: { 'x-hono-already-sent': 'true' } });
 }
 
 /** A stream that only says `error` (as tRPC answers a subscription refused before it starts). */

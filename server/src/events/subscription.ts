@@ -3,6 +3,7 @@ import type { Database } from '@hdms/db';
 import { recheckCaller } from '../auth/index';
 import type { Actor, AppServices } from '../context';
 import { mfaEnrollmentRefusal } from '../domain/access/policy';
+import { type AccessScope, loadScope } from '../domain/access/scope';
 import { badRequest, DomainError, forbidden, unauthorized, unavailable } from '../domain/errors';
 import type { EventType } from '../domain/events/record';
 import { type ChangeEventView, mayDeliver, scopeKeyOf, viewOf } from './delivery';
@@ -61,11 +62,55 @@ export async function checkResumePoint(db: Database, lastEventId: number | undef
   }
 }
 
-/** True when an internal event says the subscriber's own standing changed (check it again). */
+/**
+ * True when an internal event says the subscriber's own standing or reach changed (check it and
+ * load its scope again): its account or token, or the consents and emergency accesses of its
+ * Doctor record.
+ */
 export function concernsSubscriber(actor: Actor, event: StoredEvent): boolean {
   return (
     (event.type === 'account.changed' && actor.type === 'user' && event.entityId === actor.id) ||
-    (event.type === 'serviceToken.changed' && actor.type === 'service' && event.entityId === actor.id)
+    (event.type === 'serviceToken.changed' && actor.type === 'service' && event.entityId === actor.id) ||
+    (event.type === 'access.changed' && actor.type === 'user' && event.entityId === actor.doctorId)
+  );
+}
+
+/**
+ * The subscriber as they stand now, and their scope: credentials checked again (`recheckCaller`)
+ * and the scope loaded again (`loadScope`: a consent revoked, an emergency access ended or
+ * expired). UNAUTHORIZED when they may no longer act; FORBIDDEN while their account must still
+ * enroll in MFA (`MFA_REQUIRED_ROLES`).
+ */
+export async function recheckSubscriber(
+  services: SubscriptionServices,
+  actor: Actor,
+): Promise<{ actor: Actor; scope: AccessScope; expiresAt: Date | undefined }> {
+  const caller = await recheckCaller(services, actor);
+  if (!caller.actor) throw unauthorized(caller.refusal ?? 'Your session has ended; sign in again');
+  const mfaRefusal = mfaEnrollmentRefusal(caller.actor, services.config.mfaRequiredRoles, false);
+  if (mfaRefusal) throw forbidden(mfaRefusal);
+  return {
+    actor: caller.actor,
+    scope: await loadScope(services.db, caller.actor),
+    expiresAt: caller.expiresAt,
+  };
+}
+
+/**
+ * Whether a subscription must check its subscriber again before delivering anything more: a
+ * minute since the last check, its session's idle deadline passed, or one of its consents or
+ * emergency accesses has ended by itself (`scope.validUntil`).
+ */
+export function recheckIsDue(
+  checkedAt: number,
+  expiresAt: Date | undefined,
+  scope: AccessScope,
+  now = Date.now(),
+): boolean {
+  return (
+    now - checkedAt >= RECHECK_MS ||
+    (expiresAt !== undefined && expiresAt.getTime() <= now) ||
+    (scope.validUntil !== null && scope.validUntil <= now)
   );
 }
 
@@ -95,18 +140,21 @@ export function resumeLater(message: string): DomainError {
  * One subscription of `events.onChange`: first the events after `lastEventId` read from the table
  * (a resume), then the live events the feed hands over, in id order, each once. Every event is
  * checked against the subscriber's scope and the current assignments (`mayReceiveEvent`) before
- * it is sent, and the subscriber's own standing (session, account, links, token) is checked again
- * when it changes, when its session would expire, and every minute: a subscriber who may no
- * longer act gets UNAUTHORIZED and the subscription ends.
+ * it is sent, and the subscriber's own standing (session, account, links, token) and scope
+ * (consents, emergency accesses) are checked again when they change, when its session would
+ * expire or a grant ends, and every minute: a subscriber who may no longer act gets UNAUTHORIZED
+ * and the subscription ends.
  */
 export async function* followEvents(
   services: SubscriptionServices,
   subscriber: Actor,
+  subscriberScope: AccessScope,
   filter: SubscriptionFilter,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<TrackedEnvelope<ChangeEventView>> {
   const { db } = services;
   let actor = subscriber;
+  let scope = subscriberScope;
   let expiresAt: Date | undefined;
   let checkedAt = 0;
   const types = filter.types?.length ? new Set<string>(filter.types) : null;
@@ -149,23 +197,16 @@ export async function* followEvents(
   const onAbort = () => wake();
   signal?.addEventListener('abort', onAbort, { once: true });
 
-  /** Checks the subscriber's credentials again; ends the subscription if they no longer hold. */
+  /** Checks the subscriber's credentials and scope again; ends the subscription if they no longer hold. */
   const recheck = async () => {
-    const caller = await recheckCaller(services, actor);
-    if (!caller.actor) throw unauthorized(caller.refusal ?? 'Your session has ended; sign in again');
-    const mfaRefusal = mfaEnrollmentRefusal(caller.actor, services.config.mfaRequiredRoles, false);
-    if (mfaRefusal) throw forbidden(mfaRefusal);
-    actor = caller.actor;
-    expiresAt = caller.expiresAt;
+    ({ actor, scope, expiresAt } = await recheckSubscriber(services, actor));
     checkedAt = Date.now();
   };
 
   let last = filter.lastEventId ?? feed.from;
   /** The page's events this subscriber receives, in order; rechecks the subscriber where needed. */
   async function* deliver(page: EventPage) {
-    if (Date.now() - checkedAt >= RECHECK_MS || (expiresAt && expiresAt.getTime() <= Date.now())) {
-      await recheck();
-    }
+    if (recheckIsDue(checkedAt, expiresAt, scope)) await recheck();
     for (let i = 0; i < page.events.length; i++) {
       const stored = page.events[i]!;
       if (stored.id <= last) continue;
@@ -175,7 +216,7 @@ export async function* followEvents(
         continue;
       }
       if (!passesFilter(stored, types, filter.patientId)) continue;
-      if (!mayDeliver(page, i, actor, scopeKeyOf(actor))) continue;
+      if (!mayDeliver(page, i, actor, scope, scopeKeyOf(actor, scope))) continue;
       yield tracked(String(stored.id), viewOf(stored as StoredEvent & { type: EventType }));
     }
   }
@@ -207,14 +248,15 @@ export async function* followEvents(
       }
       if (ended) throw resumeLater('The server is shutting down; reconnect with lastEventId to resume');
       // Until a page or the end comes, or it is time to check the subscriber again.
-      const untilRecheck = Math.max(1000, checkedAt + RECHECK_MS - Date.now());
+      const recheckAt = Math.min(checkedAt + RECHECK_MS, scope.validUntil ?? Number.POSITIVE_INFINITY);
+      const untilRecheck = Math.max(1000, recheckAt - Date.now());
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         notify = resolve;
         timer = setTimeout(resolve, untilRecheck);
       });
       clearTimeout(timer);
-      if (!signal?.aborted && !ended && waiting.length === 0 && Date.now() - checkedAt >= RECHECK_MS) {
+      if (!signal?.aborted && !ended && waiting.length === 0 && recheckIsDue(checkedAt, expiresAt, scope)) {
         await recheck();
       }
     }
@@ -233,6 +275,8 @@ export class EventSubscriptionRequest implements AsyncIterable<TrackedEnvelope<C
   constructor(
     readonly services: SubscriptionServices,
     readonly actor: Actor,
+    /** The actor's scope as the request loaded it (the subscription loads it again as it changes). */
+    readonly scope: AccessScope,
     readonly filter: SubscriptionFilter,
     readonly signal: AbortSignal | undefined,
     /** Maps a failure to the transport's error (a failure while the stream runs skips the middleware). */
@@ -241,7 +285,7 @@ export class EventSubscriptionRequest implements AsyncIterable<TrackedEnvelope<C
 
   async *[Symbol.asyncIterator](): AsyncGenerator<TrackedEnvelope<ChangeEventView>> {
     try {
-      yield* followEvents(this.services, this.actor, this.filter, this.signal);
+      yield* followEvents(this.services, this.actor, this.scope, this.filter, this.signal);
     } catch (error) {
       throw this.mapError(error);
     }

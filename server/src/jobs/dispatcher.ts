@@ -12,7 +12,7 @@ import { yieldOnBusy } from './sqlite';
 import {
   type ClaimedJob,
   claimJobs,
-  hasClaimable,
+  nextClaimable,
   type QueuePolicy,
   recordFailure,
   renewLease,
@@ -23,8 +23,10 @@ import type { JobType } from './types';
 /** Options of a dispatcher. */
 export interface DispatcherOptions extends JobRunnerOptions {
   /**
-   * The longest wait between two looks for jobs from other server instances (default 250 ms):
-   * after finding work the dispatcher looks again after `MIN_POLL_MS`, doubling while idle.
+   * The longest wait between two looks while idle (default `IDLE_LOOK_MS`): after finding work the
+   * dispatcher looks again after `MIN_POLL_MS`, doubling while idle, and sooner when the look saw
+   * a job coming due. Jobs that other instances queue wake it through `wake()` (the server calls
+   * it for each `job.queued` change event its event feed reads), so this is only a safety net.
    */
   pollMs?: number;
   /** How often to make sure the recurring jobs are queued (default one minute). */
@@ -40,6 +42,14 @@ const INTERRUPT_GRACE_MS = 1_000;
 
 /** The shortest wait between two looks for jobs of other instances (doubling while idle, up to `pollMs`). */
 const MIN_POLL_MS = 20;
+
+/**
+ * The longest an idle dispatcher goes without a look (README: background jobs). A look also
+ * learns when the next queued job comes due or the next lease ends, and the dispatcher wakes then;
+ * jobs queued by other instances wake it through the event feed (`job.queued`), within its
+ * 250 ms. So this only bounds what a lost wake-up could delay.
+ */
+export const IDLE_LOOK_MS = 5_000;
 
 /**
  * Interactive jobs claimed ahead, ready to start, at most (beyond one per thread): a claim takes
@@ -72,9 +82,10 @@ type HardStop = 'timeout' | 'lease-lost' | 'shutdown';
  * ready (as many as threads) to start the moment a thread frees up; bulk jobs (`lane: 'bulk'`,
  * imports) use at most `JOBS_BULK_THREADS` threads and only free ones, and a running bulk job is
  * asked to yield its thread at its next batch whenever interactive jobs are ready and no thread
- * is free. It wakes at once when a job is committed in this process (any thread), and otherwise
- * looks for jobs from other instances and for retries coming due after `MIN_POLL_MS`, doubling
- * while it finds none, up to `pollMs`. While a job is claimed, its lease is renewed every third of
+ * is free. It wakes at once when a job is committed in this process (any thread) and when the
+ * server's event feed reads a `job.queued` event of another instance (`wake()`); a retry or a
+ * delayed job wakes it when it comes due, and a lease that ends (its instance died) when it ends.
+ * Idle, it looks at most every `pollMs` (a safety net) and costs nothing in between. While a job is claimed, its lease is renewed every third of
  * `JOB_LEASE_SECONDS`; a run whose lease was taken over is abandoned. A run past its type's time
  * limit is abandoned and its thread terminated: it counts as a failed attempt. Failures are
  * retried with exponential backoff up to the type's `maxAttempts`. `stop` ends all of it
@@ -148,7 +159,7 @@ export class JobDispatcher {
     this.logger = logger.child({ component: 'jobs', instance: this.instance });
     this.types = jobRegistry(config);
     this.runner = options.runner ?? createJobRunner(serverDb, config, logger, this.types, options);
-    this.pollMs = options.pollMs ?? 250;
+    this.pollMs = options.pollMs ?? IDLE_LOOK_MS;
     this.recurringCheckMs = options.recurringCheckMs ?? 60_000;
     this.capacity = config.workerThreads;
     this.bulkCapacity = Math.min(config.workerThreads, config.jobs.bulkThreads);
@@ -249,8 +260,9 @@ export class JobDispatcher {
    * `READY_AHEAD`): a thread that frees up starts a ready job at once, and a claim (one
    * transaction) takes every job it has room for. Bulk jobs
    * are claimed only for a free thread within `JOBS_BULK_THREADS`, and only while no interactive
-   * job is ready. An idle look (not woken, nothing found last time) first checks with one cheap
-   * read that anything is due at all.
+   * job is ready. An idle look (not woken, nothing found last time) first reads, in one cheap
+   * statement, when the next job comes due (or the next lease ends), claims if that is now, and
+   * otherwise sleeps until then (at most `pollMs`).
    */
   private async loop(): Promise<void> {
     let idleMs = MIN_POLL_MS;
@@ -259,6 +271,8 @@ export class JobDispatcher {
       this.waker.reset();
       let full = false;
       let claimedAny = false;
+      /** When the idle look saw the next job coming due (or a lease ending), if later than now. */
+      let dueIn: number | null = null;
       // Woken by a commit or a finished run, or just found work: claim without the cheap look.
       const look = !woken && idleMs > MIN_POLL_MS;
       try {
@@ -268,10 +282,14 @@ export class JobDispatcher {
           this.ready.length > 0
             ? 0
             : Math.min(this.bulkCapacity - this.activeIn(true), this.capacity - this.active.size);
-        if (
-          (interactiveRoom > 0 || bulkRoom() > 0) &&
-          (!look || (await hasClaimable(this.db, [...this.interactiveTypes, ...this.bulkTypes])))
-        ) {
+        let claimable = interactiveRoom > 0 || bulkRoom() > 0;
+        if (claimable && look) {
+          const next = await nextClaimable(this.db, [...this.interactiveTypes, ...this.bulkTypes]);
+          const wait = next === null ? null : next.getTime() - Date.now();
+          claimable = wait !== null && wait <= 0;
+          if (wait !== null && wait > 0) dueIn = wait;
+        }
+        if (claimable) {
           const interactive = await this.claim(this.interactiveTypes, interactiveRoom);
           if (interactive === null) break;
           this.ready.push(...interactive);
@@ -290,7 +308,8 @@ export class JobDispatcher {
       }
       if (full) continue;
       idleMs = claimedAny || this.waker.woken ? MIN_POLL_MS : Math.min(this.pollMs, idleMs * 2);
-      await this.waker.sleep(idleMs);
+      // A job comes due before the next look: look just after it does (no earlier than MIN_POLL_MS).
+      await this.waker.sleep(dueIn === null ? idleMs : Math.max(MIN_POLL_MS, Math.min(idleMs, dueIn + 1)));
     }
   }
 

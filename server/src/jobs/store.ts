@@ -219,11 +219,12 @@ async function failJob(
 }
 
 /**
- * Whether any job of `types` could be claimed now (one queued and due, or one whose lease ran
- * out): two indexed reads outside any transaction, so an idle dispatcher's look costs little.
+ * When a job of `types` can next be claimed (queued and due, or its lease ended): null when none
+ * is queued or running. One indexed read outside any transaction, so an idle dispatcher's look
+ * costs little.
  */
-export function hasClaimable(db: Database, types: readonly string[]): Promise<boolean> {
-  return jobsRepo.anyClaimable(db, { types, now: new Date() });
+export function nextClaimable(db: Database, types: readonly string[]): Promise<Date | null> {
+  return jobsRepo.nextClaimableAt(db, { types });
 }
 
 /**

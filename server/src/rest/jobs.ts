@@ -80,8 +80,8 @@ export const jobsRoutes: RestRoute[] = [
     path: '/jobs/:id/result',
     summary: 'Download a finished patient export',
     description:
-      'The document a succeeded `patient.export` job wrote, as a JSON attachment: for the patient and their doctor only (checked at every download, audited as a read of the patient); 404 for anyone else and once it has expired.',
-    access: 'the patient, their doctor',
+      'The document a succeeded `patient.export` job wrote, as a JSON attachment: for the patient and their doctors only (assigned, or given consent; checked at every download, audited as a read of the patient); 404 for anyone else (emergency access included) and once it has expired.',
+    access: 'the patient, their doctors (assigned, or given consent)',
     answers: {
       200: {
         description: 'The export document',

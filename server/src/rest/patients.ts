@@ -70,8 +70,8 @@ export const patientsRoutes: RestRoute[] = [
     path: '/patients/:id/export',
     summary: "Export a patient's full record (in the background)",
     description:
-      'Queues a `patient.export` job writing the record (patient, doctor, check history, notes, revisions) as one JSON document; download it from `GET /jobs/{job_id}/result` once the job has succeeded. Asking again while your export of the patient is queued or running, or finished with no change to the record since, answers the same job. At most EXPORTS_PER_HOUR (default 10) new exports an hour per account, within the export storage quota (EXPORT_STORAGE_MAX_MB, an eighth of it per account): 429 with Retry-After beyond.',
-    access: 'the patient, their doctor',
+      'Queues a `patient.export` job writing the record (patient, doctor, check history, notes, revisions) as one JSON document; download it from `GET /jobs/{job_id}/result` once the job has succeeded. A doctor who reaches the patient only by emergency access is refused (403). Asking again while your export of the patient is queued or running, or finished with no change to the record since, answers the same job. At most EXPORTS_PER_HOUR (default 10) new exports an hour per account, within the export storage quota (EXPORT_STORAGE_MAX_MB, an eighth of it per account): 429 with Retry-After beyond.',
+    access: 'the patient, their doctors (assigned, or given consent)',
     answers: {
       202: acceptedAnswer,
     },

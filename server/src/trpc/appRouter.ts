@@ -1,8 +1,10 @@
 import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
 import { createCallerFactory, router } from './init';
+import { accessRouter } from './access';
 import { auditRouter } from './audit';
 import { authRouter } from './auth';
 import { checkHistoryRouter } from './checkHistory';
+import { consentRouter } from './consent';
 import { doctorsRouter } from './doctors';
 import { eventsRouter } from './events';
 import { jobsRouter } from './jobs';
@@ -23,6 +25,8 @@ export const appRouter = router({
   serviceTokens: serviceTokensRouter,
   jobs: jobsRouter,
   events: eventsRouter,
+  access: accessRouter,
+  consent: consentRouter,
 });
 
 /** The API's type, for clients (the SDK imports it with `import type`). */

@@ -5,6 +5,7 @@ import { idSchema } from '../lib/schemas';
 import { roleOrServiceProcedure, roleProcedure } from './procedures';
 import { router } from './init';
 import { listAudit, listMyAccess } from '../domain/audit/queries';
+import { emergencyListInput, listEmergencyAccesses } from '../domain/emergency/index';
 
 const AUDIT_ACTIONS = [
   'read',
@@ -52,8 +53,17 @@ export const auditRouter = router({
   myAccess: roleProcedure('patient')
     .meta({
       description:
-        'Who read or changed my record (patient; refused attempts are for admins): actor name and role, action, procedure and time, newest first, a page at a time. An account not yet linked to a patient record gets an empty list.',
+        'Who read or changed my record (patient; refused attempts are for admins): actor name and role, action, procedure and time, newest first, a page at a time; an access under emergency access has `emergency: true` and the `reason` given. An account not yet linked to a patient record gets an empty list.',
     })
     .input(pageInput.default({}))
     .query(({ ctx, input }) => listMyAccess(ctx, input)),
+
+  emergencyAccess: roleOrServiceProcedure('admin')
+    .meta({
+      description:
+        'Emergency (break-the-glass) accesses, newest first, a page at a time (cursor = the last id seen): patient, doctor, the account that opened it, reason, opened, expires, ended, and `status` (open, expired, ended). Filters: patientId, doctorId, status; `search` matches the names and the reason. Admins and services with audit:read; reading it is audited.',
+      scope: 'audit:read',
+    })
+    .input(emergencyListInput.default({}))
+    .query(({ ctx, input }) => listEmergencyAccesses(ctx, input)),
 });

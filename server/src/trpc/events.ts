@@ -38,7 +38,7 @@ export const eventsRouter = router({
   onChange: subscriberProcedure
     .meta({
       description:
-        'Subscribe (server-sent events) to changes as they commit: doctor.created/updated, patient.created/updated, checkHistory.created, note.created, job.queued/running/succeeded/failed/cancelled. Each event names the record, its patient and the fields changed, never their values; you receive only events about records you may read, checked against current assignments. Filter with `types` and `patientId`. Every event carries its id: reconnecting with `lastEventId` (the SDK does it for you) delivers every event you missed, in order, none twice. An id older than EVENT_RETENTION_HOURS is PRECONDITION_FAILED: refetch, then subscribe afresh.',
+        'Subscribe (server-sent events) to changes as they commit: doctor.created/updated, patient.created/updated, checkHistory.created, note.created, job.queued/running/succeeded/failed/cancelled, emergency.opened (admins and the patient’s assigned doctor). Each event names the record, its patient and the fields changed, never their values; you receive only events about records you may read, checked against current assignments, consents and emergency accesses. Filter with `types` and `patientId`. Every event carries its id: reconnecting with `lastEventId` (the SDK does it for you) delivers every event you missed, in order, none twice. An id older than EVENT_RETENTION_HOURS is PRECONDITION_FAILED: refetch, then subscribe afresh.',
     })
     .input(onChangeInput.default({}))
     // The server's own SSE writer serves what this returns (events/stream.ts); tRPC iterates it
@@ -48,6 +48,7 @@ export const eventsRouter = router({
         new EventSubscriptionRequest(
           ctx,
           ctx.actor,
+          ctx.scope,
           {
             types: input.types,
             patientId: input.patientId,

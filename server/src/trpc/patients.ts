@@ -45,21 +45,25 @@ export const patientsRouter = router({
   list: authedProcedure
     .meta({
       description:
-        'Patients in your scope by id, a page at a time (cursor = the last id seen). Filters: `doctorId`; `search` matches the name, ignoring case.',
+        'Patients in your scope by id, a page at a time (cursor = the last id seen); for a doctor each says why it is visible (`access`: assigned, consent, emergency). Filters: `doctorId`; `search` matches the name, ignoring case.',
       scope: 'patients:read',
     })
     .input(patientListInput.default({}))
     .query(({ ctx, input }) => listPatients(ctx, input)),
 
   get: authedProcedure
-    .meta({ description: "One patient's record, as your role may see it.", scope: 'patients:read' })
+    .meta({
+      description:
+        "One patient's record, as your role may see it; for a doctor with `access` (assigned, consent, emergency).",
+      scope: 'patients:read',
+    })
     .input(patientGetInput)
     .query(({ ctx, input }) => getPatient(ctx, input.id)),
 
   update: roleOrServiceProcedure('admin', 'doctor')
     .meta({
       description:
-        "Change a patient's record. Admins: name, age, gender, doctorId, roomNumber, bedNumber. The patient's doctor: name, age, gender, diagnosis, prescribedMedicine. Each change is kept as a revision.",
+        "Change a patient's record. Admins: name, age, gender, doctorId, roomNumber, bedNumber. The patient's assigned doctor: name, age, gender, diagnosis, prescribedMedicine; a doctor by consent or emergency access: diagnosis, prescribedMedicine. Each change is kept as a revision.",
       scope: 'patients:write',
     })
     .input(patientUpdateInput)
@@ -102,7 +106,7 @@ export const patientsRouter = router({
   export: roleProcedure('doctor', 'patient')
     .meta({
       description:
-        "Export a patient's full record (patient, doctor, check history, notes, revisions) as one JSON document: the patient themself or their doctor. Returns { jobId } at once; when jobs.get shows it succeeded, download it from GET /jobs/:id/result (kept EXPORT_RETENTION_HOURS, default 24). Asking again while your export of the patient is queued or running, or finished with no change to the record since, returns that job. At most EXPORTS_PER_HOUR (default 10) new exports an hour per account, within EXPORT_STORAGE_MAX_MB (an eighth of it per account): TOO_MANY_REQUESTS beyond.",
+        "Export a patient's full record (patient, doctor, check history, notes, revisions) as one JSON document: the patient themself or their doctors (assigned, or given consent; never under emergency access: FORBIDDEN). Returns { jobId } at once; when jobs.get shows it succeeded, download it from GET /jobs/:id/result (kept EXPORT_RETENTION_HOURS, default 24). Asking again while your export of the patient is queued or running, or finished with no change to the record since, returns that job. At most EXPORTS_PER_HOUR (default 10) new exports an hour per account, within EXPORT_STORAGE_MAX_MB (an eighth of it per account): TOO_MANY_REQUESTS beyond.",
     })
     .input(patientExportInput)
     .mutation(async ({ ctx, input }) => ({

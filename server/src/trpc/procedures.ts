@@ -5,7 +5,7 @@ import { badRequest, forbidden, safeError, unauthorized } from '../domain/errors
 import { toTRPCError } from '../errors';
 import { recordRefusal } from '../domain/audit/record';
 import { baseProcedure, middleware } from './init';
-import { scopeOf } from '../domain/access/scope';
+import { loadScope } from '../domain/access/scope';
 
 /**
  * The procedure tiers. Each checks who may call (the rules are `access/`'s) and narrows
@@ -36,16 +36,19 @@ export const publicProcedure = baseProcedure.use(async ({ ctx, path, getRawInput
 
 /**
  * A procedure behind `rule` (and, for an account that must still enroll in MFA, behind that: see
- * `mfaEnrollmentRefusal`); the resolver's `ctx.actor` is `A`.
+ * `mfaEnrollmentRefusal`); the resolver's `ctx.actor` is `A`, and `ctx.scope` the actor's scope
+ * as it stands (`loadScope`: for a linked doctor one query of their consents and emergency
+ * accesses, for anyone else none), computed once for the request after the tier admitted it.
  */
 function tier<A extends Actor>(rule: TierRule) {
-  return publicProcedure.use(({ ctx, meta, next }) => {
+  return publicProcedure.use(async ({ ctx, meta, next }) => {
     if (!ctx.actor) throw unauthorized(ctx.refusal ?? undefined);
     const refusal =
       tierRefusal(ctx.actor, rule, meta?.scope) ??
       mfaEnrollmentRefusal(ctx.actor, ctx.config.mfaRequiredRoles, meta?.mfaEnrollment === true);
     if (refusal) throw forbidden(refusal);
-    return next({ ctx: { ...ctx, actor: ctx.actor as A, scope: scopeOf(ctx.actor) } });
+    const scope = await loadScope(ctx.db, ctx.actor);
+    return next({ ctx: { ...ctx, actor: ctx.actor as A, scope } });
   });
 }
 

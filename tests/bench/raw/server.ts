@@ -275,12 +275,46 @@ const ADMISSION_COLUMNS = 'id, name, age, gender, doctor_id, room_number, bed_nu
 const columnsFor = (user: User) =>
   clinical(user) ? `${ADMISSION_COLUMNS}, diagnosis, prescribed_medicine` : ADMISSION_COLUMNS;
 
-/** The caller's scope as SQL: admins all, a doctor their patients, a patient themself; null: none. */
-function scopeOf(user: User): { sql: string; params: unknown[] } | null {
-  if (user.role === 'admin') return { sql: '1 = 1', params: [] };
-  if (user.role === 'doctor')
-    return user.doctorId === null ? null : { sql: 'doctor_id = ?', params: [user.doctorId] };
-  return user.patientId === null ? null : { sql: 'id = ?', params: [user.patientId] };
+/** HDMS's one statement for a doctor's consents in force and open emergency accesses. */
+const GRANTS_SQL = `SELECT 'consent' AS kind, id, patient_id AS patientId, expires_at AS expiresAt, NULL AS reason
+       FROM consent_grants
+      WHERE doctor_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
+     UNION ALL
+     SELECT 'emergency' AS kind, id, patient_id AS patientId, expires_at AS expiresAt, reason
+       FROM emergency_accesses
+      WHERE doctor_id = ? AND ended_at IS NULL AND expires_at > ?`;
+
+/** Why a doctor reaches a patient beyond assignment: patient id → 'consent' or 'emergency'. */
+type Grants = Map<number, 'consent' | 'emergency'>;
+
+/**
+ * The caller's scope as SQL: admins all, a doctor their patients and those they reach by consent or
+ * emergency access (read with HDMS's statement), a patient themself; null: none.
+ */
+async function scopeOf(
+  store: Store,
+  user: User,
+): Promise<{ sql: string; params: unknown[]; grants: Grants | null } | null> {
+  if (user.role === 'admin') return { sql: '1 = 1', params: [], grants: null };
+  if (user.role === 'doctor') {
+    if (user.doctorId === null) return null;
+    const now = store.date(new Date());
+    const rows = await store.all(GRANTS_SQL, [user.doctorId, now, user.doctorId, now]);
+    const grants: Grants = new Map();
+    for (const row of rows) {
+      const id = Number(row.patientId);
+      if (row.kind === 'consent' || !grants.has(id))
+        grants.set(id, row.kind === 'consent' ? 'consent' : 'emergency');
+    }
+    if (grants.size === 0) return { sql: 'doctor_id = ?', params: [user.doctorId], grants };
+    const ids = [...grants.keys()];
+    return {
+      sql: `(doctor_id = ? OR id IN (${ids.map(() => '?').join(',')}))`,
+      params: [user.doctorId, ...ids],
+      grants,
+    };
+  }
+  return user.patientId === null ? null : { sql: 'id = ?', params: [user.patientId], grants: null };
 }
 
 interface PatientView {
@@ -295,9 +329,10 @@ interface PatientView {
   updatedAt: Date;
   diagnosis?: string | null;
   prescribedMedicine?: string | null;
+  access?: 'assigned' | 'consent' | 'emergency';
 }
 
-function view(store: Store, user: User, row: Row): PatientView {
+function view(store: Store, user: User, row: Row, grants: Grants | null): PatientView {
   const patient: PatientView = {
     id: row.id as number,
     name: row.name as string,
@@ -312,6 +347,11 @@ function view(store: Store, user: User, row: Row): PatientView {
   if (clinical(user)) {
     patient.diagnosis = (row.diagnosis as string | null) ?? null;
     patient.prescribedMedicine = (row.prescribed_medicine as string | null) ?? null;
+  }
+  if (grants) {
+    const access =
+      patient.doctorId !== null && patient.doctorId === user.doctorId ? 'assigned' : grants.get(patient.id);
+    if (access) patient.access = access;
   }
   return patient;
 }
@@ -351,7 +391,7 @@ async function listPatients(
   limit: number,
   cursor: number | null,
 ): Promise<{ items: PatientView[]; nextCursor: number | null }> {
-  const scope = scopeOf(source.user);
+  const scope = await scopeOf(store, source.user);
   if (!scope) return { items: [], nextCursor: null };
   const after = cursor ? ' AND id > ?' : '';
   const rows = await store.all(
@@ -359,7 +399,7 @@ async function listPatients(
     [...scope.params, ...(cursor ? [cursor] : []), limit + 1],
   );
   const page = rows.slice(0, limit);
-  const items = page.map((row) => view(store, source.user, row));
+  const items = page.map((row) => view(store, source.user, row, scope.grants));
   if (items.length) {
     await audit(
       store,
@@ -374,7 +414,7 @@ async function listPatients(
 }
 
 async function getPatient(store: Store, source: Source, id: number): Promise<PatientView> {
-  const scope = scopeOf(source.user);
+  const scope = await scopeOf(store, source.user);
   const rows = scope
     ? await store.all(
         `SELECT ${columnsFor(source.user)} FROM patients WHERE (${scope.sql} AND id = ?) LIMIT 1`,
@@ -385,7 +425,7 @@ async function getPatient(store: Store, source: Source, id: number): Promise<Pat
     await audit(store, store, source, 'denied', 'patients.get', [id]);
     throw new HttpError(404, 'Patient not found');
   }
-  const patient = view(store, source.user, rows[0]);
+  const patient = view(store, source.user, rows[0], scope?.grants ?? null);
   await audit(store, store, source, 'read', 'patients.get', [patient.id]);
   return patient;
 }

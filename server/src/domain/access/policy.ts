@@ -2,21 +2,22 @@ import { type PatientColumn, patientInScope, type Role } from '@hdms/db';
 import type { Actor, UserActor } from '../actor';
 import { forbidden } from '../errors';
 import { entityOf, type EventType } from '../events/record';
-import { patientsReached, scopeOf } from './scope';
+import { type AccessScope, accessOf, type PatientAccess, patientsReached } from './scope';
 import type { Scope } from './tokenScopes';
 
 /**
  * The access policy of HDMS, in one place: every rule of who may see or do what is a pure
  * function here, of the actor and the record (no queries). Which patients a caller reaches is
  * `scope.ts`'s `scopeOf`, applied by the repositories to every read. The domain calls these;
- * procedure tiers (`trpc/procedures.ts`) use them to narrow the actor before a resolver runs. New
- * rules (consent grants, emergency access) are new facts and functions here, not edits across
- * routers.
+ * procedure tiers (`trpc/procedures.ts`) use them to narrow the actor before a resolver runs.
+ * Consent grants and emergency access are facts of the scope (`scope.ts`); what they allow is here.
  *
  * In short:
  * - admin: accounts, doctors, patients' admission data, check-up times, service tokens, the audit
  *   log; never clinical content (diagnosis, prescribed medicine, notes, clinical revisions);
- * - doctor: the full record of the patients assigned to their linked Doctor record;
+ * - doctor: the full record of the patients assigned to their linked Doctor record, and the care
+ *   team's clinical rights over patients who consented or that they opened by emergency access
+ *   (admission data stays the admins'; no export under emergency access);
  * - patient: their own full record, notes, check-ups and who accessed it; writes nothing;
  * - an account not linked to a record: no patient at all;
  * - a service token: what its scopes name, with admin-level (never clinical) data.
@@ -142,6 +143,26 @@ function writablePatientFields(actor: Actor): readonly PatientField[] {
   return [];
 }
 
+/**
+ * Throws FORBIDDEN, naming the fields, if `fields` holds one a doctor may not change on a patient
+ * they reach by `access`: through consent or emergency access only the clinical fields (name, age,
+ * gender stay with the assigned doctor and admins, like doctor, room and bed). Checked once the
+ * patient is found in scope, after `assertMayChangePatientFields`.
+ */
+export function assertMayChangeReachedPatient(
+  actor: Actor,
+  access: PatientAccess | null,
+  fields: string[],
+): void {
+  if (!hasRole(actor, 'doctor') || access === null || access === 'assigned') return;
+  const denied = fields.filter((field) => !isClinicalField(field));
+  if (denied.length === 0) return;
+  const how = access === 'consent' ? "through the patient's consent" : 'by emergency access';
+  throw forbidden(
+    `You may not change ${denied.join(', ')}: you reach this patient ${how}, which allows clinical changes (diagnosis, prescribedMedicine) only; admission data is changed by the assigned doctor or an admin`,
+  );
+}
+
 /** Throws FORBIDDEN, naming the fields, if `fields` holds one the actor may not change. */
 export function assertMayChangePatientFields(actor: Actor, fields: string[]): void {
   const allowed: readonly string[] = writablePatientFields(actor);
@@ -173,6 +194,19 @@ export function mayImportPatients(actor: Actor): actor is UserActor<'admin'> {
  */
 export function mayExportPatients(actor: Actor): boolean {
   return canReadClinical(actor);
+}
+
+/**
+ * Throws FORBIDDEN when the caller reaches the patient only by emergency access: it opens the
+ * record to read and treat, never to take away (no export, single or bulk). The care team and a
+ * consented doctor may export.
+ */
+export function assertMayExportReached(access: PatientAccess | null): void {
+  if (access === 'emergency') {
+    throw forbidden(
+      'Emergency access does not allow exports: it opens the record for reading and treatment only. Ask the patient for consent, or the assigned doctor, for an export',
+    );
+  }
 }
 
 // --- Background jobs -------------------------------------------------------------------------
@@ -232,33 +266,50 @@ export interface EventSubject {
 export const EVENT_SCOPES: readonly Scope[] = ['doctors:read', 'patients:read', 'checkHistory:read'];
 
 /**
- * True when `actor` reaches the patient as the patient's current assignment stands (`facts`):
- * the same rule as every read (`scopeOf`, `patientInScope`), applied to the patient's row.
+ * True when a caller with `scope` reaches the patient as the patient's current assignment stands
+ * (`facts`): the same rule as every read (`scopeOf`, `patientInScope`), applied to the patient's row.
  */
-function reachesPatient(actor: Actor, patientId: number | null, facts: EventFacts, need: Scope): boolean {
+function reachesPatient(
+  scope: AccessScope,
+  patientId: number | null,
+  facts: EventFacts,
+  need: Scope,
+): boolean {
   if (patientId === null || !facts.patientDoctor.has(patientId)) return false;
   const doctorId = facts.patientDoctor.get(patientId) ?? null;
-  return patientInScope(patientsReached(scopeOf(actor), need), { id: patientId, doctorId });
+  return patientInScope(patientsReached(scope, need), { id: patientId, doctorId });
 }
 
 /**
- * Whether `actor` may receive an event (`events.onChange`), decided for each event against the
- * current assignments: exactly who may read the record it is about. Doctor events: every
- * signed-in person, services with `doctors:read`. Patient events: the patient's scope
- * (`patients.get`). Check-up events: the patient's scope (`checkHistory.list`; services with
- * `checkHistory:read`). Note events: the patient's doctor and the patient only, as notes are
- * read. Job events: whoever started the job, and admins.
+ * Whether `actor` (with its current `scope`) may receive an event (`events.onChange`), decided for
+ * each event against the current assignments: exactly who may read the record it is about. Doctor
+ * events: every signed-in person, services with `doctors:read`. Patient events: the patient's
+ * scope (`patients.get`: the care team, consented and emergency doctors included). Check-up
+ * events: the patient's scope (`checkHistory.list`; services with `checkHistory:read`). Note
+ * events: the patient's doctors and the patient only, as notes are read. Job events: whoever
+ * started the job, and admins. `emergency.opened`: admins and the patient's assigned doctor.
  */
-export function mayReceiveEvent(actor: Actor, event: EventSubject, facts: EventFacts): boolean {
+export function mayReceiveEvent(
+  actor: Actor,
+  scope: AccessScope,
+  event: EventSubject,
+  facts: EventFacts,
+): boolean {
   switch (entityOf(event.type)) {
     case 'doctor':
       return actor.type === 'user' || actor.scopes.includes('doctors:read');
     case 'patient':
-      return reachesPatient(actor, event.patientId, facts, 'patients:read');
+      return reachesPatient(scope, event.patientId, facts, 'patients:read');
     case 'checkHistory':
-      return reachesPatient(actor, event.patientId, facts, 'checkHistory:read');
+      return reachesPatient(scope, event.patientId, facts, 'checkHistory:read');
     case 'note':
-      return canReadClinical(actor) && reachesPatient(actor, event.patientId, facts, 'patients:read');
+      return canReadClinical(actor) && reachesPatient(scope, event.patientId, facts, 'patients:read');
+    case 'emergency': {
+      if (hasRole(actor, 'admin')) return true;
+      if (event.patientId === null || !facts.patientDoctor.has(event.patientId)) return false;
+      const doctorId = facts.patientDoctor.get(event.patientId) ?? null;
+      return accessOf(scope, { id: event.patientId, doctorId }) === 'assigned';
+    }
     case 'job': {
       const starter = facts.jobStarter.get(event.entityId);
       return starter !== undefined && mayReadJob(actor, starter);

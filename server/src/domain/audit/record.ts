@@ -1,4 +1,5 @@
 import { type AuditAction, auditRepo, type Database, type Transaction } from '@hdms/db';
+import { type AccessScope, emergencyFor } from '../access/scope';
 import { type Actor, actorName } from '../actor';
 import type { DomainContext } from '../context';
 
@@ -17,14 +18,25 @@ interface AuditEntry {
   action: AuditAction;
   patientIds?: number[];
   targets?: AuditTarget[];
+  /** What each patient row names as its target too (the doctor a consent is given to). */
+  patientTarget?: AuditTarget;
   /** Overrides the procedure path, e.g. for a job type. */
   procedure?: string;
+  /**
+   * The emergency access the act was made under, for every patient row (opening or ending one);
+   * otherwise each patient row names the caller's open emergency access to that patient, if any.
+   */
+  emergency?: { id: number; reason: string };
 }
 
-/** Who and where a call came from, as audit rows record it. */
+/**
+ * Who and where a call came from, as audit rows record it; with the caller's `scope`, a row on a
+ * patient the caller holds an open emergency access to carries that access and its reason.
+ */
 export type AuditSource = Pick<DomainContext, 'db' | 'requestId' | 'ip'> & {
   actor: Actor | null;
   procedure?: string;
+  scope?: AccessScope;
   /**
    * An operator's command run on the server (`npm run admin -- reset-mfa`), which has no actor:
    * recorded as actor type `command`, named by this, with the role `operator`.
@@ -87,7 +99,8 @@ class AuditGroup {
 const groups = new WeakMap<Database, AuditGroup>();
 
 /**
- * Appends audit rows for one call, and resolves once they are committed.
+ * Appends audit rows for one call, and resolves once they are committed. A read or write under
+ * emergency access is recorded with that access and its reason (see `AuditSource`).
  * Pass the write's transaction so the trail commits with the change or not at all; a read is
  * audited before its result is returned, so no read goes unaudited (its rows may share an INSERT
  * with other reads' rows: see `AuditGroup`).
@@ -116,8 +129,17 @@ export async function recordAudit(
     ip: source.ip,
   };
   const patientIds = [...new Set(entry.patientIds ?? [])];
+  const only = entry.patientTarget;
+  const target = only
+    ? { targetType: only.type, targetId: only.id, targetName: only.name?.slice(0, 120) ?? null }
+    : {};
   const rows: AuditRow[] = patientIds.length
-    ? patientIds.map((patientId) => ({ ...base, patientId }))
+    ? patientIds.map((patientId) => {
+        const emergency = entry.emergency ?? emergencyFor(source.scope, patientId);
+        return emergency
+          ? { ...base, ...target, patientId, emergencyAccessId: emergency.id, reason: emergency.reason }
+          : { ...base, ...target, patientId };
+      })
     : (entry.targets?.length ? entry.targets : [null]).map((target) => ({
         ...base,
         patientId: null,

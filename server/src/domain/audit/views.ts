@@ -16,13 +16,21 @@ export interface AuditEventView {
   requestId: string;
   ip: string | null;
   target: { type: string; id: number | null; name: string | null } | null;
+  /** True when the act was made under emergency access (break-the-glass). */
+  emergency: boolean;
+  /** That emergency access's id, and the reason given to open it. */
+  emergencyAccessId: number | null;
+  reason: string | null;
   createdAt: Date;
 }
 
-/** One access to a patient's own record, as that patient sees it: who and what, no request details. */
+/**
+ * One access to a patient's own record, as that patient sees it: who and what, no request
+ * details; an access under emergency access says so, with the reason given.
+ */
 export type MyAccessView = Pick<
   AuditEventView,
-  'id' | 'actorName' | 'actorRole' | 'action' | 'procedure' | 'createdAt'
+  'id' | 'actorName' | 'actorRole' | 'action' | 'procedure' | 'emergency' | 'reason' | 'createdAt'
 >;
 
 /** Maps an `AuditEvent` row to the admin view with an explicit field list. */
@@ -41,6 +49,9 @@ export function auditEventView(row: auditRepo.AuditRow): AuditEventView {
     target: row.targetType
       ? { type: row.targetType, id: row.targetId ?? null, name: row.targetName ?? null }
       : null,
+    emergency: row.emergencyAccessId != null,
+    emergencyAccessId: row.emergencyAccessId ?? null,
+    reason: row.reason ?? null,
     createdAt: row.createdAt,
   };
 }
@@ -53,6 +64,8 @@ export function myAccessView(row: auditRepo.AuditRow): MyAccessView {
     actorRole: row.actorRole,
     action: row.action,
     procedure: row.procedure,
+    emergency: row.emergencyAccessId != null,
+    reason: row.reason ?? null,
     createdAt: row.createdAt,
   };
 }

@@ -4,9 +4,9 @@ import { type Database, eventsRepo, type Transaction } from '@hdms/db';
 
 /**
  * Change events: what `events.onChange` delivers. Every committed create or update of a doctor,
- * patient, check-up, note or job status writes one row in the transaction of the change, so an
- * event exists if and only if its change committed. An event names its record and the fields it
- * changed, never their values.
+ * patient, check-up, note or job status, and every emergency access opened, writes one row in the
+ * transaction of the change, so an event exists if and only if its change committed. An event
+ * names its record and the fields it changed, never their values.
  */
 
 /** The types subscribers receive, `<entity>.<what happened>`. */
@@ -22,6 +22,7 @@ export const EVENT_TYPES = [
   'job.succeeded',
   'job.failed',
   'job.cancelled',
+  'emergency.opened',
 ] as const;
 
 /** One type subscribers receive. */
@@ -30,15 +31,18 @@ export type EventType = (typeof EVENT_TYPES)[number];
 /**
  * Events for the server's own use, never delivered: an account's or a service token's standing
  * changed (linked, disabled, signed out, revoked), so subscriptions on it are checked again
- * before any later event is delivered. `entityId` is the account's or token's id.
+ * before any later event is delivered (`entityId`: the account's or token's id); or a doctor's
+ * reach changed (a consent granted or revoked, an emergency access opened or ended), so the
+ * subscriptions of that doctor's accounts load their scope again (`access.changed`, `entityId`:
+ * the Doctor record's id).
  */
-export const INTERNAL_EVENT_TYPES = ['account.changed', 'serviceToken.changed'] as const;
+export const INTERNAL_EVENT_TYPES = ['account.changed', 'serviceToken.changed', 'access.changed'] as const;
 
 /** One internal event type. */
 export type InternalEventType = (typeof INTERNAL_EVENT_TYPES)[number];
 
 /** What an event is about: the part of its type before the dot. */
-export type EventEntity = 'doctor' | 'patient' | 'checkHistory' | 'note' | 'job';
+export type EventEntity = 'doctor' | 'patient' | 'checkHistory' | 'note' | 'job' | 'emergency';
 
 /** The entity of a delivered event's type. */
 export function entityOf(type: EventType): EventEntity {

@@ -6,7 +6,7 @@ import { jobOwnerOf } from '../../jobs/actor';
 import { deleteJobFile, readJobFile } from '../../jobs/importExportFiles';
 import { enqueueJob } from '../../jobs/queue';
 import { patientExportJob } from '../../jobs/types/patientExport';
-import { scopeOf } from '../access/scope';
+import { type AccessScope, loadScope } from '../access/scope';
 import { findExportablePatient } from '../patients/lookup';
 import { recordAudit } from '../audit/record';
 import { DomainError, notFound } from '../errors';
@@ -17,8 +17,8 @@ const DOWNLOAD_PROCEDURE = 'jobs.result';
 /**
  * Whether a finished export whose document reflects the change events up to `throughEventId`
  * still shows patient `patientId`'s record as it is: no event of the record (the patient's own
- * changes, its check-ups, notes; anything but job events) was committed after it, and none was
- * pruned unseen.
+ * changes, its check-ups, notes; anything but job events and emergency accesses opened) was
+ * committed after it, and none was pruned unseen.
  */
 async function recordUnchangedSince(
   db: Database,
@@ -28,7 +28,10 @@ async function recordUnchangedSince(
   if ((await eventsRepo.prunedThrough(db)) > throughEventId) return false;
   const later = await eventsRepo.listAfter(db, throughEventId, { limit: 200, patientId });
   if (later.length === 200) return false;
-  return later.every((event) => event.patientId !== patientId || event.type.startsWith('job.'));
+  return later.every(
+    (event) =>
+      event.patientId !== patientId || event.type.startsWith('job.') || event.type.startsWith('emergency.'),
+  );
 }
 
 /**
@@ -76,20 +79,20 @@ async function reusableExport(
 export async function requestPatientExport(
   ctx: Pick<DomainContext, 'db' | 'requestId' | 'ip'> & {
     actor: UserActor<'doctor' | 'patient'>;
+    scope: AccessScope;
     config: ExportLimits;
   },
   patientId: number,
 ): Promise<{ jobId: number; reused: boolean }> {
   const account = { type: ctx.actor.type, id: ctx.actor.id };
-  const scope = scopeOf(ctx.actor);
   // Checked first without locks, so that a flood of refused requests holds no transaction...
-  await findExportablePatient({ ...ctx, scope }, patientId);
+  await findExportablePatient(ctx, patientId);
   const reusable = await reusableExport(ctx.db, account, patientId);
   if (reusable !== null) return { jobId: reusable, reused: true };
   await checkExportAllowance(ctx.db, ctx.config, account);
   // ...then again under the patient's row lock: concurrent requests of one account queue one job.
   return ctx.db.transaction(async (tx) => {
-    await findExportablePatient({ ...ctx, scope }, patientId, { tx, lock: 'update' });
+    await findExportablePatient(ctx, patientId, { tx, lock: 'update' });
     const reused = await reusableExport(ctx.db, account, patientId, tx);
     if (reused !== null) return { jobId: reused, reused: true };
     await exportRateRefusal(ctx.db, ctx.config, account, tx);
@@ -117,8 +120,9 @@ export interface ExportDownload {
 
 /**
  * Opens the document of export job `jobId` for `ctx.actor`, with access checked now, whoever
- * started the export: only the patient and their current doctor read it (admins and services
- * never; a refused reader is audited as `denied` on the patient). A job the caller may not read
+ * started the export: only the patient and their current doctors, assigned or consented, read it
+ * (admins, services and emergency access never; a refused reader is audited as `denied` on the
+ * patient). A job the caller may not read
  * the result of answers exactly as a missing id or a job of another type: NOT_FOUND "Export not
  * found", by the same path and queries. To a reader of the patient, an export not finished or
  * expired is NOT_FOUND saying so. A successful open is audited as a `read` of the patient before any byte is sent. An
@@ -139,9 +143,12 @@ export async function openPatientExport(
   const source = { db, actor, requestId: ctx.requestId, ip: ctx.ip, procedure: DOWNLOAD_PROCEDURE };
   let reachable = true;
   try {
-    await findExportablePatient({ db, actor, scope: scopeOf(actor) }, patientId);
+    await findExportablePatient({ db, actor, scope: await loadScope(db, actor) }, patientId);
   } catch (error) {
-    if (!(error instanceof DomainError) || error.code !== 'NOT_FOUND') throw error;
+    // Emergency access (FORBIDDEN to export) downloads nothing either, answered like the rest.
+    if (!(error instanceof DomainError) || (error.code !== 'NOT_FOUND' && error.code !== 'FORBIDDEN')) {
+      throw error;
+    }
     reachable = false;
   }
   if (!job || !reachable) {

@@ -12,7 +12,8 @@ import { findPatient, findPatientId } from '../patients/lookup';
 /**
  * Clinical notes: append-only (no update, no delete). A correction is a new note naming the note
  * it corrects; each note is corrected at most once, so corrections form a chain. Written by the
- * patient's doctor, read by the doctor and the patient (the routers admit only those roles).
+ * patient's doctors (assigned, consented or by emergency access: their scope decides), read by
+ * them and the patient (the routers admit only those roles).
  */
 
 /** A doctor's note, as the patient's doctor and the patient see it. */
@@ -83,8 +84,10 @@ export function createNote(
         );
       }
     }
-    // In scope, so the patient's doctor is the caller's linked doctor record.
-    const doctor = patient.doctorId ? await doctorsRepo.find(ctx.db, patient.doctorId, { tx }) : null;
+    // Signed by the caller's own Doctor record: the assigned doctor, or one who reaches the
+    // patient by consent or emergency access.
+    const doctorId = ctx.actor.doctorId;
+    const doctor = doctorId === null ? null : await doctorsRepo.find(ctx.db, doctorId, { tx });
     const note = await notesRepo.insert(
       ctx.db,
       {

@@ -1,5 +1,6 @@
 import { doctorsRepo, patientsRepo } from '@hdms/db';
 import { admittingDoctorId } from '../access/policy';
+import { accessOf } from '../access/scope';
 import { recordAudit } from '../audit/record';
 import type { DomainContext } from '../context';
 import { badInput } from '../errors';
@@ -14,7 +15,7 @@ import { type PatientView, patientView } from './views';
  * `[index, 'doctorId']` (at `doctorId` for a single patient).
  */
 export async function createPatients(
-  ctx: Pick<DomainContext, 'db' | 'actor' | 'requestId' | 'ip' | 'procedure'>,
+  ctx: Pick<DomainContext, 'db' | 'actor' | 'scope' | 'requestId' | 'ip' | 'procedure'>,
   items: PatientCreateItem[],
   batch: boolean,
 ): Promise<PatientView[]> {
@@ -41,6 +42,6 @@ export async function createPatients(
     const patients = await patientsRepo.insertMany(ctx.db, rows, tx);
     await recordAudit(ctx, { action: 'create', patientIds: patients.map((p) => p.id) }, tx);
     await recordEvents(ctx.db, tx, patients.map(patientCreated));
-    return patients.map((p) => patientView(ctx.actor, p));
+    return patients.map((p) => patientView(ctx.actor, p, accessOf(ctx.scope, p)));
   });
 }

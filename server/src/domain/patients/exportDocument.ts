@@ -6,7 +6,7 @@ import {
   type PageRequest,
   patientsRepo,
 } from '@hdms/db';
-import { scopeOf, patientsReached } from '../access/scope';
+import { type AccessScope, patientsReached } from '../access/scope';
 import type { Actor } from '../actor';
 import { checkView } from '../checkHistory/index';
 import { noteView } from '../notes/index';
@@ -67,21 +67,17 @@ async function writeArray<Row>(
  * `specialization`) or null, and the lists are oldest first, each item in the view the API gives
  * the patient's doctor and the patient (`checkHistory.list`, `notes.list`, `patients.history`).
  * `actor` must be one who reads clinical content (the caller checks it); the record is read in
- * the actor's scope. Returns how many rows it wrote; `progress` is told after each page.
+ * the actor's `scope`. Returns how many rows it wrote; `progress` is told after each page.
  */
 export async function writePatientExport(
   db: Database,
   actor: Actor,
+  scope: AccessScope,
   patientId: number,
   out: TextSink,
   progress: (done: number, total: number) => Promise<void>,
 ): Promise<number> {
-  const patient = await patientsRepo.read(
-    db,
-    patientsReached(scopeOf(actor)),
-    patientId,
-    patientsRepo.ALL_COLUMNS,
-  );
+  const patient = await patientsRepo.read(db, patientsReached(scope), patientId, patientsRepo.ALL_COLUMNS);
   if (!patient) throw new Error(`patient ${patientId} no longer exists`);
   const doctor = patient.doctorId ? await doctorsRepo.find(db, patient.doctorId) : null;
   const total =

@@ -1,6 +1,6 @@
 import { type Lock, type PatientColumn, type PatientRow, patientsRepo, type Tx } from '@hdms/db';
-import { canReadClinical, readablePatientFields, type Scope } from '../access/policy';
-import { patientsReached } from '../access/scope';
+import { assertMayExportReached, canReadClinical, readablePatientFields, type Scope } from '../access/policy';
+import { accessOf, patientsReached } from '../access/scope';
 import type { DomainContext } from '../context';
 import { notFound } from '../errors';
 
@@ -58,8 +58,10 @@ export function patientIdsInScope(
 
 /**
  * The patient whose full record (clinical content included) the caller may export, or download an
- * export of: the patient's doctor and the patient themself (`canReadClinical`), in their scope;
- * checked again at every download. For anyone else it is NOT_FOUND, as if no such record existed.
+ * export of: the patient's doctors (assigned or consented) and the patient themself
+ * (`canReadClinical`), in their scope; checked again at every download. For anyone else it is
+ * NOT_FOUND, as if no such record existed; a doctor who reaches the patient only by emergency
+ * access is FORBIDDEN, saying so (`assertMayExportReached`).
  */
 export async function findExportablePatient(
   ctx: Looker & Pick<DomainContext, 'actor'>,
@@ -67,10 +69,10 @@ export async function findExportablePatient(
   options: { tx?: Tx; lock?: Lock } = {},
 ): Promise<Pick<PatientRow, 'id' | 'doctorId'>> {
   if (!canReadClinical(ctx.actor)) throw notFound('Patient');
-  if (!options.tx) {
-    const row = await patientsRepo.read(ctx.db, patientsReached(ctx.scope), id, ['id', 'doctorId']);
-    if (!row) throw notFound('Patient');
-    return row;
-  }
-  return findPatient(ctx, id, { tx: options.tx, lock: options.lock, columns: ['id', 'doctorId'] });
+  const row = options.tx
+    ? await findPatient(ctx, id, { tx: options.tx, lock: options.lock, columns: ['id', 'doctorId'] })
+    : await patientsRepo.read(ctx.db, patientsReached(ctx.scope), id, ['id', 'doctorId']);
+  if (!row) throw notFound('Patient');
+  assertMayExportReached(accessOf(ctx.scope, row));
+  return row;
 }

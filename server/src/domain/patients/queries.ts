@@ -1,6 +1,6 @@
 import { patientsRepo } from '@hdms/db';
 import { readablePatientFields } from '../access/policy';
-import { patientsReached } from '../access/scope';
+import { accessOf, patientsReached } from '../access/scope';
 import { recordAudit } from '../audit/record';
 import type { DomainContext } from '../context';
 import { type Page, pageOf } from '../../lib/pagination';
@@ -15,7 +15,10 @@ import { type PatientView, patientView, type RevisionView, revisionView } from '
 /** Who reads: the caller, their scope and where the call came from (for the audit row). */
 export type Reader = Pick<DomainContext, 'db' | 'actor' | 'scope' | 'requestId' | 'ip' | 'procedure'>;
 
-/** `patients.list`: a page of the patients in scope, by id, optionally one doctor's or matching a name. */
+/**
+ * `patients.list`: a page of the patients in scope, by id, optionally one doctor's or matching a
+ * name; each says why a doctor sees it (`access`).
+ */
 export async function listPatients(
   ctx: Reader,
   input: { limit: number; cursor?: number | null; doctorId?: number; search?: string },
@@ -27,16 +30,16 @@ export async function listPatients(
     { doctorId: input.doctorId, search: input.search },
     readablePatientFields(ctx.actor),
   );
-  const page = pageOf(rows, input.limit, (p) => patientView(ctx.actor, p));
+  const page = pageOf(rows, input.limit, (p) => patientView(ctx.actor, p, accessOf(ctx.scope, p)));
   if (page.items.length) await recordAudit(ctx, { action: 'read', patientIds: page.items.map((p) => p.id) });
   return page;
 }
 
-/** `patients.get`: one patient's record as the caller may see it. */
+/** `patients.get`: one patient's record as the caller may see it (with `access` for a doctor). */
 export async function getPatient(ctx: Reader, id: number): Promise<PatientView> {
   const patient = await readPatient(ctx, id);
   await recordAudit(ctx, { action: 'read', patientIds: [patient.id] });
-  return patientView(ctx.actor, patient);
+  return patientView(ctx.actor, patient, accessOf(ctx.scope, patient));
 }
 
 /** `patients.history`: a page of a patient's revisions, newest first (clinical values withheld as views say). */

@@ -1,5 +1,10 @@
 import { doctorsRepo, type FieldChanges, type PatientRow, patientsRepo, type Tx } from '@hdms/db';
-import { assertMayChangePatientFields, type PatientField } from '../access/policy';
+import {
+  assertMayChangePatientFields,
+  assertMayChangeReachedPatient,
+  type PatientField,
+} from '../access/policy';
+import { accessOf } from '../access/scope';
 import { actorName } from '../actor';
 import { recordAudit } from '../audit/record';
 import type { DomainContext } from '../context';
@@ -26,8 +31,10 @@ export function namedFields(changes: PatientChanges): PatientField[] {
 /**
  * The checks of an update that need no write: the actor may change every field named
  * (FORBIDDEN otherwise, before anything is read), the patient is in their write scope (NOT_FOUND;
- * locked for update in `tx`), and a new doctor exists (bad input at `doctorId`). `updatePatient`
- * and the queued update (`acceptPatientUpdate`) both run them, once each.
+ * locked for update in `tx`), a doctor who reaches the patient through consent or emergency
+ * access changes clinical fields only (FORBIDDEN), and a new doctor exists (bad input at
+ * `doctorId`). `updatePatient` and the queued update (`acceptPatientUpdate`) both run them, once
+ * each.
  */
 export async function checkPatientUpdate(
   ctx: Updater,
@@ -37,6 +44,7 @@ export async function checkPatientUpdate(
 ): Promise<PatientRow> {
   assertMayChangePatientFields(ctx.actor, namedFields(changes));
   const patient = await findPatient(ctx, id, { tx, lock: 'update', need: 'patients:write' });
+  assertMayChangeReachedPatient(ctx.actor, accessOf(ctx.scope, patient), namedFields(changes));
   if (typeof changes.doctorId === 'number') {
     const known = await doctorsRepo.existingIds(ctx.db, [changes.doctorId], tx);
     if (!known.has(changes.doctorId)) throw badInput(['doctorId'], 'Doctor not found');
@@ -73,7 +81,7 @@ export async function updatePatient(
     if (changedFields.length === 0) {
       // Nothing to change or revise, but the answer still shows the record: audit it as a read.
       await recordAudit(ctx, { action: 'read', patientIds: [patient.id] }, tx);
-      return { patient: patientView(ctx.actor, patient), changedFields };
+      return { patient: patientView(ctx.actor, patient, accessOf(ctx.scope, patient)), changedFields };
     }
     const values = Object.fromEntries(changedFields.map((f) => [f, diff[f]!.new]));
     const updatedAt = await patientsRepo.update(ctx.db, patient.id, values, tx);
@@ -95,7 +103,8 @@ export async function updatePatient(
       patientId: patient.id,
       fields: changedFields,
     });
-    return { patient: patientView(ctx.actor, { ...patient, ...values, updatedAt }), changedFields };
+    const view = patientView(ctx.actor, { ...patient, ...values, updatedAt }, accessOf(ctx.scope, patient));
+    return { patient: view, changedFields };
   };
   return tx ? work(tx) : ctx.db.transaction(work);
 }

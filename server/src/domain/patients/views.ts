@@ -1,10 +1,13 @@
 import type { FieldChanges, PatientRow, RevisionRow } from '@hdms/db';
 import { canReadClinical, isClinicalField } from '../access/policy';
+import type { PatientAccess } from '../access/scope';
 import type { Actor } from '../actor';
 
 /**
  * A patient's record as clients see it. `diagnosis` and `prescribedMedicine` are present only for
- * the patient's doctor and the patient; for admins and services the keys are absent altogether.
+ * the patient's doctors and the patient; for admins and services the keys are absent altogether.
+ * `access` tells a doctor why the record is visible to them (assigned, consent, emergency); it is
+ * absent for everyone else.
  */
 export interface PatientView {
   id: number;
@@ -16,12 +19,16 @@ export interface PatientView {
   bedNumber: string | null;
   diagnosis?: string | null;
   prescribedMedicine?: string | null;
+  access?: PatientAccess;
   createdAt: Date;
   updatedAt: Date;
 }
 
-/** Maps a `Patient` row to the view this actor may see, with an explicit field list. */
-export function patientView(actor: Actor, patient: PatientRow): PatientView {
+/**
+ * Maps a `Patient` row to the view this actor may see, with an explicit field list; `access` (a
+ * doctor's reason to see it, `accessOf`) when given.
+ */
+export function patientView(actor: Actor, patient: PatientRow, access?: PatientAccess | null): PatientView {
   const view: PatientView = {
     id: patient.id,
     name: patient.name,
@@ -37,6 +44,7 @@ export function patientView(actor: Actor, patient: PatientRow): PatientView {
     view.diagnosis = patient.diagnosis ?? null;
     view.prescribedMedicine = patient.prescribedMedicine ?? null;
   }
+  if (access) view.access = access;
   return view;
 }
 

@@ -42,11 +42,14 @@ export function bodyLimit({ importMaxBytes }: BodyLimitOptions): MiddlewareHandl
     const declared = c.req.header('content-length');
     const length = Number(declared);
     if (length > limit) return tooLarge(c, limit);
+    // A GET or HEAD carries no body a handler reads (and the web Request refuses one). Hono's
+    // streamed check would read `c.req.raw.body`, which builds the full web Request of every GET
+    // (held by the adapter for as long as the connection is open: every event stream's).
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
     if (!csvImport) {
       const incoming = c.env?.incoming as IncomingMessage | undefined;
       const chunked = declared === undefined || c.req.header('transfer-encoding') !== undefined;
-      if (!incoming || !chunked || c.req.method === 'GET' || c.req.method === 'HEAD')
-        return streamed(c, next);
+      if (!incoming || !chunked) return streamed(c, next);
       const body = await readUpTo(incoming, MAX_BODY_BYTES);
       if (body === 'too large') return tooLargeAtOnce(c, incoming);
       c.req.raw = new Request(c.req.url, {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { eventsRepo, jobFilesRepo } from '@hdms/db';
 import { tooLarge } from '../../domain/errors';
 import { exportStorageOf } from '../../domain/jobs/exportLimits';
-import { scopeOf } from '../../domain/access/scope';
+import { loadScope } from '../../domain/access/scope';
 import { findExportablePatient } from '../../domain/patients/lookup';
 import { idSchema } from '../../lib/schemas';
 import { actorOfJobOwner } from '../actor';
@@ -57,7 +57,8 @@ export const patientExportJob: JobType<PatientExportPayload, PatientExportResult
     const { db, job } = ctx;
     const { patientId } = job.payload;
     const actor = await actorOfJobOwner(db, job.owner);
-    await findExportablePatient({ db, actor, scope: scopeOf(actor) }, patientId);
+    const scope = await loadScope(db, actor);
+    await findExportablePatient({ db, actor, scope }, patientId);
 
     const account = { type: job.owner.type, id: job.owner.id };
     const { room } = await exportStorageOf(db, ctx.config, account);
@@ -69,7 +70,7 @@ export const patientExportJob: JobType<PatientExportPayload, PatientExportResult
     let bytes: number;
     try {
       const writer = new JobFileWriter(db, fileId, room);
-      await writePatientExport(db, actor, patientId, writer, (done, total) => {
+      await writePatientExport(db, actor, scope, patientId, writer, (done, total) => {
         ctx.signal.throwIfAborted();
         return ctx.progress(done, total);
       });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { assertMayChangePatientFields, type PatientField } from '../../domain/access/policy';
-import { scopeOf } from '../../domain/access/scope';
+import { loadScope } from '../../domain/access/scope';
 import type { DomainContext } from '../../domain/context';
 import { badInput } from '../../domain/errors';
 import { idSchema } from '../../lib/schemas';
@@ -46,7 +46,7 @@ export const patientUpdateJob: JobType<PatientUpdatePayload, PatientUpdateResult
       const updater = {
         db: ctx.db,
         actor,
-        scope: scopeOf(actor),
+        scope: await loadScope(ctx.db, actor, { tx }),
         requestId: ctx.job.requestId,
         ip: ctx.job.ip,
         procedure: 'patient.update',

@@ -1,9 +1,10 @@
 import { Op } from '@hdms/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCOPES } from '../server/src/domain/access/policy';
-import { createAccount } from '../server/src/auth/index';
-import { appRouter, type RouterInputs } from '../server/src/trpc/appRouter';
-import { outcome } from './helpers/callers';
+import { createAccount, totpCode } from '../server/src/auth/index';
+import type { AnyTRPCProcedure } from '@trpc/server';
+import { type AppRouter, appRouter } from '../server/src/trpc/appRouter';
+import { outcome, sessionOf } from './helpers/callers';
 import { lastAuditId, serviceToken } from './helpers/clinical';
 import { subscribe } from './helpers/events';
 import { isFinished, waitForJob } from './helpers/jobs';
@@ -47,10 +48,13 @@ type ActorName = (typeof ACTORS)[number];
 type Outcome = 'OK' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'BAD_REQUEST' | 'CONFLICT';
 type Row = Record<ActorName, Outcome>;
 
+/** The dotted paths of every procedure in a router record (`auth.mfa.enroll` in a nested router). */
+type PathsOf<R, Prefix extends string = ''> = {
+  [K in keyof R & string]: R[K] extends AnyTRPCProcedure ? `${Prefix}${K}` : PathsOf<R[K], `${Prefix}${K}.`>;
+}[keyof R & string];
+
 /** `router.procedure` for every procedure of the API. */
-type ProcedurePath = {
-  [R in keyof RouterInputs & string]: `${R}.${keyof RouterInputs[R] & string}`;
-}[keyof RouterInputs & string];
+type ProcedurePath = PathsOf<AppRouter['_def']['record']>;
 
 const OK = 'OK';
 const UA = 'UNAUTHORIZED';
@@ -82,9 +86,16 @@ const MATRIX: Record<ProcedurePath, Row> = {
   'auth.logout':          row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB,      OK,  OK),
   'auth.me':              row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB,      OK,  OK),
   'auth.changePassword':  row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB,      OK,  OK),
+  // The second step of signing in: public, like auth.login (the probe signs in a fresh MFA account).
+  'auth.loginMfa':        row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   OK,  OK,      OK,  OK),
+  // A person's own second factor: never a service's.
+  'auth.mfa.enroll':      row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB,      OK,  OK),
+  'auth.mfa.confirm':     row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB,      OK,  OK),
+  'auth.mfa.disable':     row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  FB,      OK,  OK),
   'users.list':           row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB,      FB,  FB),
   'users.link':           row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB,      FB,  FB),
   'users.setDisabled':    row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB,      FB,  FB),
+  'users.resetMfa':       row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  FB,      FB,  FB),
   'doctors.create':       row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  OK,      FB,  FB),
   'doctors.createMany':   row(OK,   FB,    FB,     FB,     FB,     FB,   FB,   UA,  OK,      FB,  FB),
   'doctors.list':         row(OK,   OK,    OK,     OK,     OK,     OK,   OK,   UA,  OK,      OK,  OK),
@@ -260,6 +271,31 @@ async function doctorAJob(status: 'failed' | 'queued'): Promise<number> {
   return job.id;
 }
 
+/**
+ * Turns MFA on for the account `client` is signed in to, through the API (enroll with the
+ * password, confirm with the current code): the secret and the recovery codes.
+ */
+async function turnMfaOn(client: Client, password: string) {
+  const { secret } = await client.auth.mfa.enroll.mutate({ password });
+  const { recoveryCodes } = await client.auth.mfa.confirm.mutate({ code: totpCode(secret, Date.now()) });
+  return { secret, recoveryCodes };
+}
+
+/** A fresh patient account with MFA on (through the API): its id, sign-in and recovery codes. */
+async function mfaAccount() {
+  const n = next();
+  const username = `matrix_mfa_${n}`;
+  const password = `matrix-${n}-mfa-passphrase`;
+  const user = await createAccount(world.t.db, {
+    username,
+    email: `${username}@example.org`,
+    password,
+    role: 'patient',
+  });
+  const token = sessionOf(await trpcClient(world.t.url).auth.login.mutate({ username, password })).token;
+  return { id: user.id, username, password, ...(await turnMfaOn(trpcClient(world.t.url, token), password)) };
+}
+
 /** Callers who receive P_A's change events (`events.onChange`). */
 const RECEIVE_PA_EVENTS: ActorName[] = [
   'admin',
@@ -300,8 +336,30 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
   'auth.login': probe({
     call: (a) => a.client.auth.login.mutate(world.spare),
     check: (r) => {
-      expect(r.user.username).toBe(world.spare.username);
-      expect(r.token).toEqual(expect.any(String));
+      const session = sessionOf(r);
+      expect(session.user.username).toBe(world.spare.username);
+      expect(session.token).toEqual(expect.any(String));
+    },
+  }),
+  'auth.loginMfa': probe({
+    // A fresh account with MFA: its password answers a challenge, which a recovery code completes.
+    prepare: async () => {
+      const account = await mfaAccount();
+      const { username, password } = account;
+      const answer = await trpcClient(world.t.url).auth.login.mutate({ username, password });
+      if (!answer.mfaRequired) throw new Error('an account with MFA must get a challenge');
+      return { account, challenge: answer.challenge };
+    },
+    call: (
+      a,
+      { account, challenge }: { account: Awaited<ReturnType<typeof mfaAccount>>; challenge: string },
+    ) =>
+      a.client.auth.loginMfa
+        .mutate({ challenge, code: account.recoveryCodes[0]! })
+        .then((session) => ({ session, account })),
+    check: async ({ session, account }) => {
+      expect(session.user).toMatchObject({ id: account.id, mfaEnabled: true });
+      expect((await trpcClient(world.t.url, session.token).auth.me.query()).id).toBe(account.id);
     },
   }),
   'auth.logout': probe({
@@ -349,6 +407,50 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
     },
   }),
 
+  'auth.mfa.enroll': probe({
+    // A pending enrollment only: nothing changes until confirm, so no later cell notices it.
+    call: (a) =>
+      a.client.auth.mfa.enroll.mutate({ password: a.credentials?.password ?? 'not-a-person-password' }),
+    check: (r, a) => {
+      expect(r.secret).toMatch(/^[A-Z2-7]{32}$/);
+      expect(r.otpauthUri).toContain(`otpauth://totp/HDMS:${a.credentials!.username}?`);
+      expect(r.qrSvg).toMatch(/^<svg /);
+    },
+  }),
+  'auth.mfa.confirm': probe({
+    prepare: async (a) => {
+      if (!a.credentials) return { code: '123456' };
+      const { secret } = await a.client.auth.mfa.enroll.mutate({ password: a.credentials.password });
+      return { code: totpCode(secret, Date.now()) };
+    },
+    // MFA is turned off again at once (with a recovery code), so that later cells sign in as before.
+    call: async (a, { code }: { code: string }) => {
+      const { recoveryCodes } = await a.client.auth.mfa.confirm.mutate({ code });
+      const on = await a.client.auth.me.query();
+      await a.client.auth.mfa.disable.mutate({ code: recoveryCodes[0]! });
+      return { recoveryCodes, on };
+    },
+    check: ({ recoveryCodes, on }) => {
+      expect(on.mfaEnabled).toBe(true);
+      expect(new Set(recoveryCodes).size).toBe(10);
+      for (const code of recoveryCodes) expect(code).toMatch(/^[a-z2-9]{4}(-[a-z2-9]{4}){3}$/);
+    },
+  }),
+  'auth.mfa.disable': probe({
+    prepare: async (a) => {
+      if (!a.credentials) return { code: '123456' };
+      const { recoveryCodes } = await turnMfaOn(a.client, a.credentials.password);
+      return { code: recoveryCodes[0]! };
+    },
+    call: async (a, { code }: { code: string }) => {
+      await a.client.auth.mfa.disable.mutate({ code });
+      return a.client.auth.me.query();
+    },
+    check: (me) => {
+      expect(me.mfaEnabled).toBe(false);
+    },
+  }),
+
   'users.list': probe({
     call: (a) => a.client.users.list.query({}),
     check: (r) => {
@@ -388,6 +490,15 @@ const PROBES: Record<ProcedurePath, Probe<unknown, unknown>> = {
     call: (a, userId) => a.client.users.setDisabled.mutate({ userId, disabled: true }),
     check: (r) => {
       expect(r.disabled).toBe(true);
+    },
+  }),
+
+  'users.resetMfa': probe({
+    prepare: async () => (await mfaAccount()).id,
+    call: (a, userId: number) => a.client.users.resetMfa.mutate({ userId }),
+    check: async (r) => {
+      expect(r.mfaEnabled).toBe(false);
+      expect(await world.t.db.models.MfaFactor.count({ where: { userId: r.id } })).toBe(0);
     },
   }),
 
@@ -876,7 +987,8 @@ const TARGETED: Record<string, (client: Client, patientId: number) => Promise<un
  * procedure of the matrix could change.
  */
 async function snapshot() {
-  const { Patient, Doctor, Note, CheckHistory, PatientRevision, User, ServiceToken, Job } = world.t.db.models;
+  const { Patient, Doctor, Note, CheckHistory, PatientRevision, User, ServiceToken, Job, MfaFactor } =
+    world.t.db.models;
   const { ConsentGrant, EmergencyAccess } = world.t.db.models;
   const notNull = { [Op.ne]: null };
   return {
@@ -891,6 +1003,9 @@ async function snapshot() {
     linkedUsers: await User.count({ where: { [Op.or]: [{ doctorId: notNull }, { patientId: notNull }] } }),
     disabledUsers: await User.count({ where: { disabledAt: notNull } }),
     serviceTokens: await ServiceToken.count(),
+    mfaFactors: await MfaFactor.count(),
+    mfaEnabled: await MfaFactor.count({ where: { enabledAt: notNull } }),
+    unusedRecoveryCodes: await world.t.db.models.MfaRecoveryCode.count({ where: { usedAt: null } }),
     revokedTokens: await ServiceToken.count({ where: { revokedAt: notNull } }),
     // Jobs anyone asked for (the server's own recurring jobs come and go by themselves).
     jobs: await Job.count({ where: { createdByType: { [Op.ne]: 'system' } } }),

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createAccount, sha256Hex, verifyPassword } from '../server/src/auth/index';
-import { outcome } from './helpers/callers';
+import { outcome, sessionOf } from './helpers/callers';
 import { ADMIN, http, startTestServer, type TestServer, trpcClient } from './helpers/server';
 
 /** The account every test of the first suite may sign in to (none changes it). */
@@ -74,10 +74,12 @@ describe('sign-in over REST and tRPC', () => {
   });
 
   it('signs in over tRPC with the email in any letter case, returning a Date expiry', async () => {
-    const result = await trpcClient(t.url).auth.login.mutate({
-      username: 'JOY@example.org',
-      password: REGISTER.password,
-    });
+    const result = sessionOf(
+      await trpcClient(t.url).auth.login.mutate({
+        username: 'JOY@example.org',
+        password: REGISTER.password,
+      }),
+    );
     expect(result.expiresAt).toBeInstanceOf(Date);
     expect(result.user.username).toBe('nurse.joy');
     expect(await trpcClient(t.url, result.token).auth.me.query()).toMatchObject({ username: 'nurse.joy' });
@@ -391,12 +393,12 @@ describe('sign-in over REST and tRPC', () => {
       body: {
         username: 'guarded',
         email: 'guarded@example.org',
-        password: 'guarded-password',
+        password: 'shield-anchor-77',
         role: 'patient',
       },
     });
     const token = (
-      await http(t.url, 'POST', '/login', { body: { username: 'guarded', password: 'guarded-password' } })
+      await http(t.url, 'POST', '/login', { body: { username: 'guarded', password: 'shield-anchor-77' } })
     ).body.token;
     const client = trpcClient(t.url, token);
     const codes: string[] = [];
@@ -421,7 +423,7 @@ describe('sign-in over REST and tRPC', () => {
       'TOO_MANY_REQUESTS',
     ]);
     const user = await t.db.models.User.findOne({ where: { usernameKey: 'guarded' } });
-    expect(await verifyPassword(user!.passwordHash, 'guarded-password')).toBe(true);
+    expect(await verifyPassword(user!.passwordHash, 'shield-anchor-77')).toBe(true);
   });
 
   it('signs in the bootstrap admin from ADMIN_* settings', async () => {

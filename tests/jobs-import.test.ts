@@ -233,7 +233,7 @@ describe('CSV import', () => {
 
   it('keeps the cross-site check for cookie-authenticated uploads', async () => {
     const login = await http(t.url, 'POST', '/login', {
-      body: { username: 'admin', password: 'admin-password-1' },
+      body: { username: 'admin', password: 'harbour-lantern-42' },
     });
     const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
     const res = await fetch(`${t.url}/patients/import`, {

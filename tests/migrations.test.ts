@@ -15,6 +15,9 @@ const TABLES = [
   'login_failures',
   'consent_grants',
   'emergency_accesses',
+  'mfa_factors',
+  'mfa_recovery_codes',
+  'mfa_challenges',
 ];
 
 /** The columns 0002_column_sizes resizes, as `table.column`. */
@@ -83,6 +86,8 @@ describe('migrations', () => {
     expect(await indexed('check_history')).toEqual(expect.arrayContaining(['patient_id,check_time']));
     expect(await indexed('notes')).toEqual(expect.arrayContaining(['patient_id,id']));
     expect(await indexed('audit_events')).toEqual(expect.arrayContaining(['patient_id,id']));
+    expect(await indexed('mfa_recovery_codes')).toEqual(expect.arrayContaining(['user_id,code_hash']));
+    expect(await indexed('mfa_challenges')).toEqual(expect.arrayContaining(['user_id', 'expires_at']));
     expect(await indexed('consent_grants')).toEqual(
       expect.arrayContaining(['doctor_id,revoked_at,expires_at', 'doctor_id,id', 'patient_id,id']),
     );

@@ -2,16 +2,25 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { totpCode } from '../server/src/auth/index';
 import { createApp } from '../server/src/http/app';
 import { careTeam, type CareTeam } from './helpers/clinical';
 import { isFinished } from './helpers/jobs';
-import { DB_KINDS, http, type JsonResponse, startTestServer, type TestServer } from './helpers/server';
+import {
+  DB_KINDS,
+  http,
+  type JsonResponse,
+  startTestServer,
+  type TestServer,
+  trpcClient,
+} from './helpers/server';
 import { waitFor } from './helpers/wait';
 
 /** Every REST endpoint of the contract (CONTRACT.md, "REST"), as OpenAPI writes its path. */
 const CONTRACT_ENDPOINTS = [
   'post /register',
   'post /login',
+  'post /login/mfa',
   'post /logout',
   'post /doctors',
   'get /doctors',
@@ -137,6 +146,25 @@ describe.each(DB_KINDS)('OpenAPI document and REST answers, on %s', (kind) => {
       '/login',
       await http(t.url, 'POST', '/login', { body: { username: u, password: 'wrong-password' } }),
     );
+    // An account with MFA: /login answers a challenge, /login/mfa the session.
+    const mfaUser = trpcClient(t.url, login.body.token);
+    const { secret } = await mfaUser.auth.mfa.enroll.mutate({ password: 'openapi-password' });
+    const { recoveryCodes } = await mfaUser.auth.mfa.confirm.mutate({ code: totpCode(secret, Date.now()) });
+    const challenged = await http(t.url, 'POST', '/login', {
+      body: { username: u, password: 'openapi-password' },
+    });
+    expect(challenged.body).toMatchObject({ mfa_required: true, challenge: expect.any(String) });
+    conforms('post', '/login', challenged);
+    const { challenge } = challenged.body;
+    conforms(
+      'post',
+      '/login/mfa',
+      await http(t.url, 'POST', '/login/mfa', { body: { challenge, code: '000000' } }),
+    );
+    conforms('post', '/login/mfa', await http(t.url, 'POST', '/login/mfa', { body: { challenge } }));
+    const second = await http(t.url, 'POST', '/login/mfa', { body: { challenge, code: recoveryCodes[0] } });
+    expect(second.status).toBe(200);
+    conforms('post', '/login/mfa', second);
 
     const one = await http(t.url, 'POST', '/doctors', {
       token: admin.token,

@@ -157,6 +157,7 @@ describe.skipIf(TEST_DB_KIND !== 'mysql')('keyset pagination plans', () => {
       email: 'admin@example.org',
       doctorId: null,
       patientId: null,
+      mfaEnabled: false,
       sessionToken: 'x',
     };
     const doctorActor: UserActor = { ...adminActor, role: 'doctor', doctorId: doctors[3]!.id };

@@ -15,6 +15,7 @@ import { createLogger } from '../server/src/logger';
 import type { AppRouter } from '../server/src/trpc/appRouter';
 import { createCaller } from '../server/src/trpc/appRouter';
 import { type RunningServer, startServer } from '../server/src/server';
+import { sessionOf } from './helpers/callers';
 import { TEST_DB_KIND } from './helpers/db';
 import { ADMIN, http, startTestServer, type TestServer } from './helpers/server';
 import { pause, waitFor } from './helpers/wait';
@@ -182,10 +183,12 @@ describe('sign-in throttle', () => {
     expectRetryAfter(attacker, DELAY_SECONDS);
     expect(attacker.body.error).toMatch(/^Too many failed sign-in attempts; try again in \d+ seconds?$/);
 
-    const owner = await callerAt(t, '203.0.113.7').auth.login({
-      username: victim.email,
-      password: victim.password,
-    });
+    const owner = sessionOf(
+      await callerAt(t, '203.0.113.7').auth.login({
+        username: victim.email,
+        password: victim.password,
+      }),
+    );
     expect(owner.user.id).toBe(victim.id);
     expect(owner.token).toMatch(/^[0-9a-f]{64}$/);
     // The owner's success did not reopen the attacker's pair.
@@ -330,10 +333,12 @@ describe('sign-in throttle', () => {
       }),
     ]);
     expect(codeOf(sameNetwork[0]!)).toBe('TOO_MANY_REQUESTS');
-    const otherNetwork = await callerAt(t, '2001:db8:1:3::1').auth.login({
-      username: victim.username,
-      password: victim.password,
-    });
+    const otherNetwork = sessionOf(
+      await callerAt(t, '2001:db8:1:3::1').auth.login({
+        username: victim.username,
+        password: victim.password,
+      }),
+    );
     expect(otherNetwork.user.id).toBe(victim.id);
 
     const mapped = await account(t);
@@ -397,10 +402,12 @@ describe('account and address caps', () => {
       await http(t.url, 'POST', '/login', { body: { username: victim.username, password: victim.password } }),
       3600,
     );
-    const elsewhere = await callerAt(t, '203.0.113.8').auth.login({
-      username: victim.username,
-      password: victim.password,
-    });
+    const elsewhere = sessionOf(
+      await callerAt(t, '203.0.113.8').auth.login({
+        username: victim.username,
+        password: victim.password,
+      }),
+    );
     expect(elsewhere.user.id).toBe(victim.id);
   });
 });
@@ -565,9 +572,11 @@ describe.skipIf(TEST_DB_KIND !== 'mysql')('two server instances on one MySQL dat
     expect(count(statuses, 401)).toBe(FREE);
     expect(count(statuses, 429)).toBe(40 - FREE);
     // The owner from another address still gets in, through either instance.
-    const owner = await createCaller(
-      createContextInner({ ...second.services, actor: null, requestId: 'owner', ip: '203.0.113.7' }),
-    ).auth.login({ username: victim.username, password: victim.password });
+    const owner = sessionOf(
+      await createCaller(
+        createContextInner({ ...second.services, actor: null, requestId: 'owner', ip: '203.0.113.7' }),
+      ).auth.login({ username: victim.username, password: victim.password }),
+    );
     expect(owner.user.id).toBe(victim.id);
   });
 

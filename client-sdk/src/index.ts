@@ -97,23 +97,80 @@ export interface SignedIn {
   /** When the session expires if left unused; requests extend it, up to the server's maximum. */
   expiresAt: Date;
   /** The signed-in account. */
-  user: RouterOutputs['auth']['login']['user'];
+  user: RouterOutputs['auth']['loginMfa']['user'];
 }
 
-/** Signs in with a username (or email) and password; the returned client holds the session. */
-export async function signIn(
+/**
+ * What `signIn` throws for an account with MFA: the password was right, and the sign-in ends with
+ * a code of the account's authenticator app (or a recovery code) before `expiresAt`:
+ * `await error.complete(code)`, or `signInMfa(url, error.challenge, code)` (from another process,
+ * say). The challenge is single-use; a wrong code may be tried again (each try counts as a failed
+ * sign-in for the server's throttle).
+ */
+export class MfaRequired extends Error {
+  override name = 'MfaRequired';
+
+  constructor(
+    /** The sign-in challenge `auth.login` answered, for `auth.loginMfa`. */
+    readonly challenge: string,
+    /** When the challenge expires (5 minutes after the password). */
+    readonly expiresAt: Date,
+    private readonly finish: (code: string) => Promise<SignedIn>,
+  ) {
+    super('This account signs in with MFA: complete the sign-in with a code (error.complete(code))');
+  }
+
+  /** Completes the sign-in with a 6-digit code or a recovery code. */
+  complete(code: string): Promise<SignedIn> {
+    return this.finish(code);
+  }
+}
+
+/** The signed-in result of a session answer. */
+function signedIn(
   url: string,
-  username: string,
-  password: string,
-  options: Omit<ClientOptions, 'url' | 'token'> = {},
-): Promise<SignedIn> {
-  const session = await createClient({ ...options, url }).auth.login.mutate({ username, password });
+  session: RouterOutputs['auth']['loginMfa'],
+  options: Omit<ClientOptions, 'url' | 'token'>,
+): SignedIn {
   return {
     client: createClient({ ...options, url, token: session.token }),
     token: session.token,
     expiresAt: session.expiresAt,
     user: session.user,
   };
+}
+
+/**
+ * Signs in with a username (or email) and password; the returned client holds the session. For an
+ * account with MFA it throws `MfaRequired`, whose `complete(code)` finishes the sign-in.
+ */
+export async function signIn(
+  url: string,
+  username: string,
+  password: string,
+  options: Omit<ClientOptions, 'url' | 'token'> = {},
+): Promise<SignedIn> {
+  const answer = await createClient({ ...options, url }).auth.login.mutate({ username, password });
+  if (answer.mfaRequired) {
+    throw new MfaRequired(answer.challenge, answer.expiresAt, (code) =>
+      signInMfa(url, answer.challenge, code, options),
+    );
+  }
+  return signedIn(url, answer, options);
+}
+
+/**
+ * The second step of signing in to an account with MFA: the challenge of `MfaRequired` and a
+ * 6-digit code of the authenticator app or an unused recovery code. Answers as `signIn` does.
+ */
+export async function signInMfa(
+  url: string,
+  challenge: string,
+  code: string,
+  options: Omit<ClientOptions, 'url' | 'token'> = {},
+): Promise<SignedIn> {
+  const session = await createClient({ ...options, url }).auth.loginMfa.mutate({ challenge, code });
+  return signedIn(url, session, options);
 }
 
 /** Whether `error` is an HDMS server's error answer (then `error.data?.code` is its tRPC code). */

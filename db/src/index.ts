@@ -50,3 +50,4 @@ export * as throttleRepo from './repositories/throttle';
 export * as accessRepo from './repositories/access';
 export * as consentsRepo from './repositories/consents';
 export * as emergencyRepo from './repositories/emergencyAccess';
+export * as mfaRepo from './repositories/mfa';

@@ -19,6 +19,11 @@ export interface AppServices {
   sessions: SessionManager;
   /** This process's change-event feed (`events.onChange`). */
   events: EventFeed;
+  /**
+   * The time (epoch ms) MFA codes and sign-in challenges are checked against: `Date.now`, or a
+   * clock a test sets (`startServer`'s `clock` option).
+   */
+  clock: () => number;
 }
 
 /** Inputs of `createContextInner`: what a test needs to call procedures directly. */
@@ -39,6 +44,7 @@ export function createContextInner(options: InnerContextOptions) {
     config: options.config,
     sessions: options.sessions,
     events: options.events,
+    clock: options.clock,
     actor: options.actor,
     refusal: options.refusal ?? null,
     requestId: options.requestId,

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { parseDatabaseUrl, redactUrl, urlPassword } from '@hdms/db';
+import { parseDatabaseUrl, ROLES, type Role, redactUrl, urlPassword } from '@hdms/db';
 import { z } from 'zod';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -13,7 +13,7 @@ const intFrom = (min: number, max: number) =>
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
 /** A comma-separated list, each entry checked by `item`; empty or unset is an empty list. */
-const listOf = (item: z.ZodType<string>) =>
+const listOf = <T extends string>(item: z.ZodType<T, z.ZodTypeDef, string>) =>
   z
     .string()
     .default('')
@@ -120,6 +120,12 @@ const schema = z.object({
   EVENTS_MAX_UNSENT_SECONDS: intFrom(1, 3600).default('30'),
   EMERGENCY_MAX_MINUTES: intFrom(1, 24 * 60).default('240'),
   EMERGENCY_MAX_OPEN: intFrom(1, 1000).default('5'),
+  MFA_REQUIRED_ROLES: listOf(
+    z
+      .string()
+      .transform((v) => v.toLowerCase())
+      .pipe(z.enum(ROLES, { message: `must list roles among ${ROLES.join(', ')}, separated by commas` })),
+  ),
 });
 
 /** The server's configuration, read once from the environment and validated. */
@@ -138,6 +144,11 @@ export interface Config {
   apiDocsEnabled: boolean;
   /** `GET /metrics`: served at all (METRICS), and the bearer token it asks for (METRICS_TOKEN). */
   metrics: { enabled: boolean; token: string | null };
+  /**
+   * Roles whose accounts must sign in with MFA (MFA_REQUIRED_ROLES, none by default): until such an
+   * account has enrolled, its sessions may only enroll, read `auth.me` and sign out.
+   */
+  mfaRequiredRoles: Role[];
   /** The sign-in and registration throttle (LOGIN_*, REGISTER_PER_HOUR); see `auth/throttle.ts`. */
   signInLimits: {
     /** Failures an (account, client address) pair may make before each further attempt waits. */
@@ -305,6 +316,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     panelEnabled: env.PANEL ? env.PANEL === 'on' : !production,
     apiDocsEnabled: env.API_DOCS ? env.API_DOCS === 'on' : !production,
     metrics: { enabled: metricsEnabled, token: env.METRICS_TOKEN ?? null },
+    mfaRequiredRoles: [...new Set(env.MFA_REQUIRED_ROLES)],
     signInLimits: {
       pairFreeFailures: env.LOGIN_PAIR_FREE_FAILURES,
       pairDelaySeconds: env.LOGIN_PAIR_DELAY_SECONDS,

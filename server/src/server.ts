@@ -11,7 +11,7 @@ import { type HttpBindings, serve } from '@hono/node-server';
 import { createApp } from './http/app';
 import { bootstrapAdmin, type BootstrapResult, preparePasswordHashing, SessionManager } from './auth/index';
 import type { AppServices } from './context';
-import { type Config, redactSecrets } from './env';
+import { type Config, ConfigError, redactSecrets } from './env';
 import { EventFeed } from './events/feed';
 import { adoptEventStream } from './events/stream';
 import { type DispatcherOptions, JobDispatcher } from './jobs/dispatcher';
@@ -55,6 +55,8 @@ export interface StartOptions {
    * `false` for a server that accepts jobs but runs none (another instance does).
    */
   jobs?: DispatcherOptions | false;
+  /** The time MFA codes and challenges are checked against (tests set one); `Date.now` by default. */
+  clock?: () => number;
 }
 
 /**
@@ -96,7 +98,7 @@ export async function startServer(
     await preparePasswordHashing(config.passwordHashing);
     const events = new EventFeed(db, logger);
     events.start();
-    services = { db, config, logger, sessions, events };
+    services = { db, config, logger, sessions, events, clock: options.clock ?? Date.now };
     const app = createApp(services);
     // Requests wait for the admin bootstrap, so that whoever read the banner finds the account.
     server = await listen((request, env, executionCtx) => {
@@ -151,7 +153,9 @@ export async function startServer(
   } catch (error) {
     settle(false);
     await close(0).catch(() => undefined);
-    throw new StartupError(`admin bootstrap: ${errorText(error)}`, { cause: error });
+    // A setting the bootstrap refused (ADMIN_PASSWORD against the password policy) says so itself.
+    const text = error instanceof ConfigError ? error.message : `admin bootstrap: ${errorText(error)}`;
+    throw new StartupError(text, { cause: error });
   }
   settle(true);
   if (options.jobs !== false) {

@@ -146,6 +146,7 @@ async function run(url: string, label: string): Promise<string[]> {
       email: user.email,
       doctorId,
       patientId: null,
+      mfaEnabled: false,
       sessionToken: '',
     };
     const own = (

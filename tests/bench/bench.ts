@@ -73,6 +73,7 @@ async function main(): Promise<void> {
       email: 'a@b.c',
       doctorId: null,
       patientId: null,
+      mfaEnabled: false,
       sessionToken: '',
     },
     doctor: {
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
       email: 'd@b.c',
       doctorId: doctors[0]!.id,
       patientId: null,
+      mfaEnabled: false,
       sessionToken: '',
     },
   } as const;
@@ -95,6 +97,7 @@ async function main(): Promise<void> {
         logger,
         sessions,
         events,
+        clock: Date.now,
         actor: { ...actor },
         requestId: `bench-${name}`,
       }),

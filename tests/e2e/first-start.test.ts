@@ -63,14 +63,14 @@ describe('the first start', () => {
     const chief = {
       ADMIN_USERNAME: 'chief',
       ADMIN_EMAIL: 'chief@example.org',
-      ADMIN_PASSWORD: 'chief-password-1',
+      ADMIN_PASSWORD: 'orchard-compass-17',
     };
     const started: Started[] = [];
     try {
       const first = await startProcess({ DATABASE_URL: target.url, ...chief });
       started.push(first);
       expect(first.stdout()).toContain('Admin account "chief" was created from the ADMIN_* settings.');
-      expect(first.stdout()).not.toMatch(/password:|chief-password-1/);
+      expect(first.stdout()).not.toMatch(/password:|orchard-compass-17/);
       await stop(first);
 
       const second = await startProcess({
@@ -86,7 +86,7 @@ describe('the first start', () => {
       expect(second.stdout()).not.toContain('a-different-password-2');
 
       const old = await http(second.url, 'POST', '/login', {
-        body: { username: 'chief', password: 'chief-password-1' },
+        body: { username: 'chief', password: 'orchard-compass-17' },
       });
       expect(old.status).toBe(200);
       const ignored = await http(second.url, 'POST', '/login', {

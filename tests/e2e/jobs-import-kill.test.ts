@@ -17,7 +17,7 @@ import { waitFor } from '../helpers/wait';
 const ENV = {
   ADMIN_USERNAME: 'chief',
   ADMIN_EMAIL: 'chief@example.org',
-  ADMIN_PASSWORD: 'chief-password-1',
+  ADMIN_PASSWORD: 'orchard-compass-17',
   JOB_LEASE_SECONDS: '2',
   WORKER_THREADS: '1',
 };

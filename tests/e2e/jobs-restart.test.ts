@@ -13,7 +13,7 @@ import { quietPeriod } from '../helpers/wait';
 const ENV = {
   ADMIN_USERNAME: 'chief',
   ADMIN_EMAIL: 'chief@example.org',
-  ADMIN_PASSWORD: 'chief-password-1',
+  ADMIN_PASSWORD: 'orchard-compass-17',
   JOBS_TEST_TYPES: '1',
   JOB_LEASE_SECONDS: '2',
   WORKER_THREADS: '2',

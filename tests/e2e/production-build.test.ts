@@ -40,7 +40,7 @@ describe('the production build', () => {
         DATABASE_URL: target.url,
         ADMIN_USERNAME: 'chief',
         ADMIN_EMAIL: 'chief@example.org',
-        ADMIN_PASSWORD: 'chief-password-1',
+        ADMIN_PASSWORD: 'orchard-compass-17',
         WORKER_THREADS: '1',
       },
       { args: [join(out, 'index.js')], cwd: dir },
@@ -54,7 +54,7 @@ describe('the production build', () => {
     expect((await http(url, 'GET', '/openapi.json')).body.paths['/update_patient/{id}']).toBeDefined();
     expect((await http(url, 'GET', '/docs/assets/swagger-ui-bundle.js')).status).toBe(200);
     const login = await http(url, 'POST', '/login', {
-      body: { username: 'chief', password: 'chief-password-1' },
+      body: { username: 'chief', password: 'orchard-compass-17' },
     });
     const token = login.body.token as string;
     await http(url, 'POST', '/doctors', { token, body: { name: 'Dr. Built', specialization: 'X' } });

@@ -12,7 +12,7 @@ const startProcess = startServerProcess;
 const CHIEF_ENV = {
   ADMIN_USERNAME: 'chief',
   ADMIN_EMAIL: 'chief@example.org',
-  ADMIN_PASSWORD: 'chief-password-1',
+  ADMIN_PASSWORD: 'orchard-compass-17',
 };
 
 const kinds = DB_KINDS;

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DB_KINDS, freshDatabase } from '../helpers/db';
-import { ADMIN, http, startTestServer } from '../helpers/server';
+import { createAccount, totpCode } from '../../server/src/auth/index';
+import { ADMIN, http, startTestServer, trpcClient } from '../helpers/server';
 import { runToExit, startServerProcess } from '../helpers/serverProcess';
 
 const run = promisify(execFile);
@@ -58,13 +59,16 @@ import { EventSource } from 'eventsource';
 import {
   createClient,
   isTRPCClientError,
+  MfaRequired,
   signIn,
+  signInMfa,
   TRPCClientError,
   type RouterInputs,
   type RouterOutputs,
 } from '@hdms/client';
 
-const [url = '', username = '', password = ''] = process.argv.slice(2);
+const [url = '', username = '', password = '', mfaUsername = '', mfaPassword = '', ...recoveryCodes] =
+  process.argv.slice(2);
 
 async function codeOf(call: Promise<unknown>): Promise<string> {
   try {
@@ -86,8 +90,30 @@ const role: 'admin' | 'doctor' | 'patient' = me.role;
 const createdAt: Date = me.createdAt;
 
 const second = await createClient({ url }).auth.login.mutate(credentials);
+if (second.mfaRequired) throw new Error('this account has no MFA: login answers a session');
 const secondToken: string = second.token;
 const secondExpiry: Date = second.expiresAt;
+
+// An account with MFA: signIn throws MfaRequired, whose complete(code) finishes the sign-in, as
+// signInMfa does from the challenge alone.
+async function mfaSignIn(finish: (error: MfaRequired) => ReturnType<typeof signIn>) {
+  try {
+    await signIn(url, mfaUsername, mfaPassword);
+    return null;
+  } catch (error) {
+    if (!(error instanceof MfaRequired)) throw error;
+    const challenge: string = error.challenge;
+    const until: Date = error.expiresAt;
+    const done = await finish(error);
+    const mfaMe = await done.client.auth.me.query();
+    const enabled: boolean = mfaMe.mfaEnabled;
+    return { name: error.name, challenge: challenge.length, untilIsDate: until instanceof Date, userId: done.user.id, enabled };
+  }
+}
+const mfa = {
+  completed: await mfaSignIn((error) => error.complete(recoveryCodes[0] ?? '')),
+  second: await mfaSignIn((error) => signInMfa(url, error.challenge, recoveryCodes[1] ?? '')),
+};
 
 let badToken: unknown;
 try {
@@ -180,6 +206,7 @@ console.log(
     batched: { seen, again: again.id, page: page.items.length },
     eventSources,
     liveEvent,
+    mfa,
     afterLogout: await codeOf(client.auth.me.query()),
   }),
 );
@@ -345,9 +372,29 @@ describe('the published @hdms/client package, as a consumer installs it', () => 
       expect(built.code, built.output).toBe(0);
       const t = await startTestServer({}, { kind });
       try {
+        // An account with MFA on, and two of its recovery codes, for the consumer's MFA sign-in.
+        const mfaUser = { username: 'sdk_mfa', password: 'sdk-mfa-long-passphrase' };
+        const { id: mfaId } = await createAccount(t.db, {
+          ...mfaUser,
+          email: 'sdk.mfa@example.org',
+          role: 'patient',
+        });
+        const session = await trpcClient(t.url).auth.login.mutate(mfaUser);
+        if (session.mfaRequired) throw new Error('no MFA yet');
+        const own = trpcClient(t.url, session.token);
+        const { secret } = await own.auth.mfa.enroll.mutate({ password: mfaUser.password });
+        const { recoveryCodes } = await own.auth.mfa.confirm.mutate({ code: totpCode(secret, Date.now()) });
         const ran = await attempt(
           process.execPath,
-          [join(dir, 'out', 'consumer.js'), t.url, ADMIN.username, ADMIN.password],
+          [
+            join(dir, 'out', 'consumer.js'),
+            t.url,
+            ADMIN.username,
+            ADMIN.password,
+            mfaUser.username,
+            mfaUser.password,
+            ...recoveryCodes.slice(0, 2),
+          ],
           dir,
         );
         expect(ran.code, ran.output).toBe(0);
@@ -366,6 +413,14 @@ describe('the published @hdms/client package, as a consumer installs it', () => 
           nextCursor: null,
           afterLogout: 'UNAUTHORIZED',
         });
+        const signedInWithMfa = {
+          name: 'MfaRequired',
+          challenge: 64,
+          untilIsDate: true,
+          userId: mfaId,
+          enabled: true,
+        };
+        expect(report.mfa).toEqual({ completed: signedInWithMfa, second: signedInWithMfa });
         expect(report.meId).toBe(report.userId);
 
         // Two calls made together went out as one batched request to <url>/trpc, with the bearer
@@ -401,7 +456,7 @@ describe('the published @hdms/client package, as a consumer installs it', () => 
   it('runs the quick-start snippet with plain node against a running server', async () => {
     expect(existsSync(join(SDK_DIR, 'dist', 'index.js')), 'client-sdk/dist built by npm pack').toBe(true);
     const target = await freshDatabase('sqlite');
-    const admin = { username: 'chief', password: 'chief-password-1' };
+    const admin = { username: 'chief', password: 'orchard-compass-17' };
     const server = await startServerProcess({
       DATABASE_URL: target.url,
       ADMIN_USERNAME: admin.username,

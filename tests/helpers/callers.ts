@@ -47,9 +47,18 @@ export function serviceCaller(t: TestServer, scopes: Scope[], name = 'test-servi
   return callerAs(t, { type: 'service', id: 1, name, scopes });
 }
 
+/**
+ * A sign-in answer that must be a session (the account has no MFA), typed as one; a challenge
+ * fails the test.
+ */
+export function sessionOf<A extends { mfaRequired: boolean }>(answer: A): Extract<A, { mfaRequired: false }> {
+  if (answer.mfaRequired) throw new Error('expected a session, but the account signs in with MFA');
+  return answer as Extract<A, { mfaRequired: false }>;
+}
+
 /** Signs in through the `auth.login` procedure (no HTTP); returns the session token. */
 export async function signIn(t: TestServer, username: string, password: string): Promise<string> {
-  return (await callerAs(t, null).auth.login({ username, password })).token;
+  return sessionOf(await callerAs(t, null).auth.login({ username, password })).token;
 }
 
 /**

@@ -16,7 +16,7 @@ import { type DbKind, freshDatabase, type TestDatabase } from './db';
 export { DB_KINDS } from './db';
 
 /** The admin every test server starts with. */
-export const ADMIN = { username: 'admin', password: 'admin-password-1', email: 'admin@example.org' };
+export const ADMIN = { username: 'admin', password: 'harbour-lantern-42', email: 'admin@example.org' };
 
 /** A real server on a free port, with helpers to talk to it. */
 export interface TestServer {
@@ -41,6 +41,8 @@ export interface TestServerOptions {
   testJobs?: boolean;
   /** The job dispatcher's options, or false for a server that accepts jobs but runs none. */
   jobs?: DispatcherOptions | false;
+  /** The time MFA codes and sign-in challenges are checked against (the real clock by default). */
+  clock?: () => number;
 }
 
 /**
@@ -65,7 +67,10 @@ export async function startTestServer(
       ...(options.testJobs ? { JOBS_TEST_TYPES: '1', WORKER_THREADS: '2' } : {}),
       ...env,
     });
-    const server = await startServer(config, createLogger(config.logLevel), { jobs: options.jobs });
+    const server = await startServer(config, createLogger(config.logLevel), {
+      jobs: options.jobs,
+      clock: options.clock,
+    });
     return {
       url: server.url,
       db: server.services.db,

@@ -48,6 +48,17 @@ describe('configuration', () => {
     });
   });
 
+  it('reads MFA_REQUIRED_ROLES as a list of roles (none by default), and names the roles it takes', () => {
+    expect(loadConfig({}).mfaRequiredRoles).toEqual([]);
+    expect(loadConfig({ MFA_REQUIRED_ROLES: ' admin, Doctor ,admin' }).mfaRequiredRoles).toEqual([
+      'admin',
+      'doctor',
+    ]);
+    expect(() => loadConfig({ MFA_REQUIRED_ROLES: 'admin,nurse' })).toThrow(
+      'Invalid configuration: MFA_REQUIRED_ROLES must list roles among admin, doctor, patient, separated by commas (got "admin,nurse")',
+    );
+  });
+
   it('turns the panel off in production unless PANEL=on', () => {
     expect(loadConfig({ NODE_ENV: 'production' }).panelEnabled).toBe(false);
     expect(loadConfig({ NODE_ENV: 'production', PANEL: 'on' }).panelEnabled).toBe(true);
@@ -72,6 +83,7 @@ describe('configuration', () => {
     ['EMERGENCY_MAX_MINUTES', '1441'],
     ['EMERGENCY_MAX_MINUTES', '1.5'],
     ['EMERGENCY_MAX_OPEN', '0'],
+    ['MFA_REQUIRED_ROLES', 'admin,nurse'],
   ])('rejects %s=%s with one message naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^Invalid configuration: ${name} `));

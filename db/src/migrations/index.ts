@@ -7,6 +7,7 @@ import * as jobs from './0005_jobs';
 import * as jobFiles from './0006_job_files';
 import * as changeEvents from './0007_change_events';
 import * as jobQueue from './0008_job_queue';
+import * as mfa from './0009_mfa';
 import * as clinicalAccess from './0010_clinical_access';
 
 /** One schema migration: applied in list order, never edited once it has landed. */
@@ -26,6 +27,6 @@ export const migrations: Migration[] = [
   { name: '0006_job_files', ...jobFiles },
   { name: '0007_change_events', ...changeEvents },
   { name: '0008_job_queue', ...jobQueue },
-  // 0009 (MFA, another branch) goes here when the branches merge.
+  { name: '0009_mfa', ...mfa },
   { name: '0010_clinical_access', ...clinicalAccess },
 ];

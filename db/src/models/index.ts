@@ -9,6 +9,7 @@ import { initJob } from './Job';
 import { initJobFile } from './JobFile';
 import { initJobFileChunk } from './JobFileChunk';
 import { initLoginFailure } from './LoginFailure';
+import { initMfa } from './Mfa';
 import { initNote } from './Note';
 import { initPatient } from './Patient';
 import { initPatientRevision } from './PatientRevision';
@@ -27,6 +28,7 @@ export { Job, JOB_STATUSES, type JobStatus } from './Job';
 export { JobFile, type JobFileKind } from './JobFile';
 export { JobFileChunk } from './JobFileChunk';
 export { LoginFailure } from './LoginFailure';
+export { MfaChallenge, MfaFactor, MfaRecoveryCode } from './Mfa';
 export { Note } from './Note';
 export { Patient } from './Patient';
 export { PatientRevision, type FieldChanges } from './PatientRevision';
@@ -55,6 +57,7 @@ export function initModels(sequelize: Sequelize) {
     ConsentGrant: initConsentGrant(sequelize),
     EmergencyAccess: initEmergencyAccess(sequelize),
     ...initChangeEvents(sequelize),
+    ...initMfa(sequelize),
   };
   // The session lookup reads its account in the same query.
   models.Session.belongsTo(models.User, { foreignKey: 'userId', as: 'user' });

@@ -20,7 +20,14 @@ export interface SessionRow {
 }
 
 /** The account fields every request's actor carries: read with the session, in one statement. */
-export const SESSION_USER_FIELDS = ['role', 'username', 'email', 'doctorId', 'patientId'] as const;
+export const SESSION_USER_FIELDS = [
+  'role',
+  'username',
+  'email',
+  'doctorId',
+  'patientId',
+  'mfaEnabled',
+] as const;
 
 /** The account of a session as a request needs it (never the password hash). */
 export interface SessionUserRow {
@@ -30,6 +37,8 @@ export interface SessionUserRow {
   email: string;
   doctorId: number | null;
   patientId: number | null;
+  /** Whether the account signs in with a confirmed second factor (MFA). */
+  mfaEnabled: boolean;
   disabledAt: Date | null;
 }
 
@@ -51,14 +60,20 @@ interface JoinedRow {
   email: string | null;
   doctorId: number | null;
   patientId: number | null;
+  mfaEnabledAt: Date | string | null;
 }
 
-/** The session by its token's hash, and the fields of its user a request needs (never the password hash). */
+/**
+ * The session by its token's hash, and the fields of its user a request needs (never the password
+ * hash), with whether the user's second factor is on (read on every request, so that a change
+ * applies to open sessions at once).
+ */
 const SESSION_AND_USER =
   'SELECT s.user_id AS userId, s.expires_at AS expiresAt, s.created_at AS createdAt, u.id AS id, ' +
   'u.disabled_at AS disabledAt, u.role AS role, u.username AS username, u.email AS email, ' +
-  'u.doctor_id AS doctorId, u.patient_id AS patientId ' +
-  'FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.id = ?';
+  'u.doctor_id AS doctorId, u.patient_id AS patientId, f.enabled_at AS mfaEnabledAt ' +
+  'FROM sessions s LEFT JOIN users u ON u.id = s.user_id ' +
+  'LEFT JOIN mfa_factors f ON f.user_id = s.user_id WHERE s.id = ?';
 
 /**
  * The session whose id is `id` (the token's hash) and its account, in one written-out statement
@@ -82,6 +97,7 @@ export async function findWithUser(db: Database, id: string): Promise<SessionWit
       email: row.email as string,
       doctorId: row.doctorId ?? null,
       patientId: row.patientId ?? null,
+      mfaEnabled: row.mfaEnabledAt !== null && row.mfaEnabledAt !== undefined,
       disabledAt: row.disabledAt === null ? null : (toDate(row.disabledAt) as Date),
     },
   };
@@ -116,6 +132,22 @@ export async function deleteById(db: Database, id: string): Promise<void> {
 /** Deletes every session of an account (password change or reset, disabled account). */
 export async function deleteByUser(db: Database, userId: number, options: WriteOptions = {}): Promise<void> {
   await db.models.Session.destroy({ where: { userId }, transaction: options.tx });
+}
+
+/**
+ * Deletes every session of an account but the one whose id is `keepId` (the caller's own, when an
+ * account's security changes from one of its sessions).
+ */
+export async function deleteByUserExcept(
+  db: Database,
+  userId: number,
+  keepId: string | null,
+  options: WriteOptions = {},
+): Promise<void> {
+  await db.models.Session.destroy({
+    where: keepId === null ? { userId } : { userId, id: { [Op.ne]: keepId } },
+    transaction: options.tx,
+  });
 }
 
 /**

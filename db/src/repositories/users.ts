@@ -1,4 +1,4 @@
-import type { Attributes, WhereOptions } from 'sequelize';
+import { type Attributes, Op, type WhereOptions } from 'sequelize';
 import type { Database } from '../connection';
 import type { Role, User } from '../models/User';
 import { findPlain } from '../plain';
@@ -27,11 +27,11 @@ export interface UserRow {
 /** The fields of an account that may change after it is created. */
 export type UserChanges = Partial<Pick<UserRow, 'passwordHash' | 'doctorId' | 'patientId' | 'disabledAt'>>;
 
-/** The account fields a job's actor is rebuilt from (never the password hash). */
+/** The account fields a job's actor is rebuilt from (never the password hash), and whether its MFA is on. */
 export type UserProfile = Pick<
   UserRow,
   'id' | 'role' | 'username' | 'email' | 'doctorId' | 'patientId' | 'disabledAt'
->;
+> & { mfaEnabled: boolean };
 
 /** A stored row as a `UserRow` (attributes an instance never set are null). */
 function toRow(values: Attributes<User>): UserRow {
@@ -117,7 +117,23 @@ export async function findProfile(
     doctorId: row.doctorId ?? null,
     patientId: row.patientId ?? null,
     disabledAt: row.disabledAt ?? null,
+    mfaEnabled: (await mfaEnabledAmong(db, [id], options)).has(id),
   };
+}
+
+/** Which of these accounts have their second factor (MFA) on (one statement). */
+export async function mfaEnabledAmong(
+  db: Database,
+  ids: readonly number[],
+  options: ReadOptions = {},
+): Promise<Set<number>> {
+  if (ids.length === 0) return new Set();
+  const rows = await findPlain(db.models.MfaFactor, {
+    where: { userId: [...ids], enabledAt: { [Op.ne]: null } },
+    attributes: ['userId'],
+    transaction: options.tx,
+  });
+  return new Set(rows.map((row) => row.userId));
 }
 
 /** The id and username of each of these accounts that exists (one statement). */

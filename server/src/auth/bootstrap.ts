@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { type Database, databaseFailureOf, type Role, type Transaction, usersRepo } from '@hdms/db';
 import { DomainError } from '../domain/errors';
-import type { Config } from '../env';
+import { type PasswordOwner, passwordProblem } from '../domain/users/passwordPolicy';
+import { type Config, ConfigError } from '../env';
 import type { Logger } from '../logger';
 import { createAccount } from './accounts';
 
@@ -18,9 +19,15 @@ export type BootstrapResult =
  */
 export type AnnounceBootstrap = (result: BootstrapResult) => void | Promise<void>;
 
-/** A strong random one-time password: 144 random bits, 24 URL-safe characters. */
-export function generatePassword(): string {
-  return randomBytes(18).toString('base64url');
+/**
+ * A strong random one-time password: 144 random bits, 24 URL-safe characters, drawn again in the
+ * (vanishingly rare) case that the password policy refuses it for `owner`.
+ */
+export function generatePassword(owner: PasswordOwner = {}): string {
+  for (;;) {
+    const password = randomBytes(18).toString('base64url');
+    if (!passwordProblem(password, owner)) return password;
+  }
 }
 
 /**
@@ -60,6 +67,24 @@ export async function bootstrapAdmin(
   return result;
 }
 
+/**
+ * The password policy applied to ADMIN_PASSWORD for the admin it creates: a `ConfigError` naming
+ * the variable and the rule (never the value).
+ */
+function checkAdminPassword(password: string, account: PasswordOwner, config: Config): void {
+  const problem = passwordProblem(password, account);
+  if (!problem) return;
+  const why =
+    problem.rule === 'username'
+      ? `must not contain the admin's username (ADMIN_USERNAME${config.admin.username ? '' : ', `admin` by default'})`
+      : problem.rule === 'email'
+        ? `must not contain the part of the admin's email before the @ (ADMIN_EMAIL${config.admin.email ? '' : ', `<username>@hdms.local` by default'})`
+        : problem.message;
+  throw new ConfigError(
+    `Invalid configuration: ADMIN_PASSWORD ${why} (password policy; value not shown: it is a secret)`,
+  );
+}
+
 /** A unique-key clash, as the database or `createAccount` reports it. */
 function isDuplicate(error: unknown): boolean {
   return (
@@ -74,11 +99,9 @@ async function bootstrapIn(db: Database, config: Config, transaction: Transactio
   const existing = await usersRepo.findByUsernameKey(db, name.toLowerCase(), { tx: transaction });
   if (password) {
     if (existing) return { kind: 'kept', username: existing.username, role: existing.role };
-    await createAccount(
-      db,
-      { username: name, email: email ?? `${name}@hdms.local`, password, role: 'admin' },
-      transaction,
-    );
+    const account = { username: name, email: email ?? `${name}@hdms.local` };
+    checkAdminPassword(password, account, config);
+    await createAccount(db, { ...account, password, role: 'admin' }, transaction);
     return { kind: 'configured', username: name };
   }
   if (await usersRepo.findAnyWithRole(db, 'admin', { tx: transaction })) return { kind: 'none' };
@@ -88,11 +111,8 @@ async function bootstrapIn(db: Database, config: Config, transaction: Transactio
         'account; set ADMIN_USERNAME to another name',
     );
   }
-  const generated = generatePassword();
-  await createAccount(
-    db,
-    { username: name, email: email ?? `${name}@hdms.local`, password: generated, role: 'admin' },
-    transaction,
-  );
+  const account = { username: name, email: email ?? `${name}@hdms.local` };
+  const generated = generatePassword(account);
+  await createAccount(db, { ...account, password: generated, role: 'admin' }, transaction);
   return { kind: 'generated', username: name, password: generated };
 }

@@ -11,4 +11,20 @@ export {
   SignInThrottle,
 } from './throttle';
 export { newServiceToken, SERVICE_TOKEN_PREFIX, sha256Hex } from './tokens';
+export {
+  matchTotp,
+  newChallengeToken,
+  newRecoveryCodes,
+  newTotpSecret,
+  normalizeRecoveryCode,
+  qrSvg,
+  RECOVERY_CODE_COUNT,
+  recoveryCodeHash,
+  TOTP_DIGITS,
+  TOTP_DRIFT_STEPS,
+  TOTP_PERIOD_SECONDS,
+  totpCode,
+  totpStep,
+  totpUri,
+} from './totp';
 export { type Caller, recheckCaller, resolveCaller } from './actor';

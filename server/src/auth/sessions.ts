@@ -10,6 +10,8 @@ export interface SessionUserAttributes {
   email: string;
   doctorId: number | null;
   patientId: number | null;
+  /** Whether the account's second factor (MFA) is on. */
+  mfaEnabled: boolean;
 }
 
 /** What lucia keeps with a session besides its expiry: when it began (for the absolute limit). */

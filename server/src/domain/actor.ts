@@ -12,6 +12,8 @@ export interface UserActor<R extends Role = Role> {
   doctorId: number | null;
   /** The Patient record this account is linked to (patients), if any. */
   patientId: number | null;
+  /** Whether the account signs in with a confirmed second factor (MFA), as it is now. */
+  mfaEnabled: boolean;
   /** The session token this request came with. */
   sessionToken: string;
 }

@@ -2,8 +2,9 @@ import { type TrackedEnvelope, tracked } from '@trpc/server';
 import type { Database } from '@hdms/db';
 import { recheckCaller } from '../auth/index';
 import type { Actor, AppServices } from '../context';
+import { mfaEnrollmentRefusal } from '../domain/access/policy';
 import { type AccessScope, loadScope } from '../domain/access/scope';
-import { badRequest, DomainError, unauthorized, unavailable } from '../domain/errors';
+import { badRequest, DomainError, forbidden, unauthorized, unavailable } from '../domain/errors';
 import type { EventType } from '../domain/events/record';
 import { type ChangeEventView, mayDeliver, scopeKeyOf, viewOf } from './delivery';
 import {
@@ -77,7 +78,8 @@ export function concernsSubscriber(actor: Actor, event: StoredEvent): boolean {
 /**
  * The subscriber as they stand now, and their scope: credentials checked again (`recheckCaller`)
  * and the scope loaded again (`loadScope`: a consent revoked, an emergency access ended or
- * expired). UNAUTHORIZED when they may no longer act.
+ * expired). UNAUTHORIZED when they may no longer act; FORBIDDEN while their account must still
+ * enroll in MFA (`MFA_REQUIRED_ROLES`).
  */
 export async function recheckSubscriber(
   services: SubscriptionServices,
@@ -85,6 +87,8 @@ export async function recheckSubscriber(
 ): Promise<{ actor: Actor; scope: AccessScope; expiresAt: Date | undefined }> {
   const caller = await recheckCaller(services, actor);
   if (!caller.actor) throw unauthorized(caller.refusal ?? 'Your session has ended; sign in again');
+  const mfaRefusal = mfaEnrollmentRefusal(caller.actor, services.config.mfaRequiredRoles, false);
+  if (mfaRefusal) throw forbidden(mfaRefusal);
   return {
     actor: caller.actor,
     scope: await loadScope(services.db, caller.actor),

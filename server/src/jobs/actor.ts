@@ -32,6 +32,7 @@ export async function actorOfJobOwner(
       email: user.email,
       doctorId: user.doctorId,
       patientId: user.patientId,
+      mfaEnabled: user.mfaEnabled,
       sessionToken: '',
     };
   }

@@ -2,11 +2,11 @@ import type { IncomingMessage } from 'node:http';
 import type { Context as HonoContext } from 'hono';
 import { mayImportPatients, tierRefusal } from '../domain/access/policy';
 import { type AppEnv, contextFromHono } from '../context';
-import { forbidden, unauthorized, unsupportedMediaType } from '../domain/errors';
+import { forbidden, unsupportedMediaType } from '../domain/errors';
 import { IMPORT_COLUMNS } from '../jobs/importCsv';
 import { acceptPatientsImport } from '../domain/jobs/imports';
 import { acceptedAnswer, type RestRoute, restRoute } from './route';
-import { accepted } from './util';
+import { accepted, signedInActor } from './util';
 
 const CSV_TYPE = /^text\/csv\s*(;|$)/i;
 const CHARSET = /;\s*charset\s*=\s*"?([\w.:-]+)"?/i;
@@ -43,8 +43,7 @@ export const importsRoutes: RestRoute[] = [
     },
     errors: [400, 401, 403, 413, 415],
     handler: async (c) => {
-      const actor = c.get('actor');
-      if (!actor) throw unauthorized(c.get('refusal') ?? undefined);
+      const actor = signedInActor(c);
       if (!mayImportPatients(actor)) {
         throw forbidden(
           tierRefusal(actor, { roles: ['admin'], services: false }, undefined) ?? 'Only for admins',

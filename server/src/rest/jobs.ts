@@ -1,10 +1,9 @@
 import { JOB_STATUSES } from '@hdms/db';
 import { z } from 'zod';
 import { contextFromHono } from '../context';
-import { unauthorized } from '../domain/errors';
 import { openPatientExport } from '../domain/jobs/exports';
 import { instant, type RestRoute, restRoute } from './route';
-import { callerFor, pathId, restView } from './util';
+import { callerFor, pathId, restView, signedInActor } from './util';
 
 const jobSchema = z.object({
   id: z.number().int(),
@@ -93,8 +92,7 @@ export const jobsRoutes: RestRoute[] = [
     },
     errors: [400, 401, 404],
     handler: async (c) => {
-      const actor = c.get('actor');
-      if (!actor) throw unauthorized(c.get('refusal') ?? undefined);
+      const actor = signedInActor(c);
       const ctx = contextFromHono(c, () => undefined);
       const download = await openPatientExport({ ...ctx, actor }, pathId(c));
       const chunks = download.chunks[Symbol.asyncIterator]();

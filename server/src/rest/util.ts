@@ -1,8 +1,16 @@
 import type { Context as HonoContext, Handler } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
-import { type AppEnv, contextFromHono } from '../context';
-import { badRequest, safeError, toDomainError, unsupportedMediaType } from '../domain/errors';
+import { type Actor, type AppEnv, contextFromHono } from '../context';
+import { mfaEnrollmentRefusal } from '../domain/access/policy';
+import {
+  badRequest,
+  forbidden,
+  safeError,
+  toDomainError,
+  unauthorized,
+  unsupportedMediaType,
+} from '../domain/errors';
 import { restError, retryAfterOf, toTRPCError } from '../errors';
 import { camel, snake } from '../lib/keys';
 import { createCaller } from '../trpc/appRouter';
@@ -11,6 +19,19 @@ import { acceptedSchema } from './route';
 /** The tRPC caller for this request: REST endpoints reuse every procedure's rules through it. */
 export function callerFor(c: HonoContext<AppEnv>) {
   return createCaller(contextFromHono(c, (cookie) => c.header('Set-Cookie', cookie, { append: true })));
+}
+
+/**
+ * The caller of a route that runs no procedure (a streamed upload or download), held to what the
+ * procedure tiers hold every caller to: UNAUTHORIZED without credentials, FORBIDDEN while the
+ * account must still enroll in MFA.
+ */
+export function signedInActor(c: HonoContext<AppEnv>): Actor {
+  const actor = c.get('actor');
+  if (!actor) throw unauthorized(c.get('refusal') ?? undefined);
+  const refusal = mfaEnrollmentRefusal(actor, c.get('services').config.mfaRequiredRoles, false);
+  if (refusal) throw forbidden(refusal);
+  return actor;
 }
 
 /**

@@ -19,7 +19,7 @@ const AUDIT_ACTIONS = [
 const auditListInput = pageInput
   .extend({
     patientId: idSchema.optional(),
-    actorType: z.enum(['user', 'service', 'anonymous']).optional(),
+    actorType: z.enum(['user', 'service', 'anonymous', 'command']).optional(),
     actorId: idSchema.optional(),
     action: z.enum(AUDIT_ACTIONS).optional(),
     from: z.date().optional(),

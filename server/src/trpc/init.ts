@@ -8,6 +8,8 @@ import { transformer } from '../lib/transformer';
 export interface Meta {
   description?: string;
   scope?: Scope;
+  /** Callable by an account that must still enroll in MFA (MFA_REQUIRED_ROLES): enrolling needs it. */
+  mfaEnrollment?: boolean;
 }
 
 const t = initTRPC

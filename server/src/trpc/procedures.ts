@@ -1,6 +1,6 @@
 import type { Role } from '@hdms/db';
 import type { Actor, ServiceActor, UserActor } from '../context';
-import { EVENT_SCOPES, type TierRule, tierRefusal } from '../domain/access/policy';
+import { EVENT_SCOPES, mfaEnrollmentRefusal, type TierRule, tierRefusal } from '../domain/access/policy';
 import { badRequest, forbidden, safeError, unauthorized } from '../domain/errors';
 import { toTRPCError } from '../errors';
 import { recordRefusal } from '../domain/audit/record';
@@ -35,14 +35,17 @@ export const publicProcedure = baseProcedure.use(async ({ ctx, path, getRawInput
 });
 
 /**
- * A procedure behind `rule`; the resolver's `ctx.actor` is `A`, and `ctx.scope` the actor's scope
+ * A procedure behind `rule` (and, for an account that must still enroll in MFA, behind that: see
+ * `mfaEnrollmentRefusal`); the resolver's `ctx.actor` is `A`, and `ctx.scope` the actor's scope
  * as it stands (`loadScope`: for a linked doctor one query of their consents and emergency
  * accesses, for anyone else none), computed once for the request after the tier admitted it.
  */
 function tier<A extends Actor>(rule: TierRule) {
   return publicProcedure.use(async ({ ctx, meta, next }) => {
     if (!ctx.actor) throw unauthorized(ctx.refusal ?? undefined);
-    const refusal = tierRefusal(ctx.actor, rule, meta?.scope);
+    const refusal =
+      tierRefusal(ctx.actor, rule, meta?.scope) ??
+      mfaEnrollmentRefusal(ctx.actor, ctx.config.mfaRequiredRoles, meta?.mfaEnrollment === true);
     if (refusal) throw forbidden(refusal);
     const scope = await loadScope(ctx.db, ctx.actor);
     return next({ ctx: { ...ctx, actor: ctx.actor as A, scope } });

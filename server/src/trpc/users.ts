@@ -1,9 +1,11 @@
+import { resetUserMfa } from '../domain/mfa/commands';
+import { resetMfaInput } from '../domain/mfa/schemas';
 import { linkUser, listUsers, setUserDisabled } from '../domain/users/commands';
 import { linkInput, listUsersInput, setDisabledInput } from '../domain/users/schemas';
 import { router } from './init';
 import { roleProcedure } from './procedures';
 
-/** Accounts (admin only): list them, link them to their records, disable them. */
+/** Accounts (admin only): list them, link them to their records, disable them, reset their MFA. */
 export const usersRouter = router({
   list: roleProcedure('admin')
     .meta({
@@ -28,4 +30,12 @@ export const usersRouter = router({
     })
     .input(setDisabledInput)
     .mutation(({ ctx, input }) => setUserDisabled(ctx, input)),
+
+  resetMfa: roleProcedure('admin')
+    .meta({
+      description:
+        "Turn an account's MFA off (a lost phone and lost recovery codes): its secret and recovery codes are deleted and its sessions end. It signs in with its password alone until it enrolls again.",
+    })
+    .input(resetMfaInput)
+    .mutation(({ ctx, input }) => resetUserMfa(ctx, input.userId)),
 });

@@ -44,7 +44,7 @@ export async function hdmsStatements(
     maxHours: config.sessionMaxHours,
     secureCookie: config.production,
   });
-  const app = createApp({ db, config, logger, sessions, events: new EventFeed(db, logger) });
+  const app = createApp({ db, config, logger, sessions, events: new EventFeed(db, logger), clock: Date.now });
   const result: Statements = {};
   try {
     for (const call of calls) {

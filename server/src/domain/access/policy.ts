@@ -51,6 +51,27 @@ export function tierRefusal(actor: Actor, rule: TierRule, scope: Scope | undefin
   return `Only for ${rule.roles.join(' or ')} accounts`;
 }
 
+/**
+ * Why `actor` may not make this call until it has enrolled in MFA, or null when it may: a person
+ * of a role in `requiredRoles` (MFA_REQUIRED_ROLES) whose MFA is not on may only make the calls
+ * that enrolling needs (`enrolling`: `auth.mfa.*`, `auth.me`, `auth.logout`). Decided on every
+ * request from the account as it is now, so sessions opened before the rule applied are held to
+ * it from their next request.
+ */
+export function mfaEnrollmentRefusal(
+  actor: Actor,
+  requiredRoles: readonly Role[],
+  enrolling: boolean,
+): string | null {
+  if (actor.type !== 'user' || actor.mfaEnabled || enrolling || !requiredRoles.includes(actor.role)) {
+    return null;
+  }
+  return (
+    `MFA enrollment is required for ${actor.role} accounts: enroll an authenticator app ` +
+    '(auth.mfa.enroll, then auth.mfa.confirm) before anything else'
+  );
+}
+
 /** True for a person with one of `roles`: narrows the actor's type. */
 export function hasRole<R extends Role>(actor: Actor, ...roles: R[]): actor is UserActor<R> {
   return actor.type === 'user' && (roles as Role[]).includes(actor.role);

@@ -13,7 +13,7 @@ interface PageRequest {
 /** What `audit.list` filters by. */
 export interface AuditListFilter {
   patientId?: number;
-  actorType?: 'user' | 'service' | 'anonymous';
+  actorType?: 'user' | 'service' | 'anonymous' | 'command';
   actorId?: number;
   action?: AuditAction;
   from?: Date;

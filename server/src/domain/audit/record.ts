@@ -37,6 +37,11 @@ export type AuditSource = Pick<DomainContext, 'db' | 'requestId' | 'ip'> & {
   actor: Actor | null;
   procedure?: string;
   scope?: AccessScope;
+  /**
+   * An operator's command run on the server (`npm run admin -- reset-mfa`), which has no actor:
+   * recorded as actor type `command`, named by this, with the role `operator`.
+   */
+  command?: string;
 };
 
 type AuditRow = auditRepo.NewAuditRow;
@@ -106,11 +111,18 @@ export async function recordAudit(
   transaction?: Transaction,
 ): Promise<void> {
   const actor = source.actor;
+  const nobody = source.command === undefined ? 'anonymous' : 'command';
   const base = {
-    actorType: actor?.type ?? 'anonymous',
+    actorType: actor?.type ?? nobody,
     actorId: actor?.id ?? null,
-    actorName: actor ? actorName(actor) : 'anonymous',
-    actorRole: actor ? (actor.type === 'user' ? actor.role : 'service') : 'anonymous',
+    actorName: actor ? actorName(actor) : (source.command ?? 'anonymous'),
+    actorRole: actor
+      ? actor.type === 'user'
+        ? actor.role
+        : 'service'
+      : nobody === 'command'
+        ? 'operator'
+        : 'anonymous',
     action: entry.action,
     procedure: entry.procedure ?? source.procedure ?? 'unknown',
     requestId: source.requestId,

@@ -1,57 +1,26 @@
-import { usersRepo } from '@hdms/db';
-import {
-  clientNetwork,
-  createAccount,
-  findAccount,
-  hashPassword,
-  loginSubject,
-  type Reservation,
-  SignInThrottle,
-  verifyPassword,
-} from '../../auth/index';
-import type { SessionManager } from '../../auth/sessions';
-import type { UserActor } from '../actor';
-import type { DomainContext } from '../context';
+import { mfaRepo, usersRepo } from '@hdms/db';
+import { clientNetwork, createAccount, findAccount, hashPassword, loginSubject } from '../../auth/index';
 import { recordAudit } from '../audit/record';
-import { badRequest, DomainError, unauthorized } from '../errors';
+import { badInput, badRequest, DomainError, unauthorized } from '../errors';
 import { recordAccountChanged } from '../events/record';
+import { type ClockContext, issueChallenge, type MfaChallengeAnswer } from '../mfa/challenge';
+import { passwordProblem } from './passwordPolicy';
 import type { ChangePasswordInput, LoginInput, RegisterInput } from './schemas';
+import {
+  openSession,
+  type SignedIn,
+  type SignInContext,
+  type ThrottleContext,
+  throttleOf,
+  type UserContext,
+  verifyReserved,
+} from './signIn';
 import { type UserView, userView } from './views';
 
-/** A new session as the caller receives it (its token also set as the cookie). */
-export interface SignedIn {
-  token: string;
-  expiresAt: Date;
-  user: UserView;
-}
+export type { SignedIn } from './signIn';
 
-/** What the throttle needs of a request. */
-type ThrottleContext = Pick<DomainContext, 'db' | 'config' | 'logger' | 'ip'>;
-
-/** What signing in needs of a request: the throttle's, the sessions and the cookie. */
-type SignInContext = ThrottleContext & {
-  sessions: SessionManager;
-  /** Hands the session cookie to the transport, where there is one. */
-  setCookie: (cookie: string) => void;
-};
-
-/** A signed-in person's request. */
-type UserContext = SignInContext & Pick<DomainContext<UserActor>, 'actor' | 'requestId' | 'procedure'>;
-
-/** The sign-in and registration throttle of the request's database, with the server's limits. */
-function throttleOf(ctx: Pick<ThrottleContext, 'db' | 'config' | 'logger'>): SignInThrottle {
-  return new SignInThrottle(ctx.db, ctx.config.signInLimits, ctx.logger);
-}
-
-/** Checks a password for a reserved attempt; a check that never ran gives the reservation back. */
-async function verifyReserved(reservation: Reservation, storedHash: string | null, password: string) {
-  try {
-    return await verifyPassword(storedHash, password);
-  } catch (error) {
-    await reservation.cancel();
-    throw error;
-  }
-}
+/** The signed-in account as `auth.me` shows it: whether MFA is on, and whether its role needs it. */
+export type MeView = UserView & { mfaRequired: boolean };
 
 /**
  * Registers a doctor or patient account (not linked to any record), within the registration
@@ -65,14 +34,18 @@ export async function register(ctx: ThrottleContext, input: RegisterInput): Prom
     throw error;
   });
   ctx.logger.info({ userId: user.id, role: user.role }, 'account registered');
-  return userView(user);
+  return userView(user, false);
 }
 
 /**
  * Signs in with a username (or email) and password, within the sign-in throttle: a new session,
- * its token also set as the cookie. Any failure is the same UNAUTHORIZED.
+ * its token also set as the cookie; for an account with MFA, a challenge for `auth.loginMfa`
+ * instead. Any failure is the same UNAUTHORIZED.
  */
-export function login(ctx: SignInContext, input: LoginInput): Promise<SignedIn> {
+export function login(
+  ctx: SignInContext & ClockContext,
+  input: LoginInput,
+): Promise<SignedIn | MfaChallengeAnswer> {
   const throttle = throttleOf(ctx);
   const name = input.username.trim().toLowerCase();
   return throttle.oneAtATime(`login\n${clientNetwork(ctx.ip) ?? '-'}\n${name}`, async () => {
@@ -89,10 +62,11 @@ export function login(ctx: SignInContext, input: LoginInput): Promise<SignedIn> 
       throw unauthorized('Invalid username or password');
     }
     await reservation.succeeded();
-    const session = await ctx.sessions.create(user.id);
-    ctx.setCookie(ctx.sessions.cookieFor(session.token));
-    ctx.logger.info({ userId: user.id }, 'signed in');
-    return { token: session.token, expiresAt: session.expiresAt, user: userView(user) };
+    if ((await mfaRepo.findFactor(ctx.db, user.id))?.enabledAt) {
+      ctx.logger.info({ userId: user.id }, 'password accepted; waiting for the MFA code');
+      return issueChallenge(ctx, user.id);
+    }
+    return openSession(ctx, user, false);
   });
 }
 
@@ -106,20 +80,27 @@ export async function logout(
   return { ok: true as const };
 }
 
-/** The signed-in account (UNAUTHORIZED if it no longer exists). */
-export async function me(ctx: Pick<UserContext, 'db' | 'actor'>): Promise<UserView> {
+/** The signed-in account (UNAUTHORIZED if it no longer exists), with its MFA standing. */
+export async function me(ctx: Pick<UserContext, 'db' | 'actor' | 'config'>): Promise<MeView> {
   const user = await usersRepo.findById(ctx.db, ctx.actor.id);
   if (!user) throw unauthorized();
-  return userView(user);
+  const mfaEnabled = Boolean((await mfaRepo.findFactor(ctx.db, user.id))?.enabledAt);
+  return {
+    ...userView(user, mfaEnabled),
+    mfaRequired: ctx.config.mfaRequiredRoles.includes(user.role),
+  };
 }
 
 /**
  * Changes the caller's password after checking the current one (within the sign-in throttle):
  * audited; every session of the account ends, and the caller gets a new one (and its cookie).
+ * The new password must pass the password policy for this account (`passwordPolicy.ts`).
  */
-export function changePassword(ctx: UserContext, input: ChangePasswordInput): Promise<SignedIn> {
+export async function changePassword(ctx: UserContext, input: ChangePasswordInput): Promise<SignedIn> {
   const throttle = throttleOf(ctx);
   const { actor } = ctx;
+  const problem = passwordProblem(input.newPassword, actor);
+  if (problem) throw badInput(['newPassword'], problem.message);
   return throttle.oneAtATime(`password\n${clientNetwork(ctx.ip) ?? '-'}\n${actor.id}`, async () => {
     const reservation = await throttle.reserveSignIn({
       subject: loginSubject(actor.id, actor.username),
@@ -143,9 +124,8 @@ export function changePassword(ctx: UserContext, input: ChangePasswordInput): Pr
     });
     await ctx.sessions.invalidateUser(user.id);
     await recordAccountChanged(ctx.db, user.id);
-    const session = await ctx.sessions.create(user.id);
-    ctx.setCookie(ctx.sessions.cookieFor(session.token));
+    const signedIn = await openSession(ctx, user, actor.mfaEnabled);
     ctx.logger.info({ userId: user.id }, 'password changed; all sessions ended');
-    return { token: session.token, expiresAt: session.expiresAt, user: userView(user) };
+    return signedIn;
   });
 }

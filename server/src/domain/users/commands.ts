@@ -1,4 +1,4 @@
-import { usersRepo } from '@hdms/db';
+import { type Tx, usersRepo } from '@hdms/db';
 import type { SessionManager } from '../../auth/sessions';
 import type { UserActor } from '../actor';
 import type { DomainContext } from '../context';
@@ -26,7 +26,16 @@ export async function listUsers(
     role: input.role,
     search: input.search || undefined,
   });
-  return pageOf(rows, input.limit, userView);
+  const mfaOn = await usersRepo.mfaEnabledAmong(
+    ctx.db,
+    rows.map((row) => row.id),
+  );
+  return pageOf(rows, input.limit, (row) => userView(row, mfaOn.has(row.id)));
+}
+
+/** Whether account `userId`'s MFA is on, in `tx`. */
+async function mfaEnabled(ctx: Pick<DomainContext, 'db'>, userId: number, tx: Tx): Promise<boolean> {
+  return (await usersRepo.mfaEnabledAmong(ctx.db, [userId], { tx })).has(userId);
 }
 
 /**
@@ -66,7 +75,7 @@ export function linkUser(ctx: AdminContext, input: LinkInput): Promise<UserView>
       tx,
     );
     await recordEvent(ctx.db, tx, { type: 'account.changed', entityId: user.id });
-    return userView({ ...user, ...link });
+    return userView({ ...user, ...link }, await mfaEnabled(ctx, user.id, tx));
   });
 }
 
@@ -88,8 +97,8 @@ export async function setUserDisabled(ctx: AdminContext, input: SetDisabledInput
     }
     await recordAudit(ctx, { action: 'update', targets: [userTarget(found)] }, tx);
     await recordEvent(ctx.db, tx, { type: 'account.changed', entityId: found.id });
-    return { ...found, disabledAt };
+    return userView({ ...found, disabledAt }, await mfaEnabled(ctx, found.id, tx));
   });
   if (input.disabled) await ctx.sessions.invalidateUser(user.id);
-  return userView(user);
+  return user;
 }

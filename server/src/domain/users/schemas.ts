@@ -2,16 +2,32 @@ import { ROLES } from '@hdms/db';
 import { z } from 'zod';
 import { listInput } from '../../lib/pagination';
 import { emailSchema, idSchema, lineText, passwordSchema, usernameSchema } from '../../lib/schemas';
+import { isCommonPassword, PASSWORD_MESSAGES, passwordProblem } from './passwordPolicy';
 
-/** `auth.register` input. */
+/**
+ * A password being chosen: 8-256 characters and not a common password (see `passwordPolicy.ts`;
+ * a password already refused for its length gets no second issue).
+ */
+export const newPasswordSchema = passwordSchema.refine(
+  (v) => v.length < 8 || v.length > 256 || !isCommonPassword(v),
+  PASSWORD_MESSAGES.common,
+);
+
+/** `auth.register` input; the password may not contain the username or the email's local part either. */
 export const registerInput = z
   .object({
     username: usernameSchema,
     email: emailSchema,
-    password: passwordSchema,
+    password: newPasswordSchema,
     role: z.enum(['doctor', 'patient'], { message: 'must be doctor or patient' }),
   })
-  .strict();
+  .strict()
+  .superRefine((v, ctx) => {
+    // A common password has its issue from `newPasswordSchema` already.
+    const problem = passwordProblem(v.password, v);
+    if (problem && problem.rule !== 'common')
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['password'], message: problem.message });
+  });
 
 /** `auth.login` input: the username or the email, and the password. */
 export const loginInput = z
@@ -21,11 +37,14 @@ export const loginInput = z
   })
   .strict();
 
-/** `auth.changePassword` input: the current password and a different new one. */
+/**
+ * `auth.changePassword` input: the current password and a different new one (the new one may not
+ * contain the account's username or email either: checked by `changePassword`, which knows them).
+ */
 export const changePasswordInput = z
   .object({
     currentPassword: z.string().min(1, 'is required').max(256),
-    newPassword: passwordSchema,
+    newPassword: newPasswordSchema,
   })
   .strict()
   .refine((v) => v.currentPassword !== v.newPassword, {

@@ -10,6 +10,8 @@ export interface UserView {
   doctorId: number | null;
   patientId: number | null;
   disabled: boolean;
+  /** Whether the account signs in with a second factor (MFA). */
+  mfaEnabled: boolean;
   createdAt: Date;
 }
 
@@ -19,8 +21,8 @@ type ViewedFields = Pick<
   'id' | 'username' | 'email' | 'role' | 'doctorId' | 'patientId' | 'disabledAt' | 'createdAt'
 >;
 
-/** Maps an account row to its client view with an explicit field list. */
-export function userView(user: ViewedFields): UserView {
+/** Maps an account row, and whether its MFA is on, to its client view with an explicit field list. */
+export function userView(user: ViewedFields, mfaEnabled: boolean): UserView {
   return {
     id: user.id,
     username: user.username,
@@ -29,6 +31,7 @@ export function userView(user: ViewedFields): UserView {
     doctorId: user.doctorId ?? null,
     patientId: user.patientId ?? null,
     disabled: user.disabledAt !== null && user.disabledAt !== undefined,
+    mfaEnabled,
     createdAt: user.createdAt,
   };
 }

@@ -1,15 +1,16 @@
-import { sessionsRepo } from '@hdms/db';
+import { mfaRepo, sessionsRepo } from '@hdms/db';
 import { z } from 'zod';
 import type { JobType } from '../types';
 
-/** A `sessions.purge` job's result: how many sessions it deleted. */
+/** A `sessions.purge` job's result: how many sessions, and how many expired MFA sign-in challenges, it deleted. */
 export interface SessionsPurgeResult {
   deleted: number;
+  challengesDeleted: number;
 }
 
 /**
  * `sessions.purge`: deletes sessions past their idle deadline or their absolute lifetime
- * (`SESSION_MAX_HOURS` after sign-in). Recurring: the dispatcher keeps one queued, due
+ * (`SESSION_MAX_HOURS` after sign-in), and MFA sign-in challenges past their expiry. Recurring: the dispatcher keeps one queued, due
  * `SESSION_PURGE_MINUTES` after it was enqueued (`everyMinutes`, see `JobDispatcher.ensureRecurring`).
  */
 export const sessionsPurgeJob: JobType<Record<string, never>, SessionsPurgeResult> = {
@@ -26,7 +27,8 @@ export const sessionsPurgeJob: JobType<Record<string, never>, SessionsPurgeResul
         { now: new Date(now), createdBefore: new Date(now - ctx.config.sessionMaxHours * 3_600_000) },
         { tx },
       );
-      return { deleted };
+      const challengesDeleted = await mfaRepo.deleteExpiredChallenges(ctx.db, new Date(now), { tx });
+      return { deleted, challengesDeleted };
     });
   },
   adminResult: (result) => result,

@@ -33,7 +33,11 @@ const { values } = parseArgs({
     'profile-server': { type: 'string' },
   },
 });
-const ADMIN = { username: 'bench-admin', email: 'bench-admin@example.org', password: 'bench-admin-password' };
+const ADMIN = {
+  username: 'bench-admin',
+  email: 'bench-admin@example.org',
+  password: 'lantern-harbor-quiet-42',
+};
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();

@@ -44,7 +44,11 @@ const patientCount = Math.max(1, Math.min(Number(values.patients), jobCount));
 const threadCounts = values.threads.split(',').map(Number);
 const importRows = Number(values['import-rows']);
 
-const ADMIN = { username: 'bench-admin', email: 'bench-admin@example.org', password: 'bench-admin-password' };
+const ADMIN = {
+  username: 'bench-admin',
+  email: 'bench-admin@example.org',
+  password: 'lantern-harbor-quiet-42',
+};
 const ms = (ns: number) => (ns / 1e6).toFixed(1);
 
 /** A fresh database for one run (SQLite file, or a new schema on `--db`), and how to remove it. */

@@ -82,7 +82,11 @@ export async function benchFairQueue(options: {
   rows: number;
   log: (line: string) => void;
 }): Promise<FairQueueResult> {
-  const admin = { username: 'fair-admin', email: 'fair-admin@example.org', password: 'fair-admin-password' };
+  const admin = {
+    username: 'fair-admin',
+    email: 'fair-admin@example.org',
+    password: 'orchid-valley-sparrow-17',
+  };
   const config = loadConfig({
     PORT: '0',
     DATABASE_URL: options.databaseUrl,
@@ -107,11 +111,11 @@ export async function benchFairQueue(options: {
     const doctorUser = await createAccount(db, {
       username: 'fair-doctor',
       email: 'fair-doctor@example.org',
-      password: 'fair-doctor-password',
+      password: 'copper-meadow-falcon-88',
       role: 'doctor',
     });
     await db.models.User.update({ doctorId: doctorRow.id }, { where: { id: doctorUser.id } });
-    const doctor = client(server.url, await signIn(server.url, 'fair-doctor', 'fair-doctor-password'));
+    const doctor = client(server.url, await signIn(server.url, 'fair-doctor', 'copper-meadow-falcon-88'));
 
     const lines = ['name,age,gender'];
     for (let i = 0; i < options.rows; i++) lines.push(`Fair ${i},${i % 100},f`);

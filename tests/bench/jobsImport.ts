@@ -41,7 +41,11 @@ export interface LargeImportResult {
   healthz: { p50: number; p99: number; max: number; samples: number };
 }
 
-const ADMIN = { username: 'bench-admin', email: 'bench-admin@example.org', password: 'bench-admin-password' };
+const ADMIN = {
+  username: 'bench-admin',
+  email: 'bench-admin@example.org',
+  password: 'lantern-harbor-quiet-42',
+};
 const ms = (ns: number) => Number((ns / 1e6).toFixed(2));
 const sleep = (duration: number) => new Promise((resolve) => setTimeout(resolve, duration));
 

@@ -107,11 +107,15 @@ const HEALTH_EVERY_MS = 10;
 const HEALTH_RUNS = 40;
 /** The scale run's first warm-up of a fresh server, per request kind and server. */
 const SCALE_WARMUP_MS = 5000;
-const ADMIN = { username: 'bench_admin', email: 'bench_admin@example.org', password: 'bench-admin-password' };
+const ADMIN = {
+  username: 'bench_admin',
+  email: 'bench_admin@example.org',
+  password: 'lantern-harbor-quiet-42',
+};
 const DOCTOR = {
   username: 'bench_doctor',
   email: 'bench_doctor@example.org',
-  password: 'bench-doctor-password',
+  password: 'granite-river-thistle-35',
 };
 
 const log = (line: string) => process.stderr.write(`${line}\n`);

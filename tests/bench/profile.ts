@@ -38,8 +38,8 @@ const login = async (username: string, password: string) => {
   if (res.status !== 200) throw new Error(`sign-in as ${username}: ${res.status} ${res.text}`);
   return JSON.parse(res.text).token as string;
 };
-const doctor = await login('bench_doctor', 'bench-doctor-password');
-const admin = await login('bench_admin', 'bench-admin-password');
+const doctor = await login('bench_doctor', 'granite-river-thistle-35');
+const admin = await login('bench_admin', 'lantern-harbor-quiet-42');
 const batch = (n: number) =>
   JSON.stringify(
     superjson.serialize(

@@ -302,7 +302,8 @@ async function idleAndLatency(): Promise<void> {
     await sleep(2000);
     const perSub = ((await usage(s.server.pid!)).rss - rssBefore) / 1000;
     for (const r of idle.splice(0, 900)) r.close();
-    await sleep(2000);
+    // Long enough for the 900 closed connections' clean-up and collection to be over.
+    await sleep(10_000);
     const a = await usage(s.server.pid!);
     await sleep(5000);
     const b = await usage(s.server.pid!);

@@ -7,8 +7,10 @@ import {
   type CareTeam,
   careTeam,
   lastAuditId,
+  doctorWithCaller,
   linkedDoctor,
   linkedPatient,
+  patientWithCaller,
   serviceToken,
 } from './helpers/clinical';
 import { type ReceivedEvent, settle, subscribe, type Subscription } from './helpers/events';
@@ -32,16 +34,10 @@ describe('emergency access', () => {
   const subscriptions: Subscription[] = [];
 
   /** A doctor of their own (linked, signed in), so that no test's open accesses count in another's. */
-  async function freshDoctor() {
-    const doctor = await linkedDoctor(t);
-    return { ...doctor, caller: callerFor(t, doctor.token) };
-  }
+  const freshDoctor = () => doctorWithCaller(t);
 
   /** A patient of doctor A's with their own signed-in account. */
-  async function patientOfA() {
-    const patient = await linkedPatient(t, team.doctorA.doctorId);
-    return { ...patient, caller: callerFor(t, patient.token) };
-  }
+  const patientOfA = () => patientWithCaller(t, team.doctorA.doctorId);
 
   /** What a refused call must leave as it was. */
   const counts = async () => ({

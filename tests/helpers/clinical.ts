@@ -50,6 +50,18 @@ export async function linkedPatient(t: TestServer, doctorId: number | null): Pro
   return { id: user.id, username: user.username, token: user.token, patientId: patient.id };
 }
 
+/** `linkedDoctor` with a procedure caller of its own. */
+export async function doctorWithCaller(t: TestServer) {
+  const doctor = await linkedDoctor(t);
+  return { ...doctor, caller: callerFor(t, doctor.token) };
+}
+
+/** `linkedPatient` of `doctorId` with a procedure caller of its own. */
+export async function patientWithCaller(t: TestServer, doctorId: number | null) {
+  const patient = await linkedPatient(t, doctorId);
+  return { ...patient, caller: callerFor(t, patient.token) };
+}
+
 /** The standard cast: two doctors with one patient each, and the admin. */
 export async function careTeam(t: TestServer): Promise<CareTeam> {
   const adminUser = await t.db.models.User.findOne({ where: { usernameKey: ADMIN.username } });

@@ -85,7 +85,8 @@ describe('job queue across server instances and shutdowns', () => {
 
   it('graceful shutdown finishes the running job and leaves queued ones queued for the next start', async () => {
     const target = await database();
-    const first = await server(target, { WORKER_THREADS: '1' });
+    // One job at a time on the one thread: the others wait in the queue.
+    const first = await server(target, { WORKER_THREADS: '1', JOBS_TASKS_PER_THREAD: '1' });
     const running = await enqueue(first.db, { type: testSleepJob, payload: { ms: 1200 } });
     await waitForJob(first.db, running.id, ['running']);
     const waiting = [
@@ -119,7 +120,8 @@ describe('job queue across server instances and shutdowns', () => {
 
   it('a job still running when the shutdown grace ends goes back to the queue, its attempt not counted', async () => {
     const target = await database();
-    const first = await server(target, { WORKER_THREADS: '1' });
+    // One job at a time on the one thread: the others wait in the queue.
+    const first = await server(target, { WORKER_THREADS: '1', JOBS_TASKS_PER_THREAD: '1' });
     const slow = await enqueue(first.db, { type: testSleepJob, payload: { ms: 2500 } });
     await waitForJob(first.db, slow.id, ['running']);
     await first.close(200);

@@ -378,3 +378,58 @@ describe('background jobs', () => {
     expect(queued[0]!.runAfter.getTime()).toBeGreaterThan(Date.now() + 30 * 60_000);
   });
 });
+
+/*
+ * Several jobs per worker thread (JOBS_TASKS_PER_THREAD, MySQL only): a thread terminated for one
+ * run's time limit takes the runs sharing it down too; those are interrupted and run again, not
+ * failed attempts. On SQLite a thread runs one job at a time, so nothing else is cut.
+ */
+describe('jobs sharing a worker thread', () => {
+  let t: TestServer;
+
+  beforeAll(async () => {
+    t = await startTestServer(
+      { WORKER_THREADS: '1', JOBS_TASKS_PER_THREAD: '4', LOG_LEVEL: process.env.JOBS_LOG ?? 'silent' },
+      { testJobs: true },
+    );
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('runs several jobs at once on one thread (MySQL), one at a time on SQLite', async () => {
+    // The thread started and connected first, so that only the runs are timed.
+    await waitForJob(t.db, (await enqueue(t.db, { type: testSleepJob, payload: { ms: 1 } })).id);
+    const jobs = await Promise.all(
+      Array.from({ length: 4 }, () => enqueue(t.db, { type: testSleepJob, payload: { ms: 2_000 } })),
+    );
+    const started = Date.now();
+    const done = await waitForJobs(
+      t.db,
+      jobs.map((j) => j.id),
+    );
+    const elapsed = Date.now() - started;
+    expect([...done.values()].every((j) => j.status === 'succeeded')).toBe(true);
+    // Together: about 2 s; one after another: 8 s at least.
+    if (t.db.dialect === 'mysql') expect(elapsed).toBeLessThan(6_000);
+    else expect(elapsed).toBeGreaterThanOrEqual(4 * 2_000);
+  });
+
+  it('a job on the thread of a job cut at its time limit is interrupted and run again, not failed', async () => {
+    const sleeper = await enqueue(t.db, { type: testSleepJob, payload: { ms: 4_000 } });
+    await waitForJob(t.db, sleeper.id, ['running']);
+    const hang = await enqueue(t.db, { type: testHangJob, payload: {} });
+    expect((await waitForJob(t.db, hang.id)).get({ plain: true })).toMatchObject({
+      status: 'failed',
+      attempts: 2,
+    });
+    const done = (await waitForJob(t.db, sleeper.id)).get({ plain: true });
+    expect(done).toMatchObject({ status: 'succeeded', attempts: 1, error: null });
+    const requeued = await t.db.models.ChangeEvent.count({
+      where: { type: 'job.queued', entityId: sleeper.id },
+    });
+    // Queued once when accepted; on MySQL again after each cut of the thread it shared.
+    if (t.db.dialect === 'mysql') expect(requeued).toBeGreaterThanOrEqual(2);
+    else expect(requeued).toBe(1);
+  });
+});

@@ -99,6 +99,7 @@ const schema = z.object({
   JOB_LEASE_SECONDS: intFrom(2, 3600).default('30'),
   JOBS_TEST_TYPES: z.enum(['0', '1'], { message: 'must be 0 or 1' }).default('0'),
   JOBS_BULK_THREADS: intFrom(1, 256).optional(),
+  JOBS_TASKS_PER_THREAD: intFrom(1, 64).default('4'),
   BULK_JOBS_MAX_QUEUED_PER_ACCOUNT: intFrom(1, 10_000).default('10'),
   JOBS_MAX_INTERRUPTIONS: intFrom(1, 1000).default('5'),
   IMPORT_UPLOAD_RETENTION_HOURS: intFrom(1, 24 * 365).default('72'),
@@ -192,6 +193,11 @@ export interface Config {
      * WORKER_THREADS - 1, at least 1; never more than WORKER_THREADS).
      */
     bulkThreads: number;
+    /**
+     * Jobs one worker thread runs at once (JOBS_TASKS_PER_THREAD, default 4): they mostly wait on
+     * MySQL. Always 1 on SQLite, whose one connection per thread serialises them anyway.
+     */
+    tasksPerThread: number;
     /** Unfinished bulk jobs one account may have (BULK_JOBS_MAX_QUEUED_PER_ACCOUNT, default 10). */
     bulkMaxQueuedPerAccount: number;
     /** Runs of one job cut by a crash before it is failed (JOBS_MAX_INTERRUPTIONS, default 5). */
@@ -337,6 +343,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       sessionPurgeMinutes: env.SESSION_PURGE_MINUTES,
       testTypes: env.JOBS_TEST_TYPES === '1',
       bulkThreads: Math.min(workerThreads, env.JOBS_BULK_THREADS ?? Math.max(1, workerThreads - 1)),
+      tasksPerThread: env.DATABASE_URL.startsWith('sqlite:') ? 1 : env.JOBS_TASKS_PER_THREAD,
       bulkMaxQueuedPerAccount: env.BULK_JOBS_MAX_QUEUED_PER_ACCOUNT,
       maxInterruptions: env.JOBS_MAX_INTERRUPTIONS,
       uploadRetentionHours: env.IMPORT_UPLOAD_RETENTION_HOURS,

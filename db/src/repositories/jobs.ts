@@ -161,6 +161,27 @@ export async function updateJob(
   return updated;
 }
 
+/**
+ * Claims queued jobs `ids` in one statement: status `running`, one more attempt, the lease of
+ * `leaseOwner` until `leaseExpiresAt`; returns how many rows changed. The caller read them queued
+ * and holds them locked in `tx` (on SQLite, its write transaction).
+ */
+export async function markRunning(
+  db: Database,
+  ids: readonly number[],
+  lease: { leaseOwner: string; leaseExpiresAt: Date; startedAt: Date },
+  options: { tx: Transaction },
+): Promise<number> {
+  if (ids.length === 0) return 0;
+  const [updated] = await db.models.Job.update(
+    { status: 'running', attempts: literal('attempts + 1') as unknown as number, ...lease },
+    // By primary key only: the caller read them queued and holds their rows (a condition on
+    // `status` would let MariaDB lock a range of the status index instead).
+    { where: { id: [...ids] }, transaction: options.tx },
+  );
+  return updated;
+}
+
 /** A job's status and lease owner, or null; with `lock: 'update'` its row is locked by primary key. */
 export async function findLease(
   db: Database,

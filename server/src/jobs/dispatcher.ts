@@ -161,7 +161,7 @@ export class JobDispatcher {
     this.runner = options.runner ?? createJobRunner(serverDb, config, logger, this.types, options);
     this.pollMs = options.pollMs ?? IDLE_LOOK_MS;
     this.recurringCheckMs = options.recurringCheckMs ?? 60_000;
-    this.capacity = config.workerThreads;
+    this.capacity = config.workerThreads * config.jobs.tasksPerThread;
     this.bulkCapacity = Math.min(config.workerThreads, config.jobs.bulkThreads);
     const types = [...this.types.values()];
     this.bulkTypes = types.filter((t) => t.lane === 'bulk').map((t) => t.name);

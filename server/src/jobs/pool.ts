@@ -131,6 +131,35 @@ export interface WorkerHello {
   guard?: Int32Array;
 }
 
+/** Piscina's balancer type (its package does not export it by name). */
+type LoadBalancer = NonNullable<NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer']>;
+type PoolWorker = Parameters<LoadBalancer>[1][number];
+
+/**
+ * Piscina's task placement for runs that may share a thread (`tasksPerThread` at once): an idle
+ * thread first, then a new thread while the pool has room, then the least busy thread with a free
+ * slot. Piscina's own balancer never shares a thread between abortable tasks, and every run is
+ * abortable (its hard deadline): a thread terminated for one run interrupts the others on it, which
+ * `run` reports as `interrupted` (queued again, not a failed attempt).
+ */
+function sharingBalancer(maxThreads: number, tasksPerThread: number): LoadBalancer {
+  return (_task, workers) => {
+    let least: PoolWorker | null = null;
+    let leastUsage = tasksPerThread;
+    for (const worker of workers) {
+      if (worker.terminating || worker.destroyed) continue;
+      // Piscina counts a thread running one abortable task as full (Infinity): it is one task.
+      const usage = worker.isRunningAbortableTask ? 1 : worker.currentUsage;
+      if (usage === 0) return worker;
+      if (usage < leastUsage) {
+        least = worker;
+        leastUsage = usage;
+      }
+    }
+    return workers.length < maxThreads ? null : least;
+  };
+}
+
 /**
  * Runs jobs on a Piscina pool of `WORKER_THREADS` threads; each thread opens its own connection to
  * the database. Aborting a run's `signal` terminates its thread (Piscina starts a new one), so a
@@ -146,7 +175,8 @@ function poolRunner(config: Config, logger: Logger, options: JobRunnerOptions): 
     minThreads: 0,
     maxThreads: config.workerThreads,
     idleTimeout: 60_000,
-    concurrentTasksPerWorker: 1,
+    concurrentTasksPerWorker: config.jobs.tasksPerThread,
+    loadBalancer: sharingBalancer(config.workerThreads, config.jobs.tasksPerThread),
     // Idle threads keep their event loop running (no blocking wait for the next task), so that
     // the completions of their database calls are processed as they come, not at termination.
     atomics: 'disabled',
@@ -160,6 +190,8 @@ function poolRunner(config: Config, logger: Logger, options: JobRunnerOptions): 
   });
   /** The guards of the threads seen, by thread id: every one is quiesced before the pool closes. */
   const guards = new Map<number, Int32Array>();
+  /** Threads terminated to cut a run short: the other runs they carried were interrupted. */
+  const cutThreads = new Set<number>();
 
   /** Terminates one thread by id (after it was quiesced), if it is still alive. */
   const terminate = (threadId: number) => {
@@ -188,6 +220,7 @@ function poolRunner(config: Config, logger: Logger, options: JobRunnerOptions): 
       const onAbort = () => {
         void (async () => {
           const seen = hello;
+          if (seen) cutThreads.add(seen.threadId);
           if (!seen?.guard) return cut.abort(signal.reason);
           await quiesce(seen.guard);
           cut.abort(signal.reason);
@@ -200,6 +233,10 @@ function poolRunner(config: Config, logger: Logger, options: JobRunnerOptions): 
       else signal.addEventListener('abort', onAbort, { once: true });
       try {
         return (await running) as JobOutcome;
+      } catch (error) {
+        // Another run on this thread was cut short, and this one with it: not its fault.
+        if (!signal.aborted && hello && cutThreads.has(hello.threadId)) return { status: 'interrupted' };
+        throw error;
       } finally {
         signal.removeEventListener('abort', onAbort);
         interrupt.removeEventListener('abort', onInterrupt);

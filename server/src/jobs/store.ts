@@ -99,10 +99,16 @@ export async function claimJobs(db: Database, options: ClaimOptions): Promise<Cl
       const keys = [...new Set(candidates.map((c) => c.serialKey).filter((k): k is string => k !== null))];
       const heads = await jobsRepo.serialKeyHeads(db, keys, { tx });
       let taken = 0;
+      /** Queued heads: claimed together, in one statement, under one lease owner. */
+      const due: jobsRepo.ClaimCandidate[] = [];
       for (const job of candidates) {
         if (job.serialKey !== null && heads.get(job.serialKey) !== job.id) continue;
-        const takeover = job.status === 'running';
-        if (takeover && job.interruptions >= options.maxInterruptions) {
+        if (job.status !== 'running') {
+          due.push(job);
+          continue;
+        }
+        // A takeover continues the cut attempt: it counts an interruption, not an attempt.
+        if (job.interruptions >= options.maxInterruptions) {
           await failJob(db, tx, job, {
             error: `The job was interrupted ${job.interruptions + 1} times (its server stopped each time); it was stopped`,
             now,
@@ -112,15 +118,14 @@ export async function claimJobs(db: Database, options: ClaimOptions): Promise<Cl
           continue;
         }
         const leaseOwner = randomUUID();
-        // A takeover continues the cut attempt: it counts an interruption, not an attempt.
-        const attempts = takeover ? Math.max(1, job.attempts) : job.attempts + 1;
+        const attempts = Math.max(1, job.attempts);
         const updated = await jobsRepo.updateJob(
           db,
           job.id,
           {
             status: 'running',
             attempts,
-            ...(takeover ? { interruptions: job.interruptions + 1 } : {}),
+            interruptions: job.interruptions + 1,
             leaseOwner,
             leaseExpiresAt: new Date(now.getTime() + options.leaseMs),
             startedAt: now,
@@ -129,17 +134,27 @@ export async function claimJobs(db: Database, options: ClaimOptions): Promise<Cl
         );
         if (updated === 1) {
           taken++;
-          claimed.push({
-            id: job.id,
-            type: job.type,
-            attempts,
-            maxAttempts: job.maxAttempts,
-            patientId: job.patientId ?? null,
-            leaseOwner,
-            account: accountKey(job),
-          });
+          claimed.push(claimedJob(job, attempts, leaseOwner));
           events.push(jobEvent('job.running', job, ['status', 'attempts']));
         }
+      }
+      if (due.length > 0) {
+        const leaseOwner = randomUUID();
+        const lease = {
+          leaseOwner,
+          leaseExpiresAt: new Date(now.getTime() + options.leaseMs),
+          startedAt: now,
+        };
+        const ids = due.map((job) => job.id);
+        // The candidates are locked by this transaction: every one of them changes, or none is claimed.
+        if ((await jobsRepo.markRunning(db, ids, lease, { tx })) !== ids.length) {
+          throw new Error('claimed jobs changed under their lock');
+        }
+        for (const job of due) {
+          claimed.push(claimedJob(job, job.attempts + 1, leaseOwner));
+          events.push(jobEvent('job.running', job, ['status', 'attempts']));
+        }
+        taken += due.length;
       }
       return taken;
     };
@@ -182,6 +197,19 @@ export async function claimJobs(db: Database, options: ClaimOptions): Promise<Cl
     await recordEvents(db, tx, events);
     return claimed;
   });
+}
+
+/** A claimed candidate as the dispatcher holds it. */
+function claimedJob(job: jobsRepo.ClaimCandidate, attempts: number, leaseOwner: string): ClaimedJob {
+  return {
+    id: job.id,
+    type: job.type,
+    attempts,
+    maxAttempts: job.maxAttempts,
+    patientId: job.patientId ?? null,
+    leaseOwner,
+    account: accountKey(job),
+  };
 }
 
 /**

@@ -1,0 +1,38 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseEnv } from 'node:util';
+
+/** What `loadDotEnv` did: the file it read (null when there is none) and the variables it set. */
+export interface DotEnv {
+  file: string | null;
+  /** Names taken from the file; a name the environment already had is not among them. */
+  applied: string[];
+}
+
+/**
+ * Reads `.env` in the working directory (`cwd`) into `target` (the process environment), for the
+ * entry points only (`npm start`, the migration and admin commands): each calls this first, then
+ * `loadConfig()`. A variable set in the environment wins over the file. No file is no error; an
+ * unreadable one is (its message names it). The syntax is Node's own (`util.parseEnv`, as
+ * `node --env-file`): `NAME=value`, `# comments`, quotes, `export NAME=value`.
+ */
+export function loadDotEnv(
+  target: Record<string, string | undefined> = process.env,
+  cwd = process.cwd(),
+): DotEnv {
+  const file = resolve(cwd, '.env');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { file: null, applied: [] };
+    throw new Error(`Cannot read ${file}: ${(error as Error).message}`);
+  }
+  const applied: string[] = [];
+  for (const [name, value] of Object.entries(parseEnv(text))) {
+    if (target[name] !== undefined) continue;
+    target[name] = value;
+    applied.push(name);
+  }
+  return { file, applied };
+}

@@ -167,7 +167,11 @@ describe('sign-in over REST and tRPC', () => {
       { ...REGISTER, username: 'longy', email: 'longy@example.org', password: 'x'.repeat(257) },
       'password',
     ],
-    ['an unknown field', { ...REGISTER, username: 'extra', email: 'extra@example.org', isAdmin: true }, 'is_admin'],
+    [
+      'an unknown field',
+      { ...REGISTER, username: 'extra', email: 'extra@example.org', isAdmin: true },
+      'is_admin',
+    ],
     ['a wrong type', { ...REGISTER, username: 42, email: 'typed@example.org' }, 'username'],
   ])('register rejects %s with 400 and writes nothing', async (_name, body, path) => {
     const before = await userCount();

@@ -132,6 +132,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     loadDotEnv();
     config = loadConfig();
+    for (const warning of config.warnings) process.stderr.write(`Warning: ${warning}\n`);
     const db = await openDatabase(config);
     try {
       await migrateDatabase(db, config);

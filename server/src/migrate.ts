@@ -10,6 +10,7 @@ let config: Config | undefined;
 async function main(direction: string | undefined): Promise<void> {
   loadDotEnv();
   config = loadConfig();
+  for (const warning of config.warnings) process.stderr.write(`Warning: ${warning}\n`);
   const settings = config;
   const db = await openDatabase(settings);
   try {

@@ -60,7 +60,9 @@ function banner(settings: Config, dotEnv: DotEnv, { url, bootstrap }: Announceme
     `  mode:       ${settings.mode} (NODE_ENV)`,
     dotEnv.file
       ? `  .env:       ${dotEnv.file} (${dotEnv.applied.length} of its variables used; the environment wins)`
-      : '  .env:       none in this directory (see .env.example)',
+      : dotEnv.skipped
+        ? '  .env:       not read (NODE_ENV=test in the environment)'
+        : '  .env:       none in this directory (see .env.example)',
     `  tRPC API:   ${url}/trpc`,
     settings.panelEnabled ? `  tRPC panel: ${url}/panel` : '  tRPC panel: off (PANEL=on to enable)',
     settings.apiDocsEnabled ? `  REST docs:  ${url}/docs` : '  REST docs:  off (API_DOCS=on to enable)',

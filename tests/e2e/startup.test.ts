@@ -67,7 +67,11 @@ describe('configuration at start', () => {
     let started: ServerProcess | undefined;
     try {
       started = await startServerProcess(
-        { LOG_LEVEL: 'warn', DATABSE_URL: 'mysql://root:s3cret@db.example.org:3306/hdms' },
+        {
+          NODE_ENV: 'development',
+          LOG_LEVEL: 'warn',
+          DATABSE_URL: 'mysql://root:s3cret@db.example.org:3306/hdms',
+        },
         { args: ENTRY_ARGS, cwd: dir },
       );
       expect(started.stderr()).toContain(
@@ -95,7 +99,12 @@ describe('configuration at start', () => {
     writeFileSync(join(dir, '.env'), `DATABASE_URL=sqlite:${file}\n`);
     try {
       const migrate = [ENTRY_ARGS[0]!, ENTRY_ARGS[1]!, join(ROOT, 'server', 'src', 'migrate.ts'), 'up'];
-      const run = await runToExit(migrate, { LOG_LVEL: 'debug' }, process.execPath, dir);
+      const run = await runToExit(
+        migrate,
+        { NODE_ENV: 'development', LOG_LVEL: 'debug' },
+        process.execPath,
+        dir,
+      );
       expect(run.err).toContain(
         'Warning: LOG_LVEL is not an HDMS setting: did you mean LOG_LEVEL? (LOG_LVEL is ignored)',
       );

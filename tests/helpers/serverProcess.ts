@@ -12,9 +12,18 @@ export const ROOT = join(import.meta.dirname, '..', '..');
  */
 export const SERVER_ARGS = ['--import', 'tsx', 'server/src/index.ts'];
 
-/** A child's environment: PATH and HOME only, quiet logs, then `env`. */
+/**
+ * A child's environment: PATH and HOME only, quiet logs, NODE_ENV=test (so that a developer's
+ * `.env` in the repository root is not read), then `env`.
+ */
 export function childEnv(env: Record<string, string>): Record<string, string> {
-  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...env };
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    LOG_LEVEL: 'warn',
+    NODE_ENV: 'test',
+    ...env,
+  };
 }
 
 /**

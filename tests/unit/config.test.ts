@@ -347,6 +347,7 @@ describe('.env', () => {
       const env: Record<string, string | undefined> = { PORT: '5000' };
       const loaded = loadDotEnv(env, dir);
       expect(loaded.file).toBe(join(dir, '.env'));
+      expect(loaded.skipped).toBe(false);
       expect(loaded.applied.sort()).toEqual(['DATABASE_URL', 'LOG_LEVEL']);
       expect(env).toEqual({ PORT: '5000', LOG_LEVEL: 'debug', DATABASE_URL: 'sqlite:data/x.sqlite' });
       expect(loadConfig(env)).toMatchObject({ port: 5000, logLevel: 'debug' });
@@ -356,8 +357,16 @@ describe('.env', () => {
   it('is optional', () => {
     inDir(null, (dir) => {
       const env = {};
-      expect(loadDotEnv(env, dir)).toEqual({ file: null, applied: [] });
+      expect(loadDotEnv(env, dir)).toEqual({ file: null, applied: [], skipped: false });
       expect(env).toEqual({});
+    });
+  });
+
+  it('is not read with NODE_ENV=test in the environment (the suites run in the repository root)', () => {
+    inDir('PORT=4000\n', (dir) => {
+      const env: Record<string, string | undefined> = { NODE_ENV: 'test' };
+      expect(loadDotEnv(env, dir)).toEqual({ file: null, applied: [], skipped: true });
+      expect(env).toEqual({ NODE_ENV: 'test' });
     });
   });
 

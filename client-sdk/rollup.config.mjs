@@ -16,7 +16,14 @@ const bare = (id) => !id.startsWith('.') && !id.startsWith('/');
 
 export default {
   input: join(TYPES, 'client-sdk', 'src', 'index.d.ts'),
-  output: { file: 'dist/index.d.ts', format: 'es' },
+  output: {
+    file: 'dist/index.d.ts',
+    format: 'es',
+    // @trpc/server's declarations name `Disposable` and `AsyncDisposable` (TypeScript's
+    // esnext.disposable lib): with this reference a consumer's build passes with
+    // `skipLibCheck: false` whatever its `lib` (a browser app has no @types/node to declare them).
+    banner: '/// <reference lib="esnext.disposable" />',
+  },
   // Workspace packages (@hdms/db) are inlined; everything else from node_modules stays an import,
   // which scripts/check-dts.mjs then rejects unless it is one the SDK depends on.
   external: (id) => bare(id) && !id.startsWith('@hdms/'),

@@ -200,7 +200,7 @@ describe('service tokens', () => {
         { name: 'x6', scopes: ['doctors:read'], expires_at: '2099-01-01T00:00:00Z', expires_in_days: 3 },
         'expires_at',
       ],
-      ['an unknown field', { name: 'x7', scopes: ['doctors:read'], owner: 'me' }, ''],
+      ['an unknown field', { name: 'x7', scopes: ['doctors:read'], owner: 'me' }, 'owner'],
     ])('rejects %s with 400', async (_label, body, path) => {
       const res = await http(t.url, 'POST', '/service-tokens', { token: adminBearer, body });
       expect(res.status).toBe(400);

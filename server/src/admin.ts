@@ -4,6 +4,7 @@ import { findAccount, hashPassword, SignInThrottle } from './auth/index';
 import { generatePassword } from './auth/bootstrap';
 import { resetMfa } from './domain/mfa/commands';
 import { recordEvent } from './domain/events/record';
+import { loadDotEnv } from './dotenv';
 import { type Config, ConfigError, loadConfig } from './env';
 import { createLogger } from './logger';
 import { describeStartupFailure, migrateDatabase, openDatabase } from './server';
@@ -129,7 +130,9 @@ async function main(argv: string[]): Promise<number> {
   }
   let config: Config | undefined;
   try {
+    loadDotEnv();
     config = loadConfig();
+    for (const warning of config.warnings) process.stderr.write(`Warning: ${warning}\n`);
     const db = await openDatabase(config);
     try {
       await migrateDatabase(db, config);

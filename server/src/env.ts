@@ -1,8 +1,12 @@
 import { availableParallelism } from 'node:os';
 import { parseDatabaseUrl, ROLES, type Role, redactUrl, urlPassword } from '@hdms/db';
 import { z } from 'zod';
+import { findLookalikes } from './lib/lookalikes';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** The modes NODE_ENV may name; anything else stops the start (`prod` is not `production`). */
+const MODES = ['development', 'production', 'test'] as const;
 
 const intFrom = (min: number, max: number) =>
   z
@@ -66,7 +70,12 @@ const schema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   SESSION_IDLE_MINUTES: intFrom(1, 60 * 24 * 30).default('30'),
   SESSION_MAX_HOURS: intFrom(1, 24 * 365).default('12'),
-  NODE_ENV: z.string().default('development'),
+  NODE_ENV: z
+    .string()
+    .trim()
+    .transform((v) => (v === '' ? 'development' : v))
+    .pipe(z.enum(MODES, { message: `must be one of ${MODES.join(', ')}` }))
+    .default('development'),
   PANEL: z.enum(['on', 'off'], { message: 'must be on or off' }).optional(),
   API_DOCS: z.enum(['on', 'off'], { message: 'must be on or off' }).optional(),
   METRICS: z.enum(['on', 'off'], { message: 'must be on or off' }).optional(),
@@ -129,6 +138,9 @@ const schema = z.object({
   ),
 });
 
+/** Every variable the configuration reads: the schema's keys (`.env.example` lists each). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
 /** The server's configuration, read once from the environment and validated. */
 export interface Config {
   port: number;
@@ -139,7 +151,14 @@ export interface Config {
   logLevel: (typeof LOG_LEVELS)[number];
   sessionIdleMinutes: number;
   sessionMaxHours: number;
+  /** NODE_ENV: development (the default), production or test. */
+  mode: (typeof MODES)[number];
   production: boolean;
+  /**
+   * What the start should tell the operator about the configuration without stopping: a variable
+   * that looks like a misspelt one of ours (outside production, where it stops the start).
+   */
+  warnings: string[];
   panelEnabled: boolean;
   /** `GET /openapi.json` and `GET /docs` (API_DOCS). */
   apiDocsEnabled: boolean;
@@ -288,9 +307,7 @@ function shownValue(variable: string, value: string): string {
  */
 export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
   const picked = Object.fromEntries(
-    Object.keys(schema.shape)
-      .map((key) => [key, source[key]] as const)
-      .filter(([, v]) => v !== undefined),
+    CONFIG_VARIABLES.map((key) => [key, source[key]] as const).filter(([, v]) => v !== undefined),
   );
   const parsed = schema.safeParse(picked);
   if (!parsed.success) {
@@ -302,6 +319,14 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   }
   const env = parsed.data;
   const production = env.NODE_ENV === 'production';
+  const lookalikes = findLookalikes(source, CONFIG_VARIABLES).map(
+    ({ name, intended }) => `${name} is not an HDMS setting: did you mean ${intended}? (${name} is ignored)`,
+  );
+  if (production && lookalikes.length > 0) {
+    throw new ConfigError(
+      `Invalid configuration: ${lookalikes.join('; ')}. In production a misspelt setting stops the start; rename or unset it`,
+    );
+  }
   const metricsEnabled = env.METRICS ? env.METRICS === 'on' : !production;
   if (production && metricsEnabled && !env.METRICS_TOKEN) {
     throw new ConfigError(
@@ -318,7 +343,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     logLevel: env.LOG_LEVEL,
     sessionIdleMinutes: env.SESSION_IDLE_MINUTES,
     sessionMaxHours: env.SESSION_MAX_HOURS,
+    mode: env.NODE_ENV,
     production,
+    warnings: lookalikes,
     panelEnabled: env.PANEL ? env.PANEL === 'on' : !production,
     apiDocsEnabled: env.API_DOCS ? env.API_DOCS === 'on' : !production,
     metrics: { enabled: metricsEnabled, token: env.METRICS_TOKEN ?? null },

@@ -53,9 +53,19 @@ export function retryAfterOf(error: unknown): number | undefined {
   return cause instanceof DomainError ? cause.retryAfterSeconds : undefined;
 }
 
+/** `message` with each of `fields` (camelCase names) written as REST's wire does (`roomNumber` → `room_number`). */
+function snakeFields(message: string, fields: readonly string[]): string {
+  let text = message;
+  for (const field of new Set(fields)) {
+    if (/^\w+$/.test(field)) text = text.replace(new RegExp(`\\b${field}\\b`, 'g'), snake(field));
+  }
+  return text;
+}
+
 /**
  * The REST answer of an error: tRPC's HTTP status for its code, and the contract's body
- * `{ error, issues? }` with field paths in snake_case (`1.patient_id`).
+ * `{ error, issues? }` with field paths, and the fields a message names, in snake_case
+ * (`1.patient_id`, `You may not change room_number: ...`).
  */
 export function restError(error: TRPCError): {
   status: number;
@@ -63,7 +73,10 @@ export function restError(error: TRPCError): {
 } {
   const status = getHTTPStatusCodeFromError(error);
   const { message, issues } = publicError(error);
-  if (!issues) return { status, body: { error: message } };
+  if (!issues) {
+    const fields = error.cause instanceof DomainError ? error.cause.fields : undefined;
+    return { status, body: { error: fields ? snakeFields(message, fields) : message } };
+  }
   const restIssues = issues.map((i) => ({
     ...i,
     path: i.path.map((p) => (typeof p === 'string' ? snake(p) : p)),

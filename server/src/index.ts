@@ -1,14 +1,17 @@
 import type { BootstrapResult } from './auth/index';
+import { type DotEnv, loadDotEnv } from './dotenv';
 import { type Config, ConfigError, loadConfig } from './env';
 import { createLogger } from './logger';
-import { type Announcement, describeStartupFailure, startServer } from './server';
+import { type Announcement, describeDatabase, describeStartupFailure, startServer } from './server';
 
 /** The configuration once loaded, so that a start-up failure can be told without its secrets. */
 let config: Config | undefined;
 
 /** `npm start`: validate the configuration, start the server, print how to reach it. */
 async function main(): Promise<void> {
+  let dotEnv: DotEnv;
   try {
+    dotEnv = loadDotEnv();
     config = loadConfig();
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -18,9 +21,10 @@ async function main(): Promise<void> {
     throw error;
   }
   const settings = config;
-  const logger = createLogger(settings.logLevel);
+  for (const warning of settings.warnings) process.stderr.write(`Warning: ${warning}\n`);
+  const logger = createLogger(settings.logLevel, { pretty: !settings.production });
   const starting = startServer(settings, logger, {
-    announce: (announcement) => write(banner(settings, announcement)),
+    announce: (announcement) => write(banner(settings, dotEnv, announcement)),
   });
 
   // Listening before the server is up: a signal during start-up lets it finish (the admin
@@ -44,11 +48,21 @@ async function main(): Promise<void> {
   await starting;
 }
 
-/** The start-up banner: where the server listens, what the admin bootstrap did, how to sign in. */
-function banner(settings: Config, { url, bootstrap }: Announcement): string {
+/**
+ * The start-up banner: where the server listens, on which database, in which mode and from which
+ * `.env`, what the admin bootstrap did, how to sign in.
+ */
+function banner(settings: Config, dotEnv: DotEnv, { url, bootstrap }: Announcement): string {
   const lines = [
     '',
     `HDMS is listening on ${url}`,
+    `  database:   ${describeDatabase(settings.databaseUrl)} (DATABASE_URL)`,
+    `  mode:       ${settings.mode} (NODE_ENV)`,
+    dotEnv.file
+      ? `  .env:       ${dotEnv.file} (${dotEnv.applied.length} of its variables used; the environment wins)`
+      : dotEnv.skipped
+        ? '  .env:       not read (NODE_ENV=test in the environment)'
+        : '  .env:       none in this directory (see .env.example)',
     `  tRPC API:   ${url}/trpc`,
     settings.panelEnabled ? `  tRPC panel: ${url}/panel` : '  tRPC panel: off (PANEL=on to enable)',
     settings.apiDocsEnabled ? `  REST docs:  ${url}/docs` : '  REST docs:  off (API_DOCS=on to enable)',

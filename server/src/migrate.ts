@@ -1,4 +1,5 @@
 import { migrateDown } from '@hdms/db';
+import { loadDotEnv } from './dotenv';
 import { type Config, ConfigError, loadConfig } from './env';
 import { databaseError, describeStartupFailure, migrateDatabase, openDatabase } from './server';
 
@@ -7,7 +8,9 @@ let config: Config | undefined;
 
 /** `npm run db:migrate` (apply pending) and `npm run db:rollback` (revert the last one). */
 async function main(direction: string | undefined): Promise<void> {
+  loadDotEnv();
   config = loadConfig();
+  for (const warning of config.warnings) process.stderr.write(`Warning: ${warning}\n`);
   const settings = config;
   const db = await openDatabase(settings);
   try {

@@ -174,6 +174,20 @@ export async function startServer(
   return { url, port, services, bootstrap, jobs, close };
 }
 
+/**
+ * Which database DATABASE_URL names, for the banner: `SQLite file <absolute path>` (or `SQLite in
+ * memory`), or `MySQL database <name> on <host>:<port>`; never a user name or a password.
+ */
+export function describeDatabase(databaseUrl: string): string {
+  const target = parseDatabaseUrl(databaseUrl);
+  if (target.dialect === 'sqlite') {
+    return target.storage === ':memory:'
+      ? 'SQLite in memory (nothing is kept after the server stops)'
+      : `SQLite file ${target.storage}`;
+  }
+  return `MySQL database ${target.database} on ${target.url.hostname}:${target.url.port || '3306'}`;
+}
+
 /** Opens the configured database; a failure is a `StartupError` naming DATABASE_URL. */
 export async function openDatabase(config: Config): Promise<Database> {
   try {

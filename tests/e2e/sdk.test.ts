@@ -235,6 +235,16 @@ const MISTAKES: { code: string; error: RegExp }[] = [
     error: /TS2322: Type 'string' is not assignable to type 'number'/,
   },
 ];
+/** A browser app's use of the SDK: compiled with no Node types and no ESNext.Disposable lib. */
+const BROWSER_CONSUMER = `
+import { createClient, signIn } from '@hdms/client';
+const client = createClient({ url: location.origin });
+const patients = await client.patients.list.query({ limit: 10 });
+const names: string[] = patients.items.map((p) => p.name);
+export const signedIn = signIn;
+export { names };
+`;
+
 const MISTAKES_PREAMBLE = [
   "import { createClient } from '@hdms/client';",
   "const client = createClient({ url: 'http://127.0.0.1:3000' });",
@@ -245,6 +255,8 @@ describe('the published @hdms/client package, as a consumer installs it', () => 
   /** The consumer's compilation (emitting out/consumer.js), and the check of its mistakes. */
   let built: { code: number; output: string };
   let mistakesChecked: { code: number; output: string };
+  /** A browser consumer's check: lib ES2022 and DOM only, no @types/node, skipLibCheck off. */
+  let browserBuilt: { code: number; output: string };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'hdms-sdk-consumer-'));
@@ -277,6 +289,15 @@ describe('the published @hdms/client package, as a consumer installs it', () => 
         files: ['mistakes.ts'],
       }),
     );
+    // A browser app: no @types/node and no ESNext.Disposable in its lib, type checks still on.
+    writeFileSync(
+      join(dir, 'tsconfig.browser.json'),
+      JSON.stringify({
+        compilerOptions: { ...compilerOptions, lib: ['ES2022', 'DOM'], types: [], noEmit: true },
+        files: ['browser.ts'],
+      }),
+    );
+    writeFileSync(join(dir, 'browser.ts'), BROWSER_CONSUMER);
     writeFileSync(join(dir, 'consumer.ts'), CONSUMER);
     writeFileSync(
       join(dir, 'mistakes.ts'),
@@ -299,9 +320,10 @@ describe('the published @hdms/client package, as a consumer installs it', () => 
     );
     if (installed.code !== 0) throw new Error(`npm install in the consumer failed:\n${installed.output}`);
     // Both compilations at once (each is single-threaded); the tests below read their results.
-    [built, mistakesChecked] = await Promise.all([
+    [built, mistakesChecked, browserBuilt] = await Promise.all([
       tsc(dir, 'tsconfig.json'),
       tsc(dir, 'tsconfig.mistakes.json'),
+      tsc(dir, 'tsconfig.browser.json'),
     ]);
   }, 600_000);
 
@@ -331,7 +353,11 @@ describe('the published @hdms/client package, as a consumer installs it', () => 
         .slice(0, specifier.startsWith('@') ? 2 : 1)
         .join('/');
     expect(imported.filter((specifier) => !ALLOWED_IMPORTS.includes(packageOf(specifier!)))).toEqual([]);
-    expect(dts).not.toMatch(/\/\/\/\s*<reference/);
+    // No reference to types or files a consumer lacks; only TypeScript's own esnext.disposable lib,
+    // which @trpc/server's declarations need (see the browser consumer below).
+    expect([...dts.matchAll(/\/\/\/\s*<reference[^>]*>/g)].map((m) => m[0])).toEqual([
+      '/// <reference lib="esnext.disposable" />',
+    ]);
     expect(dts).toContain('declare function createClient(');
     expect(dts).toContain('declare function signIn(');
 
@@ -351,6 +377,12 @@ describe('the published @hdms/client package, as a consumer installs it', () => 
   it('type-checks correct calls, with procedure inputs and outputs inferred', () => {
     expect(built.output).toBe('');
     expect(built.code).toBe(0);
+  });
+
+  it('type-checks in a browser app with skipLibCheck off, no Node types and no ESNext.Disposable lib', () => {
+    // Before the declarations referenced the esnext.disposable lib: TS2304 Cannot find name 'Disposable'.
+    expect(browserBuilt.output).toBe('');
+    expect(browserBuilt.code).toBe(0);
   });
 
   it('rejects misspelled procedures and fields and wrongly typed inputs, naming them', () => {

@@ -7,7 +7,7 @@ import { createAccount } from '../../server/src/auth/index';
 import type { AppEnv } from '../../server/src/context';
 import type { DispatcherOptions } from '../../server/src/jobs/dispatcher';
 import { loadConfig } from '../../server/src/env';
-import { createLogger } from '../../server/src/logger';
+import { createLogger, type Logger } from '../../server/src/logger';
 import { type RunningServer, startServer } from '../../server/src/server';
 import { signIn } from './callers';
 import { type DbKind, freshDatabase, type TestDatabase } from './db';
@@ -43,6 +43,8 @@ export interface TestServerOptions {
   jobs?: DispatcherOptions | false;
   /** The time MFA codes and sign-in challenges are checked against (the real clock by default). */
   clock?: () => number;
+  /** Where the server logs (by default nowhere: LOG_LEVEL=silent). */
+  logger?: Logger;
 }
 
 /**
@@ -67,7 +69,7 @@ export async function startTestServer(
       ...(options.testJobs ? { JOBS_TEST_TYPES: '1', WORKER_THREADS: '2' } : {}),
       ...env,
     });
-    const server = await startServer(config, createLogger(config.logLevel), {
+    const server = await startServer(config, options.logger ?? createLogger(config.logLevel), {
       jobs: options.jobs,
       clock: options.clock,
     });

@@ -12,9 +12,18 @@ export const ROOT = join(import.meta.dirname, '..', '..');
  */
 export const SERVER_ARGS = ['--import', 'tsx', 'server/src/index.ts'];
 
-/** A child's environment: PATH and HOME only, quiet logs, then `env`. */
+/**
+ * A child's environment: PATH and HOME only, quiet logs, NODE_ENV=test (so that a developer's
+ * `.env` in the repository root is not read), then `env`.
+ */
 export function childEnv(env: Record<string, string>): Record<string, string> {
-  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...env };
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    LOG_LEVEL: 'warn',
+    NODE_ENV: 'test',
+    ...env,
+  };
 }
 
 /**
@@ -25,9 +34,10 @@ export async function runToExit(
   args: string[],
   env: Record<string, string>,
   command = process.execPath,
+  cwd = ROOT,
 ): Promise<{ code: number | null; out: string; err: string }> {
   const child = spawn(command, args, {
-    cwd: ROOT,
+    cwd,
     env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -49,6 +59,8 @@ export interface ServerProcess {
   url: string;
   /** What it has printed on stdout so far. */
   stdout(): string;
+  /** What it has printed on stderr so far. */
+  stderr(): string;
 }
 
 /**
@@ -57,12 +69,20 @@ export interface ServerProcess {
  */
 export async function startServerProcess(
   env: Record<string, string>,
-  options: { args?: string[]; cwd?: string } = {},
+  options: {
+    args?: string[];
+    cwd?: string;
+    /** Another program than node (`npm` with `args` ['start']). */
+    command?: string;
+    /** Runs it as the leader of a process group of its own (to find what it leaves behind). */
+    detached?: boolean;
+  } = {},
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, options.args ?? SERVER_ARGS, {
+  const child = spawn(options.command ?? process.execPath, options.args ?? SERVER_ARGS, {
     cwd: options.cwd ?? ROOT,
     env: childEnv({ PORT: '0', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
   });
   let out = '';
   let err = '';
@@ -84,5 +104,5 @@ export async function startServerProcess(
       reject(new Error(`exited with ${code}: ${out}${err}`));
     });
   });
-  return { child, url, stdout: () => out };
+  return { child, url, stdout: () => out, stderr: () => err };
 }

@@ -14,10 +14,15 @@ export interface Caller {
   expiresAt?: Date;
 }
 
+/** The refusal of an `Authorization` header that is not `Bearer <token>` (a bare token, say). */
+export const MALFORMED_AUTHORIZATION =
+  'The Authorization header must be "Bearer <token>" (the word Bearer, a space, then the token from sign-in)';
+
 /**
  * Who a request comes from: a service token or a session token in `Authorization: Bearer`, else
  * the session cookie. An unknown, expired or revoked token is no one; procedures that need a
- * caller then answer UNAUTHORIZED with `refusal`.
+ * caller then answer UNAUTHORIZED with `refusal` (which says so for an `Authorization` header
+ * without `Bearer `, when no cookie signs the request in instead).
  */
 export async function resolveCaller(
   services: Pick<AppServices, 'db' | 'sessions'>,
@@ -26,7 +31,7 @@ export async function resolveCaller(
   const bearer = services.sessions.readBearer(headers.authorization);
   if (bearer?.startsWith(SERVICE_TOKEN_PREFIX)) return resolveServiceToken(services, bearer);
   const token = bearer ?? services.sessions.readCookie(headers.cookie);
-  if (!token) return { actor: null, refusal: null };
+  if (!token) return { actor: null, refusal: headers.authorization ? MALFORMED_AUTHORIZATION : null };
   const session = await services.sessions.validate(token);
   if (!session) return { actor: null, refusal: 'Your session has ended; sign in again' };
   return {

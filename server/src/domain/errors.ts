@@ -36,15 +36,26 @@ export class DomainError extends Error {
   readonly issues?: Issue[];
   /** For TOO_MANY_REQUESTS (and a 503 worth retrying): how long to wait, sent as `Retry-After`. */
   readonly retryAfterSeconds?: number;
+  /**
+   * The field names (camelCase) the message names, so that each surface can write them as its
+   * wire does: REST says `room_number` where tRPC says `roomNumber`.
+   */
+  readonly fields?: readonly string[];
 
   constructor(
     code: ErrorCode,
     message: string,
-    options: { issues?: Issue[]; retryAfterSeconds?: number; cause?: unknown } = {},
+    options: {
+      issues?: Issue[];
+      retryAfterSeconds?: number;
+      cause?: unknown;
+      fields?: readonly string[];
+    } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     if (options.issues) this.issues = options.issues;
+    if (options.fields) this.fields = options.fields;
     if (options.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
@@ -67,9 +78,9 @@ export function unauthorized(message = 'Sign in first'): DomainError {
   return new DomainError('UNAUTHORIZED', message);
 }
 
-/** Signed in, but this actor may not do this. */
-export function forbidden(message: string): DomainError {
-  return new DomainError('FORBIDDEN', message);
+/** Signed in, but this actor may not do this; `fields`: the field names the message names (see `DomainError.fields`). */
+export function forbidden(message: string, fields?: readonly string[]): DomainError {
+  return new DomainError('FORBIDDEN', message, fields ? { fields } : {});
 }
 
 /** The answer for anything absent or outside the caller's scope: the two are indistinguishable. */
@@ -136,7 +147,8 @@ export function toDomainError(error: unknown): DomainError {
 
 /**
  * Zod's issues, with unions opened up: for "one object or an array of them", the branch that
- * matches the input's shape is the one whose issues are worth showing (e.g. `[3].name`).
+ * matches the input's shape is the one whose issues are worth showing (e.g. `[3].name`); unknown
+ * keys (zod names them all at the object's path) become one issue per key, at the key's path.
  */
 export function flattenIssues(issues: ZodIssue[]): Issue[] {
   return issues.flatMap((issue): Issue[] => {
@@ -146,6 +158,13 @@ export function flattenIssues(issues: ZodIssue[]): Issue[] {
         (e) => !e.issues.every((i) => i.code === 'invalid_type' && samePath(i)),
       );
       if (relevant.length === 1) return flattenIssues(relevant[0]!.issues);
+    }
+    if (issue.code === 'unrecognized_keys') {
+      // zod reports them together at the object's path; each is named where it was sent.
+      return issue.keys.map((key) => ({
+        path: [...issue.path, key],
+        message: 'is not a field of this input (check its spelling; unknown fields are refused)',
+      }));
     }
     return [{ path: issue.path, message: issue.message }];
   });

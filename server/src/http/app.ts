@@ -13,6 +13,7 @@ import { mountRest } from '../rest/index';
 import { appRouter } from '../trpc/appRouter';
 import { authenticate } from './middleware/authenticate';
 import { bodyLimit } from './middleware/bodyLimit';
+import { notFound } from './middleware/notFound';
 import { requestContext } from './middleware/requestContext';
 import { trpcBatchLimit } from './middleware/trpcBatchLimit';
 import { unsafeRequests } from './middleware/unsafeRequests';
@@ -65,7 +66,7 @@ export function createApp(services: AppServices): Hono<AppEnv> {
   mountApiDocs(app, config.apiDocsEnabled);
   mountMetrics(app, metrics, config.metrics);
 
-  app.notFound((c) => c.json({ error: 'Not found' }, 404));
+  app.notFound(notFound({ apiDocs: config.apiDocsEnabled, panel: config.panelEnabled }));
   app.onError((error, c) => {
     logger.error({ err: safeError(error), reqId: c.get('requestId') }, 'unhandled error');
     return c.json({ error: 'Internal server error' }, 500);

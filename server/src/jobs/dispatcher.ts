@@ -377,6 +377,7 @@ export class JobDispatcher {
       done: Promise.resolve(),
     };
     this.active.set(job.id, run);
+    const started = performance.now();
     this.logger.debug({ job: job.id, type: job.type, attempt: job.attempts }, 'job started');
     run.done = this.runner
       .run(
@@ -398,7 +399,7 @@ export class JobDispatcher {
           log: safeError(error),
         };
       })
-      .then((outcome) => this.settle(run, outcome))
+      .then((outcome) => this.settle(run, outcome, Math.round(performance.now() - started)))
       .catch((error: unknown) => {
         this.logger.error({ job: job.id, err: safeError(error) }, 'could not record the outcome of a job');
       })
@@ -410,12 +411,22 @@ export class JobDispatcher {
       });
   }
 
-  /** Records a run's outcome (a success is recorded by the run itself, in `complete`). */
-  private async settle({ job, type }: ActiveRun, outcome: JobOutcome): Promise<void> {
-    const fields = { job: job.id, type: job.type, attempt: job.attempts };
+  /**
+   * Records a run's outcome (a success is recorded by the run itself, in `complete`) and logs it:
+   * every finished run at info or above with the job's id, type, attempt, outcome and duration
+   * (never its payload or result: they may hold clinical content).
+   */
+  private async settle({ job, type }: ActiveRun, outcome: JobOutcome, durationMs: number): Promise<void> {
+    const fields = {
+      job: job.id,
+      type: job.type,
+      attempt: job.attempts,
+      outcome: outcome.status,
+      durationMs,
+    };
     switch (outcome.status) {
       case 'succeeded':
-        this.logger.debug(fields, 'job succeeded');
+        this.logger.info(fields, 'job succeeded');
         return;
       case 'lost':
         this.logger.warn(
@@ -438,7 +449,12 @@ export class JobDispatcher {
           backoffMs: type.backoffMs ?? 1_000,
           uploadRetentionMs: this.policy.uploadRetentionMs,
         });
-        const log = { ...fields, error: outcome.error, ...(outcome.log ? { err: outcome.log } : {}) };
+        const log = {
+          ...fields,
+          outcome: result === 'retry' ? 'retrying' : result,
+          error: outcome.error,
+          ...(outcome.log ? { err: outcome.log } : {}),
+        };
         if (result === 'retry') this.logger.warn(log, 'job failed; it will be retried');
         else if (result === 'failed') this.logger.warn(log, 'job failed for good');
         return;

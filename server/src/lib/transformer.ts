@@ -1,4 +1,5 @@
 import superjson from 'superjson';
+import { badRequest } from '../domain/errors';
 
 /**
  * The tRPC transformer: superjson on the wire (the contract; clients deserialize with superjson),
@@ -120,8 +121,39 @@ export function serialize(value: unknown): ReturnType<typeof superjson.serialize
   return { json, meta: { values, v: 1 } } as unknown as ReturnType<typeof superjson.serialize>;
 }
 
-/** The transformer `initTRPC` uses: this serializer, and superjson's own deserializer. */
+/**
+ * The message for an input sent without superjson's wrapper (`{"username": ...}` instead of
+ * `{"json": {"username": ...}}`): the commonest mistake of a hand-written tRPC call.
+ */
+export const MISSING_WRAPPER =
+  'tRPC input must be wrapped for superjson: send {"json": <input>}, e.g. {"json":{"id":1}} ' +
+  '(as a POST body, or as ?input= of a GET); the SDK and @trpc/client with superjson do this for you';
+
+/**
+ * superjson's deserializer, refusing an input that is not superjson's `{ json, meta? }` with a
+ * BAD_REQUEST that says how to send it (superjson itself would read such an input as no input,
+ * answered with a puzzling "Required"). An empty object still means no input.
+ */
+export function deserialize(payload: unknown): unknown {
+  const wrapped =
+    payload !== null &&
+    typeof payload === 'object' &&
+    !Array.isArray(payload) &&
+    Object.hasOwn(payload, 'json');
+  if (!wrapped) {
+    const empty =
+      payload !== null &&
+      typeof payload === 'object' &&
+      !Array.isArray(payload) &&
+      Object.keys(payload).length === 0;
+    if (empty) return undefined;
+    throw badRequest(MISSING_WRAPPER);
+  }
+  return superjson.deserialize(payload as Parameters<typeof superjson.deserialize>[0]);
+}
+
+/** The transformer `initTRPC` uses: this serializer, and superjson's deserializer checking the wrapper. */
 export const transformer = {
   serialize,
-  deserialize: superjson.deserialize.bind(superjson) as typeof superjson.deserialize,
+  deserialize: deserialize as typeof superjson.deserialize,
 };

@@ -27,7 +27,9 @@ export const publicProcedure = baseProcedure.use(async ({ ctx, path, getRawInput
   if (error.code === 'INTERNAL_SERVER_ERROR')
     ctx.logger.error({ err: safeError(error.cause), path }, 'procedure failed');
   if (error.code === 'FORBIDDEN' || error.code === 'NOT_FOUND') {
-    await recordRefusal({ ...ctx, procedure: path }, await getRawInput()).catch((auditError: unknown) =>
+    // An input that cannot be read (sent without superjson's wrapper) is audited as none.
+    const input = await getRawInput().catch(() => undefined);
+    await recordRefusal({ ...ctx, procedure: path }, input).catch((auditError: unknown) =>
       ctx.logger.error({ err: safeError(auditError), path }, 'could not audit a refused call'),
     );
   }

@@ -160,6 +160,7 @@ export function assertMayChangeReachedPatient(
   const how = access === 'consent' ? "through the patient's consent" : 'by emergency access';
   throw forbidden(
     `You may not change ${denied.join(', ')}: you reach this patient ${how}, which allows clinical changes (diagnosis, prescribedMedicine) only; admission data is changed by the assigned doctor or an admin`,
+    [...denied, 'prescribedMedicine'],
   );
 }
 
@@ -173,7 +174,7 @@ export function assertMayChangePatientFields(actor: Actor, fields: string[]): vo
     : isClinicalField(denied[0]!)
       ? "clinical content is changed only by the patient's doctor"
       : 'doctor, room and bed assignments are changed only by an admin';
-  throw forbidden(`You may not change ${denied.join(', ')}: ${reason}`);
+  throw forbidden(`You may not change ${denied.join(', ')}: ${reason}`, denied);
 }
 
 // --- Imports and exports (background jobs' files) -------------------------------------------

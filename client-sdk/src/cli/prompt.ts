@@ -5,7 +5,8 @@ import { CliError, EXIT } from './errors';
 /**
  * Asks for what a flag did not give (username, password, MFA code). On a terminal, a question on
  * stderr and the answer typed there, hidden for secrets. Otherwise (a pipe, a file) the answers
- * are stdin's lines, one per question, in order: `printf 'name\npass\n' | hdms login`.
+ * are stdin's lines, one per question, in order: `printf 'name\npass\n' | hdms login` (the
+ * questions still go to stderr).
  */
 export class Prompter {
   private lines: AsyncIterator<string> | null = null;
@@ -18,6 +19,7 @@ export class Prompter {
       this.piped = createInterface({ input: process.stdin, terminal: false });
       this.lines = this.piped[Symbol.asyncIterator]();
     }
+    process.stderr.write(question);
     const next = await this.lines.next();
     if (next.done) {
       throw new CliError(

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { downloadExport, HdmsRestError, uploadPatientsCsv, waitForJob } from '../client-sdk/src/index';
 import { createClient } from '../client-sdk/src/client';
 import { createAccount } from '../server/src/auth/index';
+import { sessionOf } from './helpers/callers';
 import { buildCli, type CliBuild, configHome, runHdms, startHdms } from './helpers/cli';
 import { type CareTeam, careTeam, linkedDoctor, linkedPatient } from './helpers/clinical';
 import { ADMIN, type TestServer, startTestServer, trpcClient } from './helpers/server';
@@ -82,6 +83,17 @@ describe('hdms login and logout', () => {
     // The next commands use it.
     const jobs = await hdms(['jobs'], { home, env: { HDMS_URL: '' } });
     expect(jobs.code, jobs.err).toBe(0);
+
+    // Signing in again replaces the saved session and ends the one it replaces.
+    const again = await hdms(['login', '-u', ADMIN.username, '--password-stdin'], {
+      home,
+      input: ADMIN.password,
+    });
+    expect(again.code, again.err).toBe(0);
+    expect(savedIn(home).token).not.toBe(saved.token);
+    await expect(trpcClient(t.url, saved.token).auth.me.query()).rejects.toMatchObject({
+      data: { code: 'UNAUTHORIZED' },
+    });
   });
 
   it('refuses a wrong password with exit code 1 and saves nothing', async () => {
@@ -252,6 +264,50 @@ describe('hdms import', () => {
   });
 });
 
+describe('hdms import at the bounds (a server that runs no job, IMPORT_MAX_BYTES 1024)', () => {
+  let bounded: TestServer;
+  beforeAll(async () => {
+    bounded = await startTestServer({ IMPORT_MAX_BYTES: '1024' }, { jobs: false });
+  });
+  afterAll(async () => {
+    await bounded?.close();
+  });
+  it('a file over IMPORT_MAX_BYTES is refused (413) with the limit named, and no job queued', async () => {
+    const token = sessionOf(
+      await trpcClient(bounded.url).auth.login.mutate({ username: ADMIN.username, password: ADMIN.password }),
+    ).token;
+    const rows = Array.from({ length: 100 }, (_, i) => `Too Large ${i},30,female`);
+    const ran = await runHdms(build.cli, ['import', csvFile(`name,age,gender\n${rows.join('\n')}\n`)], {
+      env: { HDMS_URL: bounded.url, HDMS_TOKEN: token },
+    });
+    expect(ran.code).toBe(1);
+    expect(ran.err).toBe('hdms: 413: Request body too large (limit 1024 bytes)\n');
+    expect((await trpcClient(bounded.url, token).jobs.list.query({ type: 'patients.import' })).items).toEqual(
+      [],
+    );
+  });
+
+  it('Ctrl-C stops watching a job, not the job: exit code 130 and how to find it again', async () => {
+    const token = sessionOf(
+      await trpcClient(bounded.url).auth.login.mutate({ username: ADMIN.username, password: ADMIN.password }),
+    ).token;
+    const watching = startHdms(build.cli, ['import', csvFile('name,age,gender\nWaits Long,30,female\n')], {
+      env: { HDMS_URL: bounded.url, HDMS_TOKEN: token },
+    });
+    try {
+      await watching.waitForOut(/Importing #\d+: queued\n/);
+      expect(await watching.stop('SIGINT')).toBe(130);
+      const jobId = Number(/Importing #(\d+)/.exec(watching.out())![1]);
+      expect(watching.err()).toBe(
+        `hdms: Stopped watching import job #${jobId}; it goes on on the server (\`hdms jobs\` shows it)\n`,
+      );
+      expect((await trpcClient(bounded.url, token).jobs.get.query({ id: jobId })).status).toBe('queued');
+    } finally {
+      await watching.stop('SIGKILL');
+    }
+  });
+});
+
 describe('hdms export', () => {
   it('starts the export, waits for the job and saves the document (mode 0600); never overwrites without --force', async () => {
     const patient = { env: { HDMS_TOKEN: team.patientA.token } };
@@ -284,6 +340,12 @@ describe('hdms export', () => {
     const files = readdirSync(dir).sort();
     expect(files).toHaveLength(2);
     expect(files.filter((name) => name !== 'record.json')[0]).toMatch(/\.json$/);
+
+    // -o <folder>: the server's name in that folder.
+    const folder = mkdtempSync(join(tmpdir(), 'hdms-cli-export-folder-'));
+    const inFolder = await hdms(['export', String(team.patientA.patientId), '-o', folder], patient);
+    expect(inFolder.code, inFolder.err).toBe(0);
+    expect(readdirSync(folder)).toEqual([files.find((name) => name !== 'record.json')]);
 
     // -o -: the document on stdout, what hdms says on stderr.
     const piped = await hdms(['export', String(team.patientA.patientId), '-o', '-'], patient);

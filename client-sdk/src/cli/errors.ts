@@ -11,6 +11,8 @@ export const EXIT = {
   usage: 2,
   /** No saved sign-in for the server, or the server no longer accepts it. */
   notSignedIn: 3,
+  /** Ctrl-C while waiting for a job (which goes on): the shell's code for SIGINT. */
+  interrupted: 130,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

@@ -2,14 +2,17 @@ import { createWriteStream } from 'node:fs';
 import { link, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
-import { openExport, waitForJob } from '../rest';
+import { openExport } from '../rest';
 import { CliError } from './errors';
-import { progressReporter } from './progress';
+import { followJob } from './progress';
 import type { Session } from './session';
 
 /** `hdms export` flags. */
 export interface ExportOptions {
-  /** The file to write; `-` for stdout. Default: the name the server suggests, in the current folder. */
+  /**
+   * The file to write; a folder to write the server's file name in; `-` for stdout. Default: the
+   * name the server suggests, in the current folder.
+   */
   output?: string;
   /** Replace an existing file. */
   force?: boolean;
@@ -28,19 +31,20 @@ export async function exportRecord(
 ): Promise<void> {
   const toStdout = options.output === '-';
   // With the document on stdout, what hdms says goes to stderr.
-  const say = (line: string) => (toStdout ? process.stderr : process.stdout).write(`${line}\n`);
-  if (options.output && !toStdout) await refuseExisting(options.output, options.force);
+  const stream = toStdout ? process.stderr : process.stdout;
+  const say = (line: string) => stream.write(`${line}\n`);
+  const folder = options.output && !toStdout && (await isFolder(options.output)) ? options.output : null;
+  // Checked before anything starts, and again once the file name is known.
+  if (options.output && !toStdout && !folder) await refuseExisting(options.output, options.force);
 
   const { jobId } = await session.client.patients.export.mutate({ patientId });
   say(`Export job #${jobId} of patient #${patientId} queued; waiting for it`);
-  const progress = progressReporter(
-    `Exporting #${jobId}`,
-    'records',
-    toStdout ? process.stderr : process.stdout,
-  );
-  const job = await waitForJob(session.client, jobId, { onProgress: progress.update }).finally(() =>
-    progress.stop(),
-  );
+  const job = await followJob(session, jobId, {
+    label: `Exporting #${jobId}`,
+    unit: 'records',
+    what: 'export',
+    stream,
+  });
   if (job.status !== 'succeeded') {
     throw new CliError(`Export job #${jobId} ${job.status}${job.error ? `: ${job.error}` : ''}`);
   }
@@ -51,7 +55,7 @@ export async function exportRecord(
     say(`Wrote patient #${patientId}'s record (${document.bytes} bytes) to stdout`);
     return;
   }
-  const target = options.output ?? document.filename;
+  const target = folder ? join(folder, document.filename) : (options.output ?? document.filename);
   await refuseExisting(target, options.force).catch(async (error) => {
     await document.body.cancel();
     throw error;
@@ -59,7 +63,7 @@ export async function exportRecord(
   const partial = join(dirname(target), `.${process.pid}.${Date.now()}.hdms-export.part`);
   try {
     const file = createWriteStream(partial, { flags: 'wx', mode: 0o600 });
-    file.on('error', () => undefined); // reported by pipeTo
+    file.on('error', () => undefined); // pipeTo rejects with it
     await document.body.pipeTo(Writable.toWeb(file) as WritableStream<Uint8Array>);
     const { size } = await stat(partial);
     if (Number.isFinite(document.bytes) && size !== document.bytes) {
@@ -73,10 +77,20 @@ export async function exportRecord(
           throw new CliError(`${target} appeared meanwhile: add --force to replace it`);
         throw new CliError(`Cannot write ${target}: ${error.message}`);
       });
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`Cannot write ${target}: ${(error as Error).message}`);
   } finally {
     await rm(partial, { force: true });
   }
   say(`Saved patient #${patientId}'s record (${document.bytes} bytes) to ${target}`);
+}
+
+async function isFolder(path: string): Promise<boolean> {
+  return stat(path).then(
+    (info) => info.isDirectory(),
+    () => false,
+  );
 }
 
 async function refuseExisting(file: string, force: boolean | undefined): Promise<void> {

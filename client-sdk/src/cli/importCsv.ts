@@ -1,8 +1,8 @@
 import { openAsBlob } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { type Job, uploadPatientsCsv, waitForJob } from '../rest';
+import { type Job, uploadPatientsCsv } from '../rest';
 import { CliError, EXIT, type ExitCode } from './errors';
-import { progressReporter } from './progress';
+import { followJob } from './progress';
 import type { Session } from './session';
 
 /** A `patients.import` job's result (`jobs.get`): the README's "Import and export" describes it. */
@@ -13,9 +13,6 @@ interface ImportResult {
   rejectedRows: { line: number; errors: string[] }[];
   rejectedRowsTruncated: boolean;
 }
-
-/** How often the job is looked at while its progress is shown. */
-const POLL_MS = 500;
 
 /**
  * `hdms import <file.csv>`: uploads the file (`POST /patients/import`, streamed from disk), shows
@@ -35,13 +32,11 @@ export async function importCsv(session: Session, file: string): Promise<ExitCod
     `Import job #${queued.id} queued; following it (Ctrl-C stops watching, not the job)\n`,
   );
 
-  const progress = progressReporter(`Importing #${queued.id}`, 'rows');
-  let job: Job;
-  try {
-    job = await waitForJob(session.client, queued.id, { intervalMs: POLL_MS, onProgress: progress.update });
-  } finally {
-    progress.stop();
-  }
+  const job = await followJob(session, queued.id, {
+    label: `Importing #${queued.id}`,
+    unit: 'rows',
+    what: 'import',
+  });
   return report(job);
 }
 

@@ -17,7 +17,8 @@ const MFA_TRIES = 3;
 
 /**
  * Signs in (username and password, then the MFA code for an account with MFA) and saves the
- * session token with the server's URL in the user's config folder (mode 0600).
+ * session token with the server's URL in the user's config folder (mode 0600), replacing (and
+ * ending) the sign-in saved before.
  */
 export async function login(options: LoginOptions): Promise<void> {
   const url = requestedUrl(options.url) ?? DEFAULT_URL;
@@ -39,6 +40,7 @@ export async function login(options: LoginOptions): Promise<void> {
       if (!(error instanceof MfaRequired)) throw refusal(error);
       signedIn = await completeMfa(error, options, prompter);
     }
+    const previous = await loadCredentials().catch(() => null);
     const file = await saveCredentials({
       url,
       token: signedIn.token,
@@ -49,6 +51,12 @@ export async function login(options: LoginOptions): Promise<void> {
     process.stdout.write(
       `Signed in to ${url} as ${signedIn.user.username} (${signedIn.user.role}); the session is saved in ${file} (readable by you only).\n`,
     );
+    // The sign-in it replaces is ended on its server too (if that still answers), not left open.
+    if (previous && previous.token !== signedIn.token) {
+      await createClient({ url: previous.url, token: previous.token })
+        .auth.logout.mutate()
+        .catch(() => undefined);
+    }
   } finally {
     prompter.close();
   }

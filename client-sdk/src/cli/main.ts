@@ -44,7 +44,8 @@ const EVENT_TYPES = Object.keys({
 
 const EXIT_CODES_HELP = `
 Exit codes: 0 done; 1 failed (the server refused, a job failed or an import rejected rows);
-2 usage (unknown command or flag, missing or extra argument, bad value); 3 not signed in.
+2 usage (unknown command or flag, missing or extra argument, bad value); 3 not signed in;
+130 Ctrl-C while waiting for a job (the job goes on).
 
 The server is --url, else $HDMS_URL, else the one you signed in to, else ${DEFAULT_URL}.
 \`hdms login\` saves the session in $XDG_CONFIG_HOME/hdms/credentials.json (or
@@ -131,7 +132,10 @@ function program(setExit: (code: ExitCode) => void): Command {
     .command('export')
     .description("export a patient's record and download it (the patient, or their doctor)")
     .argument('<patientId>', "the patient record's id", positiveInt)
-    .option('-o, --output <file>', 'where to write it; - for stdout (default: the name the server gives)')
+    .option(
+      '-o, --output <file>',
+      'the file to write, or a folder; - for stdout (default: the name the server gives)',
+    )
     .option('-f, --force', 'replace the file if it exists')
     .action(async (patientId: number, options, command: Command) => {
       await withSession(command, (session) => exportRecord(session, patientId, options));
@@ -142,7 +146,7 @@ function program(setExit: (code: ExitCode) => void): Command {
     .description('list your background jobs, newest first (an admin sees everyone’s)')
     .addOption(new Option('--status <status>', 'only jobs in this status').choices(JOB_STATUSES))
     .option('--type <type>', 'only jobs of this type (patients.import, patient.export, …)')
-    .option('--limit <n>', 'how many (default 20, at most 100)', positiveInt)
+    .option('--limit <n>', 'how many (default 50, at most 1000)', positiveInt)
     .option('--cursor <id>', 'the page after this job id (as the previous page said)', positiveInt)
     .option('--json', 'one JSON object per line')
     .action(async (options, command: Command) => {

@@ -1,5 +1,10 @@
 import { Presets, SingleBar } from 'cli-progress';
-import type { Job } from '../rest';
+import { type Job, waitForJob } from '../rest';
+import { CliError, EXIT } from './errors';
+import type { Session } from './session';
+
+/** How often a job is looked at while `hdms` waits for it. */
+export const POLL_MS = 500;
 
 /** Shows a job's progress while `hdms` waits for it. */
 export interface ProgressReporter {
@@ -10,9 +15,9 @@ export interface ProgressReporter {
 }
 
 /**
- * A progress display on stdout: a bar (cli-progress) on a terminal; on anything else (a pipe, a
- * file, CI logs) one plain line each time the job's status or progress changes, e.g.
- * `Importing: running 500/2000 rows (25%)`.
+ * A progress display on `stream`: a bar (cli-progress) on a terminal; on anything else (a pipe, a
+ * file, CI logs) a plain line each time the job's status changes or its progress passes another
+ * tenth, e.g. `Importing #7: running 500/2000 rows (25%)`.
  */
 export function progressReporter(
   label: string,
@@ -23,15 +28,18 @@ export function progressReporter(
 }
 
 function lineReporter(label: string, unit: string, stream: NodeJS.WriteStream): ProgressReporter {
-  let last = '';
+  let last: { status: string; tenth: number } | null = null;
   return {
     update(job) {
       const progress = job.progress;
-      const line = progress
-        ? `${label}: ${job.status} ${progress.done}/${progress.total} ${unit} (${percent(progress.done, progress.total)}%)`
-        : `${label}: ${job.status}`;
-      if (line !== last) stream.write(`${line}\n`);
-      last = line;
+      const tenth = progress ? Math.floor(percent(progress.done, progress.total) / 10) : -1;
+      if (last && last.status === job.status && last.tenth === tenth) return;
+      last = { status: job.status, tenth };
+      stream.write(
+        progress
+          ? `${label}: ${job.status} ${progress.done}/${progress.total} ${unit} (${percent(progress.done, progress.total)}%)\n`
+          : `${label}: ${job.status}\n`,
+      );
     },
     stop() {},
   };
@@ -67,4 +75,37 @@ function barReporter(label: string, unit: string, stream: NodeJS.WriteStream): P
 
 function percent(done: number, total: number): number {
   return total > 0 ? Math.floor((done / total) * 100) : 0;
+}
+
+/**
+ * Waits for job `jobId` to finish, showing its progress, and resolves with it. Ctrl-C (SIGINT)
+ * stops the watching, not the job: the display is closed, and the command ends with exit code
+ * 130 and a line saying how to find the job again.
+ */
+export async function followJob(
+  session: Session,
+  jobId: number,
+  display: { label: string; unit: string; what: string; stream?: NodeJS.WriteStream },
+): Promise<Job> {
+  const progress = progressReporter(display.label, display.unit, display.stream);
+  const interrupted = new AbortController();
+  const onSignal = () => interrupted.abort();
+  process.once('SIGINT', onSignal);
+  try {
+    return await waitForJob(session.client, jobId, {
+      intervalMs: POLL_MS,
+      onProgress: progress.update,
+      signal: interrupted.signal,
+    });
+  } catch (error) {
+    if (!interrupted.signal.aborted) throw error;
+    progress.stop();
+    throw new CliError(
+      `Stopped watching ${display.what} job #${jobId}; it goes on on the server (\`hdms jobs\` shows it)`,
+      EXIT.interrupted,
+    );
+  } finally {
+    process.off('SIGINT', onSignal);
+    progress.stop();
+  }
 }

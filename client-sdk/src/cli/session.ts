@@ -1,7 +1,7 @@
 import { EventSource } from 'eventsource';
 import { createClient, type HdmsClient } from '../client';
 import type { RestOptions } from '../rest';
-import { type Credentials, loadCredentials } from './credentials';
+import { loadCredentials } from './credentials';
 import { CliError, EXIT } from './errors';
 
 /** Where `hdms` goes when neither `--url`, `HDMS_URL` nor a saved sign-in says. */
@@ -34,13 +34,11 @@ export interface Session {
   token: string;
   client: HdmsClient;
   rest: RestOptions;
-  /** Who signed in, when the token came from `hdms login` (not from HDMS_TOKEN). */
-  saved: Credentials | null;
 }
 
 /** A session with `token` at `url`; subscriptions use the `eventsource` package's EventSource. */
-export function sessionFor(url: string, token: string, saved: Credentials | null = null): Session {
-  return { url, token, saved, client: createClient({ url, token, EventSource }), rest: { url, token } };
+export function sessionFor(url: string, token: string): Session {
+  return { url, token, client: createClient({ url, token, EventSource }), rest: { url, token } };
 }
 
 /**
@@ -66,5 +64,5 @@ export async function signedInSession(flagUrl: string | undefined): Promise<Sess
       EXIT.notSignedIn,
     );
   }
-  return sessionFor(saved.url, saved.token, saved);
+  return sessionFor(saved.url, saved.token);
 }

@@ -335,6 +335,8 @@ describe('the published @hdms/client package, as a consumer installs it', () => 
     const listed = await attempt('tar', ['-tzf', TARBALL], dir);
     expect(listed.output.trim().split('\n').sort()).toEqual([
       'package/README.md',
+      'package/bin/hdms.js',
+      'package/dist/cli.js',
       'package/dist/index.d.ts',
       'package/dist/index.js',
       'package/package.json',
@@ -366,12 +368,27 @@ describe('the published @hdms/client package, as a consumer installs it', () => 
     expect(jsImports.sort()).toEqual(['@trpc/client', 'superjson']);
 
     const manifest = JSON.parse(readFileSync(join(installedSdk, 'package.json'), 'utf8'));
-    expect(Object.keys(manifest.dependencies).sort()).toEqual(['@trpc/client', 'superjson']);
+    // The library's two, and the `hdms` command's three (which index.js never imports).
+    expect(Object.keys(manifest.dependencies).sort()).toEqual([
+      '@trpc/client',
+      'cli-progress',
+      'commander',
+      'eventsource',
+      'superjson',
+    ]);
     expect(manifest.exports['.']).toEqual({ types: './dist/index.d.ts', import: './dist/index.js' });
 
     for (const internal of ['@hdms/server', '@hdms/db', 'sequelize', 'hono', 'lucia', 'zod', 'pino']) {
       expect(existsSync(join(dir, 'node_modules', internal)), `${internal} installed`).toBe(false);
     }
+  });
+
+  it('installs the hdms command, which answers --help', async () => {
+    const help = await attempt(join(dir, 'node_modules', '.bin', 'hdms'), ['--help'], dir);
+    expect(help.code, help.output).toBe(0);
+    expect(help.output).toMatch(/^Usage: hdms \[options\] \[command\]/);
+    const unknown = await attempt(join(dir, 'node_modules', '.bin', 'hdms'), ['jobs', '--bogus'], dir);
+    expect(unknown.code).toBe(2);
   });
 
   it('type-checks correct calls, with procedure inputs and outputs inferred', () => {

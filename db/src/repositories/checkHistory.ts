@@ -16,7 +16,12 @@ export type CheckRow = Attributes<CheckHistory>;
 /** Records check-ups in one statement; their rows in input order. */
 export async function insertMany(
   db: Database,
-  checks: readonly { patientId: number; checkTime: Date }[],
+  checks: readonly {
+    patientId: number;
+    checkTime: Date;
+    doctorId: number | null;
+    roomNumber: string | null;
+  }[],
   tx: Tx,
 ): Promise<CheckRow[]> {
   const rows = await db.models.CheckHistory.bulkCreate([...checks], { transaction: tx });
@@ -37,6 +42,23 @@ export interface CheckPage {
 /** One check-up of the patient (to continue a page after it), or null. */
 export async function findOfPatient(db: Database, patientId: number, id: number): Promise<CheckRow | null> {
   return readOne(db.models.CheckHistory, { id, patientId });
+}
+
+/** One check-up by id, of any patient (callers then establish that its patient is in scope), or null. */
+export async function find(db: Database, id: number): Promise<CheckRow | null> {
+  return readOne(db.models.CheckHistory, { id });
+}
+
+/** How many of one patient's check-ups fall in [from, to). */
+export function countInRange(
+  db: Database,
+  patientId: number,
+  range: { from?: Date; to?: Date },
+): Promise<number> {
+  const where: WhereOptions<CheckRow>[] = [{ patientId }];
+  if (range.from) where.push({ checkTime: { [Op.gte]: range.from } });
+  if (range.to) where.push({ checkTime: { [Op.lt]: range.to } });
+  return db.models.CheckHistory.count({ where: { [Op.and]: where } });
 }
 
 /** A page of one patient's check-ups, newest check time first (then id): `limit + 1` rows. */

@@ -23,6 +23,25 @@ export async function findOfPatient(
   return readOne(db.models.Note, { id, patientId }, { tx });
 }
 
+/** One note by id, of any patient (callers then establish that its patient is in scope), or null. */
+export async function find(db: Database, id: number): Promise<NoteRow | null> {
+  return readOne(db.models.Note, { id });
+}
+
+/** For each of `ids` (notes of the patient) that has been corrected: the correcting note's id and when it was written. */
+export async function correctionsOf(
+  db: Database,
+  patientId: number,
+  ids: readonly number[],
+): Promise<Map<number, { id: number; createdAt: Date }>> {
+  if (ids.length === 0) return new Map();
+  const rows = await findPlain(db.models.Note, {
+    attributes: ['id', 'correctsNoteId', 'createdAt'],
+    where: { patientId, correctsNoteId: [...ids] },
+  });
+  return new Map(rows.map((c) => [c.correctsNoteId!, { id: c.id, createdAt: c.createdAt }]));
+}
+
 /** The note that corrects note `id`, or null. */
 export async function correctionOf(db: Database, id: number, tx?: Tx): Promise<NoteRow | null> {
   return readOne(db.models.Note, { correctsNoteId: id }, { tx });

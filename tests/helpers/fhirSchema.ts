@@ -46,3 +46,23 @@ export function fhirSchemaErrors(resource: { resourceType?: unknown }): string[]
   if (validate(resource)) return [];
   return (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`);
 }
+
+/**
+ * Compiles the validators of every type HDMS serves now: the first compile takes seconds of CPU,
+ * which a suite with a server in the same process pays before it starts, not between requests.
+ */
+export function warmFhirSchema(): void {
+  for (const type of [
+    'Patient',
+    'Practitioner',
+    'Encounter',
+    'Condition',
+    'MedicationStatement',
+    'DocumentReference',
+    'Bundle',
+    'OperationOutcome',
+    'CapabilityStatement',
+  ]) {
+    validatorOf(type);
+  }
+}

@@ -97,24 +97,29 @@ export async function requestBulkExport(
   const stateFileId = await createJobFile(ctx.db, 'export', {
     expiresAt: new Date(Date.now() + 6 * 3_600_000),
   });
-  return ctx.db.transaction(async (tx) => {
-    await exportRateRefusal(ctx.db, ctx.config, account, tx);
-    const { id } = await enqueueJob(ctx.db, tx, {
-      type: fhirExportJob,
-      payload: {
-        types: params.types,
-        since: params.since?.toISOString() ?? null,
-        request: request.slice(0, 2000),
-        transactionTime: new Date().toISOString(),
-        stateFileId,
-      },
-      owner: jobOwnerOf(ctx.actor),
-      requestId: ctx.requestId,
-      ip: ctx.ip,
+  try {
+    return await ctx.db.transaction(async (tx) => {
+      await exportRateRefusal(ctx.db, ctx.config, account, tx);
+      const { id } = await enqueueJob(ctx.db, tx, {
+        type: fhirExportJob,
+        payload: {
+          types: params.types,
+          since: params.since?.toISOString() ?? null,
+          request: request.slice(0, 2000),
+          transactionTime: new Date().toISOString(),
+          stateFileId,
+        },
+        owner: jobOwnerOf(ctx.actor),
+        requestId: ctx.requestId,
+        ip: ctx.ip,
+      });
+      await jobFilesRepo.updateFile(ctx.db, stateFileId, { jobId: id }, { tx });
+      return id;
     });
-    await jobFilesRepo.updateFile(ctx.db, stateFileId, { jobId: id }, { tx });
-    return id;
-  });
+  } catch (error) {
+    await deleteJobFile(ctx.db, stateFileId).catch(() => undefined);
+    throw error;
+  }
 }
 
 /** The caller's export job `jobId` (type, status, payload, result, progress), or NOT_FOUND. */

@@ -137,7 +137,7 @@ describe('FHIR R4 API', () => {
       let bundle = (await client.search({
         resourceType: 'Patient',
         searchParams: { name: 'quill', _count: 2 },
-      })) as Bundle;
+      })) as unknown as Bundle;
       expect(bundle.total).toBe(5);
       const seen: string[] = [];
       let pages = 0;
@@ -147,7 +147,7 @@ describe('FHIR R4 API', () => {
         const next = bundle.link?.find((l) => l.relation === 'next');
         if (!next) break;
         expect(next.url.startsWith(`${t.url}/fhir/R4/Patient?`)).toBe(true);
-        bundle = (await client.nextPage({ bundle })) as Bundle;
+        bundle = (await client.nextPage({ bundle: bundle as never })) as unknown as Bundle;
         if (pages > 1) expect(bundle.total).toBeUndefined();
       }
       expect(pages).toBe(3);
@@ -155,7 +155,7 @@ describe('FHIR R4 API', () => {
       const everyone = (await client.search({
         resourceType: 'Patient',
         searchParams: { _count: 0 },
-      })) as Bundle;
+      })) as unknown as Bundle;
       expect(everyone.total).toBe(6);
       expect(everyone.entry ?? []).toEqual([]);
     });
@@ -177,8 +177,8 @@ describe('FHIR R4 API', () => {
         name: '$everything',
         resourceType: 'Patient',
         id: String(patient.patientId),
-        method: 'get',
-      })) as Bundle;
+        method: 'GET',
+      })) as unknown as Bundle;
       const resources = resourcesOf(bundle);
       const types = resources.map((r) => r.resourceType).sort();
       expect(types).toEqual([

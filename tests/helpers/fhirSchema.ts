@@ -40,9 +40,10 @@ function validatorOf(type: string): ValidateFunction {
 }
 
 /** The schema's complaints about a resource (by its `resourceType`), or [] when it is valid FHIR R4. */
-export function fhirSchemaErrors(resource: { resourceType?: unknown }): string[] {
-  if (typeof resource.resourceType !== 'string') return ['no resourceType'];
-  const validate = validatorOf(resource.resourceType);
+export function fhirSchemaErrors(resource: object): string[] {
+  const type = (resource as { resourceType?: unknown }).resourceType;
+  if (typeof type !== 'string') return ['no resourceType'];
+  const validate = validatorOf(type);
   if (validate(resource)) return [];
   return (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`);
 }

@@ -124,7 +124,10 @@ const schema = z.object({
     z
       .string()
       .url('must be an absolute http(s) URL, e.g. https://hdms.clinic.example.org')
-      .refine((v) => /^https?:$/.test(new URL(v).protocol), 'must be an http or https URL')
+      .refine(
+        (v) => !URL.canParse(v) || /^https?:$/.test(new URL(v).protocol),
+        'must be an http or https URL',
+      )
       .refine((v) => !/[?#]/.test(v), 'must not have a query or fragment')
       .transform((v) => v.replace(/\/+$/, ''))
       .optional(),

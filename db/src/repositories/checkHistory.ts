@@ -89,3 +89,35 @@ export function pageOfPatientById(db: Database, patientId: number, page: PageReq
 export function countOfPatient(db: Database, patientId: number): Promise<number> {
   return db.models.CheckHistory.count({ where: { patientId } });
 }
+
+/** Where a page of several patients' check-ups starts: after this check-up (by patient, then id). */
+export interface PatientsPage {
+  limit: number;
+  after?: { patientId: number; id: number } | null;
+}
+
+/**
+ * A keyset page of the check-ups of `patientIds` (patients the caller established are in scope),
+ * by patient then id: `limit + 1` rows. A bulk export reads a page of patients' check-ups in one
+ * statement this way, never one per patient.
+ */
+export function pageOfPatients(
+  db: Database,
+  patientIds: readonly number[],
+  page: PatientsPage,
+): Promise<CheckRow[]> {
+  if (patientIds.length === 0) return Promise.resolve([]);
+  const where: WhereOptions<CheckRow>[] = [{ patientId: [...patientIds] }];
+  if (page.after) {
+    const { patientId, id } = page.after;
+    where.push({ [Op.or]: [{ patientId: { [Op.gt]: patientId } }, { patientId, id: { [Op.gt]: id } }] });
+  }
+  return findPlain(db.models.CheckHistory, {
+    where: { [Op.and]: where },
+    order: [
+      ['patientId', 'ASC'],
+      ['id', 'ASC'],
+    ],
+    limit: page.limit + 1,
+  });
+}

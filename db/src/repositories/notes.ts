@@ -1,4 +1,4 @@
-import type { Attributes } from 'sequelize';
+import { type Attributes, Op, type WhereOptions } from 'sequelize';
 import type { Database } from '../connection';
 import type { Note } from '../models/Note';
 import { findPlain } from '../plain';
@@ -89,4 +89,30 @@ export async function correctedBy(
     where: { patientId, correctsNoteId: [...ids] },
   });
   return new Map(rows.map((c) => [c.correctsNoteId!, c.id]));
+}
+
+/**
+ * A keyset page of the notes of `patientIds` (patients the caller established are in scope), by
+ * patient then id: `limit + 1` rows. A bulk export reads a page of patients' notes in one
+ * statement this way, never one per patient.
+ */
+export function pageOfPatients(
+  db: Database,
+  patientIds: readonly number[],
+  page: { limit: number; after?: { patientId: number; id: number } | null },
+): Promise<NoteRow[]> {
+  if (patientIds.length === 0) return Promise.resolve([]);
+  const where: WhereOptions<NoteRow>[] = [{ patientId: [...patientIds] }];
+  if (page.after) {
+    const { patientId, id } = page.after;
+    where.push({ [Op.or]: [{ patientId: { [Op.gt]: patientId } }, { patientId, id: { [Op.gt]: id } }] });
+  }
+  return findPlain(db.models.Note, {
+    where: { [Op.and]: where },
+    order: [
+      ['patientId', 'ASC'],
+      ['id', 'ASC'],
+    ],
+    limit: page.limit + 1,
+  });
 }

@@ -14,7 +14,6 @@ import { patientView } from '../../domain/patients/views';
 import {
   type FhirBase,
   type HdmsResource,
-  type PatientHistory,
   type ResourceType,
   toCondition,
   toDocumentReference,
@@ -67,9 +66,10 @@ export function patientPages(db: Database, actor: Actor, scope: PatientScope, cu
 }
 
 /**
- * The resources of a page of patients an export of `types` writes, patient by patient: the
- * Patient, its Condition and MedicationStatement (when `actor` reads clinical content and they
- * exist), its Encounters and DocumentReferences, a page of rows at a time. The page's versions
+ * The resources of a page of patients an export of `types` writes: each patient's Patient, its
+ * Condition and MedicationStatement (when `actor` reads clinical content and they exist), then
+ * the page's Encounters and DocumentReferences, read for the whole page at once a page of rows at
+ * a time (one statement per page of rows, never one per patient). The page's versions
  * (`meta.versionId`) come from their revision history in one query, as the read API's do.
  */
 export async function* resourcesOfPatients(
@@ -81,71 +81,75 @@ export async function* resourcesOfPatients(
 ): AsyncGenerator<TypedResource & { patientId: number }> {
   const versions = await patientVersions(db, rows);
   for (const row of rows) {
-    for await (const resource of resourcesOfPatient(db, actor, base, row, versions.get(row.id)!, types)) {
-      yield { ...resource, patientId: row.id };
+    const view = patientView(actor, row);
+    const history = versions.get(row.id)!;
+    const patientId = row.id;
+    if (types.has('Patient')) yield { type: 'Patient', resource: toPatient(base, view, history), patientId };
+    if (types.has('Condition')) {
+      const condition = toCondition(view, history);
+      if (condition) yield { type: 'Condition', resource: condition, patientId };
+    }
+    if (types.has('MedicationStatement')) {
+      const statement = toMedicationStatement(view, history);
+      if (statement) yield { type: 'MedicationStatement', resource: statement, patientId };
     }
   }
-}
-
-async function* resourcesOfPatient(
-  db: Database,
-  actor: Actor,
-  base: FhirBase,
-  row: PatientRow,
-  history: PatientHistory,
-  types: ReadonlySet<ResourceType>,
-): AsyncGenerator<TypedResource> {
-  const view = patientView(actor, row);
-  if (types.has('Patient')) yield { type: 'Patient', resource: toPatient(base, view, history) };
-  if (types.has('Condition')) {
-    const condition = toCondition(view, history);
-    if (condition) yield { type: 'Condition', resource: condition };
-  }
-  if (types.has('MedicationStatement')) {
-    const statement = toMedicationStatement(view, history);
-    if (statement) yield { type: 'MedicationStatement', resource: statement };
-  }
+  const ids = rows.map((r) => r.id);
   if (types.has('Encounter')) {
-    for await (const checks of keyset((page) => checkHistoryRepo.pageOfPatientById(db, row.id, page))) {
+    for await (const checks of byPatient((after) =>
+      checkHistoryRepo.pageOfPatients(db, ids, { limit: ROW_PAGE, after }),
+    )) {
       for (const check of checks) {
-        yield {
-          type: 'Encounter',
-          resource: toEncounter({
-            id: check.id,
-            patientId: check.patientId,
-            checkTime: check.checkTime,
-            doctorId: check.doctorId ?? null,
-            roomNumber: check.roomNumber ?? null,
-            createdAt: check.createdAt,
-          }),
-        };
+        const resource = toEncounter({
+          id: check.id,
+          patientId: check.patientId,
+          checkTime: check.checkTime,
+          doctorId: check.doctorId ?? null,
+          roomNumber: check.roomNumber ?? null,
+          createdAt: check.createdAt,
+        });
+        yield { type: 'Encounter', resource, patientId: check.patientId };
       }
     }
   }
   if (types.has('DocumentReference')) {
-    for await (const notes of keyset((page) => notesRepo.listOfPatient(db, row.id, page, 'asc'))) {
-      const corrections = await notesRepo.correctionsOf(
-        db,
-        row.id,
-        notes.map((n) => n.id),
-      );
+    for await (const notes of byPatient((after) =>
+      notesRepo.pageOfPatients(db, ids, { limit: ROW_PAGE, after }),
+    )) {
+      const corrections = new Map<number, { id: number; createdAt: Date }>();
+      for (const patientId of new Set(notes.map((n) => n.patientId))) {
+        const mine = notes.filter((n) => n.patientId === patientId).map((n) => n.id);
+        for (const [id, by] of await notesRepo.correctionsOf(db, patientId, mine)) corrections.set(id, by);
+      }
       for (const note of notes) {
         const correction = corrections.get(note.id) ?? null;
-        yield {
-          type: 'DocumentReference',
-          resource: toDocumentReference({
-            id: note.id,
-            patientId: note.patientId,
-            authorName: note.authorName,
-            body: note.body,
-            correctsNoteId: note.correctsNoteId ?? null,
-            correctedByNoteId: correction?.id ?? null,
-            correctedAt: correction?.createdAt ?? null,
-            createdAt: note.createdAt,
-          }),
-        };
+        const resource = toDocumentReference({
+          id: note.id,
+          patientId: note.patientId,
+          authorName: note.authorName,
+          body: note.body,
+          correctsNoteId: note.correctsNoteId ?? null,
+          correctedByNoteId: correction?.id ?? null,
+          correctedAt: correction?.createdAt ?? null,
+          createdAt: note.createdAt,
+        });
+        yield { type: 'DocumentReference', resource, patientId: note.patientId };
       }
     }
+  }
+}
+
+/** Every row of a keyset reader over several patients (by patient, then id), a page at a time. */
+async function* byPatient<T extends { id: number; patientId: number }>(
+  read: (after: { patientId: number; id: number } | null) => Promise<T[]>,
+): AsyncGenerator<T[]> {
+  let after: { patientId: number; id: number } | null = null;
+  for (;;) {
+    const rows: T[] = (await read(after)).slice(0, ROW_PAGE);
+    if (rows.length) yield rows;
+    if (rows.length < ROW_PAGE) return;
+    const last: T = rows[rows.length - 1]!;
+    after = { patientId: last.patientId, id: last.id };
   }
 }
 

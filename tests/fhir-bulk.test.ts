@@ -1,4 +1,8 @@
+import type { Transaction } from '@hdms/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PATIENT_PAGE } from '../server/src/fhir/bulk/source';
+import type { JobContext } from '../server/src/jobs/types';
+import { type FhirExportPayload, fhirExportJob } from '../server/src/jobs/types/fhirExport';
 import { callerFor } from './helpers/callers';
 import {
   type Account,
@@ -6,6 +10,7 @@ import {
   type CareTeam,
   careTeam,
   lastAuditId,
+  linkedDoctor,
   linkedPatient,
   serviceToken,
 } from './helpers/clinical';
@@ -263,7 +268,7 @@ describe('_type and _since', () => {
   });
 
   it('_since keeps only resources changed after it', async () => {
-    const doctor = await (await import('./helpers/clinical')).linkedDoctor(t);
+    const doctor = await linkedDoctor(t);
     const old = await linkedPatient(t, doctor.doctorId);
     const changed = await linkedPatient(t, doctor.doctorId);
     const since = await nextMillisecond();
@@ -322,6 +327,81 @@ describe('cancel', () => {
   });
   afterAll(async () => {
     await idle?.close();
+  });
+
+  it('a run that yields its thread records its files and position; the next run resumes there into new files: every patient once', async () => {
+    const owner = await linkedDoctor(idle);
+    const rows = await idle.db.models.Patient.bulkCreate(
+      Array.from({ length: PATIENT_PAGE * 2 + 50 }, (_, i) => ({
+        name: `Resume ${i}`,
+        age: 30,
+        gender: 'female',
+        doctorId: owner.doctorId,
+      })),
+    );
+    const res = await fetch(`${idle.url}/fhir/R4/Patient/$export?_type=Patient`, {
+      headers: auth(owner.token, { prefer: 'respond-async' }),
+    });
+    expect(res.status).toBe(202);
+    const status = res.headers.get('content-location')!;
+    const jobId = Number(status.split('/').pop());
+    const job = (await idle.db.models.Job.findByPk(jobId))!;
+    const payload = job.payload as FhirExportPayload;
+
+    // Runs the job by hand (no dispatcher here), as the worker would: the first run is asked to
+    // yield its thread at its first chance, the second runs to the end.
+    const contextFor = (yieldNow: boolean): JobContext<FhirExportPayload> => ({
+      db: idle.db,
+      job: {
+        id: jobId,
+        type: 'fhir.export',
+        payload,
+        attempt: 1,
+        owner: { type: 'user', id: owner.id, name: owner.username },
+        requestId: job.requestId,
+        ip: null,
+      },
+      config: idle.server.services.config,
+      signal: new AbortController().signal,
+      progress: async () => undefined,
+      complete: <R>(work: (tx: Transaction) => Promise<R>) => idle.db.transaction(work),
+      checkpoint: <R>(work: (tx: Transaction) => Promise<R>) => idle.db.transaction(work),
+      yieldIfAsked: () => {
+        if (yieldNow) throw new Error('interactive jobs are waiting');
+      },
+    });
+    await expect(fhirExportJob.run(contextFor(true))).rejects.toThrow('interactive jobs are waiting');
+    const state = (await idle.db.models.JobFile.findByPk(payload.stateFileId))!.state as {
+      cursor: number;
+      segments: { type: string; count: number }[];
+    };
+    expect(state.cursor).toBe(rows[PATIENT_PAGE - 1]!.id);
+    expect(state.segments).toEqual([expect.objectContaining({ type: 'Patient', count: PATIENT_PAGE })]);
+
+    const result = await fhirExportJob.run(contextFor(false));
+    expect(result.output.map((o) => [o.type, o.count])).toEqual([
+      ['Patient', PATIENT_PAGE],
+      ['Patient', PATIENT_PAGE + 50],
+    ]);
+    await idle.db.models.Job.update(
+      { status: 'succeeded', result: JSON.parse(JSON.stringify(result)), payload: null },
+      { where: { id: jobId } },
+    );
+    const done = await fetch(status, { headers: auth(owner.token) });
+    expect(done.status).toBe(200);
+    const manifest = (await done.json()) as Manifest;
+    expect(manifest.output).toHaveLength(2);
+    const seen: string[] = [];
+    for (const file of manifest.output) {
+      const res = await fetch(file.url, { headers: auth(owner.token) });
+      seen.push(
+        ...(await res.text())
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => String(JSON.parse(l).id)),
+      );
+    }
+    expect(seen.sort()).toEqual(rows.map((r) => String(r.id)).sort());
   });
 
   it('DELETE on the status URL cancels a queued export (as jobs.cancel) and frees its files', async () => {

@@ -12,9 +12,10 @@ import {
   linkedDoctor,
   linkedPatient,
   serviceToken,
+  withAuditFailing,
 } from './helpers/clinical';
 import { fhirSchemaErrors, warmFhirSchema } from './helpers/fhirSchema';
-import { http, startTestServer, type TestServer } from './helpers/server';
+import { http, signedInUser, startTestServer, type TestServer } from './helpers/server';
 
 /*
  * The FHIR R4 API at /fhir/R4 (read, search, $everything, metadata), driven by an off-the-shelf
@@ -433,6 +434,21 @@ describe('FHIR R4 API', () => {
       expect((await get(`Patient/${pA}`, scoped.token)).status).toBe(403);
     });
 
+    it('shows an unlinked doctor no patient at all', async () => {
+      const unlinked = await signedInUser(t, 'doctor');
+      const search = await get('Patient', unlinked.token);
+      expect(search.status).toBe(200);
+      expect(search.body.total).toBe(0);
+      expect((await get(`Patient/${pA}`, unlinked.token)).status).toBe(404);
+    });
+
+    it('answers an OperationOutcome without internals when the read cannot be audited', async () => {
+      const res = await withAuditFailing(t, () => get(`Patient/${pA}`, team.doctorA.token));
+      expect(res.status).toBeGreaterThanOrEqual(500);
+      expect(res.body.resourceType).toBe('OperationOutcome');
+      expect(JSON.stringify(res.body)).not.toMatch(/audit_events|SELECT|INSERT|\.ts:|at /);
+    });
+
     it('audits every read with the FHIR interaction as its procedure', async () => {
       const since = await lastAuditId(t);
       await get(`Patient/${pA}`, team.doctorA.token);
@@ -516,6 +532,22 @@ describe('FHIR R4 API', () => {
       expect(lenient.body.link[0]).toEqual({ relation: 'self', url: `${t.url}/fhir/R4/Patient?_count=1` });
       expect((await get(`Patient/${pA}/$everything?x=1`, { prefer: 'handling=lenient' })).status).toBe(200);
       expect((await get('Patient?_count=abc', { prefer: 'handling=lenient' })).status).toBe(400);
+    });
+  });
+
+  describe('with MFA required for doctors', () => {
+    it('holds a doctor who has not enrolled to enrolling first (403), as the API does', async () => {
+      const mfa = await startTestServer({ MFA_REQUIRED_ROLES: 'doctor' });
+      try {
+        const doctor = await linkedDoctor(mfa);
+        const res = await http(mfa.url, 'GET', '/fhir/R4/Patient', { token: doctor.token });
+        expect(res.status).toBe(403);
+        expect(res.body).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'forbidden' }] });
+        expect(res.body.issue[0].diagnostics).toMatch(/MFA enrollment is required/);
+        expect((await http(mfa.url, 'GET', '/fhir/R4/metadata')).status).toBe(200);
+      } finally {
+        await mfa.close();
+      }
     });
   });
 });

@@ -5,6 +5,7 @@ import type {
 } from '@medplum/fhirtypes';
 import { type FhirBase, RESOURCE_TYPES } from './mapping';
 import { searchParamsOf } from './params';
+import { EVERYTHING_MAX_PER_TYPE } from './resources';
 
 /**
  * The CapabilityStatement `GET /fhir/R4/metadata` answers: exactly what HDMS supports, read from
@@ -33,8 +34,7 @@ export function capabilityStatement(
             {
               name: 'everything',
               definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything',
-              documentation:
-                'GET Patient/<id>/$everything: the patient, their doctor, diagnosis, medicine, and their latest check-ups and notes (at most the limit each, see the README).',
+              documentation: `GET Patient/<id>/$everything: the patient, their doctors, Condition and MedicationStatement, and the latest ${EVERYTHING_MAX_PER_TYPE} Encounters and DocumentReferences (an outcome entry says how many more there are).`,
             },
             ...patientOperations,
           ],

@@ -253,6 +253,19 @@ describe('who gets which types', () => {
     expect(JSON.stringify(outcomes)).toMatch(/Practitioner needs the doctors:read scope/);
   });
 
+  it('an account linked to no record is refused at kick-off: 403 OperationOutcome, nothing queued', async () => {
+    const unlinked = await signedInUser(t, 'doctor');
+    const jobs = await t.db.models.Job.count({ where: { type: 'fhir.export' } });
+    const res = await kickoff(unlinked.token);
+    expect(res.status).toBe(403);
+    const body = await res.json();
+    expect(body.issue[0]).toMatchObject({
+      code: 'forbidden',
+      diagnostics: expect.stringMatching(/not linked/),
+    });
+    expect(await t.db.models.Job.count({ where: { type: 'fhir.export' } })).toBe(jobs);
+  });
+
   it('a patient exports their own record', async () => {
     const { manifest } = await exportAs(team.patientB.token, '?_type=Patient,Condition');
     const resources = await resourcesOf(manifest, team.patientB.token);

@@ -53,6 +53,10 @@ async function tables(db: Database): Promise<string[]> {
   return names.map((n) => (typeof n === 'string' ? n : String((n as { tableName: string }).tableName)));
 }
 
+/** The migration `name` and every later one, oldest first (what reverting down to it reverts, reversed). */
+const namesFrom = (name: string) =>
+  migrations.map((m) => m.name).slice(migrations.findIndex((m) => m.name === name));
+
 describe('migrations', () => {
   let db: Database;
   let target: TestDatabase;
@@ -113,7 +117,9 @@ describe('migrations', () => {
       requestId: 'r-0010',
       ip: null,
     });
-    expect(await migrateDown(db.sequelize, '0010_clinical_access')).toEqual(['0010_clinical_access']);
+    expect(await migrateDown(db.sequelize, '0010_clinical_access')).toEqual(
+      [...namesFrom('0010_clinical_access')].reverse(),
+    );
     expect(await tables(db)).not.toContain('consent_grants');
     expect(await tables(db)).not.toContain('emergency_accesses');
     const columns = Object.keys(await qi.describeTable('audit_events'));
@@ -124,7 +130,36 @@ describe('migrations', () => {
       "SELECT actor_name AS name FROM audit_events WHERE request_id = 'r-0010'",
     )) as [{ name: string }[], unknown];
     expect(rows).toEqual([{ name: 'kept' }]);
-    expect(await migrateToLatest(db.sequelize)).toEqual(['0010_clinical_access']);
+    expect(await migrateToLatest(db.sequelize)).toEqual(namesFrom('0010_clinical_access'));
+  });
+
+  it('0011 adds the nullable doctor and room of check-ups, and reverting it drops them and keeps the rows', async () => {
+    await migrateDown(db.sequelize, 0);
+    await migrateToLatest(db.sequelize);
+    const qi = db.sequelize.getQueryInterface();
+    const columns = await qi.describeTable('check_history');
+    expect(columns.doctor_id?.allowNull).toBe(true);
+    expect(columns.room_number?.allowNull).toBe(true);
+    const doctor = await db.models.Doctor.create({ name: 'Dr. Kept', specialization: 'Rounds' });
+    const patient = await db.models.Patient.create({
+      name: 'Kept',
+      age: 30,
+      gender: 'F',
+      doctorId: doctor.id,
+    });
+    await db.models.CheckHistory.create({ patientId: patient.id, doctorId: doctor.id, roomNumber: '7' });
+    expect(await migrateDown(db.sequelize, '0011_check_history_care')).toEqual(
+      [...namesFrom('0011_check_history_care')].reverse(),
+    );
+    const after = Object.keys(await qi.describeTable('check_history'));
+    expect(after).not.toContain('doctor_id');
+    expect(after).not.toContain('room_number');
+    const [rows] = (await db.sequelize.query('SELECT patient_id AS id FROM check_history')) as [
+      { id: number }[],
+      unknown,
+    ];
+    expect(rows.map((r) => Number(r.id))).toEqual([patient.id]);
+    expect(await migrateToLatest(db.sequelize)).toEqual(namesFrom('0011_check_history_care'));
   });
 
   it('go down to an empty schema and up again, keeping nothing behind', async () => {

@@ -323,6 +323,52 @@ describe.each(DB_KINDS)('OpenAPI document and REST answers, on %s', (kind) => {
       await http(t.url, 'GET', `/jobs/${exportJob}/result`, { token: admin.token }),
     );
 
+    // The FHIR R4 API: read, search, $everything, metadata, and the Bulk Data sequence.
+    const fhir = '/fhir/R4';
+    const asDoctor = { token: doctorA.token };
+    conforms('get', `${fhir}/metadata`, await http(t.url, 'GET', `${fhir}/metadata`));
+    conforms('get', `${fhir}/{type}`, await http(t.url, 'GET', `${fhir}/Patient?_count=1`, asDoctor));
+    conforms('get', `${fhir}/{type}`, await http(t.url, 'GET', `${fhir}/Patient?bad=1`, asDoctor));
+    conforms(
+      'get',
+      `${fhir}/{type}/{id}`,
+      await http(t.url, 'GET', `${fhir}/Patient/${patientA.patientId}`, asDoctor),
+    );
+    conforms('get', `${fhir}/{type}/{id}`, await http(t.url, 'GET', `${fhir}/Patient/${patientA.patientId}`));
+    conforms(
+      'get',
+      `${fhir}/{type}/{id}`,
+      await http(t.url, 'GET', `${fhir}/Condition/diagnosis-1`, { token: admin.token }),
+    );
+    conforms('get', `${fhir}/{type}/{id}`, await http(t.url, 'GET', `${fhir}/Patient/424242`, asDoctor));
+    conforms(
+      'get',
+      `${fhir}/{type}/{id}`,
+      await http(t.url, 'GET', `${fhir}/Patient/1?_format=xml`, asDoctor),
+    );
+    conforms(
+      'get',
+      `${fhir}/Patient/{id}/$everything`,
+      await http(t.url, 'GET', `${fhir}/Patient/${patientA.patientId}/$everything`, asDoctor),
+    );
+    const kickoff = await http(t.url, 'GET', `${fhir}/Patient/$export`, {
+      ...asDoctor,
+      headers: { prefer: 'respond-async', accept: 'application/fhir+json' },
+    });
+    conforms('get', `${fhir}/Patient/$export`, kickoff);
+    const statusPath = new URL(kickoff.headers.get('content-location')!).pathname;
+    const manifest = await waitFor(
+      async () => {
+        const res = await http(t.url, 'GET', statusPath, asDoctor);
+        return res.status === 200 ? res : null;
+      },
+      { what: `GET ${statusPath} to answer the manifest`, timeoutMs: 20_000 },
+    );
+    conforms('get', `${fhir}/$export-status/{job}`, manifest);
+    const file = new URL(manifest.body.output[0].url).pathname;
+    conforms('get', `${fhir}/$export-file/{job}/{file}`, await http(t.url, 'GET', file, asDoctor));
+    conforms('delete', `${fhir}/$export-status/{job}`, await http(t.url, 'DELETE', statusPath, asDoctor));
+
     conforms(
       'post',
       '/users/{id}/link',

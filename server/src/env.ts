@@ -130,6 +130,23 @@ const schema = z.object({
   EVENTS_MAX_UNSENT_SECONDS: intFrom(1, 3600).default('30'),
   EMERGENCY_MAX_MINUTES: intFrom(1, 24 * 60).default('240'),
   EMERGENCY_MAX_OPEN: intFrom(1, 1000).default('5'),
+  PUBLIC_URL: optionalText.pipe(
+    z
+      .string()
+      .url('must be an absolute http(s) URL, e.g. https://hdms.clinic.example.org')
+      .refine(
+        (v) => !URL.canParse(v) || /^https?:$/.test(new URL(v).protocol),
+        'must be an http or https URL',
+      )
+      .refine((v) => !/[?#]/.test(v), 'must not have a query or fragment')
+      .transform((v) => v.replace(/\/+$/, ''))
+      .optional(),
+  ),
+  FHIR_IDENTIFIER_SYSTEM: z
+    .string()
+    .trim()
+    .regex(/^[a-z][a-z0-9+.-]*:\S+$/i, 'must be an absolute URI, e.g. https://clinic.example.org/patient-id')
+    .default('urn:hdms:patient-id'),
   MFA_REQUIRED_ROLES: listOf(
     z
       .string()
@@ -169,6 +186,13 @@ export interface Config {
    * account has enrolled, its sessions may only enroll, read `auth.me` and sign out.
    */
   mfaRequiredRoles: Role[];
+  /**
+   * The server's public base URL for absolute links (PUBLIC_URL, no trailing slash); null: the
+   * address it listens on.
+   */
+  publicUrl: string | null;
+  /** The `system` of the identifier FHIR Patients carry their HDMS id in (FHIR_IDENTIFIER_SYSTEM). */
+  fhirIdentifierSystem: string;
   /** The sign-in and registration throttle (LOGIN_*, REGISTER_PER_HOUR); see `auth/throttle.ts`. */
   signInLimits: {
     /** Failures an (account, client address) pair may make before each further attempt waits. */
@@ -350,6 +374,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     apiDocsEnabled: env.API_DOCS ? env.API_DOCS === 'on' : !production,
     metrics: { enabled: metricsEnabled, token: env.METRICS_TOKEN ?? null },
     mfaRequiredRoles: [...new Set(env.MFA_REQUIRED_ROLES)],
+    publicUrl: env.PUBLIC_URL ?? null,
+    fhirIdentifierSystem: env.FHIR_IDENTIFIER_SYSTEM,
     signInLimits: {
       pairFreeFailures: env.LOGIN_PAIR_FREE_FAILURES,
       pairDelaySeconds: env.LOGIN_PAIR_DELAY_SECONDS,

@@ -11,6 +11,7 @@ import type { Hono } from 'hono';
 import { z } from 'zod';
 import { SESSION_COOKIE } from './auth/index';
 import type { AppEnv } from './context';
+import { FHIR_OPENAPI_PATHS } from './fhir/openapi';
 import { REST_ROUTES } from './rest/index';
 import { healthRoute } from './rest/health';
 import { errorSchema, type RestRoute } from './rest/route';
@@ -179,7 +180,7 @@ function openApiText(): string {
     for (const path of [route.path, ...(route.aliases ?? [])])
       registry.registerPath(routeConfig(route, path));
   }
-  for (const other of OTHER_PATHS) registry.registerPath(other);
+  for (const other of [...OTHER_PATHS, ...FHIR_OPENAPI_PATHS]) registry.registerPath(other);
 
   const document = new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
@@ -187,7 +188,7 @@ function openApiText(): string {
       title: 'HDMS REST API',
       version: '0.1.0',
       description:
-        'The REST endpoints of HDMS (snake_case JSON). Every tRPC procedure is at `/trpc/<router>.<procedure>` and in the tRPC panel at `/panel`; the typed client is `@hdms/client`.',
+        'The REST endpoints of HDMS (snake_case JSON) and its FHIR R4 API (`/fhir/R4`, FHIR JSON). Every tRPC procedure is at `/trpc/<router>.<procedure>` and in the tRPC panel at `/panel`; the typed client is `@hdms/client`.',
     },
     servers: [{ url: '/' }],
   });

@@ -9,12 +9,15 @@
  * - `events`: change-event delivery to subscribers (`./events.ts`);
  * - `access`: what loading a doctor's access facts (consents, emergency accesses) costs a request
  *   (`./access.ts`);
+ * - `fhir`: FHIR search against `patients.list`, and bulk exports of 10,000 and 100,000 patients
+ *   (resources/s, peak RSS) (`./fhir.ts`);
  * - `profile <list|rest-list|get|create>`: a CPU profile of HDMS under that request alone (`./profile.ts`).
  */
 const command = process.argv[2];
 if (command === 'jobs') await import('./jobs');
 else if (command === 'events') await import('./events');
 else if (command === 'access') await import('./access');
+else if (command === 'fhir') await import('./fhir');
 else if (command === 'profile') await import('./profile');
 else if (command === 'list') {
   // `./bench.ts` reads its options from process.argv and knows no sub-command.

@@ -17,6 +17,10 @@ export class CheckHistory extends Model<
   declare id: CreationOptional<number>;
   declare patientId: ForeignKey<Patient['id']>;
   declare checkTime: CreationOptional<Date>;
+  /** The patient's assigned doctor when the check-up was recorded (null before HDMS recorded it). */
+  declare doctorId: CreationOptional<number | null>;
+  /** The patient's room when the check-up was recorded (null before HDMS recorded it). */
+  declare roomNumber: CreationOptional<string | null>;
   declare createdAt: CreationOptional<Date>;
 }
 
@@ -28,6 +32,8 @@ export function initCheckHistory(sequelize: Sequelize): typeof CheckHistory {
       id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
       patientId: { type: DataTypes.INTEGER, allowNull: false },
       checkTime: { type: DataTypes.DATE(3), allowNull: false, defaultValue: DataTypes.NOW },
+      doctorId: { type: DataTypes.INTEGER, allowNull: true },
+      roomNumber: { type: DataTypes.STRING(32), allowNull: true },
       createdAt: DataTypes.DATE(3),
     },
     {

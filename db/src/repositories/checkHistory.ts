@@ -16,7 +16,12 @@ export type CheckRow = Attributes<CheckHistory>;
 /** Records check-ups in one statement; their rows in input order. */
 export async function insertMany(
   db: Database,
-  checks: readonly { patientId: number; checkTime: Date }[],
+  checks: readonly {
+    patientId: number;
+    checkTime: Date;
+    doctorId: number | null;
+    roomNumber: string | null;
+  }[],
   tx: Tx,
 ): Promise<CheckRow[]> {
   const rows = await db.models.CheckHistory.bulkCreate([...checks], { transaction: tx });
@@ -37,6 +42,23 @@ export interface CheckPage {
 /** One check-up of the patient (to continue a page after it), or null. */
 export async function findOfPatient(db: Database, patientId: number, id: number): Promise<CheckRow | null> {
   return readOne(db.models.CheckHistory, { id, patientId });
+}
+
+/** One check-up by id, of any patient (callers then establish that its patient is in scope), or null. */
+export async function find(db: Database, id: number): Promise<CheckRow | null> {
+  return readOne(db.models.CheckHistory, { id });
+}
+
+/** How many of one patient's check-ups fall in [from, to). */
+export function countInRange(
+  db: Database,
+  patientId: number,
+  range: { from?: Date; to?: Date },
+): Promise<number> {
+  const where: WhereOptions<CheckRow>[] = [{ patientId }];
+  if (range.from) where.push({ checkTime: { [Op.gte]: range.from } });
+  if (range.to) where.push({ checkTime: { [Op.lt]: range.to } });
+  return db.models.CheckHistory.count({ where: { [Op.and]: where } });
 }
 
 /** A page of one patient's check-ups, newest check time first (then id): `limit + 1` rows. */
@@ -66,4 +88,36 @@ export function pageOfPatientById(db: Database, patientId: number, page: PageReq
 /** How many check-ups the patient has. */
 export function countOfPatient(db: Database, patientId: number): Promise<number> {
   return db.models.CheckHistory.count({ where: { patientId } });
+}
+
+/** Where a page of several patients' check-ups starts: after this check-up (by patient, then id). */
+export interface PatientsPage {
+  limit: number;
+  after?: { patientId: number; id: number } | null;
+}
+
+/**
+ * A keyset page of the check-ups of `patientIds` (patients the caller established are in scope),
+ * by patient then id: `limit + 1` rows. A bulk export reads a page of patients' check-ups in one
+ * statement this way, never one per patient.
+ */
+export function pageOfPatients(
+  db: Database,
+  patientIds: readonly number[],
+  page: PatientsPage,
+): Promise<CheckRow[]> {
+  if (patientIds.length === 0) return Promise.resolve([]);
+  const where: WhereOptions<CheckRow>[] = [{ patientId: [...patientIds] }];
+  if (page.after) {
+    const { patientId, id } = page.after;
+    where.push({ [Op.or]: [{ patientId: { [Op.gt]: patientId } }, { patientId, id: { [Op.gt]: id } }] });
+  }
+  return findPlain(db.models.CheckHistory, {
+    where: { [Op.and]: where },
+    order: [
+      ['patientId', 'ASC'],
+      ['id', 'ASC'],
+    ],
+    limit: page.limit + 1,
+  });
 }

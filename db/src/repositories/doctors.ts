@@ -47,6 +47,11 @@ export function list(db: Database, page: PageRequest, search?: string): Promise<
   return readPage(db.models.Doctor, page, search ? [containsText(['name', 'specialization'], search)] : []);
 }
 
+/** How many doctors the register holds. */
+export function count(db: Database): Promise<number> {
+  return db.models.Doctor.count();
+}
+
 /**
  * Changes a doctor's fields (validated by the model): the row as stored and the fields whose value
  * changed; null when there is no such doctor. The row is locked for the change.

@@ -125,6 +125,28 @@ export async function list(
   return rows.map(plainPatient);
 }
 
+/** How many patients in `scope` match `filter` (the total of a search). */
+export async function count(db: Database, scope: PatientScope, filter: PatientFilter): Promise<number> {
+  const query = scopedSelect(scope, ['id']);
+  if (!query) return 0;
+  const { conditions, values } = query;
+  if (filter.doctorId !== undefined) {
+    conditions.push('doctor_id = ?');
+    values.push(filter.doctorId);
+  }
+  if (filter.search) {
+    conditions.push('instr(lower(name), ?) > 0');
+    values.push(filter.search.toLowerCase());
+  }
+  const where = conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
+  const rows = await selectRows<{ n: number | string }>(
+    db,
+    `SELECT COUNT(*) AS n FROM ${TABLE}${where}`,
+    values,
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
 /**
  * One patient in `scope` inside a transaction, optionally locked (`update` before a write, `share`
  * so it stays while rows that name it are written); null when absent or out of scope.
@@ -151,21 +173,24 @@ function inScope(scope: PatientScope, ids: number | number[]): WhereOptions<Pati
   return { [Op.and]: [patientScopeWhere(scope), { id: ids }] } as WhereOptions<PatientRow>;
 }
 
-/** Which of `ids` are patients in `scope` (one query), optionally locked in the transaction. */
-export async function idsInScope(
+/**
+ * The doctor and room of each of `ids` that is a patient in `scope` (one query), optionally
+ * locked in the transaction: where a check-up recorded now took place.
+ */
+export async function placesInScope(
   db: Database,
   scope: PatientScope,
   ids: readonly number[],
   options: { tx?: Tx; lock?: Lock } = {},
-): Promise<Set<number>> {
-  if (reachesNoPatient(scope) || ids.length === 0) return new Set();
+): Promise<Map<number, { doctorId: number | null; roomNumber: string | null }>> {
+  if (reachesNoPatient(scope) || ids.length === 0) return new Map();
   const rows = await findPlain(db.models.Patient, {
-    attributes: ['id'],
+    attributes: ['id', 'doctorId', 'roomNumber'],
     where: inScope(scope, [...new Set(ids)]),
     transaction: options.tx,
     lock: options.tx ? lockOf(options.tx, options.lock) : undefined,
   });
-  return new Set(rows.map((p) => p.id));
+  return new Map(rows.map((p) => [p.id, { doctorId: p.doctorId ?? null, roomNumber: p.roomNumber ?? null }]));
 }
 
 /** Admits patients in one multi-row INSERT (input already validated): their whole rows. */
@@ -211,6 +236,27 @@ export function listRevisions(
   direction: 'asc' | 'desc' = 'desc',
 ): Promise<RevisionRow[]> {
   return readPage(db.models.PatientRevision, page, [{ patientId }], { direction });
+}
+
+/**
+ * The revisions of the patients `ids` (callers establish the scope first), oldest first: when
+ * each was made and which fields it changed (not their values).
+ */
+export async function revisionFieldsOf(
+  db: Database,
+  ids: readonly number[],
+): Promise<{ patientId: number; createdAt: Date; fields: string[] }[]> {
+  if (ids.length === 0) return [];
+  const rows = await findPlain(db.models.PatientRevision, {
+    attributes: ['patientId', 'createdAt', 'changes'],
+    where: { patientId: [...new Set(ids)] },
+    order: [['id', 'ASC']],
+  });
+  return rows.map((r) => ({
+    patientId: r.patientId,
+    createdAt: r.createdAt,
+    fields: Object.keys((r.changes ?? {}) as FieldChanges),
+  }));
 }
 
 /** How many revisions the patient's record has. */

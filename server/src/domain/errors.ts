@@ -88,6 +88,11 @@ export function notFound(what = 'Record'): DomainError {
   return new DomainError('NOT_FOUND', `${what} not found`);
 }
 
+/** True for a NOT_FOUND of the vocabulary (to answer it as another record's absence). */
+export function isNotFound(error: unknown): boolean {
+  return error instanceof DomainError && error.code === 'NOT_FOUND';
+}
+
 /** A duplicate: the record (or a unique value of it) exists already. */
 export function conflict(message: string): DomainError {
   return new DomainError('CONFLICT', message);

@@ -5,6 +5,8 @@ import { type AppEnv, type AppServices, createContext } from '../context';
 import { safeError } from '../domain/errors';
 import { retryAfterOf } from '../errors';
 import { EVENTS_STREAM_PATH, eventStreams } from '../events/route';
+import { createFhirApp } from '../fhir/app';
+import { FHIR_PATH } from '../fhir/http';
 import { Metrics, mountMetrics } from '../metrics';
 import { mountApiDocs } from '../openapi';
 import { mountPanel } from '../panel';
@@ -22,8 +24,8 @@ export { MAX_BODY_BYTES } from './middleware/bodyLimit';
 export { API_CSP } from './middleware/requestContext';
 
 /**
- * Builds the HTTP application: middleware, `/healthz`, tRPC at `/trpc`, the REST endpoints and
- * the panel. It never listens; `server.ts` does. Each middleware says what it guarantees in its
+ * Builds the HTTP application: middleware, `/healthz`, tRPC at `/trpc`, the REST endpoints, the
+ * FHIR R4 API at `/fhir/R4` and the panel. It never listens; `server.ts` does. Each middleware says what it guarantees in its
  * own module (`./middleware`); their order is part of it: `/healthz` answers before the
  * unsafe-request check and the credentials are read, so a probe needs neither.
  */
@@ -62,6 +64,7 @@ export function createApp(services: AppServices): Hono<AppEnv> {
   );
 
   mountRest(app);
+  app.route(FHIR_PATH, createFhirApp());
   mountPanel(app, config.panelEnabled);
   mountApiDocs(app, config.apiDocsEnabled);
   mountMetrics(app, metrics, config.metrics);

@@ -1,6 +1,7 @@
 import type { JobType } from './types';
 import { eventsPruneJob } from './types/eventsPrune';
 import { exportsPurgeJob } from './types/exportsPurge';
+import { fhirExportJob } from './types/fhirExport';
 import { patientExportJob } from './types/patientExport';
 import { patientsImportJob } from './types/patientsImport';
 import { patientUpdateJob } from './types/patientUpdate';
@@ -18,6 +19,7 @@ const JOB_TYPES: JobType<unknown, unknown>[] = [
   patientExportJob,
   exportsPurgeJob,
   eventsPruneJob,
+  fhirExportJob,
 ];
 
 /** The registered job types; with `JOBS_TEST_TYPES=1`, the test-only `test.*` types too. */

@@ -4,9 +4,9 @@ import { type Page, pageInput, pageOf } from '../../lib/pagination';
 import { batchOf, idSchema } from '../../lib/schemas';
 import { recordAudit } from '../audit/record';
 import type { DomainContext } from '../context';
-import { badInput, badRequest, notFound } from '../errors';
+import { badInput, badRequest, isNotFound, notFound } from '../errors';
 import { recordEvents } from '../events/record';
-import { findPatientId, patientIdsInScope } from '../patients/lookup';
+import { findPatientId, patientPlacesInScope } from '../patients/lookup';
 
 /**
  * When a patient was checked: doctors (and admins, for admission) record check-ups, the care team
@@ -20,9 +20,29 @@ export interface CheckView {
   checkTime: Date;
 }
 
+/**
+ * A check-up with where it took place: the patient's doctor and room when it was recorded (null
+ * on check-ups recorded before HDMS kept them), and when it was recorded (FHIR's Encounter).
+ */
+export interface CheckRecordView extends CheckView {
+  doctorId: number | null;
+  roomNumber: string | null;
+  createdAt: Date;
+}
+
 /** Maps a `CheckHistory` row to its client view with an explicit field list. */
 export function checkView(row: CheckRow): CheckView {
   return { id: row.id, patientId: row.patientId, checkTime: row.checkTime };
+}
+
+/** Maps a `CheckHistory` row to its view with the doctor and room recorded with it. */
+export function checkRecordView(row: CheckRow): CheckRecordView {
+  return {
+    ...checkView(row),
+    doctorId: row.doctorId ?? null,
+    roomNumber: row.roomNumber ?? null,
+    createdAt: row.createdAt,
+  };
 }
 
 /** How far ahead of the server's clock a check time may be (clock skew between devices). */
@@ -71,12 +91,18 @@ export function recordChecks(
   const now = new Date();
   return ctx.db.transaction(async (tx) => {
     const ids = items.map((item) => item.patientId);
-    const known = await patientIdsInScope(ctx, ids, { need: 'checkHistory:write', tx, lock: 'share' });
-    const index = items.findIndex((item) => !known.has(item.patientId));
+    // Each check-up records the patient's doctor and room as they are now, in the transaction
+    // that holds the patients share-locked.
+    const places = await patientPlacesInScope(ctx, ids, { need: 'checkHistory:write', tx, lock: 'share' });
+    const index = items.findIndex((item) => !places.has(item.patientId));
     if (index >= 0) throw batch ? badInput([index, 'patientId'], 'Patient not found') : notFound('Patient');
     const rows = await checkHistoryRepo.insertMany(
       ctx.db,
-      items.map((item) => ({ patientId: item.patientId, checkTime: item.checkTime ?? now })),
+      items.map((item) => ({
+        patientId: item.patientId,
+        checkTime: item.checkTime ?? now,
+        ...places.get(item.patientId)!,
+      })),
       tx,
     );
     await recordAudit(ctx, { action: 'create', patientIds: ids }, tx);
@@ -94,6 +120,19 @@ export async function listChecks(
   ctx: Caller,
   input: z.output<typeof listChecksInput>,
 ): Promise<Page<CheckView>> {
+  const page = await listCheckRecords(ctx, input);
+  return { items: page.items.map(checkView), nextCursor: page.nextCursor };
+}
+
+/**
+ * A page of a patient's check-ups with the doctor and room recorded with each, as `listChecks`
+ * pages them (and audits the read); with `total`, also how many check-ups fall in the range.
+ */
+export async function listCheckRecords(
+  ctx: Caller,
+  input: z.output<typeof listChecksInput>,
+  options: { total?: boolean } = {},
+): Promise<Page<CheckRecordView> & { total?: number }> {
   const patientId = await findPatientId(ctx, input.patientId, 'checkHistory:read');
   let after: CheckRow | null = null;
   if (input.cursor) {
@@ -106,7 +145,21 @@ export async function listChecks(
     from: input.from,
     to: input.to,
   });
-  const page = pageOf(rows, input.limit, checkView);
+  const page: Page<CheckRecordView> & { total?: number } = pageOf(rows, input.limit, checkRecordView);
+  if (options.total) {
+    page.total = await checkHistoryRepo.countInRange(ctx.db, patientId, { from: input.from, to: input.to });
+  }
   await recordAudit(ctx, { action: 'read', patientIds: [patientId] });
   return page;
+}
+
+/** One check-up by id with the doctor and room recorded with it: NOT_FOUND when absent or its patient is out of scope. */
+export async function getCheckRecord(ctx: Caller, id: number): Promise<CheckRecordView> {
+  const row = await checkHistoryRepo.find(ctx.db, id);
+  if (!row) throw notFound('Check-up');
+  await findPatientId(ctx, row.patientId, 'checkHistory:read').catch((error: unknown) => {
+    throw isNotFound(error) ? notFound('Check-up') : error;
+  });
+  await recordAudit(ctx, { action: 'read', patientIds: [row.patientId] });
+  return checkRecordView(row);
 }

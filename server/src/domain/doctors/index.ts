@@ -75,6 +75,11 @@ export async function listDoctors(
   return pageOf(await doctorsRepo.list(ctx.db, input, input.search || undefined), input.limit, doctorView);
 }
 
+/** How many doctors the register holds (a search's total). */
+export function countDoctors(ctx: Pick<DomainContext, 'db'>): Promise<number> {
+  return doctorsRepo.count(ctx.db);
+}
+
 /** `doctors.get`: one doctor, NOT_FOUND if there is none. */
 export async function getDoctor(ctx: Pick<DomainContext, 'db'>, id: number): Promise<DoctorView> {
   const doctor = await doctorsRepo.find(ctx.db, id);

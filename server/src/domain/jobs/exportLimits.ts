@@ -10,9 +10,9 @@ import { tooManyRequests } from '../errors';
 
 /**
  * The job types whose files are exports: they share one rate and one storage quota per account.
- * FHIR bulk exports (a later issue) join this list.
+ * FHIR bulk exports (`fhir.export`) are one of them.
  */
-export const EXPORT_JOB_TYPES: readonly string[] = ['patient.export'];
+export const EXPORT_JOB_TYPES: readonly string[] = ['patient.export', 'fhir.export'];
 
 /** One account may hold at most this fraction of EXPORT_STORAGE_MAX_MB (an eighth: 128 MiB by default). */
 export const EXPORT_ACCOUNT_SHARE = 1 / 8;

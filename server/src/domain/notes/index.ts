@@ -5,7 +5,7 @@ import { idSchema, longText } from '../../lib/schemas';
 import type { UserActor } from '../actor';
 import { recordAudit } from '../audit/record';
 import type { DomainContext } from '../context';
-import { badInput } from '../errors';
+import { badInput, isNotFound, notFound } from '../errors';
 import { recordEvent } from '../events/record';
 import { findPatient, findPatientId } from '../patients/lookup';
 
@@ -110,22 +110,60 @@ export function createNote(
   });
 }
 
+/** A note with when it was corrected, if it was (FHIR's DocumentReference version). */
+export interface NoteRecordView extends NoteView {
+  correctedAt: Date | null;
+}
+
+/**
+ * A page of a patient's notes as `listNotes` pages them (and audits the read), each with the note
+ * that corrected it and when; with `total`, also how many notes the patient has.
+ */
+export async function listNoteRecords(
+  ctx: Pick<DomainContext, 'db' | 'actor' | 'scope' | 'requestId' | 'ip' | 'procedure'>,
+  input: z.output<typeof noteListInput>,
+  options: { total?: boolean } = {},
+): Promise<Page<NoteRecordView> & { total?: number }> {
+  const patientId = await findPatientId(ctx, input.patientId);
+  const rows = await notesRepo.listOfPatient(ctx.db, patientId, input);
+  const page = pageOf(rows, input.limit, (note) => note);
+  const corrections = await notesRepo.correctionsOf(
+    ctx.db,
+    patientId,
+    page.items.map((n) => n.id),
+  );
+  const total = options.total ? await notesRepo.countOfPatient(ctx.db, patientId) : undefined;
+  await recordAudit(ctx, { action: 'read', patientIds: [patientId] });
+  return {
+    items: page.items.map((note) => {
+      const correction = corrections.get(note.id);
+      return { ...noteView(note, correction?.id ?? null), correctedAt: correction?.createdAt ?? null };
+    }),
+    nextCursor: page.nextCursor,
+    ...(total === undefined ? {} : { total }),
+  };
+}
+
+/** One note by id with its correction: NOT_FOUND when absent or its patient is out of the caller's scope. */
+export async function getNoteRecord(
+  ctx: Pick<DomainContext, 'db' | 'actor' | 'scope' | 'requestId' | 'ip' | 'procedure'>,
+  id: number,
+): Promise<NoteRecordView> {
+  const note = await notesRepo.find(ctx.db, id);
+  if (!note) throw notFound('Note');
+  await findPatientId(ctx, note.patientId).catch((error: unknown) => {
+    throw isNotFound(error) ? notFound('Note') : error;
+  });
+  const correction = (await notesRepo.correctionsOf(ctx.db, note.patientId, [note.id])).get(note.id);
+  await recordAudit(ctx, { action: 'read', patientIds: [note.patientId] });
+  return { ...noteView(note, correction?.id ?? null), correctedAt: correction?.createdAt ?? null };
+}
+
 /** `notes.list`: a page of a patient's notes, newest first, each with the note that corrected it. */
 export async function listNotes(
   ctx: Pick<DomainContext, 'db' | 'actor' | 'scope' | 'requestId' | 'ip' | 'procedure'>,
   input: z.output<typeof noteListInput>,
 ): Promise<Page<NoteView>> {
-  const patientId = await findPatientId(ctx, input.patientId);
-  const rows = await notesRepo.listOfPatient(ctx.db, patientId, input);
-  const page = pageOf(rows, input.limit, (note) => note);
-  const correctedBy = await notesRepo.correctedBy(
-    ctx.db,
-    patientId,
-    page.items.map((n) => n.id),
-  );
-  await recordAudit(ctx, { action: 'read', patientIds: [patientId] });
-  return {
-    items: page.items.map((note) => noteView(note, correctedBy.get(note.id) ?? null)),
-    nextCursor: page.nextCursor,
-  };
+  const page = await listNoteRecords(ctx, input);
+  return { items: page.items.map(({ correctedAt: _, ...note }) => note), nextCursor: page.nextCursor };
 }

@@ -47,13 +47,16 @@ export async function findPatientId(ctx: Looker, id: number, need?: Scope): Prom
   return row.id;
 }
 
-/** Which of `ids` the caller reaches (one query), e.g. to check every item of a batch. */
-export function patientIdsInScope(
+/**
+ * The doctor and room of each of `ids` the caller reaches (one query), e.g. to record them with
+ * check-ups; a patient the caller does not reach is absent.
+ */
+export function patientPlacesInScope(
   ctx: Looker,
   ids: number[],
   options: { need?: Scope; tx?: Tx; lock?: Lock } = {},
-): Promise<Set<number>> {
-  return patientsRepo.idsInScope(ctx.db, patientsReached(ctx.scope, options.need), ids, options);
+): Promise<Map<number, { doctorId: number | null; roomNumber: string | null }>> {
+  return patientsRepo.placesInScope(ctx.db, patientsReached(ctx.scope, options.need), ids, options);
 }
 
 /**

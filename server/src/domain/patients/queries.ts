@@ -35,6 +35,11 @@ export async function listPatients(
   return page;
 }
 
+/** How many patients in the caller's scope match the filters of `listPatients` (a search's total). */
+export function countPatients(ctx: Reader, filter: { doctorId?: number; search?: string }): Promise<number> {
+  return patientsRepo.count(ctx.db, patientsReached(ctx.scope), filter);
+}
+
 /** `patients.get`: one patient's record as the caller may see it (with `access` for a doctor). */
 export async function getPatient(ctx: Reader, id: number): Promise<PatientView> {
   const patient = await readPatient(ctx, id);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXPORT_ACCOUNT_SHARE } from '../server/src/domain/jobs/exportLimits';
 import { type CareTeam, careTeam, linkedDoctor } from './helpers/clinical';
-import { type TestServer, startTestServer } from './helpers/server';
+import { type TestServer, startTestServer, trpcClient } from './helpers/server';
 import { waitFor } from './helpers/wait';
 
 /*
@@ -112,6 +112,11 @@ describe('EXPORT_STORAGE_MAX_MB', () => {
     expect(job?.attempts).toBe(1);
     expect(await t.db.models.JobFile.count({ where: { jobId } })).toBe(0);
     expect(await t.db.models.JobFile.count({ where: { jobId: null } })).toBe(0);
+    // Its files are gone: it is not retried (a new kick-off starts over).
+    await expect(trpcClient(t.url, team.admin.token).jobs.retry.mutate({ id: jobId })).rejects.toMatchObject({
+      data: { code: 'CONFLICT' },
+      message: 'A failed bulk export is not retried: start a new one',
+    });
   });
 
   it('with its share of storage full, an account is refused at kick-off: 429 naming the quota', async () => {

@@ -160,7 +160,11 @@ describe('an unknown path', () => {
     } finally {
       await production.close();
     }
-    expect((await http(t.url, 'GET', '/fhir/R4/Nothing/1')).body).toEqual({ error: 'Not found' });
+    // Under /fhir/ the FHIR surface answers, with an OperationOutcome.
+    const fhir = await http(t.url, 'GET', '/fhir/R4/Nothing/1');
+    expect(fhir.status).toBe(404);
+    expect(fhir.body).toMatchObject({ resourceType: 'OperationOutcome' });
+    expect(fhir.body.error).toBeUndefined();
   });
 });
 

@@ -154,7 +154,7 @@ describe('background jobs', () => {
     expect((await post(patientId, { id: 999, age: 3 })).status).toBe(400);
     const refused = await post(patientId, { room_number: '12' });
     expect(refused.status).toBe(403);
-    expect(refused.body.error).toMatch(/roomNumber/);
+    expect(refused.body.error).toMatch(/room_number/);
     expect((await post(other.patientId, { age: 3 })).status).toBe(404);
     expect((await post(2_000_000, { age: 3 })).status).toBe(404);
     expect((await post(patientId, { age: 3 }, patientAccount.token)).status).toBe(403);

@@ -63,7 +63,10 @@ export async function retryJob(ctx: JobCommandContext, input: { id: number }): P
     if (!type || job.payload === null || job.payload === undefined) {
       throw conflict('This job can no longer be retried: what it needs is no longer kept');
     }
-    if (type.lane === 'bulk') {
+    if (type.lane === 'bulk' && job.type !== 'patients.import') {
+      throw conflict('A failed bulk export is not retried: start a new one');
+    }
+    if (job.type === 'patients.import') {
       const upload = await jobFilesRepo.findUploadOf(ctx.db, job.id, { tx });
       if (!upload) throw conflict('This import can no longer be retried: its upload is no longer kept');
       await jobFilesRepo.setUploadExpiry(ctx.db, job.id, null, { tx });

@@ -6,7 +6,7 @@ import {
   type Options,
   Sequelize,
   TimeoutError,
-  type Transaction,
+  Transaction,
 } from 'sequelize';
 import { mysqlDriver, timeoutError } from './drivers/mysql';
 import { type SqliteBusyMode, type SqliteCallGuard, type SqliteDriver, sqliteDriver } from './drivers/sqlite';
@@ -245,7 +245,7 @@ export interface Database {
    * database that cannot be done twice. `tx.afterCommit` callbacks run once, after the COMMIT
    * that succeeded. On SQLite, transactions are serialised in-process (SQLite has one writer).
    */
-  transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
+  transaction<T>(work: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**
    * Resolves when the database answers a trivial query within `timeoutMs` (default 1,500 ms);
    * otherwise rejects with an error `isDatabaseUnavailable` recognises, even when every pooled
@@ -263,6 +263,12 @@ export interface Database {
   setSqliteBusy(mode: SqliteBusyMode): void;
   /** Closes every connection, once; later calls wait for the same close. */
   close(): Promise<void>;
+}
+
+/** Options of one transaction. */
+export interface TransactionOptions {
+  /** MySQL: READ COMMITTED instead of the server's default (REPEATABLE READ); SQLite ignores it. */
+  readCommitted?: boolean;
 }
 
 /** Resolves or rejects as `work` does, or rejects with `onTimeout()` after `ms`, whichever is first. */
@@ -594,10 +600,13 @@ async function runOnce<T>(
   sequelize: Sequelize,
   work: (tx: Transaction) => Promise<T>,
   hooks: ((tx: Transaction) => unknown)[],
+  options: TransactionOptions,
 ): Promise<{ value: T; tx: Transaction }> {
   let tx: Transaction;
   try {
-    tx = await sequelize.transaction();
+    tx = await sequelize.transaction(
+      options.readCommitted ? { isolationLevel: Transaction.ISOLATION_LEVELS.READ_COMMITTED } : {},
+    );
   } catch (error) {
     throw new TransactionStepError('work', error);
   }
@@ -629,11 +638,12 @@ export async function runTransaction<T>(
   sequelize: Sequelize,
   work: (tx: Transaction) => Promise<T>,
   retries: number,
+  options: TransactionOptions = {},
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     const hooks: ((tx: Transaction) => unknown)[] = [];
     try {
-      const { value, tx } = await runOnce(sequelize, work, hooks);
+      const { value, tx } = await runOnce(sequelize, work, hooks, options);
       for (const hook of hooks) await hook(tx);
       return value;
     } catch (error) {
@@ -680,8 +690,11 @@ export async function createDatabase(databaseUrl: string, options: DatabaseOptio
   const retries = options.transactionRetries ?? TRANSACTION_RETRIES;
   let queue: Promise<unknown> = Promise.resolve();
   let closing: Promise<void> | undefined;
-  const transaction = <T>(work: (tx: Transaction) => Promise<T>): Promise<T> => {
-    if (target.dialect !== 'sqlite') return runTransaction(sequelize, work, retries);
+  const transaction = <T>(
+    work: (tx: Transaction) => Promise<T>,
+    txOptions: TransactionOptions = {},
+  ): Promise<T> => {
+    if (target.dialect !== 'sqlite') return runTransaction(sequelize, work, retries, txOptions);
     // SQLite has one writer: this process's transactions take turns here, then wait for other
     // processes' locks inside SQLite (the busy timeout, the statement deadline). The wait for a
     // turn is bounded by the same deadline: a transaction still waiting then fails as unavailable

@@ -9,6 +9,7 @@ import * as changeEvents from './0007_change_events';
 import * as jobQueue from './0008_job_queue';
 import * as mfa from './0009_mfa';
 import * as clinicalAccess from './0010_clinical_access';
+import * as eventOrder from './0013_event_order';
 
 /** One schema migration: applied in list order, never edited once it has landed. */
 export interface Migration {
@@ -29,4 +30,5 @@ export const migrations: Migration[] = [
   { name: '0008_job_queue', ...jobQueue },
   { name: '0009_mfa', ...mfa },
   { name: '0010_clinical_access', ...clinicalAccess },
+  { name: '0013_event_order', ...eventOrder },
 ];

@@ -124,7 +124,10 @@ export function toDomainError(error: unknown): DomainError {
     case 'unavailable':
       // Unreachable, stalled, or busy past the transaction's retries (a deadlock or Galera
       // certification conflict, a cluster node not ready): worth retrying in a second.
-      return new DomainError('SERVICE_UNAVAILABLE', 'Database unavailable', { cause: error, retryAfterSeconds: 1 });
+      return new DomainError('SERVICE_UNAVAILABLE', 'Database unavailable', {
+        cause: error,
+        retryAfterSeconds: 1,
+      });
     case 'duplicate':
       return new DomainError('CONFLICT', 'A record with these values already exists', { cause: error });
     case 'reference':

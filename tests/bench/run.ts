@@ -9,6 +9,8 @@
  * - `events`: change-event delivery to subscribers (`./events.ts`);
  * - `access`: what loading a doctor's access facts (consents, emergency accesses) costs a request
  *   (`./access.ts`);
+ * - `cluster`: HDMS on a 3-node Galera cluster behind HAProxy of its own, the writer killed
+ *   (`./cluster.ts`);
  * - `profile <list|rest-list|get|create>`: a CPU profile of HDMS under that request alone (`./profile.ts`).
  */
 const command = process.argv[2];
@@ -16,6 +18,7 @@ if (command === 'jobs') await import('./jobs');
 else if (command === 'events') await import('./events');
 else if (command === 'access') await import('./access');
 else if (command === 'profile') await import('./profile');
+else if (command === 'cluster') await import('./cluster');
 else if (command === 'list') {
   // `./bench.ts` reads its options from process.argv and knows no sub-command.
   process.argv.splice(2, 1);

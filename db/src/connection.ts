@@ -6,7 +6,7 @@ import {
   type Options,
   Sequelize,
   TimeoutError,
-  type Transaction,
+  Transaction,
 } from 'sequelize';
 import { mysqlDriver, timeoutError } from './drivers/mysql';
 import { type SqliteBusyMode, type SqliteCallGuard, type SqliteDriver, sqliteDriver } from './drivers/sqlite';
@@ -111,6 +111,10 @@ const UNAVAILABLE_CODES: ReadonlySet<string> = new Set([
   'ER_SERVER_SHUTDOWN',
   'ER_CONNECTION_KILLED',
   'ER_CLIENT_INTERACTION_TIMEOUT',
+  // A deadlock or a Galera certification conflict (1213) that outlived the transaction's retries,
+  // and a Galera node not ready for queries (1047, "WSREP has not yet prepared node"): busy, not broken.
+  'ER_LOCK_DEADLOCK',
+  'ER_UNKNOWN_COM_ERROR',
   'SQLITE_BUSY',
   'SQLITE_LOCKED',
   'SQLITE_CANTOPEN',
@@ -198,6 +202,11 @@ export interface DatabaseOptions extends DatabaseTimeouts {
   sqliteBusy?: SqliteBusyMode;
   /** SQLite: told of every native call of this database's connections (`drivers/sqlite.ts`). */
   sqliteGuard?: SqliteCallGuard;
+  /**
+   * MySQL: how many times a transaction is tried again after a failure that proves it did not
+   * commit (`TRANSACTION_RETRIES`, 5, by default; `runTransaction`).
+   */
+  transactionRetries?: number;
 }
 
 /** The connection pool's counts (MySQL; SQLite has no pool). */
@@ -230,9 +239,13 @@ export interface Database {
   /**
    * Runs `work` in one transaction: committed if it resolves, rolled back if it throws. Every
    * write path goes through here so that other rows (revisions, audit, events, jobs) can join
-   * the same commit. On SQLite, transactions are serialised in-process (SQLite has one writer).
+   * the same commit. On MySQL a try that certainly did not commit (a deadlock or Galera
+   * certification conflict, a node not ready, a connection lost before COMMIT) runs `work` again
+   * in a new transaction, up to `transactionRetries` times: `work` must do nothing outside the
+   * database that cannot be done twice. `tx.afterCommit` callbacks run once, after the COMMIT
+   * that succeeded. On SQLite, transactions are serialised in-process (SQLite has one writer).
    */
-  transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
+  transaction<T>(work: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**
    * Resolves when the database answers a trivial query within `timeoutMs` (default 1,500 ms);
    * otherwise rejects with an error `isDatabaseUnavailable` recognises, even when every pooled
@@ -250,6 +263,12 @@ export interface Database {
   setSqliteBusy(mode: SqliteBusyMode): void;
   /** Closes every connection, once; later calls wait for the same close. */
   close(): Promise<void>;
+}
+
+/** Options of one transaction. */
+export interface TransactionOptions {
+  /** MySQL: READ COMMITTED instead of the server's default (REPEATABLE READ); SQLite ignores it. */
+  readCommitted?: boolean;
 }
 
 /** Resolves or rejects as `work` does, or rejects with `onTimeout()` after `ms`, whichever is first. */
@@ -502,6 +521,142 @@ function enableSkipLocked(sequelize: Sequelize): void {
 }
 
 /**
+ * How many times a MySQL transaction is tried again after a failure that proves it did not commit
+ * (so 1 + 5 tries in all), waiting 25 ms before the first retry and twice as long before each next
+ * one (up to 800 ms in all, each wait with up to half again of random jitter).
+ */
+export const TRANSACTION_RETRIES = 5;
+const RETRY_BASE_MS = 25;
+
+/** mysql2 codes after which a transaction that did not reach COMMIT can be run again. */
+const RETRYABLE_BEFORE_COMMIT: ReadonlySet<string> = new Set([
+  // A deadlock, or a Galera certification conflict with another node's commit.
+  'ER_LOCK_DEADLOCK',
+  // A Galera node that is not (yet, or any more) part of the primary component.
+  'ER_UNKNOWN_COM_ERROR',
+  // The connection was lost or refused: the server rolled the transaction back, or never saw it.
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
+  'PROTOCOL_ENQUEUE_AFTER_QUIT',
+  'ER_CONNECTION_KILLED',
+  'ER_SERVER_SHUTDOWN',
+]);
+
+/** The driver's error code in `error`'s chain (`parent`, `original`, `cause`), if any. */
+function driverCode(error: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  while (current !== null && typeof current === 'object' && !seen.has(current)) {
+    seen.add(current);
+    const e = current as { code?: unknown; parent?: unknown; original?: unknown; cause?: unknown };
+    if (
+      typeof e.code === 'string' &&
+      (RETRYABLE_BEFORE_COMMIT.has(e.code) || /^(ER_|E[A-Z]+$|PROTOCOL_)/.test(e.code))
+    )
+      return e.code;
+    current = e.parent ?? e.original ?? e.cause;
+  }
+  return undefined;
+}
+
+/** Which step of a transaction failed: its statements (BEGIN included) or its COMMIT. */
+type FailedStep = 'work' | 'commit';
+
+/**
+ * True when a transaction that failed at `step` with `error` certainly did not commit and may be
+ * run again: before COMMIT, a deadlock, a certification conflict, a node not ready or a lost
+ * connection (the server rolls back what a lost connection left open); at COMMIT, only a deadlock
+ * or certification conflict (1213: Galera refused the write set, nothing was applied). A lost
+ * connection at COMMIT may have committed: never retried. A timeout is never retried either (the
+ * statement deadline already spent the caller's patience).
+ */
+export function isRetryableTransactionFailure(error: unknown, step: FailedStep): boolean {
+  const code = driverCode(error);
+  if (code === undefined) return false;
+  if (step === 'commit') return code === 'ER_LOCK_DEADLOCK';
+  return RETRYABLE_BEFORE_COMMIT.has(code);
+}
+
+/** Marks where a transaction failed, for the retry decision. */
+class TransactionStepError extends Error {
+  constructor(
+    readonly step: FailedStep,
+    readonly failure: unknown,
+  ) {
+    super('transaction step failed');
+  }
+}
+
+/**
+ * Runs `work` in one transaction of `sequelize` (one try): committed if it resolves, rolled back if
+ * it throws. Its `afterCommit` callbacks are held here and run only once COMMIT has succeeded
+ * (Sequelize v6 runs them in a `finally`, after a failed COMMIT too). Failures are wrapped in a
+ * `TransactionStepError` naming the step.
+ */
+async function runOnce<T>(
+  sequelize: Sequelize,
+  work: (tx: Transaction) => Promise<T>,
+  hooks: ((tx: Transaction) => unknown)[],
+  options: TransactionOptions,
+): Promise<{ value: T; tx: Transaction }> {
+  let tx: Transaction;
+  try {
+    tx = await sequelize.transaction(
+      options.readCommitted ? { isolationLevel: Transaction.ISOLATION_LEVELS.READ_COMMITTED } : {},
+    );
+  } catch (error) {
+    throw new TransactionStepError('work', error);
+  }
+  tx.afterCommit = (hook) => {
+    hooks.push(hook);
+  };
+  let value: T;
+  try {
+    value = await work(tx);
+  } catch (error) {
+    await tx.rollback().catch(() => undefined);
+    throw new TransactionStepError('work', error);
+  }
+  try {
+    await tx.commit();
+  } catch (error) {
+    throw new TransactionStepError('commit', error);
+  }
+  return { value, tx };
+}
+
+/**
+ * Runs `work` in a transaction, trying it again (up to `retries` times, with backoff) after a
+ * failure that proves it did not commit (`isRetryableTransactionFailure`); `afterCommit` callbacks
+ * of the one try that committed run after it, those of failed tries never. The last failure is
+ * thrown as it came (a deadlock or a node not ready is then `isDatabaseUnavailable`: 503).
+ */
+export async function runTransaction<T>(
+  sequelize: Sequelize,
+  work: (tx: Transaction) => Promise<T>,
+  retries: number,
+  options: TransactionOptions = {},
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    const hooks: ((tx: Transaction) => unknown)[] = [];
+    try {
+      const { value, tx } = await runOnce(sequelize, work, hooks, options);
+      for (const hook of hooks) await hook(tx);
+      return value;
+    } catch (error) {
+      if (!(error instanceof TransactionStepError)) throw error;
+      if (attempt >= retries || !isRetryableTransactionFailure(error.failure, error.step))
+        throw error.failure;
+      const wait = RETRY_BASE_MS * 2 ** attempt;
+      await new Promise((resolve) => setTimeout(resolve, wait + Math.random() * wait * 0.5));
+    }
+  }
+}
+
+/**
  * Opens the database a `DATABASE_URL` names. It does not migrate: see `migrateToLatest`. On MySQL
  * every connect, pool acquire and statement has a deadline (`options`); a failure for want of the
  * database is an error `isDatabaseUnavailable` recognises, and the pool heals by itself when the
@@ -532,10 +687,14 @@ export async function createDatabase(databaseUrl: string, options: DatabaseOptio
   const skipLocked = target.dialect === 'mysql';
   if (skipLocked) enableSkipLocked(sequelize);
 
+  const retries = options.transactionRetries ?? TRANSACTION_RETRIES;
   let queue: Promise<unknown> = Promise.resolve();
   let closing: Promise<void> | undefined;
-  const transaction = <T>(work: (tx: Transaction) => Promise<T>): Promise<T> => {
-    if (target.dialect !== 'sqlite') return sequelize.transaction(work);
+  const transaction = <T>(
+    work: (tx: Transaction) => Promise<T>,
+    txOptions: TransactionOptions = {},
+  ): Promise<T> => {
+    if (target.dialect !== 'sqlite') return runTransaction(sequelize, work, retries, txOptions);
     // SQLite has one writer: this process's transactions take turns here, then wait for other
     // processes' locks inside SQLite (the busy timeout, the statement deadline). The wait for a
     // turn is bounded by the same deadline: a transaction still waiting then fails as unavailable
@@ -544,7 +703,8 @@ export async function createDatabase(databaseUrl: string, options: DatabaseOptio
     let abandoned = false;
     const run = previous.then(() => {
       if (abandoned) throw timeoutError('gave up waiting for the write lock');
-      return sequelize.transaction(work);
+      // SQLite is not retried: its one writer sees no deadlock, and a locked file was waited for.
+      return runTransaction(sequelize, work, 0);
     });
     queue = run.catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;

@@ -3,6 +3,8 @@ export {
   createDatabase,
   parseDatabaseUrl,
   isDatabaseUnavailable,
+  isRetryableTransactionFailure,
+  TRANSACTION_RETRIES,
   redactUrl,
   urlPassword,
   DatabaseUrlError,

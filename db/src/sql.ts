@@ -99,6 +99,35 @@ export async function insertRows(
  */
 const MAX_VALUES_PER_STATEMENT = 30_000;
 
+/** Per Sequelize instance on MySQL: whether its server answers `INSERT … RETURNING` (MariaDB 10.5+). */
+const returning = new WeakMap<Sequelize, Promise<boolean>>();
+
+/** True when the server is MariaDB 10.5 or later (asked once per instance; a failed ask is asked again). */
+function supportsReturning(sequelize: Sequelize): Promise<boolean> {
+  let known = returning.get(sequelize);
+  if (!known) {
+    known = (async () => {
+      const [row] = (await sequelize.query('SELECT VERSION() AS version', {
+        type: QueryTypes.SELECT,
+        raw: true,
+      })) as { version: string }[];
+      const match = /^(\d+)\.(\d+).*mariadb/i.exec(String(row?.version));
+      return match !== null && Number(match[1]) * 100 + Number(match[2]) >= 1005;
+    })();
+    returning.set(sequelize, known);
+    known.catch(() => returning.delete(sequelize));
+  }
+  return known;
+}
+
+/**
+ * One multi-row INSERT; the ids its rows were stored under, in row order. MySQL hands a multi-row
+ * INSERT of known size one block of ids, but spaced by the session's `auto_increment_increment`
+ * (Galera sets it to the cluster size: ids 4, 7, 10, not 4, 5, 6). So on MariaDB the statement
+ * says `RETURNING id`; on MySQL 8 the insert id and the increment are read on the same connection
+ * (in the caller's transaction, or in one of their own); SQLite writes alone, increment 1, and
+ * reports the last id.
+ */
 async function insertStatement(
   target: SqlTarget,
   table: string,
@@ -107,30 +136,42 @@ async function insertStatement(
   transaction?: Transaction | null,
 ): Promise<number[]> {
   const head = `INSERT INTO ${quoteName(table)} (${columns.map(quoteName).join(',')}) VALUES `;
-  let reported: number;
   if (target.dialect === 'mysql') {
     const tuples = rows.map(
       (row) =>
         `(${row.map((value) => escapeMysql(value as Parameters<typeof escapeMysql>[0], false, 'Z')).join(',')})`,
     );
     const sql = head + tuples.join(',');
-    [reported] = await target.sequelize.query(sql, {
-      type: QueryTypes.INSERT,
-      transaction: transaction ?? null,
-      raw: true,
-    });
-  } else {
-    const tuple = `(${columns.map(() => '?').join(',')})`;
-    const sql = head + rows.map(() => tuple).join(',');
-    [reported] = await target.sequelize.query(sql, {
-      type: QueryTypes.INSERT,
-      transaction: transaction ?? null,
-      raw: true,
-      bind: [new PositionalValues(rows.flatMap((row) => row.map(sqliteValue)))],
-    });
+    const { sequelize } = target;
+    if (await supportsReturning(sequelize)) {
+      const stored = (await sequelize.query(`${sql} RETURNING id`, {
+        type: QueryTypes.SELECT,
+        transaction: transaction ?? null,
+        raw: true,
+      })) as { id: number | string }[];
+      return stored.map((row) => Number(row.id));
+    }
+    const insert = async (tx: Transaction): Promise<number[]> => {
+      const [first] = await sequelize.query(sql, { type: QueryTypes.INSERT, transaction: tx, raw: true });
+      const [step] = (await sequelize.query('SELECT @@session.auto_increment_increment AS step', {
+        type: QueryTypes.SELECT,
+        transaction: tx,
+        raw: true,
+      })) as { step: number | string }[];
+      const increment = Number(step?.step ?? 1);
+      return Array.from({ length: rows.length }, (_, i) => Number(first) + i * increment);
+    };
+    return transaction ? insert(transaction) : sequelize.transaction(insert);
   }
-  // One multi-row INSERT gets consecutive ids (it writes alone on SQLite; MySQL hands out a block
-  // to a simple insert in every lock mode, as bulkCreate assumes): MySQL reports the first, SQLite the last.
-  const first = target.dialect === 'mysql' ? Number(reported) : Number(reported) - rows.length + 1;
-  return Array.from({ length: rows.length }, (_, i) => first + i);
+  const tuple = `(${columns.map(() => '?').join(',')})`;
+  const sql = head + rows.map(() => tuple).join(',');
+  const [reported] = await target.sequelize.query(sql, {
+    type: QueryTypes.INSERT,
+    transaction: transaction ?? null,
+    raw: true,
+    bind: [new PositionalValues(rows.flatMap((row) => row.map(sqliteValue)))],
+  });
+  // SQLite reports the last id of the statement, which wrote alone: the ids before it are consecutive.
+  const last = Number(reported);
+  return Array.from({ length: rows.length }, (_, i) => last - rows.length + 1 + i);
 }

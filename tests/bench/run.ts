@@ -11,6 +11,8 @@
  *   (`./access.ts`);
  * - `fhir`: FHIR search against `patients.list`, and bulk exports of 10,000 and 100,000 patients
  *   (resources/s, peak RSS) (`./fhir.ts`);
+ * - `cluster`: HDMS on a 3-node Galera cluster behind HAProxy of its own, the writer killed
+ *   (`./cluster.ts`);
  * - `profile <list|rest-list|get|create>`: a CPU profile of HDMS under that request alone (`./profile.ts`).
  */
 const command = process.argv[2];
@@ -19,6 +21,7 @@ else if (command === 'events') await import('./events');
 else if (command === 'access') await import('./access');
 else if (command === 'fhir') await import('./fhir');
 else if (command === 'profile') await import('./profile');
+else if (command === 'cluster') await import('./cluster');
 else if (command === 'list') {
   // `./bench.ts` reads its options from process.argv and knows no sub-command.
   process.argv.splice(2, 1);

@@ -10,6 +10,7 @@ import * as jobQueue from './0008_job_queue';
 import * as mfa from './0009_mfa';
 import * as clinicalAccess from './0010_clinical_access';
 import * as checkHistoryCare from './0011_check_history_care';
+import * as eventOrder from './0013_event_order';
 
 /** One schema migration: applied in list order, never edited once it has landed. */
 export interface Migration {
@@ -31,4 +32,5 @@ export const migrations: Migration[] = [
   { name: '0009_mfa', ...mfa },
   { name: '0010_clinical_access', ...clinicalAccess },
   { name: '0011_check_history_care', ...checkHistoryCare },
+  { name: '0013_event_order', ...eventOrder },
 ];

@@ -28,6 +28,8 @@ export class ChangeEventLog extends Model<
 > {
   declare id: number;
   declare prunedThrough: number;
+  /** The highest event id handed out (migration 0013). */
+  declare lastEventId: CreationOptional<number>;
 }
 
 /** Binds fresh `ChangeEvent` and `ChangeEventLog` classes to one Sequelize instance. */
@@ -58,6 +60,7 @@ export function initChangeEvents(sequelize: Sequelize): {
     {
       id: { type: DataTypes.INTEGER, primaryKey: true },
       prunedThrough: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+      lastEventId: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
     },
     {
       sequelize,

@@ -1,7 +1,7 @@
 import { type Attributes, Op, type WhereOptions } from 'sequelize';
 import type { Database } from '../connection';
 import type { CheckHistory } from '../models/CheckHistory';
-import { findPlain } from '../plain';
+import { findPlain, insertPlain } from '../plain';
 import { type PageRequest, readOne, readPage } from './page';
 import type { Tx } from './tx';
 
@@ -13,7 +13,10 @@ import type { Tx } from './tx';
 /** A check-up as plain data. */
 export type CheckRow = Attributes<CheckHistory>;
 
-/** Records check-ups in one statement; their rows in input order. */
+/**
+ * Records check-ups in one statement; their rows in input order, with the ids they were stored
+ * under (not Sequelize's `bulkCreate`, which counts ids on from the first by 1).
+ */
 export async function insertMany(
   db: Database,
   checks: readonly {
@@ -24,8 +27,14 @@ export async function insertMany(
   }[],
   tx: Tx,
 ): Promise<CheckRow[]> {
-  const rows = await db.models.CheckHistory.bulkCreate([...checks], { transaction: tx });
-  return rows.map((row) => row.get({ plain: true }));
+  const rows = checks.map((c) => ({
+    patientId: c.patientId,
+    checkTime: c.checkTime,
+    doctorId: c.doctorId,
+    roomNumber: c.roomNumber,
+  }));
+  const { ids, at } = await insertPlain(db.models.CheckHistory, rows, { transaction: tx });
+  return rows.map((row, i) => ({ ...row, id: ids[i]!, createdAt: at }));
 }
 
 /** Where a page of one patient's check-ups starts and what it covers. */

@@ -1,7 +1,7 @@
 import type { Attributes } from 'sequelize';
 import type { Database } from '../connection';
 import type { Doctor } from '../models/Doctor';
-import { findPlain } from '../plain';
+import { findPlain, insertPlain } from '../plain';
 import { type PageRequest, readOne, readPage } from './page';
 import { containsText } from './search';
 import type { Lock, Tx } from './tx';
@@ -16,10 +16,15 @@ export interface NewDoctor {
   specialization: string;
 }
 
-/** Adds doctors (validated by the model) in one statement; their rows in input order. */
+/**
+ * Adds doctors (validated by the model) in one statement; their rows in input order, with the ids
+ * they were stored under (not Sequelize's `bulkCreate`, which counts ids on from the first by 1).
+ */
 export async function insertMany(db: Database, doctors: readonly NewDoctor[], tx: Tx): Promise<DoctorRow[]> {
-  const rows = await db.models.Doctor.bulkCreate([...doctors], { transaction: tx, validate: true });
-  return rows.map((row) => row.get({ plain: true }));
+  for (const doctor of doctors) await db.models.Doctor.build({ ...doctor }).validate();
+  const rows = doctors.map((d) => ({ name: d.name, specialization: d.specialization }));
+  const { ids, at } = await insertPlain(db.models.Doctor, rows, { transaction: tx });
+  return rows.map((row, i) => ({ ...row, id: ids[i]!, createdAt: at, updatedAt: at }));
 }
 
 /** One doctor, or null; in a transaction optionally locked. */

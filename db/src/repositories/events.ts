@@ -5,7 +5,7 @@ import { selectRows } from '../sql';
 
 /**
  * The change events (`change_events`) and their log row (`change_event_log`: what the retention
- * job has deleted, and the writers' lock on MySQL).
+ * job has deleted, and the counter that hands out event ids in commit order).
  */
 
 /** What the events repository needs of a database: its models and dialect. */
@@ -13,6 +13,8 @@ export type EventsTarget = Pick<Database, 'models' | 'dialect'>;
 
 /** One change event to insert. */
 export interface NewEventRow {
+  /** From `reserveIds`. */
+  id: number;
   type: string;
   entityId: number;
   patientId: number | null;
@@ -32,15 +34,29 @@ export interface EventRow {
 }
 
 /**
- * Takes the event writers' lock (the `change_event_log` row, FOR UPDATE) in `tx`: held until `tx`
- * ends, so no event with a higher id commits before it (MySQL; SQLite serialises writers anyway).
+ * Hands out `count` event ids in `tx`: advances the counter (`change_event_log.last_event_id`) and
+ * returns the first new id. The UPDATE holds the row until `tx` ends, so no event with a higher id
+ * commits before it on this server, and on Galera a concurrent writer on another node fails its
+ * certification (and runs again, reading this commit's value): ids commit in increasing order
+ * cluster-wide. Every writer of events must come through here (an instance older than migration
+ * 0013 takes ids from the auto-increment: stop those before starting this version).
  */
-export async function lockWriters(db: EventsTarget, options: { tx: Transaction }): Promise<void> {
-  await db.models.ChangeEventLog.findByPk(1, {
-    attributes: ['id'],
+export async function reserveIds(
+  db: Pick<Database, 'sequelize' | 'dialect'>,
+  count: number,
+  options: { tx: Transaction },
+): Promise<number> {
+  await db.sequelize.query('UPDATE change_event_log SET last_event_id = last_event_id + ? WHERE id = 1', {
+    replacements: [count],
     transaction: options.tx,
-    lock: options.tx.LOCK.UPDATE,
   });
+  const [row] = await selectRows<{ last: number | string }>(
+    db,
+    'SELECT last_event_id AS last FROM change_event_log WHERE id = 1',
+    [],
+    options.tx,
+  );
+  return Number(row?.last) - count + 1;
 }
 
 /** Inserts events with one multi-row INSERT, in the caller's transaction. */

@@ -6,7 +6,6 @@ import {
   IndexHints,
   literal,
   Op,
-  Transaction as SequelizeTransaction,
   type Transaction,
   type WhereOptions,
 } from 'sequelize';
@@ -65,11 +64,7 @@ const NO_EARLIER_JOB_OF_ITS_KEY = literal(
  * `FOR UPDATE SKIP LOCKED` is enabled by `createDatabase` (`db.skipLocked`).
  */
 export function claimTransaction<T>(db: Database, work: (tx: Transaction) => Promise<T>): Promise<T> {
-  if (db.dialect !== 'mysql') return db.transaction(work);
-  return db.sequelize.transaction(
-    { isolationLevel: SequelizeTransaction.ISOLATION_LEVELS.READ_COMMITTED },
-    work,
-  );
+  return db.transaction(work, { readCommitted: true });
 }
 
 /**

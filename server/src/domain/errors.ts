@@ -127,7 +127,7 @@ export function internal(cause: unknown): DomainError {
 
 /**
  * Anything thrown, as the vocabulary: ours pass through, a zod failure is BAD_REQUEST with its
- * issues, an unreachable or stalled database SERVICE_UNAVAILABLE, a duplicate CONFLICT, a
+ * issues, an unreachable, stalled or busy database SERVICE_UNAVAILABLE (`Retry-After: 1`), a duplicate CONFLICT, a
  * dangling reference or a model validation BAD_REQUEST; anything else an internal error.
  */
 export function toDomainError(error: unknown): DomainError {
@@ -138,7 +138,12 @@ export function toDomainError(error: unknown): DomainError {
   }
   switch (databaseFailureOf(error)) {
     case 'unavailable':
-      return unavailable('Database unavailable', error);
+      // Unreachable, stalled, or busy past the transaction's retries (a deadlock or Galera
+      // certification conflict, a cluster node not ready): worth retrying in a second.
+      return new DomainError('SERVICE_UNAVAILABLE', 'Database unavailable', {
+        cause: error,
+        retryAfterSeconds: 1,
+      });
     case 'duplicate':
       return new DomainError('CONFLICT', 'A record with these values already exists', { cause: error });
     case 'reference':

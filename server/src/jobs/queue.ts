@@ -82,7 +82,7 @@ export function onJobCommitted(listener: () => void): () => void {
 }
 
 /** The database jobs are enqueued in (a `Database` will do). */
-type QueueDatabase = Pick<Database, 'models' | 'dialect'>;
+type QueueDatabase = Pick<Database, 'models' | 'sequelize' | 'dialect'>;
 
 /**
  * Inserts a job in the caller's transaction: the job exists if and only if the change that caused

@@ -97,21 +97,19 @@ export function onEventsCommitted(listener: () => void): () => void {
   return () => committed.off('events', listener);
 }
 
-/** Transactions that hold the event writers' lock (MySQL). */
-const holdsLock = new WeakSet<Transaction>();
 /** Transactions that will wake the feed when they commit. */
 const wakes = new WeakSet<Transaction>();
 
-/** The database events are written to: its models and dialect (a `Database` will do). */
-export type EventsDatabase = Pick<Database, 'models' | 'dialect'>;
+/** The database events are written to: its models, Sequelize and dialect (a `Database` will do). */
+export type EventsDatabase = Pick<Database, 'models' | 'sequelize' | 'dialect'>;
 
 /**
  * Writes events in the caller's transaction. Subscribers follow events by id, so ids must be
- * committed in increasing order: on SQLite every write transaction is serialised already; on
- * MySQL the first call of a transaction locks the `change_event_log` row, which it holds until it
- * commits, so no event with a higher id can commit before this transaction ends. Call it as the
- * last write of a transaction (after the change and its audit rows): the lock is then held for
- * the commit only, and no lock is taken after it (no deadlock).
+ * committed in increasing order, on one server and across the nodes of a Galera cluster: the ids
+ * come from a counter row that the transaction advances (`eventsRepo.reserveIds`), which it then
+ * holds until it commits (and which Galera certifies: of two writers on two nodes one runs again).
+ * Call it as the last write of a transaction (after the change and its audit rows): the row is
+ * then held for the commit only, and no lock is taken after it (no deadlock).
  */
 export async function recordEvents(
   db: EventsDatabase,
@@ -119,14 +117,12 @@ export async function recordEvents(
   events: readonly NewEvent[],
 ): Promise<void> {
   if (events.length === 0) return;
-  if (db.dialect === 'mysql' && !holdsLock.has(tx)) {
-    await eventsRepo.lockWriters(db, { tx });
-    holdsLock.add(tx);
-  }
+  const first = await eventsRepo.reserveIds(db, events.length, { tx });
   const at = new Date();
   await eventsRepo.insertEvents(
     db,
-    events.map((event) => ({
+    events.map((event, i) => ({
+      id: first + i,
       type: event.type,
       entityId: event.entityId,
       patientId: event.patientId ?? null,

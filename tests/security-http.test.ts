@@ -525,6 +525,22 @@ describe.skipIf(TEST_DB_KIND !== 'mysql')('when MariaDB stalls or drops connecti
       .toBe(200);
   });
 
+  it('a frozen database answers tRPC calls in tRPC’s shape: SERVICE_UNAVAILABLE, 503, Retry-After', async () => {
+    proxy.stall();
+    try {
+      const res = await fetch(`${url}/trpc/doctors.list`, { headers: { authorization: `Bearer ${admin}` } });
+      expect(res.status).toBe(503);
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+      const body = (await res.json()) as {
+        error?: { json?: { data?: { code?: string }; message?: string } };
+      };
+      expect(body.error?.json?.data?.code).toBe('SERVICE_UNAVAILABLE');
+      expect(body.error?.json?.message).toBe('Database unavailable');
+    } finally {
+      proxy.resume();
+    }
+  });
+
   it('a connection lost in the middle of a request answers 503, not 500', async () => {
     const pending = http(url, 'GET', '/doctors', { token: admin });
     proxy.stall();

@@ -8,6 +8,7 @@ import type { Actor } from './domain/actor';
 import type { Config } from './env';
 import type { EventFeed } from './events/feed';
 import type { Logger } from './logger';
+import { toTRPCError } from './errors';
 
 export { type Actor, actorName, type ServiceActor, type UserActor } from './domain/actor';
 
@@ -78,6 +79,8 @@ export interface AppEnv {
     requestId: string;
     actor: Actor | null;
     refusal: string | null;
+    /** Why the credentials could not be checked (the database down), on `/trpc` requests. */
+    authFailure?: unknown;
     ip: string | null;
     services: AppServices;
   };
@@ -100,5 +103,7 @@ export function contextFromHono(c: HonoContext<AppEnv>, setCookie: (cookie: stri
 
 /** The tRPC adapter's context function: cookies go to tRPC's response headers. */
 export function createContext(opts: FetchCreateContextFnOptions, c: HonoContext<AppEnv>): Context {
+  const failure = c.get('authFailure');
+  if (failure !== undefined) throw toTRPCError(failure);
   return contextFromHono(c, (cookie) => opts.resHeaders.append('Set-Cookie', cookie));
 }

@@ -13,7 +13,9 @@ export interface AuthenticateOptions {
  * Sets `actor` and `refusal` from the request's credentials (`resolveCaller`: a bearer service or
  * session token, else the session cookie). Refuses no one: an unknown, expired or revoked
  * credential is `actor` null with the `refusal` the procedures answer UNAUTHORIZED with. A failure
- * to check (the database down) is answered as the REST endpoints answer errors (`errorResponse`).
+ * to check (the database down) is answered as the REST endpoints answer errors (`errorResponse`),
+ * except on `/trpc`, where it is kept as `authFailure` for tRPC's context to throw, so that tRPC
+ * clients get it in tRPC's shape (a 503 with `Retry-After`).
  */
 export function authenticate({ services }: AuthenticateOptions): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -25,7 +27,10 @@ export function authenticate({ services }: AuthenticateOptions): MiddlewareHandl
       c.set('actor', caller.actor);
       c.set('refusal', caller.refusal);
     } catch (error) {
-      return errorResponse(c, error);
+      if (!c.req.path.startsWith('/trpc/')) return errorResponse(c, error);
+      c.set('actor', null);
+      c.set('refusal', null);
+      c.set('authFailure', error);
     }
     await next();
   };

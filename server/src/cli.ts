@@ -220,3 +220,33 @@ export function exitWith(run: Promise<number>): void {
     },
   );
 }
+
+/** `npm start` and `npm run start:prod`: the server takes no arguments, only its environment. */
+const SERVER: CommandSpec = {
+  invocation: 'npm start',
+  args: '',
+  arity: { min: 0, max: 0 },
+  options: {},
+  help: [
+    'Starts the HDMS server: migrations applied, the API served, its URL and how to sign in printed.',
+    'It takes no arguments: it is configured by environment variables (PORT, HOST, DATABASE_URL, ...;',
+    'README "Configuration"). npm run start:prod starts the compiled server/dist/index.js the same way.',
+    'SIGTERM or SIGINT stops it gracefully.',
+  ].join('\n'),
+};
+
+/**
+ * The server's command line: null to start, or the exit code once `--help` was answered (0) or
+ * an argument refused (2).
+ */
+export function serverCommandLine(argv: string[]): number | null {
+  try {
+    if (parseCommandLine(SERVER, argv) !== 'help') return null;
+    process.stdout.write(`${helpText(SERVER)}\n`);
+    return EXIT.done;
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`${error.message}\n${usageLine(SERVER)}   (--help for more)\n`);
+    return EXIT.usage;
+  }
+}

@@ -1,4 +1,5 @@
 import type { BootstrapResult } from './auth/index';
+import { serverCommandLine } from './cli';
 import { type Config, ConfigError, loadConfig } from './env';
 import { createLogger } from './logger';
 import { type Announcement, describeStartupFailure, startServer } from './server';
@@ -8,6 +9,11 @@ let config: Config | undefined;
 
 /** `npm start`: validate the configuration, start the server, print how to reach it. */
 async function main(): Promise<void> {
+  const answered = serverCommandLine(process.argv.slice(2));
+  if (answered !== null) {
+    process.exitCode = answered;
+    return;
+  }
   try {
     config = loadConfig();
   } catch (error) {

@@ -307,7 +307,10 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!command) {
-    process.stderr.write(`Unknown command "${name}".\n${usage()}\n`);
+    const what = name.startsWith('-')
+      ? `Unknown option ${name}: nothing was done.`
+      : `Unknown command "${name}".`;
+    process.stderr.write(`${what}\n${usage()}\n`);
     return EXIT.usage;
   }
   const spec = { ...command, invocation: `npm run admin -- ${name}` };

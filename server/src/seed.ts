@@ -230,7 +230,8 @@ async function ensureAccount(
   let changed = false;
   let account = await findAccount(db, demo.username);
   if (!account) {
-    await createUser(audited(db), { ...demo, email: demo.email });
+    const { username, email, role, password } = demo;
+    await createUser(audited(db), { username, email, role, password });
     account = await findAccount(db, demo.username);
     changed = true;
   }

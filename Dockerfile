@@ -1,8 +1,12 @@
 # HDMS: a production image. Build: docker build -t hdms . ; run: see compose.yaml.
 # The steps below are the ones `tests/unit/container.test.ts` holds to the README's production
-# sequence (npm ci, npm run build, npm ci --omit=dev, start:prod's command): keep them in step.
+# sequence (npm ci, npm run build, npm prune --omit=dev, start:prod's command): keep them in step.
+# Operator commands run from the compiled tree in the image (no tsx there), e.g.
+#   docker run --rm -it -v hdms-data:/data hdms npm run admin -- create-user <name> --email <email> --role admin
+#   docker run --rm -v hdms-data:/data hdms node server/dist/admin.js reset-password
 
-# Build stage: install everything, compile the server and the SDK, then drop the dev dependencies.
+# Build stage: install everything, compile the server and the SDK, then drop the dev dependencies
+# (prune: no second install; tsx, esbuild and vitest are gone).
 FROM node:20-bookworm AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -12,7 +16,7 @@ COPY client-sdk/package.json client-sdk/
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build
-RUN npm ci --omit=dev --no-audit --no-fund
+RUN npm prune --omit=dev --no-audit --no-fund
 
 # Runtime stage: the compiled server and production dependencies only, as a non-root user.
 FROM node:20-bookworm-slim

@@ -17,7 +17,7 @@ export {
 } from './connection';
 export { type DatabaseFailure, databaseFailureOf } from './failures';
 export type { SqliteBusyMode, SqliteCallGuard } from './drivers/sqlite';
-export { createMigrator, migrateToLatest, migrateDown } from './migrator';
+export { appliedMigrations, createMigrator, migrateToLatest, migrateDown } from './migrator';
 export { migrations, type Migration } from './migrations/index';
 export * from './models/index';
 export { findPlain, insertPlain, toDate } from './plain';

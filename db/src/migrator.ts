@@ -99,6 +99,14 @@ export async function migrateToLatest(target: Sequelize | { sequelize: Sequelize
   return applied.map((m) => m.name);
 }
 
+/** The names of the migrations applied to the database, oldest first (none yet: empty). */
+export async function appliedMigrations(target: Sequelize | { sequelize: Sequelize }): Promise<string[]> {
+  const sequelize = target instanceof Sequelize ? target : target.sequelize;
+  // Asking umzug would create its bookkeeping table on a database never migrated: look first.
+  if (!(await sequelize.getQueryInterface().tableExists('schema_migrations'))) return [];
+  return (await createMigrator(sequelize).executed()).map((m) => m.name);
+}
+
 /**
  * Reverts the last applied migration; with `to`, every migration after `to` and `to` itself
  * (0 reverts all).

@@ -1,9 +1,9 @@
 // `npm run build` (server part): compiles the server, and the database layer it imports, to plain
 // JavaScript in server/dist with esbuild: `index.js` (npm run start:prod), `worker.js` (the job
-// worker threads; the dispatcher looks for it next to the running module), `migrate.js` and
-// `admin.js` (the CLI commands), sharing chunks. npm packages stay external: they load from
-// node_modules as installed (`npm ci --omit=dev` keeps every one of them); no TypeScript loader is
-// needed at run time.
+// worker threads; the dispatcher looks for it next to the running module), `migrate.js`,
+// `admin.js` and `seed.js` (the operator commands, which server/scripts/run.mjs runs when tsx is
+// absent), sharing chunks. npm packages stay external: they load from node_modules as installed
+// (`npm ci --omit=dev` keeps every one of them); no TypeScript loader is needed at run time.
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,7 @@ const result = await build({
     worker: join(server, 'src', 'jobs', 'worker.ts'),
     migrate: join(server, 'src', 'migrate.ts'),
     admin: join(server, 'src', 'admin.ts'),
+    seed: join(server, 'src', 'seed.ts'),
   },
   outdir,
   bundle: true,
@@ -37,5 +38,5 @@ const result = await build({
 });
 const outputs = Object.keys(result.metafile.outputs).filter((file) => file.endsWith('.js'));
 console.log(
-  `built ${outputs.length} files into ${outdir} (entries: index.js, worker.js, migrate.js, admin.js)`,
+  `built ${outputs.length} files into ${outdir} (entries: index.js, worker.js, migrate.js, admin.js, seed.js)`,
 );

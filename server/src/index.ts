@@ -1,5 +1,6 @@
 import type { BootstrapResult } from './auth/index';
 import { type DotEnv, loadDotEnv } from './dotenv';
+import { serverCommandLine } from './cli';
 import { type Config, ConfigError, loadConfig } from './env';
 import { createLogger } from './logger';
 import { type Announcement, describeDatabase, describeStartupFailure, startServer } from './server';
@@ -9,6 +10,11 @@ let config: Config | undefined;
 
 /** `npm start`: validate the configuration, start the server, print how to reach it. */
 async function main(): Promise<void> {
+  const answered = serverCommandLine(process.argv.slice(2));
+  if (answered !== null) {
+    process.exitCode = answered;
+    return;
+  }
   let dotEnv: DotEnv;
   try {
     dotEnv = loadDotEnv();

@@ -1,35 +1,78 @@
-import { migrateDown } from '@hdms/db';
-import { loadDotEnv } from './dotenv';
-import { type Config, ConfigError, loadConfig } from './env';
-import { databaseError, describeStartupFailure, migrateDatabase, openDatabase } from './server';
+import { appliedMigrations, migrateDown } from '@hdms/db';
+import { type CommandSpec, EXIT, exitWith, runCommand, UsageError } from './cli';
+import { databaseError, migrateDatabase, openDatabase } from './server';
 
-/** The configuration once loaded, so that a failure can be told without its secrets. */
-let config: Config | undefined;
+/**
+ * `npm run db:migrate` (`migrate.ts up`: apply the pending migrations) and `npm run db:rollback`
+ * (`migrate.ts down --yes`: revert the last one), on the database of DATABASE_URL. Without
+ * `--yes`, the rollback only says which migration it would revert (exit 2, nothing changed).
+ */
 
-/** `npm run db:migrate` (apply pending) and `npm run db:rollback` (revert the last one). */
-async function main(direction: string | undefined): Promise<void> {
-  loadDotEnv();
-  config = loadConfig();
-  for (const warning of config.warnings) process.stderr.write(`Warning: ${warning}\n`);
-  const settings = config;
-  const db = await openDatabase(settings);
-  try {
-    if (direction === 'down') {
-      const reverted = await migrateDown(db).catch((error: unknown) => {
-        throw databaseError(settings, error, 'reverting the last migration failed');
-      });
-      process.stdout.write(reverted.length ? `Reverted: ${reverted.join(', ')}\n` : 'Nothing to revert\n');
-    } else {
-      const applied = await migrateDatabase(db, settings);
-      process.stdout.write(applied.length ? `Applied: ${applied.join(', ')}\n` : 'Database is up to date\n');
-    }
-  } finally {
-    await db.close();
+const MIGRATE: CommandSpec = {
+  invocation: 'npm run db:migrate',
+  args: '',
+  arity: { min: 0, max: 0 },
+  options: {},
+  help: [
+    'Applies every pending migration to the database of DATABASE_URL (the server does this at start',
+    'too) and names them. Several instances on one MySQL database migrate it once: they take a lock.',
+  ].join('\n'),
+};
+
+const ROLLBACK: CommandSpec = {
+  invocation: 'npm run db:rollback',
+  args: '',
+  arity: { min: 0, max: 0 },
+  options: {
+    yes: {
+      type: 'boolean',
+      short: 'y',
+      help: 'revert the last applied migration (without it: only say which)',
+    },
+  },
+  help: [
+    'Reverts the last applied migration of the database of DATABASE_URL. Reverting drops what that',
+    'migration added (tables, columns, and the data in them): back the database up first. Without',
+    '--yes it only names the migration it would revert, changes nothing and exits with code 2.',
+  ].join('\n'),
+};
+
+/** Runs `migrate.ts <up|down> [options]`; the exit code. */
+async function main([direction, ...argv]: string[]): Promise<number> {
+  if (direction !== 'up' && direction !== 'down') {
+    process.stderr.write(
+      'Usage: npm run db:migrate, or npm run db:rollback -- --yes (each answers --help)\n',
+    );
+    return EXIT.usage;
   }
+  const spec = direction === 'up' ? MIGRATE : ROLLBACK;
+  return runCommand(spec, argv, async ({ values }, loadConfig) => {
+    const config = loadConfig();
+    const db = await openDatabase(config);
+    try {
+      if (direction === 'up') {
+        const applied = await migrateDatabase(db, config);
+        return applied.length ? `Applied: ${applied.join(', ')}` : 'Database is up to date';
+      }
+      const applied = await appliedMigrations(db).catch((error: unknown) => {
+        throw databaseError(config, error, 'reading the applied migrations failed');
+      });
+      const last = applied.at(-1);
+      if (last === undefined) return 'Nothing to revert: no migration is applied.';
+      if (!values.yes) {
+        throw new UsageError(
+          `db:rollback would revert ${last} (the last of ${applied.length} applied migrations), dropping what it added. ` +
+            'Nothing was changed; run npm run db:rollback -- --yes to revert it.',
+        );
+      }
+      const reverted = await migrateDown(db).catch((error: unknown) => {
+        throw databaseError(config, error, 'reverting the last migration failed');
+      });
+      return reverted.length ? `Reverted: ${reverted.join(', ')}` : 'Nothing to revert';
+    } finally {
+      await db.close();
+    }
+  });
 }
 
-main(process.argv[2]).catch((error: unknown) => {
-  const message = error instanceof ConfigError ? error.message : describeStartupFailure(error, config);
-  process.stderr.write(`${message}\n`);
-  process.exit(1);
-});
+exitWith(main(process.argv.slice(2)));

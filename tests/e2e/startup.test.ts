@@ -99,12 +99,9 @@ describe('configuration at start', () => {
     writeFileSync(join(dir, '.env'), `DATABASE_URL=sqlite:${file}\n`);
     try {
       const migrate = [ENTRY_ARGS[0]!, ENTRY_ARGS[1]!, join(ROOT, 'server', 'src', 'migrate.ts'), 'up'];
-      const run = await runToExit(
-        migrate,
-        { NODE_ENV: 'development', LOG_LVEL: 'debug' },
-        process.execPath,
-        dir,
-      );
+      const run = await runToExit(migrate, { NODE_ENV: 'development', LOG_LVEL: 'debug' }, process.execPath, {
+        cwd: dir,
+      });
       expect(run.err).toContain(
         'Warning: LOG_LVEL is not an HDMS setting: did you mean LOG_LEVEL? (LOG_LVEL is ignored)',
       );

@@ -28,28 +28,31 @@ export function childEnv(env: Record<string, string>): Record<string, string> {
 
 /**
  * Runs `node args` (or `command args`) until it exits by itself (a command, or a server that fails
- * to start).
+ * to start); `options.input` is written to its standard input (closed otherwise), `options.cwd`
+ * is where it runs (the repository's root by default).
  */
 export async function runToExit(
   args: string[],
   env: Record<string, string>,
   command = process.execPath,
-  cwd = ROOT,
+  options: { input?: string; cwd?: string } = {},
 ): Promise<{ code: number | null; out: string; err: string }> {
   const child = spawn(command, args, {
-    cwd,
+    cwd: options.cwd ?? ROOT,
     env: childEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  if (options.input !== undefined) child.stdin!.end(options.input);
   let out = '';
   let err = '';
-  child.stdout.on('data', (chunk) => {
+  child.stdout!.on('data', (chunk) => {
     out += chunk;
   });
-  child.stderr.on('data', (chunk) => {
+  child.stderr!.on('data', (chunk) => {
     err += chunk;
   });
-  const [code] = await once(child, 'exit');
+  // 'close': the process has exited and its output has been read to the end.
+  const [code] = await once(child, 'close');
   return { code, out, err };
 }
 

@@ -21,7 +21,8 @@ function instructions(text: string): { op: string; args: string }[] {
 /*
  * No container daemon runs here, so the image's build and start steps are held to the production
  * sequence that tests/e2e/production-build.test.ts runs as plain commands (and the README
- * documents): npm ci, npm run build, npm ci --omit=dev, then start:prod's command.
+ * documents): npm ci, npm run build, npm prune --omit=dev, then start:prod's command; the operator
+ * commands' npm scripts run the compiled tree there (server/scripts/run.mjs, copied with server/).
  */
 describe('the container files', () => {
   const steps = instructions(read('Dockerfile'));
@@ -34,11 +35,29 @@ describe('the container files', () => {
     ]);
     expect(
       steps.filter((s) => s.op === 'RUN').map((s) => s.args.replace(/ --no-audit --no-fund/, '')),
-    ).toEqual(['npm ci', 'npm run build', 'npm ci --omit=dev', 'mkdir -p /data && chown node:node /data']);
+    ).toEqual(['npm ci', 'npm run build', 'npm prune --omit=dev', 'mkdir -p /data && chown node:node /data']);
     const cmd = JSON.parse(steps.find((s) => s.op === 'CMD')!.args) as string[];
     // start:prod `exec`s node so that a signal to npm reaches the server; the image runs node itself.
     expect(cmd.join(' ')).toBe(pkg.scripts['start:prod']!.replace(/^exec /, ''));
     expect(pkg.scripts.build).toMatch(/^node server\/scripts\/build\.mjs/);
+    // The README's production sequence is this one.
+    expect(read('README.md')).toContain(
+      'npm ci && npm run build && npm prune --omit=dev && NODE_ENV=production npm run start:prod',
+    );
+  });
+
+  it('ship what the operator commands need: their launcher and compiled entry points, no TypeScript loader', () => {
+    for (const script of ['admin', 'admin:reset-password', 'db:migrate', 'db:rollback', 'db:seed']) {
+      expect(pkg.scripts[script]).toMatch(/^node server\/scripts\/run\.mjs (admin|migrate|seed)\b/);
+    }
+    const build = read('server/scripts/build.mjs');
+    for (const entry of ['admin', 'migrate', 'seed']) {
+      expect(build).toContain(`${entry}: join(server, 'src', '${entry}.ts')`);
+    }
+    const runtime = steps.slice(steps.findIndex((s) => s.op === 'FROM' && !s.args.includes('AS build')));
+    expect(runtime.filter((s) => s.op === 'COPY').map((s) => s.args)).toContainEqual(
+      '--from=build --chown=node:node /app/server ./server',
+    );
   });
 
   it('run as a non-root user, in production mode, with a health check on /healthz', () => {

@@ -2,7 +2,7 @@ import { type DoctorRow, doctorsRepo, type NewDoctor } from '@hdms/db';
 import { z } from 'zod';
 import { listInput, type Page, pageOf } from '../../lib/pagination';
 import { batchOf, idSchema, lineText } from '../../lib/schemas';
-import { type AuditTarget, recordAudit } from '../audit/record';
+import { type AuditSource, type AuditTarget, recordAudit } from '../audit/record';
 import type { DomainContext } from '../context';
 import { notFound } from '../errors';
 import { recordEvent, recordEvents } from '../events/record';
@@ -50,8 +50,12 @@ export const doctorUpdateInput = z
     message: 'name or specialization is required',
   });
 
-/** Who changes the register: the caller and where the call came from (for the audit row). */
-type Writer = Pick<DomainContext, 'db' | 'actor' | 'requestId' | 'ip' | 'procedure'>;
+/**
+ * Who changes the register: the caller (or an operator's command, such as `npm run db:seed`) and
+ * where the call came from (for the audit row).
+ */
+type Writer = Pick<DomainContext, 'db' | 'requestId' | 'ip' | 'procedure'> &
+  Pick<AuditSource, 'actor' | 'command'>;
 
 /** Adds doctors in one transaction with their audit row and events: all or none. */
 export function createDoctors(ctx: Writer, items: NewDoctor[]): Promise<DoctorView[]> {

@@ -1,21 +1,41 @@
 import { type Tx, usersRepo } from '@hdms/db';
+import { createAccount } from '../../auth/accounts';
 import type { SessionManager } from '../../auth/sessions';
 import type { UserActor } from '../actor';
 import type { DomainContext } from '../context';
 import { type Page, pageOf } from '../../lib/pagination';
 import { recordAudit } from '../audit/record';
-import { badRequest, conflict, forbidden, notFound } from '../errors';
+import { badInput, badRequest, conflict, forbidden, notFound } from '../errors';
 import { recordEvent } from '../events/record';
-import type { LinkInput, ListUsersInput, SetDisabledInput } from './schemas';
+import { passwordProblem } from './passwordPolicy';
+import type { CreateUserInput, LinkInput, ListUsersInput, SetDisabledInput } from './schemas';
 import { type UserView, userTarget, userView } from './views';
 
-/** An admin's context, as the users procedures receive it. */
-type AdminContext = Pick<
-  DomainContext<UserActor<'admin'>>,
-  'db' | 'actor' | 'requestId' | 'ip' | 'procedure'
-> & {
+/**
+ * Who administers accounts: an admin, as the users procedures receive it, or an operator's
+ * command line (`npm run admin -- link ...`: no actor, `command` names it in the audit trail).
+ */
+type AdminContext = Pick<DomainContext, 'db' | 'requestId' | 'ip' | 'procedure'> & {
+  actor: UserActor<'admin'> | null;
+  command?: string;
   sessions: SessionManager;
 };
+
+/**
+ * Creates an account of any role (`npm run admin -- create-user`), not linked to any record. The
+ * password must pass the password policy for this account (`passwordPolicy.ts`); a username or
+ * email already taken is a CONFLICT. Audited, and announced as `account.changed`.
+ */
+export function createUser(ctx: Omit<AdminContext, 'sessions'>, input: CreateUserInput): Promise<UserView> {
+  const problem = passwordProblem(input.password, input);
+  if (problem) throw badInput(['password'], `password ${problem.message}`);
+  return ctx.db.transaction(async (tx) => {
+    const user = await createAccount(ctx.db, input, tx);
+    await recordAudit(ctx, { action: 'create', targets: [userTarget(user)] }, tx);
+    await recordEvent(ctx.db, tx, { type: 'account.changed', entityId: user.id });
+    return userView(user, false);
+  });
+}
 
 /** Accounts by id, a page at a time; `search` matches username or email, `role` filters. */
 export async function listUsers(
@@ -84,7 +104,7 @@ export function linkUser(ctx: AdminContext, input: LinkInput): Promise<UserView>
  * An admin cannot disable their own account. Audited, and announced as `account.changed`.
  */
 export async function setUserDisabled(ctx: AdminContext, input: SetDisabledInput): Promise<UserView> {
-  if (input.disabled && ctx.actor.id === input.userId) {
+  if (input.disabled && ctx.actor?.id === input.userId) {
     throw forbidden('You cannot disable your own account');
   }
   const user = await ctx.db.transaction(async (tx) => {

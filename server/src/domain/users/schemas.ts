@@ -29,6 +29,24 @@ export const registerInput = z
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['password'], message: problem.message });
   });
 
+/**
+ * An account an operator creates (`npm run admin -- create-user`): any role; the password may not
+ * contain the username or the email's local part either.
+ */
+export const createUserInput = z
+  .object({
+    username: usernameSchema,
+    email: emailSchema,
+    password: newPasswordSchema,
+    role: z.enum(ROLES, { message: `must be one of ${ROLES.join(', ')}` }),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    const problem = passwordProblem(v.password, v);
+    if (problem && problem.rule !== 'common')
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['password'], message: problem.message });
+  });
+
 /** `auth.login` input: the username or the email, and the password. */
 export const loginInput = z
   .object({
@@ -76,6 +94,8 @@ export const setDisabledInput = z.object({ userId: idSchema, disabled: z.boolean
 
 /** What `auth.register` works with. */
 export type RegisterInput = z.output<typeof registerInput>;
+/** What `create-user` works with. */
+export type CreateUserInput = z.output<typeof createUserInput>;
 /** What `auth.login` works with. */
 export type LoginInput = z.output<typeof loginInput>;
 /** What `auth.changePassword` works with. */

@@ -217,6 +217,13 @@ describe('variables that look like a misspelt setting', () => {
     expect(loadConfig({ DATABASE_URL: 'sqlite::memory:' }).warnings).toEqual([]);
   });
 
+  it('name DATABASE_READ_URLS as not implemented yet, rather than ignoring it silently', () => {
+    expect(loadConfig({ DATABASE_READ_URLS: 'mysql://reader@replica:3306/hdms' }).warnings).toEqual([
+      'DATABASE_READ_URLS is set, but read replicas are not implemented yet: every read goes to DATABASE_URL (see "Running on a cluster")',
+    ]);
+    expect(loadConfig({ DATABASE_READ_URLS: '' }).warnings).toEqual([]);
+  });
+
   it('stop the start in production, without showing the value', () => {
     expect(() =>
       loadConfig({ NODE_ENV: 'production', METRICS: 'off', ADMIN_PASWORD: 'a-secret-value-1' }),

@@ -13,7 +13,9 @@
  *   10,000 + 50 MB.
  *
  * Options: --db URL (a MySQL URL; dropped and created again; default: a SQLite file in a temp
- * directory), --sizes 10000,100000, --calls N (search requests per arm and round, default 300).
+ * directory), --sizes 10000,100000, --calls N (search requests per arm and round, default 300),
+ * --as-started (the server as `npm start` runs it: development mode, default logging at info;
+ * without it: NODE_ENV=production, LOG_LEVEL=warn).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +31,7 @@ const { values } = parseArgs({
     db: { type: 'string' },
     sizes: { type: 'string', default: '10000,100000' },
     calls: { type: 'string', default: '300' },
+    'as-started': { type: 'boolean', default: false },
   },
 });
 const SIZES = values.sizes.split(',').map(Number);
@@ -62,8 +65,9 @@ async function seed(url: string, size: number): Promise<void> {
 async function start(url: string): Promise<Server> {
   return startHdms({
     DATABASE_URL: url,
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
+    ...(values['as-started']
+      ? { NODE_ENV: 'development', LOG_LEVEL: 'info' }
+      : { NODE_ENV: 'production', LOG_LEVEL: 'warn' }),
     ADMIN_USERNAME: ADMIN.username,
     ADMIN_EMAIL: 'bench_admin@example.org',
     ADMIN_PASSWORD: ADMIN.password,

@@ -104,14 +104,7 @@ export async function list(
   const query = scopedSelect(scope, columns);
   if (!query) return [];
   const { conditions, values } = query;
-  if (filter.doctorId !== undefined) {
-    conditions.push('doctor_id = ?');
-    values.push(filter.doctorId);
-  }
-  if (filter.search) {
-    conditions.push('instr(lower(name), ?) > 0');
-    values.push(filter.search.toLowerCase());
-  }
+  filterConditions(filter, conditions, values);
   if (page.cursor) {
     conditions.push('id > ?');
     values.push(page.cursor);
@@ -125,11 +118,8 @@ export async function list(
   return rows.map(plainPatient);
 }
 
-/** How many patients in `scope` match `filter` (the total of a search). */
-export async function count(db: Database, scope: PatientScope, filter: PatientFilter): Promise<number> {
-  const query = scopedSelect(scope, ['id']);
-  if (!query) return 0;
-  const { conditions, values } = query;
+/** Adds `filter`'s conditions (its doctor, a name search) to a statement's WHERE parts. */
+function filterConditions(filter: PatientFilter, conditions: string[], values: unknown[]): void {
   if (filter.doctorId !== undefined) {
     conditions.push('doctor_id = ?');
     values.push(filter.doctorId);
@@ -138,6 +128,14 @@ export async function count(db: Database, scope: PatientScope, filter: PatientFi
     conditions.push('instr(lower(name), ?) > 0');
     values.push(filter.search.toLowerCase());
   }
+}
+
+/** How many patients in `scope` match `filter` (the total of a search). */
+export async function count(db: Database, scope: PatientScope, filter: PatientFilter): Promise<number> {
+  const query = scopedSelect(scope, ['id']);
+  if (!query) return 0;
+  const { conditions, values } = query;
+  filterConditions(filter, conditions, values);
   const where = conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
   const rows = await selectRows<{ n: number | string }>(
     db,

@@ -9,6 +9,7 @@ import type {
   Practitioner,
   Reference,
 } from '@medplum/fhirtypes';
+import type { NoteView } from '../domain/notes/index';
 
 /**
  * HDMS records as FHIR R4 resources: one pure function per resource type, from the domain's
@@ -94,15 +95,8 @@ export interface CheckInput {
   createdAt: Date;
 }
 
-/** A note as the mapping needs it (a `NoteView` fits), with when it was superseded, if it was. */
-export interface NoteInput {
-  id: number;
-  patientId: number;
-  authorName: string;
-  body: string;
-  correctsNoteId: number | null;
-  correctedByNoteId: number | null;
-  createdAt: Date;
+/** A note as the mapping needs it: its view, with when it was superseded, if it was. */
+export interface NoteInput extends NoteView {
   /** When the correcting note was written (null when not corrected or not known). */
   correctedAt?: Date | null;
 }

@@ -4,6 +4,7 @@ import { contextFromHono } from '../context';
 import { openPatientExport } from '../domain/jobs/exports';
 import { instant, type RestRoute, restRoute } from './route';
 import { callerFor, pathId, restView, signedInActor } from './util';
+import { readableOf } from '../lib/streams';
 
 const jobSchema = z.object({
   id: z.number().int(),
@@ -95,17 +96,7 @@ export const jobsRoutes: RestRoute[] = [
       const actor = signedInActor(c);
       const ctx = contextFromHono(c, () => undefined);
       const download = await openPatientExport({ ...ctx, actor }, pathId(c));
-      const chunks = download.chunks[Symbol.asyncIterator]();
-      const body = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          const next = await chunks.next();
-          if (next.done) controller.close();
-          else controller.enqueue(next.value);
-        },
-        async cancel() {
-          await chunks.return?.(undefined);
-        },
-      });
+      const body = readableOf(download.chunks);
       return c.body(body, 200, {
         'Content-Type': 'application/json; charset=utf-8',
         'Content-Disposition': `attachment; filename="${download.filename}"`,

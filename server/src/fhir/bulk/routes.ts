@@ -14,6 +14,7 @@ import {
   parseKickoff,
   requestBulkExport,
 } from './export';
+import { readableOf } from '../../lib/streams';
 
 /**
  * FHIR Bulk Data v2 over HTTP (https://hl7.org/fhir/uv/bulkdata/export.html):
@@ -160,17 +161,7 @@ export function registerBulkExport(app: Hono<AppEnv>, deps: BulkDeps): void {
       const fileText = c.req.param('file') ?? '';
       const fileId = /^[1-9]\d{0,9}$/.test(fileText) ? Number(fileText) : 0;
       const file = await openBulkFile(ctx, jobId, fileId);
-      const chunks = file.chunks[Symbol.asyncIterator]();
-      const body = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          const next = await chunks.next();
-          if (next.done) controller.close();
-          else controller.enqueue(next.value);
-        },
-        async cancel() {
-          await chunks.return?.(undefined);
-        },
-      });
+      const body = readableOf(file.chunks);
       return c.body(body, 200, {
         'Content-Type': 'application/fhir+ndjson',
         'Content-Length': String(file.bytes),

@@ -1,4 +1,4 @@
-import { Op, type Transaction } from 'sequelize';
+import { Op, QueryTypes, type Transaction } from 'sequelize';
 import type { Database } from '../connection';
 import { insertPlain } from '../plain';
 import { selectRows } from '../sql';
@@ -46,14 +46,19 @@ export async function reserveIds(
   count: number,
   options: { tx: Transaction },
 ): Promise<number> {
-  await db.sequelize.query('UPDATE change_event_log SET last_event_id = last_event_id + ? WHERE id = 1', {
-    replacements: [count],
-    transaction: options.tx,
-  });
+  // One statement: MySQL hands back the new value as the statement's insert id
+  // (`LAST_INSERT_ID(expr)`), SQLite with `RETURNING`.
+  if (db.dialect === 'mysql') {
+    const [last] = await db.sequelize.query(
+      'UPDATE change_event_log SET last_event_id = LAST_INSERT_ID(last_event_id + ?) WHERE id = 1',
+      { replacements: [count], transaction: options.tx, type: QueryTypes.INSERT, raw: true },
+    );
+    return Number(last) - count + 1;
+  }
   const [row] = await selectRows<{ last: number | string }>(
     db,
-    'SELECT last_event_id AS last FROM change_event_log WHERE id = 1',
-    [],
+    'UPDATE change_event_log SET last_event_id = last_event_id + ? WHERE id = 1 RETURNING last_event_id AS last',
+    [count],
     options.tx,
   );
   return Number(row?.last) - count + 1;

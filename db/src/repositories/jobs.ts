@@ -41,6 +41,10 @@ export type ClaimCandidate = Pick<
   | 'patientId'
   | 'createdByType'
   | 'createdById'
+  | 'createdByName'
+  | 'payload'
+  | 'requestId'
+  | 'requestIp'
 >;
 
 /** Who started a job (the unit of round-robin claiming). */
@@ -86,7 +90,8 @@ export function findClaimable(
   const byAccount: WhereOptions = account
     ? { createdByType: account.createdByType, createdById: account.createdById }
     : {};
-  return db.models.Job.findAll({
+  // With what a run needs (payload, owner, request): the claim hands it over, no second read.
+  return findPlain(db.models.Job, {
     attributes: [
       'id',
       'type',
@@ -98,12 +103,15 @@ export function findClaimable(
       'patientId',
       'createdByType',
       'createdById',
+      'createdByName',
+      'payload',
+      'requestId',
+      'requestIp',
     ],
     where: { [Op.and]: [{ type: [...options.types] }, where, byAccount, NO_EARLIER_JOB_OF_ITS_KEY] },
     order: [['id', 'ASC']],
     limit: options.limit,
     transaction: tx,
-    raw: true,
     ...(db.dialect === 'mysql'
       ? {
           lock: tx.LOCK.UPDATE,
@@ -117,7 +125,7 @@ export function findClaimable(
           ],
         }
       : {}),
-  }) as unknown as Promise<ClaimCandidate[]>;
+  });
 }
 
 /** Per serial key, the id of its earliest unfinished job (the only one that may run). */

@@ -1,7 +1,8 @@
 import { type Attributes, Op, type WhereOptions } from 'sequelize';
 import type { Database } from '../connection';
 import type { Role, User } from '../models/User';
-import { findPlain } from '../plain';
+import { findPlain, toDate } from '../plain';
+import { selectRows } from '../sql';
 import { containsText } from './search';
 import { type PageRequest, readOne, readPage } from './page';
 import type { ReadOptions, WriteOptions } from './tx';
@@ -96,28 +97,34 @@ export async function findLinkHolder(
   return row ? { id: row.id } : null;
 }
 
-/** The fields of account `id` a job's actor needs, or null when it no longer exists. */
+/** `findProfile`'s statement: the account and whether its second factor is on, in one read. */
+const PROFILE =
+  'SELECT u.id AS id, u.role AS role, u.username AS username, u.email AS email, ' +
+  'u.doctor_id AS doctorId, u.patient_id AS patientId, u.disabled_at AS disabledAt, ' +
+  'f.enabled_at AS mfaEnabledAt FROM users u LEFT JOIN mfa_factors f ON f.user_id = u.id WHERE u.id = ?';
+
+/** The fields of account `id` a job's actor needs, or null when it no longer exists (one statement). */
 export async function findProfile(
   db: Database,
   id: number,
   options: ReadOptions = {},
 ): Promise<UserProfile | null> {
-  const [row] = await findPlain(db.models.User, {
-    where: { id },
-    attributes: ['id', 'role', 'username', 'email', 'doctorId', 'patientId', 'disabledAt'],
-    limit: 1,
-    transaction: options.tx,
-  });
+  const [row] = await selectRows<
+    Omit<UserProfile, 'mfaEnabled' | 'disabledAt'> & {
+      disabledAt: Date | string | null;
+      mfaEnabledAt: Date | string | null;
+    }
+  >(db, PROFILE, [id], options.tx);
   if (!row) return null;
   return {
-    id: row.id,
+    id: Number(row.id),
     role: row.role,
     username: row.username,
     email: row.email,
     doctorId: row.doctorId ?? null,
     patientId: row.patientId ?? null,
-    disabledAt: row.disabledAt ?? null,
-    mfaEnabled: (await mfaEnabledAmong(db, [id], options)).has(id),
+    disabledAt: row.disabledAt === null || row.disabledAt === undefined ? null : (toDate(row.disabledAt) as Date),
+    mfaEnabled: row.mfaEnabledAt !== null && row.mfaEnabledAt !== undefined,
   };
 }
 

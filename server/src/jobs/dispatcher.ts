@@ -55,7 +55,14 @@ export const IDLE_LOOK_MS = 5_000;
  * Interactive jobs claimed ahead, ready to start, at most (beyond one per thread): a claim takes
  * up to this many more at once, so one claim transaction serves several short jobs.
  */
-const READY_AHEAD = 4;
+const READY_AHEAD = 8;
+
+/**
+ * While more than this share of the ready-ahead room is still filled, no claim is made: the next
+ * claim waits until the ready jobs run low, and then takes a batch (a claim costs about ten
+ * statements, however many jobs it takes).
+ */
+const CLAIM_WHEN_READY_AT_MOST = 0.25;
 
 /** A run in progress. */
 interface ActiveRun {
@@ -276,8 +283,11 @@ export class JobDispatcher {
       // Woken by a commit or a finished run, or just found work: claim without the cheap look.
       const look = !woken && idleMs > MIN_POLL_MS;
       try {
+        const readyAhead = Math.max(this.capacity, READY_AHEAD);
         const interactiveRoom =
-          this.capacity + Math.max(this.capacity, READY_AHEAD) - this.activeIn(false) - this.ready.length;
+          this.ready.length > readyAhead * CLAIM_WHEN_READY_AT_MOST
+            ? 0
+            : this.capacity + readyAhead - this.activeIn(false) - this.ready.length;
         const bulkRoom = () =>
           this.ready.length > 0
             ? 0
@@ -381,7 +391,7 @@ export class JobDispatcher {
     this.logger.debug({ job: job.id, type: job.type, attempt: job.attempts }, 'job started');
     run.done = this.runner
       .run(
-        { jobId: job.id, leaseOwner: job.leaseOwner },
+        { jobId: job.id, leaseOwner: job.leaseOwner, held: job.held },
         { signal: hard.signal, interrupt: interrupt.signal, yieldRequest: run.yieldRequest.signal },
       )
       .catch((error: unknown): JobOutcome => {

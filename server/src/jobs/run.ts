@@ -1,13 +1,19 @@
 import type { Database, Transaction } from '@hdms/db';
 import { publicError, safeError, toDomainError } from '../domain/errors';
 import type { JobRegistry } from './registry';
-import { completeJob, LeaseLostError, loadHeldJob, withLease, writeProgress } from './store';
+import { completeJob, type HeldJob, LeaseLostError, loadHeldJob, withLease, writeProgress } from './store';
 import type { JobConfig, JobContext, JobOwner, RunningJob } from './types';
 
 /** What a dispatcher hands a runner: which job, under which lease. */
 export interface JobTask {
   jobId: number;
   leaseOwner: string;
+  /**
+   * The job as its claim read it, when the dispatcher has it: the run starts without reading the
+   * job again (its writes still check the lease). Without it the run reads the job, and does
+   * nothing if it no longer holds it.
+   */
+  held?: HeldJob;
 }
 
 /**
@@ -113,7 +119,7 @@ export async function runJob(task: JobTask, env: RunEnvironment): Promise<JobOut
   let timer: NodeJS.Timeout | undefined;
   const onInterrupt = () => controller.abort(new JobInterrupted('the server is shutting down'));
   try {
-    const row = await loadHeldJob(db, task.jobId, task.leaseOwner);
+    const row = task.held ?? (await loadHeldJob(db, task.jobId, task.leaseOwner));
     if (!row) return { status: 'lost' };
     const type = types.get(row.type);
     if (!type) return { status: 'failed', error: `Unknown job type ${row.type}`, permanent: true };

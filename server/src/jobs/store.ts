@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Database, jobFilesRepo, jobsRepo, type Transaction } from '@hdms/db';
 
-import { type NewEvent, recordEvent, recordEvents } from '../domain/events/record';
+import { holdEvents, type NewEvent, recordEvent, recordEvents } from '../domain/events/record';
 
 /**
  * The job store's state changes: claiming due jobs under a lease, renewing and checking leases,
@@ -25,7 +25,15 @@ export interface ClaimedJob {
   leaseOwner: string;
   /** Who started it (`type:id`): the unit of round-robin claiming. */
   account: string;
+  /** What its run needs, read by the claim (so the run does not read the job again). */
+  held: HeldJob;
 }
+
+/** A claimed job as its run sees it: its payload, this run's attempt, who started it and in which request. */
+export type HeldJob = Pick<
+  jobsRepo.JobRow,
+  'id' | 'type' | 'payload' | 'attempts' | 'createdByType' | 'createdById' | 'createdByName' | 'requestId' | 'requestIp'
+>;
 
 /**
  * Fields cleared when a job stops for good: its lease and its unique key. A failed job keeps its
@@ -209,6 +217,17 @@ function claimedJob(job: jobsRepo.ClaimCandidate, attempts: number, leaseOwner: 
     patientId: job.patientId ?? null,
     leaseOwner,
     account: accountKey(job),
+    held: {
+      id: job.id,
+      type: job.type,
+      payload: job.payload,
+      attempts,
+      createdByType: job.createdByType,
+      createdById: job.createdById,
+      createdByName: job.createdByName,
+      requestId: job.requestId,
+      requestIp: job.requestIp ?? null,
+    },
   };
 }
 
@@ -352,7 +371,7 @@ export async function requeueInterrupted(db: Database, job: ClaimedJob): Promise
 }
 
 /** The job a run holds, with its payload, or null if the run no longer holds it. */
-export function loadHeldJob(db: Database, id: number, leaseOwner: string): Promise<jobsRepo.JobRow | null> {
+export function loadHeldJob(db: Database, id: number, leaseOwner: string): Promise<HeldJob | null> {
   return jobsRepo.findHeld(db, id, leaseOwner);
 }
 
@@ -416,7 +435,9 @@ export async function completeJob<R>(
   return db.transaction(async (tx) => {
     const held = await jobsRepo.findLease(db, id, { tx, lock: 'update' });
     if (held?.status !== 'running' || held.leaseOwner !== leaseOwner) throw new LeaseLostError();
-    const result = await work(tx);
+    // The effect's events and the job's own are written together, last (one id reservation).
+    const events: NewEvent[] = [];
+    const result = await holdEvents(tx, events, () => work(tx));
     await jobsRepo.updateJob(
       db,
       id,
@@ -430,7 +451,7 @@ export async function completeJob<R>(
       },
       { tx },
     );
-    await recordEvent(db, tx, jobEvent('job.succeeded', held, ['status', 'result']));
+    await recordEvents(db, tx, [...events, jobEvent('job.succeeded', held, ['status', 'result'])]);
     return result;
   });
 }

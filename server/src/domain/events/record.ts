@@ -117,6 +117,11 @@ export async function recordEvents(
   events: readonly NewEvent[],
 ): Promise<void> {
   if (events.length === 0) return;
+  const holding = held.get(tx);
+  if (holding) {
+    holding.push(...events);
+    return;
+  }
   const first = await eventsRepo.reserveIds(db, events.length, { tx });
   const at = new Date();
   await eventsRepo.insertEvents(
@@ -134,6 +139,23 @@ export async function recordEvents(
   if (!wakes.has(tx)) {
     wakes.add(tx);
     tx.afterCommit(announceCommit);
+  }
+}
+
+/** Transactions whose events are held back by `holdEvents`, and where they are collected. */
+const held = new WeakMap<Transaction, NewEvent[]>();
+
+/**
+ * Runs `work` with the events it records in `tx` collected into `into` instead of written, so
+ * that the caller writes them later in `tx` together with its own (one id reservation and one
+ * INSERT for all: a job's effect and its status event).
+ */
+export async function holdEvents<R>(tx: Transaction, into: NewEvent[], work: () => Promise<R>): Promise<R> {
+  held.set(tx, into);
+  try {
+    return await work();
+  } finally {
+    held.delete(tx);
   }
 }
 

@@ -75,7 +75,10 @@ interface Row {
  * MySQL's count of statements received from all clients (`Questions`): the bench's database is its
  * own, but the server is shared, so on a busy server the per-job figures read high.
  */
-async function statementsSoFar(db: { dialect: string; sequelize: { query: (sql: string, options: object) => Promise<unknown> } }): Promise<number | null> {
+async function statementsSoFar(db: {
+  dialect: string;
+  sequelize: { query: (sql: string, options: object) => Promise<unknown> };
+}): Promise<number | null> {
   if (db.dialect !== 'mysql') return null;
   const rows = (await db.sequelize.query("SHOW GLOBAL STATUS LIKE 'Questions'", { type: 'SELECT' })) as {
     Value: string;

@@ -123,7 +123,8 @@ export async function findProfile(
     email: row.email,
     doctorId: row.doctorId ?? null,
     patientId: row.patientId ?? null,
-    disabledAt: row.disabledAt === null || row.disabledAt === undefined ? null : (toDate(row.disabledAt) as Date),
+    disabledAt:
+      row.disabledAt === null || row.disabledAt === undefined ? null : (toDate(row.disabledAt) as Date),
     mfaEnabled: row.mfaEnabledAt !== null && row.mfaEnabledAt !== undefined,
   };
 }

@@ -32,7 +32,15 @@ export interface ClaimedJob {
 /** A claimed job as its run sees it: its payload, this run's attempt, who started it and in which request. */
 export type HeldJob = Pick<
   jobsRepo.JobRow,
-  'id' | 'type' | 'payload' | 'attempts' | 'createdByType' | 'createdById' | 'createdByName' | 'requestId' | 'requestIp'
+  | 'id'
+  | 'type'
+  | 'payload'
+  | 'attempts'
+  | 'createdByType'
+  | 'createdById'
+  | 'createdByName'
+  | 'requestId'
+  | 'requestIp'
 >;
 
 /**

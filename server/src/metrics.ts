@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import { type Database, jobsRepo } from '@hdms/db';
+import { type Database, jobsRepo, type ReadReplicas } from '@hdms/db';
 import type { Hono } from 'hono';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { sha256Hex } from './auth/index';
@@ -38,7 +38,7 @@ export class Metrics {
   private readonly durations: Histogram<'route' | 'method' | 'status'>;
   readonly eventLag: Histogram;
 
-  constructor(db: Database, events: EventFeed) {
+  constructor(db: Database, events: EventFeed, replicas: ReadReplicas | null = null) {
     // The event-loop lag is sampled by a timer: prom-client's default (every 10 ms) wakes an idle
     // server 100 times a second, most of its idle CPU. Every 500 ms still records any stall longer.
     collectDefaultMetrics({ register: this.registry, prefix: 'hdms_', eventLoopMonitoringPrecision: 500 });
@@ -97,6 +97,30 @@ export class Metrics {
         this.set(events.subscribers);
       },
     });
+    if (replicas) {
+      new Counter({
+        name: 'hdms_db_reads_total',
+        help: 'Requests whose list and get reads each target served: primary, or a read replica (host:port)',
+        labelNames: ['target'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [target, count] of replicas.readCounts()) this.inc({ target }, count);
+        },
+      });
+      new Gauge({
+        name: 'hdms_db_replica_lag_seconds',
+        help: 'Each read replica\'s last measured lag behind the primary (absent while it does not answer)',
+        labelNames: ['target'],
+        registers,
+        collect() {
+          this.reset();
+          for (const { target, seconds } of replicas.lagSeconds()) {
+            if (seconds !== null) this.set({ target }, seconds);
+          }
+        },
+      });
+    }
     this.eventLag = new Histogram({
       name: 'hdms_event_feed_lag_seconds',
       help: "Time from an event's commit to this instance reading it for its subscriptions",

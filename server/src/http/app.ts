@@ -32,7 +32,7 @@ export { API_CSP } from './middleware/requestContext';
 export function createApp(services: AppServices): Hono<AppEnv> {
   const { config, logger } = services;
   const app = new Hono<AppEnv>();
-  const metrics = new Metrics(services.db, services.events);
+  const metrics = new Metrics(services.db, services.events, services.replicas ?? null);
   services.events.onLag = (seconds) => metrics.eventLag.observe(seconds);
 
   app.use(secureHeaders());

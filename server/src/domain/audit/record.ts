@@ -96,7 +96,8 @@ class AuditGroup {
   }
 }
 
-const groups = new WeakMap<Database, AuditGroup>();
+/** One group per connection (`db.sequelize`): every request's view of the database shares it. */
+const groups = new WeakMap<Database['sequelize'], AuditGroup>();
 
 /**
  * Appends audit rows for one call, and resolves once they are committed. A read or write under
@@ -151,10 +152,10 @@ export async function recordAudit(
     await auditRepo.insertAuditRows(source.db, rows, { tx: transaction });
     return;
   }
-  let group = groups.get(source.db);
+  let group = groups.get(source.db.sequelize);
   if (!group) {
     group = new AuditGroup(source.db);
-    groups.set(source.db, group);
+    groups.set(source.db.sequelize, group);
   }
   return group.append(rows);
 }

@@ -110,7 +110,7 @@ export class Metrics {
       });
       new Gauge({
         name: 'hdms_db_replica_lag_seconds',
-        help: 'Each read replica\'s last measured lag behind the primary (absent while it does not answer)',
+        help: "Each read replica's last measured lag behind the primary (absent while it does not answer)",
         labelNames: ['target'],
         registers,
         collect() {

@@ -35,7 +35,10 @@ export interface ChangeEventView {
 }
 
 /** The view of a delivered event (the same for every receiver). */
-export function viewOf(event: StoredEvent & { type: EventType }, position: string | null = null): ChangeEventView {
+export function viewOf(
+  event: StoredEvent & { type: EventType },
+  position: string | null = null,
+): ChangeEventView {
   return {
     id: event.id,
     type: event.type,

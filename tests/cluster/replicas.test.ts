@@ -104,6 +104,14 @@ describe.skipIf(missing)('read replicas (DATABASE_READ_URLS)', { timeout: 120_00
     const rest = await http(a.url, 'GET', '/doctors', { token: admin });
     expect(rest.status).toBe(200);
     expect(rest.body.map((d: { id: number }) => d.id)).toContain(doctor.id);
+    let fhirStatus = 0;
+    expect(
+      await servedBy(a.url, async () => {
+        fhirStatus = (await http(a.url, 'GET', `/fhir/R4/Practitioner/${doctor.id}`, { token: admin }))
+          .status;
+      }),
+    ).toBe(replicaTarget);
+    expect(fhirStatus).toBe(200);
     expect(await replicaLag(a.url)).toBeGreaterThanOrEqual(0);
   });
 

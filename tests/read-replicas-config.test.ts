@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { latestOf, parsePosition, covers } from '@hdms/db';
 import { ConfigError, loadConfig, redactSecrets } from '../server/src/env';
+import { sentPosition } from '../server/src/replicas';
 import { subscribe } from './helpers/events';
 import { adminToken, startTestServer, type TestServer, trpcClient } from './helpers/server';
 
@@ -78,6 +79,15 @@ describe('DATABASE_READ_URLS and DATABASE_READ_MAX_LAG_MS', () => {
       config,
     );
     expect(text).not.toMatch(/replica!pw|replica%21pw|primary-pw/);
+  });
+
+  it('X-HDMS-Read-After: a position is taken, anything else ignored', () => {
+    expect(sentPosition('0-1-42')).toBe('0-1-42');
+    expect(sentPosition('0-1-42,1-2-7')).toBe('0-1-42,1-2-7');
+    expect(sentPosition(undefined)).toBeNull();
+    expect(sentPosition("0-1-1'; DROP TABLE users")).toBeNull();
+    expect(sentPosition('x'.repeat(2000))).toBeNull();
+    expect(sentPosition('')).toBeNull();
   });
 
   it('positions: parsed, compared and merged per replication domain', () => {

@@ -5,6 +5,7 @@ import {
   DatabaseOpenError,
   migrateToLatest,
   parseDatabaseUrl,
+  positionsRepo,
   type ReadReplicas,
   redactUrl,
 } from '@hdms/db';
@@ -17,7 +18,7 @@ import { EventFeed } from './events/feed';
 import { adoptEventStream } from './events/stream';
 import { type DispatcherOptions, JobDispatcher } from './jobs/dispatcher';
 import type { Logger } from './logger';
-import { openReplicas } from './replicas';
+import { openReplicas, recordPosition } from './replicas';
 
 /** A listening server and the means to stop it. */
 export interface RunningServer {
@@ -89,7 +90,11 @@ export async function startServer(
   let replicas: ReadReplicas | null = null;
   try {
     const applied = await migrateDatabase(db, config);
-    if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
+    if (applied.length) {
+      logger.info({ migrations: applied }, 'migrations applied');
+      // Read replicas: no read runs on a replica before it has the new schema.
+      await recordPosition(db, positionsRepo.SCOPE_OWNER, logger);
+    }
     // After the migrations, which (like CREATE DATABASE) never touch a read URL.
     replicas = await openReplicas(db, config, logger);
     const sessions = new SessionManager(db, {

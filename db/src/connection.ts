@@ -269,6 +269,12 @@ export interface Database {
    * options): on MySQL (8.0.1+, MariaDB 10.6+), where `createDatabase` enables it.
    */
   readonly skipLocked: boolean;
+  /**
+   * The database this object is a view of: itself for one `createDatabase` opened; the opened one
+   * for a view that adds behaviour (a request's, recording commit positions for read replicas).
+   * State kept per database (group commits, queues) is keyed on it.
+   */
+  readonly base: Database;
   /** Whether commit positions are stored for read replicas' read-your-writes (`DatabaseOptions.recordPositions`). */
   readonly recordsPositions: boolean;
   /** SQLite: switches how this database's connections meet a locked database (no effect on MySQL). */
@@ -738,7 +744,10 @@ export async function createDatabase(databaseUrl: string, options: DatabaseOptio
     return Promise.race([run, deadline]);
   };
 
-  return {
+  const database: Database = {
+    get base() {
+      return database;
+    },
     sequelize,
     models,
     dialect: target.dialect,
@@ -771,4 +780,5 @@ export async function createDatabase(databaseUrl: string, options: DatabaseOptio
       return closing;
     },
   };
+  return database;
 }

@@ -96,8 +96,8 @@ class AuditGroup {
   }
 }
 
-/** One group per connection (`db.sequelize`): every request's view of the database shares it. */
-const groups = new WeakMap<Database['sequelize'], AuditGroup>();
+/** One group per database (`db.base`): every request's view of the database shares it. */
+const groups = new WeakMap<Database, AuditGroup>();
 
 /**
  * Appends audit rows for one call, and resolves once they are committed. A read or write under
@@ -152,10 +152,10 @@ export async function recordAudit(
     await auditRepo.insertAuditRows(source.db, rows, { tx: transaction });
     return;
   }
-  let group = groups.get(source.db.sequelize);
+  let group = groups.get(source.db.base);
   if (!group) {
-    group = new AuditGroup(source.db);
-    groups.set(source.db.sequelize, group);
+    group = new AuditGroup(source.db.base);
+    groups.set(source.db.base, group);
   }
   return group.append(rows);
 }

@@ -30,6 +30,23 @@ export const REPLICA_RETRY_MS = 5_000;
 /** The longest read-your-writes wait for a replica, by default (then the primary serves the reads). */
 export const DEFAULT_WAIT_MS = 250;
 
+/**
+ * How long a replica may take to answer the choice's own statements (its position, beyond the
+ * wait) before it counts as not answering: a stalled replica delays a request by this, once in
+ * `REPLICA_RETRY_MS`.
+ */
+export const REPLICA_ANSWER_MS = 1_000;
+
+/** `work`, or a rejection once `ms` have passed (the statement itself is left to finish). */
+function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  work.catch(() => undefined);
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
 /** Options of `ReadReplicas.open`. */
 export interface ReadReplicaOptions {
   /** A replica lagging more is skipped (`DATABASE_READ_MAX_LAG_MS`). */
@@ -189,7 +206,11 @@ export class ReadReplicas {
   /** What the replica has applied (its own position variable: no privilege needed). */
   private async appliedOf(replica: Replica): Promise<Position> {
     const variable = this.flavour === 'mariadb' ? '@@gtid_slave_pos' : '@@gtid_executed';
-    const [row] = await selectRows<{ pos: string | null }>(replica.db, `SELECT ${variable} AS pos`, []);
+    const [row] = await within(
+      selectRows<{ pos: string | null }>(replica.db, `SELECT ${variable} AS pos`, []),
+      REPLICA_ANSWER_MS,
+      `read replica ${replica.target}`,
+    );
     return parsePosition(row?.pos);
   }
 
@@ -200,7 +221,11 @@ export class ReadReplicas {
       this.flavour === 'mariadb'
         ? 'SELECT MASTER_GTID_WAIT(?, ?) AS r'
         : 'SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS r';
-    const [row] = await selectRows<{ r: number | string | null }>(replica.db, sql, [need, seconds]);
+    const [row] = await within(
+      selectRows<{ r: number | string | null }>(replica.db, sql, [need, seconds]),
+      seconds * 1000 + REPLICA_ANSWER_MS,
+      `read replica ${replica.target}`,
+    );
     return Number(row?.r) === 0;
   }
 

@@ -244,6 +244,24 @@ describe.skipIf(missing)('read replicas (DATABASE_READ_URLS)', { timeout: 120_00
     }
   });
 
+  it('a stalled replica (no answer) is skipped: the primary answers within a second or so', async () => {
+    const client = trpcClient(a.url, admin);
+    await pair.caughtUp();
+    expect(await servedBy(a.url, () => client.doctors.list.query({}))).toBe(replicaTarget);
+    proxy.stall();
+    try {
+      const started = performance.now();
+      expect(await servedBy(a.url, () => client.doctors.list.query({}))).toBe('primary');
+      expect(performance.now() - started).toBeLessThan(3_000);
+      // Skipped for a while: the next read does not wait for it again.
+      const next = performance.now();
+      expect(await servedBy(a.url, () => client.doctors.list.query({}))).toBe('primary');
+      expect(performance.now() - next).toBeLessThan(500);
+    } finally {
+      proxy.resume();
+    }
+  });
+
   it('a replica killed with SIGKILL: reads are answered by the primary, never a 500', async () => {
     const client = trpcClient(a.url, admin);
     await pair.caughtUp();

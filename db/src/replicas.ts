@@ -65,7 +65,10 @@ export interface ReadChoice {
   db: Database;
   /** `primary`, or the replica's `host:port`. */
   target: string;
-  /** How long the choice waited for a replica to reach the needed position, in ms (0 without a wait). */
+  /**
+   * How long the choice waited for a replica to reach the needed position, in ms (0 without a
+   * wait; the whole wait when it ran out and the primary was chosen).
+   */
   waitedMs: number;
 }
 
@@ -86,6 +89,8 @@ export class ReadReplicas {
   private next = 0;
   private readonly counts = new Map<string, number>();
   private readonly now: () => number;
+  /** Told of every choice, and whether the request needed a position (metrics: the read-your-writes wait). */
+  onChoice: ((choice: ReadChoice, needed: boolean) => void) | null = null;
 
   private constructor(
     private readonly primary: Database,
@@ -159,6 +164,7 @@ export class ReadReplicas {
     await this.samplePrimary();
     const start = this.next++ % this.replicas.length;
     let waited = false;
+    let waitedMs = 0;
     for (let i = 0; i < this.replicas.length; i++) {
       const replica = this.replicas[(start + i) % this.replicas.length]!;
       if (replica.downUntil > this.now()) continue;
@@ -171,7 +177,7 @@ export class ReadReplicas {
       }
       replica.lagMs = this.lagOf(applied);
       if (replica.lagMs > this.options.maxLagMs) continue;
-      if (covers(applied, needed)) return this.chosen(replica.target, replica.db, 0);
+      if (covers(applied, needed)) return this.chosen(replica.target, replica.db, 0, need !== null);
       if (waited) continue;
       waited = true;
       const began = this.now();
@@ -182,9 +188,10 @@ export class ReadReplicas {
         this.markDown(replica, error);
         continue;
       }
-      if (reached) return this.chosen(replica.target, replica.db, this.now() - began);
+      waitedMs = this.now() - began;
+      if (reached) return this.chosen(replica.target, replica.db, waitedMs, true);
     }
-    return this.chosen(PRIMARY, this.primary, 0);
+    return this.chosen(PRIMARY, this.primary, waitedMs, need !== null);
   }
 
   /** Closes the replicas' connections. */
@@ -192,9 +199,11 @@ export class ReadReplicas {
     await Promise.all(this.replicas.map((r) => r.db.close().catch(() => undefined)));
   }
 
-  private chosen(target: string, db: Database, waitedMs: number): ReadChoice {
+  private chosen(target: string, db: Database, waitedMs: number, needed: boolean): ReadChoice {
     this.counts.set(target, (this.counts.get(target) ?? 0) + 1);
-    return { db, target, waitedMs };
+    const choice = { db, target, waitedMs };
+    this.onChoice?.(choice, needed);
+    return choice;
   }
 
   private markDown(replica: Replica, error: unknown): void {

@@ -37,6 +37,8 @@ export class Metrics {
   private readonly requests: Counter<'route' | 'method' | 'status'>;
   private readonly durations: Histogram<'route' | 'method' | 'status'>;
   readonly eventLag: Histogram;
+  /** The read-your-writes wait of requests that needed a position (read replicas). */
+  readonly readWait: Histogram<'target'>;
 
   constructor(db: Database, events: EventFeed, replicas: ReadReplicas | null = null) {
     // The event-loop lag is sampled by a timer: prom-client's default (every 10 ms) wakes an idle
@@ -121,6 +123,13 @@ export class Metrics {
         },
       });
     }
+    this.readWait = new Histogram({
+      name: 'hdms_db_read_wait_seconds',
+      help: 'Read replicas: how long a request that needed a position (its own writes, an event) waited for a replica, by the target that then served it',
+      labelNames: ['target'],
+      buckets: [0, 0.001, 0.005, 0.025, 0.1, 0.25, 0.5],
+      registers,
+    });
     this.eventLag = new Histogram({
       name: 'hdms_event_feed_lag_seconds',
       help: "Time from an event's commit to this instance reading it for its subscriptions",

@@ -102,12 +102,11 @@ async function benchReplicas(): Promise<void> {
         const replicas = server.server.services.replicas ?? null;
         const waits: { ms: number; target: string }[] = [];
         if (replicas) {
-          // The bench's own probe: the wait of each choice that needed a position.
-          const choose = replicas.choose.bind(replicas);
-          replicas.choose = async (need: string | null): Promise<ReadChoice> => {
-            const choice = await choose(need);
-            if (need) waits.push({ ms: choice.waitedMs, target: choice.target });
-            return choice;
+          // The wait of each choice that needed a position (the server's metrics hook, chained).
+          const metricsHook = replicas.onChoice;
+          replicas.onChoice = (choice: ReadChoice, needed: boolean) => {
+            metricsHook?.(choice, needed);
+            if (needed) waits.push({ ms: choice.waitedMs, target: choice.target });
           };
         }
         const before = {

@@ -130,6 +130,9 @@ describe.skipIf(missing)('read replicas (DATABASE_READ_URLS)', { timeout: 120_00
       expect(read?.name).toBe('Dr. Own Write');
       // It waited (briefly) for the replica first.
       expect(performance.now() - started).toBeGreaterThanOrEqual(200);
+      const metrics = await (await fetch(`${a.url}/metrics`)).text();
+      const waited = /^hdms_db_read_wait_seconds_sum\{target="primary"\} ([\d.e+-]+)/m.exec(metrics);
+      expect(Number(waited?.[1])).toBeGreaterThanOrEqual(0.2);
       // The same account on the other instance reads it too (the position is kept on the primary).
       expect((await trpcClient(b.url, admin).doctors.get.query({ id: doctor.id })).name).toBe(
         'Dr. Own Write',

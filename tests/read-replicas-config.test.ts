@@ -55,6 +55,10 @@ describe('DATABASE_READ_URLS and DATABASE_READ_MAX_LAG_MS', () => {
   });
 
   it('replicas of a SQLite database are refused', () => {
+    expect(
+      loadConfig({ DATABASE_URL: 'mariadb://root@primary/hdms', DATABASE_READ_URLS: 'mariadb://r@a/hdms' })
+        .readReplicas.urls,
+    ).toEqual(['mariadb://r@a/hdms']);
     expect(refusal({ DATABASE_URL: 'sqlite::memory:', DATABASE_READ_URLS: 'mysql://r@a/hdms' })).toMatch(
       /DATABASE_READ_URLS needs a MySQL or MariaDB DATABASE_URL/,
     );

@@ -386,7 +386,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       `Invalid configuration: ${lookalikes.join('; ')}. In production a misspelt setting stops the start; rename or unset it`,
     );
   }
-  if (env.DATABASE_READ_URLS.length > 0 && !env.DATABASE_URL.startsWith('mysql')) {
+  if (env.DATABASE_READ_URLS.length > 0 && parseDatabaseUrl(env.DATABASE_URL).dialect !== 'mysql') {
     throw new ConfigError(
       'Invalid configuration: DATABASE_READ_URLS needs a MySQL or MariaDB DATABASE_URL (the primary they replicate); SQLite has no replicas',
     );

@@ -339,6 +339,7 @@ describe('emergency access', () => {
           patientId: patient.patientId,
           fields: [],
           at: expect.any(Date),
+          position: null,
         },
       ]);
     }

@@ -5,8 +5,10 @@ import {
   splitLink,
   type TRPCClient,
   TRPCClientError,
+  type TRPCLink,
 } from '@trpc/client';
 import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
+import { observable } from '@trpc/server/observable';
 import superjson from 'superjson';
 import type { AppRouter } from './router';
 
@@ -51,17 +53,57 @@ export interface ClientOptions {
   EventSource?: EventSourceConstructor;
 }
 
+/**
+ * The header the client sends the last change event's `position` in (servers with read replicas
+ * then serve that request's reads from a replica that has the change, or from the primary).
+ */
+export const READ_AFTER_HEADER = 'X-HDMS-Read-After';
+
+/** The `position` of a change event a subscription delivered (`{ id, data }` of a tracked event). */
+function positionOf(value: unknown): string | null {
+  const data = (value as { data?: { position?: unknown } } | null)?.data;
+  return typeof data?.position === 'string' && data.position !== '' ? data.position : null;
+}
+
+/**
+ * Remembers the `position` of every change event the client's subscriptions receive, and sends
+ * the last one with every later query and mutation (`READ_AFTER_HEADER`): a ward board that reads
+ * on an event sees the change the event announced, even on a server reading from replicas.
+ */
+function readAfterLink(seen: { position: string | null }): TRPCLink<AppRouter> {
+  return () =>
+    ({ op, next }) =>
+      observable((observer) =>
+        next(op).subscribe({
+          next(value) {
+            if (op.type === 'subscription') {
+              const position = positionOf((value.result as { data?: unknown }).data);
+              if (position) seen.position = position;
+            }
+            observer.next(value);
+          },
+          error: (error) => observer.error(error),
+          complete: () => observer.complete(),
+        }),
+      );
+}
+
 /** Creates a typed client for the HDMS server at `options.url`. */
 export function createClient(options: ClientOptions): HdmsClient {
   const url = `${options.url.replace(/\/+$/, '')}/trpc`;
+  const seen: { position: string | null } = { position: null };
   const headers = async (): Promise<Record<string, string>> => {
     const extra = typeof options.headers === 'function' ? await options.headers() : options.headers;
-    return options.token ? { ...extra, authorization: `Bearer ${options.token}` } : { ...extra };
+    const sent: Record<string, string> = { ...extra };
+    if (options.token) sent.authorization = `Bearer ${options.token}`;
+    if (seen.position) sent[READ_AFTER_HEADER] = seen.position;
+    return sent;
   };
   const fetchImpl = options.fetch;
 
   return createTRPCClient<AppRouter>({
     links: [
+      readAfterLink(seen),
       splitLink({
         condition: (op) => op.type === 'subscription',
         true: httpSubscriptionLink({

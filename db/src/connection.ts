@@ -207,6 +207,16 @@ export interface DatabaseOptions extends DatabaseTimeouts {
    * commit (`TRANSACTION_RETRIES`, 5, by default; `runTransaction`).
    */
   transactionRetries?: number;
+  /**
+   * MySQL: a read replica (`DATABASE_READ_URLS`): never creates the database, connects on first
+   * use (a replica down at start stops nothing), and refuses transactions (writes go to the primary).
+   */
+  readOnly?: boolean;
+  /**
+   * MySQL with read replicas: store commit positions for read-your-writes
+   * (`positionsRepo.record`; off by default, when it does nothing).
+   */
+  recordPositions?: boolean;
 }
 
 /** The connection pool's counts (MySQL; SQLite has no pool). */
@@ -259,6 +269,14 @@ export interface Database {
    * options): on MySQL (8.0.1+, MariaDB 10.6+), where `createDatabase` enables it.
    */
   readonly skipLocked: boolean;
+  /**
+   * The database this object is a view of: itself for one `createDatabase` opened; the opened one
+   * for a view that adds behaviour (a request's, recording commit positions for read replicas).
+   * State kept per database (group commits, queues) is keyed on it.
+   */
+  readonly base: Database;
+  /** Whether commit positions are stored for read replicas' read-your-writes (`DatabaseOptions.recordPositions`). */
+  readonly recordsPositions: boolean;
   /** SQLite: switches how this database's connections meet a locked database (no effect on MySQL). */
   setSqliteBusy(mode: SqliteBusyMode): void;
   /** Closes every connection, once; later calls wait for the same close. */
@@ -683,6 +701,8 @@ export async function createDatabase(databaseUrl: string, options: DatabaseOptio
       busyTimeoutMs: timeouts.queryTimeoutMs,
     });
     sequelize = await openSqlite(target.storage, logging, sqlite);
+  } else if (options.readOnly) {
+    sequelize = mysqlSequelize(target, timeouts, { database: target.database, logging });
   } else {
     sequelize = await openMysql(databaseUrl, target, timeouts, logging);
   }
@@ -697,6 +717,7 @@ export async function createDatabase(databaseUrl: string, options: DatabaseOptio
     work: (tx: Transaction) => Promise<T>,
     txOptions: TransactionOptions = {},
   ): Promise<T> => {
+    if (options.readOnly) return Promise.reject(new Error('a read replica takes no transaction'));
     if (target.dialect !== 'sqlite') return runTransaction(sequelize, work, retries, txOptions);
     // SQLite has one writer: this process's transactions take turns here, then wait for other
     // processes' locks inside SQLite (the busy timeout, the statement deadline). The wait for a
@@ -726,7 +747,10 @@ export async function createDatabase(databaseUrl: string, options: DatabaseOptio
     return Promise.race([run, deadline]);
   };
 
-  return {
+  const database: Database = {
+    get base() {
+      return database;
+    },
     sequelize,
     models,
     dialect: target.dialect,
@@ -743,6 +767,7 @@ export async function createDatabase(databaseUrl: string, options: DatabaseOptio
     },
     poolStats: () => (target.dialect === 'mysql' ? poolStatsOf(sequelize) : null),
     skipLocked,
+    recordsPositions: target.dialect === 'mysql' && options.recordPositions === true,
     setSqliteBusy(mode) {
       sqlite?.setBusy(mode);
     },
@@ -758,4 +783,5 @@ export async function createDatabase(databaseUrl: string, options: DatabaseOptio
       return closing;
     },
   };
+  return database;
 }

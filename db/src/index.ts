@@ -53,3 +53,14 @@ export * as accessRepo from './repositories/access';
 export * as consentsRepo from './repositories/consents';
 export * as emergencyRepo from './repositories/emergencyAccess';
 export * as mfaRepo from './repositories/mfa';
+export * as positionsRepo from './repositories/positions';
+export { covers, isPositionText, latestOf, parsePosition, type Position } from './positions';
+export {
+  DEFAULT_WAIT_MS,
+  PRIMARY,
+  PRIMARY_SAMPLE_MS,
+  type ReadChoice,
+  type ReadReplicaOptions,
+  ReadReplicas,
+  REPLICA_RETRY_MS,
+} from './replicas';

@@ -1,4 +1,4 @@
-import type { Database } from '@hdms/db';
+import type { Database, ReadReplicas } from '@hdms/db';
 import type { HttpBindings } from '@hono/node-server';
 import type { FetchCreateContextFnOptions } from '@trpc/server/adapters/fetch';
 import type { Context as HonoContext } from 'hono';
@@ -9,6 +9,7 @@ import type { Config } from './env';
 import type { EventFeed } from './events/feed';
 import type { Logger } from './logger';
 import { toTRPCError } from './errors';
+import { recordingPositions, readSourceOf } from './replicas';
 
 export { type Actor, actorName, type ServiceActor, type UserActor } from './domain/actor';
 
@@ -25,6 +26,8 @@ export interface AppServices {
    * clock a test sets (`startServer`'s `clock` option).
    */
   clock: () => number;
+  /** The read replicas (`DATABASE_READ_URLS`); null or absent: every read goes to `db`. */
+  replicas?: ReadReplicas | null;
 }
 
 /** Inputs of `createContextInner`: what a test needs to call procedures directly. */
@@ -36,12 +39,20 @@ export interface InnerContextOptions extends AppServices {
   ip?: string | null;
   /** Adds a `Set-Cookie` header to the response, where there is one. */
   setCookie?: (cookie: string) => void;
+  /**
+   * Positions this request's replica reads must include: the account's (read with the session)
+   * and the event position the client sent (`READ_AFTER_HEADER`).
+   */
+  readAfter?: readonly (string | null | undefined)[];
 }
 
 /** The context every procedure receives. */
 export function createContextInner(options: InnerContextOptions) {
+  const replicas = options.actor?.type === 'user' ? options.replicas : null;
   return {
-    db: options.db,
+    db: replicas ? recordingPositions(options.db, options.actor, options.logger) : options.db,
+    /** Where this request's list and get reads go (`readDatabase`): chosen on the first one. */
+    reads: readSourceOf(options.db, replicas, options.readAfter ?? []),
     config: options.config,
     sessions: options.sessions,
     events: options.events,
@@ -83,6 +94,8 @@ export interface AppEnv {
     authFailure?: unknown;
     ip: string | null;
     services: AppServices;
+    /** Positions this request's replica reads must include (see `InnerContextOptions.readAfter`). */
+    readAfter?: (string | null)[];
   };
 }
 
@@ -98,6 +111,7 @@ export function contextFromHono(c: HonoContext<AppEnv>, setCookie: (cookie: stri
     requestId: c.get('requestId'),
     ip: c.get('ip'),
     setCookie,
+    readAfter: c.get('readAfter') ?? [],
   });
 }
 

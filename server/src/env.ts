@@ -56,6 +56,27 @@ const schema = z.object({
         ctx.addIssue({ code: z.ZodIssueCode.custom, message: (error as Error).message });
       }
     }),
+  DATABASE_READ_URLS: listOf(
+    z.string().superRefine((value, ctx) => {
+      let target: ReturnType<typeof parseDatabaseUrl> | undefined;
+      try {
+        target = parseDatabaseUrl(value);
+      } catch (error) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: `entry "${redactUrl(value)}": ${(error as Error).message}`,
+        });
+        return;
+      }
+      if (target.dialect !== 'mysql') {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: `entry "${redactUrl(value)}" must be a mysql:// URL (a MySQL or MariaDB replica)`,
+        });
+      }
+    }),
+  ),
+  DATABASE_READ_MAX_LAG_MS: intFrom(100, 3_600_000).default('2000'),
   ADMIN_USERNAME: optionalText.pipe(
     z
       .string()
@@ -163,6 +184,11 @@ export interface Config {
   port: number;
   host: string;
   databaseUrl: string;
+  /**
+   * Read replicas (DATABASE_READ_URLS, none by default) and the lag past which one is skipped
+   * (DATABASE_READ_MAX_LAG_MS, default 2,000): README "Read replicas".
+   */
+  readReplicas: { urls: string[]; maxLagMs: number };
   admin: { username?: string; email?: string; password?: string };
   workerThreads: number;
   logLevel: (typeof LOG_LEVELS)[number];
@@ -283,15 +309,6 @@ export interface Config {
   };
 }
 
-/**
- * Variables of the contract this version does not implement yet, and what happens instead: named
- * at start when set, so that no one believes them in force.
- */
-const NOT_YET: Readonly<Record<string, string>> = {
-  DATABASE_READ_URLS:
-    'read replicas are not implemented yet: every read goes to DATABASE_URL (see "Running on a cluster")',
-};
-
 /** A configuration value that stops the server at start; the message names the variable. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -301,7 +318,15 @@ export class ConfigError extends Error {
 export const SECRET_VARIABLES: ReadonlySet<string> = new Set(['ADMIN_PASSWORD', 'METRICS_TOKEN']);
 
 /** Variables whose values are URLs that may carry a password: shown with the password as `***`. */
-const URL_VARIABLES: ReadonlySet<string> = new Set(['DATABASE_URL']);
+const URL_VARIABLES: ReadonlySet<string> = new Set(['DATABASE_URL', 'DATABASE_READ_URLS']);
+
+/** A URL variable's value with each URL's password as `***` (a list is redacted entry by entry). */
+function redactUrls(value: string): string {
+  return value
+    .split(',')
+    .map((entry) => redactUrl(entry))
+    .join(',');
+}
 
 /**
  * `text` with every configured secret replaced by `***`: the values of the secret variables, the
@@ -312,8 +337,9 @@ export function redactSecrets(text: string, config: Config): string {
   const secrets = new Set<string>();
   if (config.admin.password) secrets.add(config.admin.password);
   if (config.metrics.token) secrets.add(config.metrics.token);
-  const dbPassword = urlPassword(config.databaseUrl);
-  if (dbPassword) {
+  for (const url of [config.databaseUrl, ...config.readReplicas.urls]) {
+    const dbPassword = urlPassword(url);
+    if (!dbPassword) continue;
     secrets.add(dbPassword);
     try {
       secrets.add(decodeURIComponent(dbPassword));
@@ -331,7 +357,7 @@ export function redactSecrets(text: string, config: Config): string {
 /** How a rejected value appears in a message: never for a secret, redacted for a URL. */
 function shownValue(variable: string, value: string): string {
   if (SECRET_VARIABLES.has(variable)) return '(value not shown: it is a secret)';
-  return `(got "${URL_VARIABLES.has(variable) ? redactUrl(value) : value}")`;
+  return `(got "${URL_VARIABLES.has(variable) ? redactUrls(value) : value}")`;
 }
 
 /**
@@ -360,9 +386,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       `Invalid configuration: ${lookalikes.join('; ')}. In production a misspelt setting stops the start; rename or unset it`,
     );
   }
-  const unimplemented = Object.entries(NOT_YET)
-    .filter(([name]) => (source[name] ?? '').trim() !== '')
-    .map(([name, why]) => `${name} is set, but ${why}`);
+  if (env.DATABASE_READ_URLS.length > 0 && parseDatabaseUrl(env.DATABASE_URL).dialect !== 'mysql') {
+    throw new ConfigError(
+      'Invalid configuration: DATABASE_READ_URLS needs a MySQL or MariaDB DATABASE_URL (the primary they replicate); SQLite has no replicas',
+    );
+  }
   const metricsEnabled = env.METRICS ? env.METRICS === 'on' : !production;
   if (production && metricsEnabled && !env.METRICS_TOKEN) {
     throw new ConfigError(
@@ -374,6 +402,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     port: env.PORT,
     host: env.HOST,
     databaseUrl: env.DATABASE_URL,
+    readReplicas: { urls: env.DATABASE_READ_URLS, maxLagMs: env.DATABASE_READ_MAX_LAG_MS },
     admin: { username: env.ADMIN_USERNAME, email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD },
     workerThreads,
     logLevel: env.LOG_LEVEL,
@@ -381,7 +410,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sessionMaxHours: env.SESSION_MAX_HOURS,
     mode: env.NODE_ENV,
     production,
-    warnings: [...lookalikes, ...unimplemented],
+    warnings: lookalikes,
     panelEnabled: env.PANEL ? env.PANEL === 'on' : !production,
     apiDocsEnabled: env.API_DOCS ? env.API_DOCS === 'on' : !production,
     metrics: { enabled: metricsEnabled, token: env.METRICS_TOKEN ?? null },

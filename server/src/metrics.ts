@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import { type Database, jobsRepo } from '@hdms/db';
+import { type Database, jobsRepo, type ReadReplicas } from '@hdms/db';
 import type { Hono } from 'hono';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { sha256Hex } from './auth/index';
@@ -37,8 +37,10 @@ export class Metrics {
   private readonly requests: Counter<'route' | 'method' | 'status'>;
   private readonly durations: Histogram<'route' | 'method' | 'status'>;
   readonly eventLag: Histogram;
+  /** The read-your-writes wait of requests that needed a position (read replicas). */
+  readonly readWait: Histogram<'target'>;
 
-  constructor(db: Database, events: EventFeed) {
+  constructor(db: Database, events: EventFeed, replicas: ReadReplicas | null = null) {
     // The event-loop lag is sampled by a timer: prom-client's default (every 10 ms) wakes an idle
     // server 100 times a second, most of its idle CPU. Once a second: a stall of a second or more
     // is always recorded, a shorter one when a sample falls in it (on this VM every wake-up of an
@@ -98,6 +100,37 @@ export class Metrics {
       collect() {
         this.set(events.subscribers);
       },
+    });
+    if (replicas) {
+      new Counter({
+        name: 'hdms_db_reads_total',
+        help: 'Requests whose list and get reads each target served: primary, or a read replica (host:port)',
+        labelNames: ['target'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [target, count] of replicas.readCounts()) this.inc({ target }, count);
+        },
+      });
+      new Gauge({
+        name: 'hdms_db_replica_lag_seconds',
+        help: "Each read replica's last measured lag behind the primary (absent while it does not answer)",
+        labelNames: ['target'],
+        registers,
+        collect() {
+          this.reset();
+          for (const { target, seconds } of replicas.lagSeconds()) {
+            if (seconds !== null) this.set({ target }, seconds);
+          }
+        },
+      });
+    }
+    this.readWait = new Histogram({
+      name: 'hdms_db_read_wait_seconds',
+      help: 'Read replicas: how long a request that needed a position (its own writes, an event) waited for a replica, by the target that then served it',
+      labelNames: ['target'],
+      buckets: [0, 0.001, 0.005, 0.025, 0.1, 0.25, 0.5],
+      registers,
     });
     this.eventLag = new Histogram({
       name: 'hdms_event_feed_lag_seconds',

@@ -5,6 +5,8 @@ import {
   DatabaseOpenError,
   migrateToLatest,
   parseDatabaseUrl,
+  positionsRepo,
+  type ReadReplicas,
   redactUrl,
 } from '@hdms/db';
 import { type HttpBindings, serve } from '@hono/node-server';
@@ -16,6 +18,7 @@ import { EventFeed } from './events/feed';
 import { adoptEventStream } from './events/stream';
 import { type DispatcherOptions, JobDispatcher } from './jobs/dispatcher';
 import type { Logger } from './logger';
+import { openReplicas, recordPosition } from './replicas';
 
 /** A listening server and the means to stop it. */
 export interface RunningServer {
@@ -84,13 +87,21 @@ export async function startServer(
   });
   let server: ReturnType<typeof serve>;
   let services: AppServices;
+  let replicas: ReadReplicas | null = null;
   try {
     const applied = await migrateDatabase(db, config);
-    if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
+    if (applied.length) {
+      logger.info({ migrations: applied }, 'migrations applied');
+      // Read replicas: no read runs on a replica before it has the new schema.
+      await recordPosition(db, positionsRepo.SCOPE_OWNER, logger);
+    }
+    // After the migrations, which (like CREATE DATABASE) never touch a read URL.
+    replicas = await openReplicas(db, config, logger);
     const sessions = new SessionManager(db, {
       idleMinutes: config.sessionIdleMinutes,
       maxHours: config.sessionMaxHours,
       secureCookie: config.production,
+      positions: replicas !== null,
     });
     await sessions.purgeExpired().catch((error: unknown) => {
       throw databaseError(config, error, 'removing expired sessions failed');
@@ -98,7 +109,7 @@ export async function startServer(
     await preparePasswordHashing(config.passwordHashing);
     const events = new EventFeed(db, logger);
     events.start();
-    services = { db, config, logger, sessions, events, clock: options.clock ?? Date.now };
+    services = { db, config, logger, sessions, events, clock: options.clock ?? Date.now, replicas };
     const app = createApp(services);
     // Requests wait for the admin bootstrap, so that whoever read the banner finds the account.
     server = await listen((request, env, executionCtx) => {
@@ -112,6 +123,7 @@ export async function startServer(
       );
     }, config);
   } catch (error) {
+    await replicas?.close();
     if (!options.database) await db.close().catch(() => undefined);
     throw error;
   }
@@ -140,6 +152,7 @@ export async function startServer(
       });
       await jobsStopped;
       await eventsStopped;
+      await replicas?.close();
       await db.close();
     })();
     return closing;
@@ -191,7 +204,10 @@ export function describeDatabase(databaseUrl: string): string {
 /** Opens the configured database; a failure is a `StartupError` naming DATABASE_URL. */
 export async function openDatabase(config: Config): Promise<Database> {
   try {
-    return await createDatabase(config.databaseUrl, { queryTimeoutMs: config.databaseTimeoutMs });
+    return await createDatabase(config.databaseUrl, {
+      queryTimeoutMs: config.databaseTimeoutMs,
+      recordPositions: config.readReplicas.urls.length > 0,
+    });
   } catch (error) {
     throw databaseError(config, error);
   }

@@ -371,3 +371,93 @@ export async function startHaproxy(nodes: readonly MariadbNode[]): Promise<Hapro
   );
   return proxy;
 }
+
+/** A primary and GTID replicas of our own, with a SELECT-only user on the replicas. */
+export interface ReplicatedSet {
+  primary: MariadbNode;
+  replicas: MariadbNode[];
+  /** `mysql://reader:…@127.0.0.1:<port>/<database>`: the SELECT-only user (granted on `database`). */
+  readerUrl(database: string, port: number): string;
+  /** Resolves once every replica has applied everything the primary has committed so far. */
+  caughtUp(timeoutMs?: number): Promise<void>;
+  remove(): Promise<void>;
+}
+
+/** A primary and one replica (`startReplicatedSet` with one). */
+export interface ReplicatedPair extends Omit<ReplicatedSet, 'readerUrl'> {
+  replica: MariadbNode;
+  /** The reader's URL on the replica (or on `port`, e.g. a proxy in front of it). */
+  readerUrl(database: string, port?: number): string;
+  /** Stops (`false`) or restarts (`true`) the replica's SQL thread: it keeps receiving, applies nothing. */
+  applying(on: boolean): Promise<void>;
+}
+
+const READER_PASSWORD = 'reader-pw-7Q';
+
+/**
+ * Starts a primary (binary log, server id 1) and `count` replicas (server ids 2…) replicating from
+ * it by GTID (`MASTER_USE_GTID=slave_pos`), and creates on the primary (so it replicates) the user
+ * `reader` with SELECT on `database` only: what `DATABASE_READ_URLS` should use.
+ */
+export async function startReplicatedSet(database: string, count: number): Promise<ReplicatedSet> {
+  const primary = await createMariadbNode('primary', [
+    '--server-id=1',
+    '--log-bin=primary-bin',
+    '--binlog-format=ROW',
+  ]);
+  const replicas: MariadbNode[] = [];
+  for (let i = 0; i < count; i++) {
+    replicas.push(await createMariadbNode(`replica${i + 1}`, [`--server-id=${i + 2}`, '--read-only=ON']));
+  }
+  const set: ReplicatedSet = {
+    primary,
+    replicas,
+    readerUrl: (db, port) => `mysql://reader:${READER_PASSWORD}@127.0.0.1:${port}/${db}`,
+    async caughtUp(timeoutMs = 30_000) {
+      const [row] = await primary.query<{ pos: string }>('SELECT @@gtid_binlog_pos AS pos');
+      for (const replica of replicas) {
+        const [waited] = await replica.query<{ r: number }>('SELECT MASTER_GTID_WAIT(?, ?) AS r', [
+          row?.pos ?? '',
+          timeoutMs / 1000,
+        ]);
+        if (Number(waited?.r) !== 0)
+          throw new Error(`${replica.name} did not reach ${row?.pos} within ${timeoutMs} ms`);
+      }
+    },
+    async remove() {
+      await Promise.all([primary, ...replicas].map((node) => node.remove()));
+    },
+  };
+  try {
+    await Promise.all([primary, ...replicas].map((node) => node.start()));
+    await primary.query("CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY 'repl-pw'");
+    await primary.query("GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1'");
+    await primary.query(`CREATE USER 'reader'@'%' IDENTIFIED BY '${READER_PASSWORD}'`);
+    await primary.query(`GRANT SELECT ON \`${database}\`.* TO 'reader'@'%'`);
+    for (const replica of replicas) {
+      await replica.query(
+        `CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${primary.port}, MASTER_USER='repl', MASTER_PASSWORD='repl-pw', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1`,
+      );
+      await replica.query('START SLAVE');
+    }
+    await set.caughtUp();
+  } catch (error) {
+    await set.remove();
+    throw error;
+  }
+  return set;
+}
+
+/** A primary and one GTID replica (`startReplicatedSet`), with the replica's SQL thread at hand. */
+export async function startReplicatedPair(database: string): Promise<ReplicatedPair> {
+  const set = await startReplicatedSet(database, 1);
+  const replica = set.replicas[0]!;
+  return {
+    ...set,
+    replica,
+    readerUrl: (db, port = replica.port) => set.readerUrl(db, port),
+    async applying(on) {
+      await replica.query(on ? 'START SLAVE SQL_THREAD' : 'STOP SLAVE SQL_THREAD');
+    },
+  };
+}

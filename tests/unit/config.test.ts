@@ -217,11 +217,17 @@ describe('variables that look like a misspelt setting', () => {
     expect(loadConfig({ DATABASE_URL: 'sqlite::memory:' }).warnings).toEqual([]);
   });
 
-  it('name DATABASE_READ_URLS as not implemented yet, rather than ignoring it silently', () => {
-    expect(loadConfig({ DATABASE_READ_URLS: 'mysql://reader@replica:3306/hdms' }).warnings).toEqual([
-      'DATABASE_READ_URLS is set, but read replicas are not implemented yet: every read goes to DATABASE_URL (see "Running on a cluster")',
-    ]);
-    expect(loadConfig({ DATABASE_READ_URLS: '' }).warnings).toEqual([]);
+  it('read DATABASE_READ_URLS as a list of replicas, with no warning', () => {
+    const config = loadConfig({
+      DATABASE_URL: 'mysql://root@primary:3306/hdms',
+      DATABASE_READ_URLS: 'mysql://reader@replica1:3306/hdms, mysql://reader@replica2/hdms',
+    });
+    expect(config.readReplicas).toEqual({
+      urls: ['mysql://reader@replica1:3306/hdms', 'mysql://reader@replica2/hdms'],
+      maxLagMs: 2000,
+    });
+    expect(config.warnings).toEqual([]);
+    expect(loadConfig({ DATABASE_READ_URLS: '' }).readReplicas).toEqual({ urls: [], maxLagMs: 2000 });
   });
 
   it('stop the start in production, without showing the value', () => {

@@ -11,6 +11,7 @@ import * as mfa from './0009_mfa';
 import * as clinicalAccess from './0010_clinical_access';
 import * as checkHistoryCare from './0011_check_history_care';
 import * as eventOrder from './0013_event_order';
+import * as commitPositions from './0014_commit_positions';
 
 /** One schema migration: applied in list order, never edited once it has landed. */
 export interface Migration {
@@ -33,4 +34,5 @@ export const migrations: Migration[] = [
   { name: '0010_clinical_access', ...clinicalAccess },
   { name: '0011_check_history_care', ...checkHistoryCare },
   { name: '0013_event_order', ...eventOrder },
+  { name: '0014_commit_positions', ...commitPositions },
 ];

@@ -3,7 +3,9 @@ import type { Database } from '../connection';
 import type { Role } from '../models/User';
 import { toDate } from '../plain';
 import type { WriteOptions } from './tx';
+import { latestOf } from '../positions';
 import { selectRows } from '../sql';
+import { SCOPE_OWNER } from './positions';
 
 /**
  * Sign-in sessions (`sessions`). A session's `id` is the SHA-256 hex digest of its token: callers
@@ -46,6 +48,11 @@ export interface SessionUserRow {
 export interface SessionWithUser {
   session: Omit<SessionRow, 'id'>;
   user: SessionUserRow | null;
+  /**
+   * With `positions`: the position the account's reads on a replica must wait for (its last
+   * commit's and the last assignment change's, `positionsRepo`); null when there is none.
+   */
+  readAfter: string | null;
 }
 
 /** One row of `SESSION_AND_USER` (the user's columns null if the account is gone). */
@@ -61,6 +68,8 @@ interface JoinedRow {
   doctorId: number | null;
   patientId: number | null;
   mfaEnabledAt: Date | string | null;
+  ownPosition?: string | null;
+  scopePosition?: string | null;
 }
 
 /**
@@ -76,20 +85,43 @@ const SESSION_AND_USER =
   'LEFT JOIN mfa_factors f ON f.user_id = s.user_id WHERE s.id = ?';
 
 /**
+ * The same, with the commit positions read-your-writes waits for (two primary-key joins on
+ * `commit_positions`): the account's own and the scope facts' (`SCOPE_OWNER`, 0).
+ */
+const SESSION_USER_AND_POSITIONS = SESSION_AND_USER.replace(
+  ' FROM sessions s ',
+  ', pa.position AS ownPosition, ps.position AS scopePosition FROM sessions s ',
+).replace(
+  ' WHERE s.id = ?',
+  ' LEFT JOIN commit_positions pa ON pa.owner_id = s.user_id' +
+    ` LEFT JOIN commit_positions ps ON ps.owner_id = ${SCOPE_OWNER} WHERE s.id = ?`,
+);
+
+/**
  * The session whose id is `id` (the token's hash) and its account, in one written-out statement
  * that builds no model instance: every request runs it. Null when there is no such session.
  */
-export async function findWithUser(db: Database, id: string): Promise<SessionWithUser | null> {
-  const [row] = await selectRows<JoinedRow>(db, SESSION_AND_USER, [id]);
+export async function findWithUser(
+  db: Database,
+  id: string,
+  options: { positions?: boolean } = {},
+): Promise<SessionWithUser | null> {
+  const [row] = await selectRows<JoinedRow>(
+    db,
+    options.positions ? SESSION_USER_AND_POSITIONS : SESSION_AND_USER,
+    [id],
+  );
   if (!row) return null;
   const session = {
     userId: row.userId,
     expiresAt: toDate(row.expiresAt) as Date,
     createdAt: toDate(row.createdAt) as Date,
   };
-  if (row.id === null) return { session, user: null };
+  const readAfter = options.positions ? latestOf([row.ownPosition, row.scopePosition]) : null;
+  if (row.id === null) return { session, user: null, readAfter };
   return {
     session,
+    readAfter,
     user: {
       id: row.id,
       role: row.role as Role,

@@ -12,6 +12,8 @@ export interface Caller {
   refusal: string | null;
   /** When the credential stops being valid unless used again (a session's idle deadline), if known. */
   expiresAt?: Date;
+  /** With read replicas: the position the caller's reads wait for (`SessionUserAttributes.readAfter`). */
+  readAfter?: string | null;
 }
 
 /** The refusal of an `Authorization` header that is not `Bearer <token>` (a bare token, say). */
@@ -34,10 +36,12 @@ export async function resolveCaller(
   if (!token) return { actor: null, refusal: headers.authorization ? MALFORMED_AUTHORIZATION : null };
   const session = await services.sessions.validate(token);
   if (!session) return { actor: null, refusal: 'Your session has ended; sign in again' };
+  const { readAfter, ...user } = session.user;
   return {
-    actor: { type: 'user', ...session.user, sessionToken: token },
+    actor: { type: 'user', ...user, sessionToken: token },
     refusal: null,
     expiresAt: session.expiresAt,
+    readAfter,
   };
 }
 
@@ -80,9 +84,11 @@ export async function recheckCaller(
   }
   const session = await services.sessions.validate(actor.sessionToken);
   if (!session) return { actor: null, refusal: 'Your session has ended; sign in again' };
+  const { readAfter, ...user } = session.user;
   return {
-    actor: { type: 'user', ...session.user, sessionToken: actor.sessionToken },
+    actor: { type: 'user', ...user, sessionToken: actor.sessionToken },
     refusal: null,
     expiresAt: session.expiresAt,
+    readAfter,
   };
 }

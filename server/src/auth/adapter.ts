@@ -10,11 +10,17 @@ import { sha256Hex } from './tokens';
  * as absent, so lucia deletes them.
  */
 export class RepositorySessionAdapter implements Adapter {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    /** Read the account's commit positions with the session (read replicas: `readAfter`). */
+    private readonly positions = false,
+  ) {}
 
   async getSessionAndUser(sessionId: string): Promise<[DatabaseSession | null, DatabaseUser | null]> {
     // Every request runs this: one statement, written out, reading no instance.
-    const found = await sessionsRepo.findWithUser(this.db, sha256Hex(sessionId));
+    const found = await sessionsRepo.findWithUser(this.db, sha256Hex(sessionId), {
+      positions: this.positions,
+    });
     if (!found) return [null, null];
     const session: DatabaseSession = {
       id: sessionId,
@@ -24,7 +30,10 @@ export class RepositorySessionAdapter implements Adapter {
     };
     const { user } = found;
     if (user === null || user.disabledAt !== null) return [session, null];
-    const attributes = Object.fromEntries(sessionsRepo.SESSION_USER_FIELDS.map((f) => [f, user[f]]));
+    const attributes = Object.fromEntries([
+      ...sessionsRepo.SESSION_USER_FIELDS.map((f) => [f, user[f]]),
+      ['readAfter', found.readAfter],
+    ]);
     return [session, { id: user.id, attributes: attributes as unknown as DatabaseUser['attributes'] }];
   }
 

@@ -12,6 +12,11 @@ export interface SessionUserAttributes {
   patientId: number | null;
   /** Whether the account's second factor (MFA) is on. */
   mfaEnabled: boolean;
+  /**
+   * With read replicas: the position this account's reads wait for (read-your-writes), read with
+   * the session; null without replicas or before the account's first recorded commit.
+   */
+  readAfter: string | null;
 }
 
 /** What lucia keeps with a session besides its expiry: when it began (for the absolute limit). */
@@ -61,10 +66,17 @@ export class SessionManager {
   private readonly idleMs: number;
   private readonly maxMs: number;
 
-  constructor(db: Database, options: { idleMinutes: number; maxHours: number; secureCookie: boolean }) {
+  /**
+   * `positions`: read the account's commit positions with the session (read replicas are on:
+   * `sessionsRepo.findWithUser`).
+   */
+  constructor(
+    db: Database,
+    options: { idleMinutes: number; maxHours: number; secureCookie: boolean; positions?: boolean },
+  ) {
     this.idleMs = options.idleMinutes * 60_000;
     this.maxMs = options.maxHours * 3_600_000;
-    this.adapter = new RepositorySessionAdapter(db);
+    this.adapter = new RepositorySessionAdapter(db, options.positions ?? false);
     this.lucia = new Lucia(this.adapter, {
       sessionExpiresIn: new TimeSpan(options.idleMinutes, 'm'),
       sessionCookie: {

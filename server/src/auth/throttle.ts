@@ -108,6 +108,8 @@ const MAX_ROUNDS = 5;
 const MAX_QUEUED = 100;
 
 /** Per database: attempts running one after another by key, and when counters were last purged. */
+// Keyed by `db.base`: a request's view of the database (read replicas' `recordingPositions`)
+// shares its queues.
 const queuesOf = new WeakMap<Database, Map<string, { tail: Promise<void>; length: number }>>();
 const lastPurge = new WeakMap<Database, number>();
 
@@ -156,10 +158,10 @@ export class SignInThrottle {
    * than `MAX_QUEUED` waiting for one key are refused at once (TOO_MANY_REQUESTS).
    */
   async oneAtATime<T>(key: string, work: () => Promise<T>): Promise<T> {
-    let queues = queuesOf.get(this.db);
+    let queues = queuesOf.get(this.db.base);
     if (!queues) {
       queues = new Map();
-      queuesOf.set(this.db, queues);
+      queuesOf.set(this.db.base, queues);
     }
     const byKey = queues;
     const queue = byKey.get(key) ?? { tail: Promise.resolve(), length: 0 };
@@ -364,8 +366,8 @@ export class SignInThrottle {
   /** Deletes counters whose windows and waits are over, at most every ten minutes per server. */
   private purgeNowAndThen(): void {
     const now = Date.now();
-    if (now - (lastPurge.get(this.db) ?? 0) < PURGE_EVERY_MS) return;
-    lastPurge.set(this.db, now);
+    if (now - (lastPurge.get(this.db.base) ?? 0) < PURGE_EVERY_MS) return;
+    lastPurge.set(this.db.base, now);
     const before = new Date(now - MINUTE);
     throttleRepo.purgeEnded(this.db, before).catch((error: unknown) => {
       this.logger?.warn({ err: (error as Error).name }, 'purging old throttle counters failed');

@@ -19,4 +19,19 @@ export interface DomainContext<A extends Actor = Actor> {
   ip: string | null;
   /** The procedure (or job type) acting, as audit rows name it. */
   procedure: string;
+  /**
+   * Where list and get reads go (a read replica or the primary, chosen once per request:
+   * `server/src/replicas.ts`); absent: `db`. Only reads outside a transaction that need no fresh
+   * scope fact use it (`readDatabase`).
+   */
+  reads?: { database(): Promise<Database> };
+}
+
+/**
+ * The database a list or get read of `ctx` runs on: a read replica that has the caller's writes
+ * (and the last assignment change), or the primary. Never for sessions, scope facts, job claims,
+ * the event feed or anything in a transaction: those read `ctx.db`.
+ */
+export function readDatabase(ctx: Pick<DomainContext, 'db' | 'reads'>): Promise<Database> {
+  return ctx.reads ? ctx.reads.database() : Promise.resolve(ctx.db);
 }

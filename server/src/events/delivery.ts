@@ -26,10 +26,19 @@ export interface ChangeEventView {
   fields: string[];
   /** When the change was committed. */
   at: Date;
+  /**
+   * With read replicas: a replication position that includes this change. Sent back in the
+   * `X-HDMS-Read-After` header (the SDK does), it makes the reads of that request see the change.
+   * Null without replicas.
+   */
+  position: string | null;
 }
 
 /** The view of a delivered event (the same for every receiver). */
-export function viewOf(event: StoredEvent & { type: EventType }): ChangeEventView {
+export function viewOf(
+  event: StoredEvent & { type: EventType },
+  position: string | null = null,
+): ChangeEventView {
   return {
     id: event.id,
     type: event.type,
@@ -38,6 +47,7 @@ export function viewOf(event: StoredEvent & { type: EventType }): ChangeEventVie
     patientId: event.patientId,
     fields: event.fields,
     at: event.createdAt,
+    position,
   };
 }
 
@@ -112,7 +122,7 @@ export function frameOf(page: EventPage, index: number): Buffer {
   let frame = cache.frames[index];
   if (!frame) {
     const event = page.events[index]! as StoredEvent & { type: EventType };
-    frame = trackedFrame(String(event.id), viewOf(event));
+    frame = trackedFrame(String(event.id), viewOf(event, page.position ?? null));
     cache.frames[index] = frame;
   }
   return frame;

@@ -1,4 +1,4 @@
-import { type Database, eventsRepo, jobsRepo } from '@hdms/db';
+import { type Database, eventsRepo, jobsRepo, positionsRepo } from '@hdms/db';
 import type { EventFacts } from '../domain/access/policy';
 import { safeError, tooManyRequests } from '../domain/errors';
 import { Waker } from '../lib/waker';
@@ -35,6 +35,11 @@ export interface StoredEvent {
 export interface EventPage {
   events: StoredEvent[];
   facts: EventFacts;
+  /**
+   * With read replicas: the primary's position read just after the page (so it includes every
+   * event of the page's commit), which each event carries to its subscribers; null otherwise.
+   */
+  position?: string | null;
 }
 
 /** Events a read returns at most. */
@@ -102,7 +107,10 @@ export async function readEvents(
     }),
   );
   const facts = events.length && options.facts !== false ? await loadFacts(db, events) : EMPTY_FACTS;
-  return { events, facts };
+  // Read after the events (one statement per page, only while replicas are on): every event the
+  // page holds had committed before, so this position includes it.
+  const position = events.length ? await positionsRepo.current(db) : null;
+  return { events, facts, position };
 }
 
 const EMPTY_FACTS: EventFacts = { patientDoctor: new Map(), jobStarter: new Map() };

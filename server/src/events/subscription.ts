@@ -217,7 +217,10 @@ export async function* followEvents(
       }
       if (!passesFilter(stored, types, filter.patientId)) continue;
       if (!mayDeliver(page, i, actor, scope, scopeKeyOf(actor, scope))) continue;
-      yield tracked(String(stored.id), viewOf(stored as StoredEvent & { type: EventType }));
+      yield tracked(
+        String(stored.id),
+        viewOf(stored as StoredEvent & { type: EventType }, page.position ?? null),
+      );
     }
   }
 

@@ -4,6 +4,7 @@ import { mfaEnrollmentRefusal, type Scope, type TierRule, tierRefusal } from '..
 import { loadScope } from '../domain/access/scope';
 import { recordRefusal } from '../domain/audit/record';
 import type { DomainContext } from '../domain/context';
+import { readSourceOf } from '../replicas';
 import { forbidden, safeError, toDomainError, unauthorized } from '../domain/errors';
 import type { FhirBase, ResourceType } from './mapping';
 import { type Outcome, outcomeOf } from './outcome';
@@ -131,6 +132,12 @@ export async function fhirReader(
     requestId: c.get('requestId'),
     ip: c.get('ip'),
     procedure,
+    // Searches and reads go to a read replica as the procedures' do (README "Read replicas").
+    reads: readSourceOf(
+      services.db,
+      actor.type === 'user' ? services.replicas : null,
+      c.get('readAfter') ?? [],
+    ),
   };
 }
 

@@ -32,8 +32,13 @@ export { API_CSP } from './middleware/requestContext';
 export function createApp(services: AppServices): Hono<AppEnv> {
   const { config, logger } = services;
   const app = new Hono<AppEnv>();
-  const metrics = new Metrics(services.db, services.events);
+  const metrics = new Metrics(services.db, services.events, services.replicas ?? null);
   services.events.onLag = (seconds) => metrics.eventLag.observe(seconds);
+  if (services.replicas) {
+    services.replicas.onChoice = (choice, needed) => {
+      if (needed) metrics.readWait.observe({ target: choice.target }, choice.waitedMs / 1000);
+    };
+  }
 
   app.use(secureHeaders());
   app.use(requestContext({ services, metrics }));

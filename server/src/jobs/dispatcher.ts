@@ -143,7 +143,10 @@ export class JobDispatcher {
     if (target.dialect !== 'sqlite' || target.storage === ':memory:') {
       return new JobDispatcher(db, null, config, logger, options);
     }
-    const own = await createDatabase(config.databaseUrl, { queryTimeoutMs: config.databaseTimeoutMs });
+    const own = await createDatabase(config.databaseUrl, {
+      queryTimeoutMs: config.databaseTimeoutMs,
+      recordPositions: config.readReplicas.urls.length > 0,
+    });
     yieldOnBusy(own);
     try {
       return new JobDispatcher(db, own, config, logger, options);

@@ -26,6 +26,7 @@ function environment(): Promise<{ db: Database; types: JobRegistry }> {
       queryTimeoutMs: config.databaseTimeoutMs,
       sqliteBusy: 'yield',
       sqliteGuard: callGuard(guard),
+      recordPositions: config.readReplicas.urls.length > 0,
     });
     return { db, types: jobRegistry(config) };
   })();

@@ -1,5 +1,5 @@
 import { type AuditAction, auditRepo } from '@hdms/db';
-import type { DomainContext } from '../context';
+import { type DomainContext, readDatabase } from '../context';
 import { emptyPage, type Page } from '../../lib/pagination';
 import { recordAudit } from './record';
 import { type AuditEventView, auditEventView, type MyAccessView, myAccessView } from './views';
@@ -22,12 +22,12 @@ export interface AuditListFilter {
 
 /** A page of rows newest first, mapped to views; `nextCursor` when more rows follow. */
 async function pageOf<View>(
-  ctx: Pick<DomainContext, 'db'>,
+  ctx: Pick<DomainContext, 'db' | 'reads'>,
   filter: auditRepo.AuditFilter,
   input: PageRequest,
   view: (row: auditRepo.AuditRow) => View,
 ): Promise<Page<View>> {
-  const rows = await auditRepo.listNewestFirst(ctx.db, filter, {
+  const rows = await auditRepo.listNewestFirst(await readDatabase(ctx), filter, {
     limit: input.limit + 1,
     before: input.cursor,
   });

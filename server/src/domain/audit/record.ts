@@ -96,6 +96,7 @@ class AuditGroup {
   }
 }
 
+/** One group per database (`db.base`): every request's view of the database shares it. */
 const groups = new WeakMap<Database, AuditGroup>();
 
 /**
@@ -151,10 +152,10 @@ export async function recordAudit(
     await auditRepo.insertAuditRows(source.db, rows, { tx: transaction });
     return;
   }
-  let group = groups.get(source.db);
+  let group = groups.get(source.db.base);
   if (!group) {
-    group = new AuditGroup(source.db);
-    groups.set(source.db, group);
+    group = new AuditGroup(source.db.base);
+    groups.set(source.db.base, group);
   }
   return group.append(rows);
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { type Page, pageInput, pageOf } from '../../lib/pagination';
 import { batchOf, idSchema } from '../../lib/schemas';
 import { recordAudit } from '../audit/record';
-import type { DomainContext } from '../context';
+import { type DomainContext, readDatabase } from '../context';
 import { badInput, badRequest, isNotFound, notFound } from '../errors';
 import { recordEvents } from '../events/record';
 import { findPatientId, patientPlacesInScope } from '../patients/lookup';
@@ -75,7 +75,7 @@ export const listChecksInput = pageInput
   });
 
 /** Who records or reads check-ups: the caller, their scope and where the call came from. */
-type Caller = Pick<DomainContext, 'db' | 'actor' | 'scope' | 'requestId' | 'ip' | 'procedure'>;
+type Caller = Pick<DomainContext, 'db' | 'reads' | 'actor' | 'scope' | 'requestId' | 'ip' | 'procedure'>;
 
 /**
  * Records check-ups in one transaction with their audit rows, all or none. Every patient must be
@@ -134,12 +134,13 @@ export async function listCheckRecords(
   options: { total?: boolean } = {},
 ): Promise<Page<CheckRecordView> & { total?: number }> {
   const patientId = await findPatientId(ctx, input.patientId, 'checkHistory:read');
+  const db = await readDatabase(ctx);
   let after: CheckRow | null = null;
   if (input.cursor) {
-    after = await checkHistoryRepo.findOfPatient(ctx.db, patientId, input.cursor);
+    after = await checkHistoryRepo.findOfPatient(db, patientId, input.cursor);
     if (!after) throw badRequest('cursor is not from this list');
   }
-  const rows = await checkHistoryRepo.listOfPatient(ctx.db, patientId, {
+  const rows = await checkHistoryRepo.listOfPatient(db, patientId, {
     limit: input.limit,
     after,
     from: input.from,
@@ -147,7 +148,7 @@ export async function listCheckRecords(
   });
   const page: Page<CheckRecordView> & { total?: number } = pageOf(rows, input.limit, checkRecordView);
   if (options.total) {
-    page.total = await checkHistoryRepo.countInRange(ctx.db, patientId, { from: input.from, to: input.to });
+    page.total = await checkHistoryRepo.countInRange(db, patientId, { from: input.from, to: input.to });
   }
   await recordAudit(ctx, { action: 'read', patientIds: [patientId] });
   return page;
@@ -155,7 +156,7 @@ export async function listCheckRecords(
 
 /** One check-up by id with the doctor and room recorded with it: NOT_FOUND when absent or its patient is out of scope. */
 export async function getCheckRecord(ctx: Caller, id: number): Promise<CheckRecordView> {
-  const row = await checkHistoryRepo.find(ctx.db, id);
+  const row = await checkHistoryRepo.find(await readDatabase(ctx), id);
   if (!row) throw notFound('Check-up');
   await findPatientId(ctx, row.patientId, 'checkHistory:read').catch((error: unknown) => {
     throw isNotFound(error) ? notFound('Check-up') : error;

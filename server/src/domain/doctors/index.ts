@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { listInput, type Page, pageOf } from '../../lib/pagination';
 import { batchOf, idSchema, lineText } from '../../lib/schemas';
 import { type AuditSource, type AuditTarget, recordAudit } from '../audit/record';
-import type { DomainContext } from '../context';
+import { type DomainContext, readDatabase } from '../context';
 import { notFound } from '../errors';
 import { recordEvent, recordEvents } from '../events/record';
 
@@ -73,20 +73,21 @@ export function createDoctors(ctx: Writer, items: NewDoctor[]): Promise<DoctorVi
 
 /** `doctors.list`: a page of the register by id, optionally matching name or specialization. */
 export async function listDoctors(
-  ctx: Pick<DomainContext, 'db'>,
+  ctx: Pick<DomainContext, 'db' | 'reads'>,
   input: z.output<typeof doctorListInput>,
 ): Promise<Page<DoctorView>> {
-  return pageOf(await doctorsRepo.list(ctx.db, input, input.search || undefined), input.limit, doctorView);
+  const rows = await doctorsRepo.list(await readDatabase(ctx), input, input.search || undefined);
+  return pageOf(rows, input.limit, doctorView);
 }
 
 /** How many doctors the register holds (a search's total). */
-export function countDoctors(ctx: Pick<DomainContext, 'db'>): Promise<number> {
-  return doctorsRepo.count(ctx.db);
+export async function countDoctors(ctx: Pick<DomainContext, 'db' | 'reads'>): Promise<number> {
+  return doctorsRepo.count(await readDatabase(ctx));
 }
 
 /** `doctors.get`: one doctor, NOT_FOUND if there is none. */
-export async function getDoctor(ctx: Pick<DomainContext, 'db'>, id: number): Promise<DoctorView> {
-  const doctor = await doctorsRepo.find(ctx.db, id);
+export async function getDoctor(ctx: Pick<DomainContext, 'db' | 'reads'>, id: number): Promise<DoctorView> {
+  const doctor = await doctorsRepo.find(await readDatabase(ctx), id);
   if (!doctor) throw notFound('Doctor');
   return doctorView(doctor);
 }

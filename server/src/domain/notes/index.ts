@@ -4,7 +4,7 @@ import { type Page, pageInput, pageOf } from '../../lib/pagination';
 import { idSchema, longText } from '../../lib/schemas';
 import type { UserActor } from '../actor';
 import { recordAudit } from '../audit/record';
-import type { DomainContext } from '../context';
+import { type DomainContext, readDatabase } from '../context';
 import { badInput, isNotFound, notFound } from '../errors';
 import { recordEvent } from '../events/record';
 import { findPatient, findPatientId } from '../patients/lookup';
@@ -120,19 +120,20 @@ export interface NoteRecordView extends NoteView {
  * that corrected it and when; with `total`, also how many notes the patient has.
  */
 export async function listNoteRecords(
-  ctx: Pick<DomainContext, 'db' | 'actor' | 'scope' | 'requestId' | 'ip' | 'procedure'>,
+  ctx: Pick<DomainContext, 'db' | 'reads' | 'actor' | 'scope' | 'requestId' | 'ip' | 'procedure'>,
   input: z.output<typeof noteListInput>,
   options: { total?: boolean } = {},
 ): Promise<Page<NoteRecordView> & { total?: number }> {
   const patientId = await findPatientId(ctx, input.patientId);
-  const rows = await notesRepo.listOfPatient(ctx.db, patientId, input);
+  const db = await readDatabase(ctx);
+  const rows = await notesRepo.listOfPatient(db, patientId, input);
   const page = pageOf(rows, input.limit, (note) => note);
   const corrections = await notesRepo.correctionsOf(
-    ctx.db,
+    db,
     patientId,
     page.items.map((n) => n.id),
   );
-  const total = options.total ? await notesRepo.countOfPatient(ctx.db, patientId) : undefined;
+  const total = options.total ? await notesRepo.countOfPatient(db, patientId) : undefined;
   await recordAudit(ctx, { action: 'read', patientIds: [patientId] });
   return {
     items: page.items.map((note) => {
@@ -146,22 +147,23 @@ export async function listNoteRecords(
 
 /** One note by id with its correction: NOT_FOUND when absent or its patient is out of the caller's scope. */
 export async function getNoteRecord(
-  ctx: Pick<DomainContext, 'db' | 'actor' | 'scope' | 'requestId' | 'ip' | 'procedure'>,
+  ctx: Pick<DomainContext, 'db' | 'reads' | 'actor' | 'scope' | 'requestId' | 'ip' | 'procedure'>,
   id: number,
 ): Promise<NoteRecordView> {
-  const note = await notesRepo.find(ctx.db, id);
+  const db = await readDatabase(ctx);
+  const note = await notesRepo.find(db, id);
   if (!note) throw notFound('Note');
   await findPatientId(ctx, note.patientId).catch((error: unknown) => {
     throw isNotFound(error) ? notFound('Note') : error;
   });
-  const correction = (await notesRepo.correctionsOf(ctx.db, note.patientId, [note.id])).get(note.id);
+  const correction = (await notesRepo.correctionsOf(db, note.patientId, [note.id])).get(note.id);
   await recordAudit(ctx, { action: 'read', patientIds: [note.patientId] });
   return { ...noteView(note, correction?.id ?? null), correctedAt: correction?.createdAt ?? null };
 }
 
 /** `notes.list`: a page of a patient's notes, newest first, each with the note that corrected it. */
 export async function listNotes(
-  ctx: Pick<DomainContext, 'db' | 'actor' | 'scope' | 'requestId' | 'ip' | 'procedure'>,
+  ctx: Pick<DomainContext, 'db' | 'reads' | 'actor' | 'scope' | 'requestId' | 'ip' | 'procedure'>,
   input: z.output<typeof noteListInput>,
 ): Promise<Page<NoteView>> {
   const page = await listNoteRecords(ctx, input);

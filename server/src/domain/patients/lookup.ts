@@ -1,7 +1,7 @@
 import { type Lock, type PatientColumn, type PatientRow, patientsRepo, type Tx } from '@hdms/db';
 import { assertMayExportReached, canReadClinical, readablePatientFields, type Scope } from '../access/policy';
 import { accessOf, patientsReached } from '../access/scope';
-import type { DomainContext } from '../context';
+import { type DomainContext, readDatabase } from '../context';
 import { notFound } from '../errors';
 
 /**
@@ -12,7 +12,7 @@ import { notFound } from '../errors';
  */
 
 /** Who looks a patient up: the database and the caller's scope. */
-export type Looker = Pick<DomainContext, 'db' | 'scope'>;
+export type Looker = Pick<DomainContext, 'db' | 'scope' | 'reads'>;
 
 /** The patient's record in the caller's scope as the caller may read it (the fast read). */
 export async function readPatient(
@@ -20,7 +20,7 @@ export async function readPatient(
   id: number,
 ): Promise<PatientRow> {
   const row = await patientsRepo.read(
-    ctx.db,
+    await readDatabase(ctx),
     patientsReached(ctx.scope),
     id,
     readablePatientFields(ctx.actor),
@@ -42,7 +42,7 @@ export async function findPatient(
 
 /** The id of a patient in the caller's scope (one written-out read); NOT_FOUND otherwise. */
 export async function findPatientId(ctx: Looker, id: number, need?: Scope): Promise<number> {
-  const row = await patientsRepo.read(ctx.db, patientsReached(ctx.scope, need), id, ['id']);
+  const row = await patientsRepo.read(await readDatabase(ctx), patientsReached(ctx.scope, need), id, ['id']);
   if (!row) throw notFound('Patient');
   return row.id;
 }

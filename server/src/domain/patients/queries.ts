@@ -2,7 +2,7 @@ import { patientsRepo } from '@hdms/db';
 import { readablePatientFields } from '../access/policy';
 import { accessOf, patientsReached } from '../access/scope';
 import { recordAudit } from '../audit/record';
-import type { DomainContext } from '../context';
+import { type DomainContext, readDatabase } from '../context';
 import { type Page, pageOf } from '../../lib/pagination';
 import { findPatientId, readPatient } from './lookup';
 import { type PatientView, patientView, type RevisionView, revisionView } from './views';
@@ -13,7 +13,10 @@ import { type PatientView, patientView, type RevisionView, revisionView } from '
  */
 
 /** Who reads: the caller, their scope and where the call came from (for the audit row). */
-export type Reader = Pick<DomainContext, 'db' | 'actor' | 'scope' | 'requestId' | 'ip' | 'procedure'>;
+export type Reader = Pick<
+  DomainContext,
+  'db' | 'reads' | 'actor' | 'scope' | 'requestId' | 'ip' | 'procedure'
+>;
 
 /**
  * `patients.list`: a page of the patients in scope, by id, optionally one doctor's or matching a
@@ -24,7 +27,7 @@ export async function listPatients(
   input: { limit: number; cursor?: number | null; doctorId?: number; search?: string },
 ): Promise<Page<PatientView>> {
   const rows = await patientsRepo.list(
-    ctx.db,
+    await readDatabase(ctx),
     patientsReached(ctx.scope),
     input,
     { doctorId: input.doctorId, search: input.search },
@@ -36,8 +39,11 @@ export async function listPatients(
 }
 
 /** How many patients in the caller's scope match the filters of `listPatients` (a search's total). */
-export function countPatients(ctx: Reader, filter: { doctorId?: number; search?: string }): Promise<number> {
-  return patientsRepo.count(ctx.db, patientsReached(ctx.scope), filter);
+export async function countPatients(
+  ctx: Reader,
+  filter: { doctorId?: number; search?: string },
+): Promise<number> {
+  return patientsRepo.count(await readDatabase(ctx), patientsReached(ctx.scope), filter);
 }
 
 /** `patients.get`: one patient's record as the caller may see it (with `access` for a doctor). */
@@ -53,7 +59,7 @@ export async function patientHistory(
   input: { patientId: number; limit: number; cursor?: number | null },
 ): Promise<Page<RevisionView>> {
   const patientId = await findPatientId(ctx, input.patientId);
-  const rows = await patientsRepo.listRevisions(ctx.db, patientId, input);
+  const rows = await patientsRepo.listRevisions(await readDatabase(ctx), patientId, input);
   const page = pageOf(rows, input.limit, (r) => revisionView(ctx.actor, r));
   await recordAudit(ctx, { action: 'read', patientIds: [patientId] });
   return page;

@@ -1,4 +1,11 @@
-import { doctorsRepo, type FieldChanges, type PatientRow, patientsRepo, type Tx } from '@hdms/db';
+import {
+  doctorsRepo,
+  type FieldChanges,
+  type PatientRow,
+  patientsRepo,
+  positionsRepo,
+  type Tx,
+} from '@hdms/db';
 import {
   assertMayChangePatientFields,
   assertMayChangeReachedPatient,
@@ -103,6 +110,11 @@ export async function updatePatient(
       patientId: patient.id,
       fields: changedFields,
     });
+    if (diff.doctorId) {
+      // A changed assignment is a scope fact: replica reads wait for it (read replicas only), so
+      // the doctor it was taken from stops reading the patient at once, even on a lagging replica.
+      tx.afterCommit(() => positionsRepo.record(ctx.db, positionsRepo.SCOPE_OWNER).catch(() => undefined));
+    }
     const view = patientView(ctx.actor, { ...patient, ...values, updatedAt }, accessOf(ctx.scope, patient));
     return { patient: view, changedFields };
   };

@@ -1,4 +1,4 @@
-import { sessionsRepo, type Transaction } from '@hdms/db';
+import { positionsRepo, sessionsRepo, type Transaction } from '@hdms/db';
 import { type Reservation, SignInThrottle, sha256Hex, verifyPassword } from '../../auth/index';
 import type { SessionManager } from '../../auth/sessions';
 import type { UserActor } from '../actor';
@@ -58,6 +58,9 @@ export async function openSession(
   mfaEnabled: boolean,
 ): Promise<SignedIn> {
   const session = await ctx.sessions.create(user.id);
+  // Read replicas: this session's reads see everything committed before the sign-in (a failure
+  // to record only means they may start from a replica's older state).
+  await positionsRepo.record(ctx.db, user.id).catch(() => undefined);
   ctx.setCookie(ctx.sessions.cookieFor(session.token));
   ctx.logger.info({ userId: user.id }, 'signed in');
   return {

@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { resolveCaller } from '../../auth/index';
 import type { AppEnv, AppServices } from '../../context';
+import { READ_AFTER_HEADER, sentPosition } from '../../replicas';
 import { errorResponse } from '../../rest/util';
 
 /** Options of `authenticate`. */
@@ -26,6 +27,7 @@ export function authenticate({ services }: AuthenticateOptions): MiddlewareHandl
       });
       c.set('actor', caller.actor);
       c.set('refusal', caller.refusal);
+      c.set('readAfter', [caller.readAfter ?? null, sentPosition(c.req.header(READ_AFTER_HEADER))]);
     } catch (error) {
       if (!c.req.path.startsWith('/trpc/')) return errorResponse(c, error);
       c.set('actor', null);

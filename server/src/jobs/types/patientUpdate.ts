@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { positionsRepo } from '@hdms/db';
 import { assertMayChangePatientFields, type PatientField } from '../../domain/access/policy';
 import { loadScope } from '../../domain/access/scope';
 import type { DomainContext } from '../../domain/context';
@@ -52,6 +53,11 @@ export const patientUpdateJob: JobType<PatientUpdatePayload, PatientUpdateResult
         procedure: 'patient.update',
       };
       const { changedFields } = await updatePatient(updater, patientId, changes, tx);
+      // Read-your-writes for the account that asked (read replicas only): its reads after the job
+      // see the change, as after a direct update.
+      if (actor.type === 'user') {
+        tx.afterCommit(() => positionsRepo.record(ctx.db, actor.id).catch(() => undefined));
+      }
       return { patientId, changedFields };
     });
   },

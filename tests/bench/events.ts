@@ -158,17 +158,24 @@ async function cpuMsOf(pid: number): Promise<number> {
 }
 
 /**
- * The idle CPU of a bare Node process that wakes as often as an idle HDMS does (a timer each
- * 500 ms for the loop-lag sample, one each second for the dispatcher's feed): what this machine
- * charges for waking at all, to read the HDMS figure against.
+ * The idle CPU of the floor (`idleFloor.mjs`): a bare Node process with the same database driver
+ * that reads the event table `perSecond` times a second, with `timers` one-second timers, on
+ * `databaseUrl`: what this machine charges for the polling the feed must do, to read the HDMS
+ * figures against.
  */
-async function bareWakeCpu(seconds: number): Promise<number> {
-  const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 500); setInterval(() => {}, 1000);'], {
-    stdio: 'ignore',
-  });
+async function floorCpu(
+  databaseUrl: string,
+  perSecond: number,
+  timers: number,
+  seconds: number,
+): Promise<number> {
+  const child = spawn(
+    process.execPath,
+    [new URL('./idleFloor.mjs', import.meta.url).pathname, databaseUrl, String(perSecond), String(timers)],
+    { stdio: 'ignore' },
+  );
   try {
-    await sleep(1000);
+    await sleep(1500);
     const a = await cpuMsOf(child.pid!);
     await sleep(seconds * 1000);
     return ((await cpuMsOf(child.pid!)) - a) / seconds;
@@ -362,11 +369,16 @@ async function idleAndLatency(): Promise<void> {
     );
     row('idle CPU, no subscriber', `${idleNone.toFixed(1)} ms/s`, '<= 3');
     row(
-      '(a bare Node process waking 3 times a second, for scale)',
-      `${(await bareWakeCpu(5)).toFixed(1)} ms/s`,
+      '(floor: bare Node + driver reading the event table once a second, one 1 s timer)',
+      `${(await floorCpu(s.target.url, 1, 1, 10)).toFixed(1)} ms/s`,
       '',
     );
     row('idle CPU, 100 idle subscribers', `${idleHundred.toFixed(1)} ms/s`, '<= 3');
+    row(
+      '(floor: the same reading 4 times a second, the 250 ms bound, two 1 s timers)',
+      `${(await floorCpu(s.target.url, 4, 2, 10)).toFixed(1)} ms/s`,
+      '',
+    );
   } finally {
     await stop(s);
   }

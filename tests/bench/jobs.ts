@@ -11,9 +11,12 @@
  * queue's rate beside the direct one (goal: ≥ 0.5×). Then the fair-queue part (`./jobsFair`): a
  * doctor's `updateAsync` behind 10 queued imports of 10,000 rows at WORKER_THREADS=1 (goal < 2 s;
  * `--fair-imports 0` skips it). Then the large-import part (`./jobsImport`) runs a CSV import of
- * `--import-rows` rows (default 100,000; 0 skips it). Prints a table each.
+ * `--import-rows` rows (default 100,000; 0 skips it). Prints a table each. `--as-started`: the
+ * server as `npm start` runs it (development, info logging: each job's line is written, to
+ * /dev/null) rather than tuned (logging off).
  */
 import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -37,12 +40,14 @@ const { values } = parseArgs({
     'import-rows': { type: 'string', default: '100000' },
     'fair-imports': { type: 'string', default: '10' },
     'fair-rows': { type: 'string', default: '10000' },
+    'as-started': { type: 'boolean', default: false },
   },
 });
 const jobCount = Number(values.jobs);
 const patientCount = Math.max(1, Math.min(Number(values.patients), jobCount));
 const threadCounts = values.threads.split(',').map(Number);
 const importRows = Number(values['import-rows']);
+const asStarted = values['as-started'];
 
 const ADMIN = {
   username: 'bench-admin',
@@ -92,13 +97,15 @@ async function run(threads: number): Promise<Row> {
   const config = loadConfig({
     PORT: '0',
     DATABASE_URL: target.url,
-    LOG_LEVEL: 'silent',
+    ...(asStarted ? { NODE_ENV: 'development', LOG_LEVEL: 'info' } : { LOG_LEVEL: 'silent' }),
     WORKER_THREADS: String(threads),
     ADMIN_USERNAME: ADMIN.username,
     ADMIN_EMAIL: ADMIN.email,
     ADMIN_PASSWORD: ADMIN.password,
   });
-  const logger = createLogger(process.env.BENCH_LOG === 'debug' ? 'debug' : 'silent');
+  const logger = asStarted
+    ? createLogger('info', createWriteStream('/dev/null'))
+    : createLogger(process.env.BENCH_LOG === 'debug' ? 'debug' : 'silent');
   const server = await startServer(config, logger, { jobs: false });
   const { db } = server.services;
   const dispatcher = await JobDispatcher.create(db, config, logger);
@@ -190,7 +197,7 @@ async function run(threads: number): Promise<Row> {
 
 async function main(): Promise<void> {
   console.log(
-    `HDMS jobs bench: ${jobCount} patient.update jobs over ${patientCount} patients, threads ${threadCounts.join(', ')}`,
+    `HDMS jobs bench: ${jobCount} patient.update jobs over ${patientCount} patients, threads ${threadCounts.join(', ')}; server ${asStarted ? 'as started (development, info logging)' : 'tuned (logging off)'}`,
   );
   const rows: Row[] = [];
   for (const threads of threadCounts) {

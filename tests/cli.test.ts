@@ -278,7 +278,9 @@ describe('hdms import at the bounds (a server that runs no job, IMPORT_MAX_BYTES
     ).token;
     // The other test of this server queues an import: compare with the list before (any order).
     const imports = async () =>
-      (await trpcClient(bounded.url, token).jobs.list.query({ type: 'patients.import' })).items.map((j) => j.id);
+      (await trpcClient(bounded.url, token).jobs.list.query({ type: 'patients.import' })).items.map(
+        (j) => j.id,
+      );
     const before = await imports();
     const rows = Array.from({ length: 100 }, (_, i) => `Too Large ${i},30,female`);
     const ran = await runHdms(build.cli, ['import', csvFile(`name,age,gender\n${rows.join('\n')}\n`)], {

@@ -162,6 +162,13 @@ export class ReadReplicas {
   async choose(need: string | null): Promise<ReadChoice> {
     const needed = parsePosition(need);
     await this.samplePrimary();
+    if (!covers(this.latestPrimary() ?? needed, needed)) {
+      // Newer than the last sample: ask the primary now. A position the primary has not reached
+      // was never written there (a client sent one made up, or of another database): its reads
+      // go to the primary at once, rather than hold a replica connection through the wait.
+      await this.samplePrimary(true);
+      if (!covers(this.latestPrimary() ?? needed, needed)) return this.chosen(PRIMARY, this.primary, 0, true);
+    }
     const start = this.next++ % this.replicas.length;
     let waited = false;
     let waitedMs = 0;
@@ -238,9 +245,17 @@ export class ReadReplicas {
     return Number(row?.r) === 0;
   }
 
-  /** Samples the primary's position, at most once per `PRIMARY_SAMPLE_MS` (concurrent callers share one). */
-  private async samplePrimary(): Promise<void> {
-    if (this.now() - this.lastSampleAt < PRIMARY_SAMPLE_MS) return;
+  /** The primary's position at the last sample (undefined before one succeeded). */
+  private latestPrimary(): Position | undefined {
+    return this.samples.at(-1)?.position;
+  }
+
+  /**
+   * Samples the primary's position, at most once per `PRIMARY_SAMPLE_MS` unless `now` (concurrent
+   * callers share one).
+   */
+  private async samplePrimary(now = false): Promise<void> {
+    if (!now && this.now() - this.lastSampleAt < PRIMARY_SAMPLE_MS) return;
     this.sampling ??= (async () => {
       try {
         const at = this.now();

@@ -43,6 +43,13 @@ async function replicaLag(url: string): Promise<number | undefined> {
   return match ? Number(match[1]) : undefined;
 }
 
+/** `hdms_db_read_wait_seconds_sum` of a server for reads the primary served (0 when absent). */
+async function primaryWaitSeconds(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const match = /^hdms_db_read_wait_seconds_sum\{target="primary"\} ([\d.e+-]+)/m.exec(text);
+  return match ? Number(match[1]) : 0;
+}
+
 /** Runs `read` and says which target served it (the one whose counter moved). */
 async function servedBy(url: string, read: () => Promise<unknown>): Promise<string> {
   const before = await readsByTarget(url);
@@ -248,6 +255,33 @@ describe.skipIf(missing)('read replicas (DATABASE_READ_URLS)', { timeout: 120_00
       sub.unsubscribe();
       await pair.applying(true);
     }
+  });
+
+  it('a made-up position in X-HDMS-Read-After sends the read to the primary at once, never a 500', async () => {
+    await pair.caughtUp();
+    const read = (position?: string) =>
+      http(a.url, 'GET', '/doctors', {
+        token: admin,
+        headers: position ? { 'x-hdms-read-after': position } : {},
+      });
+    // A position the primary never reached (a client's invention): no wait held on the replica
+    // (which would run to its 250 ms deadline and then count for the primary).
+    const waitedBefore = await primaryWaitSeconds(a.url);
+    let status = 0;
+    expect(
+      await servedBy(a.url, async () => {
+        status = (await read('0-1-999999999')).status;
+      }),
+    ).toBe('primary');
+    expect(status).toBe(200);
+    expect((await primaryWaitSeconds(a.url)) - waitedBefore).toBeLessThan(0.2);
+    // Not a position at all: ignored; the replica serves the read as usual.
+    expect(
+      await servedBy(a.url, async () => {
+        status = (await read('drop table doctors')).status;
+      }),
+    ).toBe(replicaTarget);
+    expect(status).toBe(200);
   });
 
   it('a stalled replica (no answer) is skipped: the primary answers within a second or so', async () => {

@@ -175,7 +175,8 @@ async function floorCpu(
     { stdio: 'ignore' },
   );
   try {
-    await sleep(1500);
+    // A new process spends its first seconds compiling (V8 tiers the driver's code up): measure after.
+    await sleep(8000);
     const a = await cpuMsOf(child.pid!);
     await sleep(seconds * 1000);
     return ((await cpuMsOf(child.pid!)) - a) / seconds;

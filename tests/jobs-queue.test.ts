@@ -6,6 +6,7 @@ import { IMPORT_BATCH_ROWS, patientsImportJob } from '../server/src/jobs/types/p
 import { testSleepJob } from '../server/src/jobs/types/testing';
 import type { JobContext } from '../server/src/jobs/types';
 import { outcome } from './helpers/callers';
+import { freshDatabase } from './helpers/db';
 import { doctorWithPatient, enqueue, isFinished, waitForJob } from './helpers/jobs';
 import {
   adminToken as signInAdmin,
@@ -56,9 +57,9 @@ function rowsCsv(prefix: string, total: number): string {
   );
 }
 
-/** Uploads a CSV as `token`; the response. */
-function upload(csv: string, token = admin) {
-  return http(t.url, 'POST', '/patients/import', {
+/** Uploads a CSV as `token` (to the suite's server unless `url` says another); the response. */
+function upload(csv: string, token = admin, url = t.url) {
+  return http(url, 'POST', '/patients/import', {
     token,
     raw: csv,
     headers: { 'content-type': 'text/csv' },
@@ -66,8 +67,8 @@ function upload(csv: string, token = admin) {
 }
 
 /** Names of the patients whose name starts with `prefix`. */
-async function namesOf(prefix: string): Promise<string[]> {
-  const rows = await t.db.models.Patient.findAll({
+async function namesOf(prefix: string, db = t.db): Promise<string[]> {
+  const rows = await db.models.Patient.findAll({
     attributes: ['name'],
     where: { name: { [Op.like]: `${prefix} %` } },
   });
@@ -86,42 +87,68 @@ async function importsSettled(): Promise<void> {
 
 describe('fair queue', () => {
   it('a doctor’s update behind 10 queued imports runs within one batch, and every row is imported once', async () => {
-    const { patientId, doctorId } = await doctorWithPatient(t.db, 30);
-    const doctor = await signedInUser(t, 'doctor', { doctorId });
-    const prefix = tag();
-    const rows = IMPORT_BATCH_ROWS * 12;
-    // Ten imports of twelve batches each, from ten admins (the cap is per account).
-    const importIds: number[] = [];
-    for (let i = 0; i < 10; i++) {
-      const other = await signedInUser(t, 'admin');
-      const res = await upload(rowsCsv(`${prefix}-${i}`, rows), other.token);
-      expect(res.status).toBe(202);
-      importIds.push(res.body.job_id);
-    }
-    const unfinishedImports = async () =>
-      (await t.db.models.Job.findAll({ where: { id: importIds } })).filter((j) => !isFinished(j.status))
-        .length;
-    const before = await unfinishedImports();
-    expect(before).toBeGreaterThanOrEqual(5);
-    const update = await trpcClient(t.url, doctor.token).patients.updateAsync.mutate({
-      id: patientId,
-      age: 31,
-    });
-    await waitForJob(t.db, update.jobId, ['succeeded']);
-    // Strict FIFO would have run every queued import first; the update waited for one batch at
-    // most, in which at most one import (at its last batch) could finish.
-    expect(before - (await unfinishedImports())).toBeLessThanOrEqual(1);
+    // Its own database: the ten imports are queued through an instance that runs no jobs, so that
+    // all ten wait, however fast this machine imports, before the instance with the one thread starts.
+    const target = await freshDatabase();
+    const queueOnly = await startTestServer({}, { target, jobs: false });
+    let runner: TestServer | undefined;
+    try {
+      const { patientId, doctorId } = await doctorWithPatient(queueOnly.db, 30);
+      const doctor = await signedInUser(queueOnly, 'doctor', { doctorId });
+      const prefix = tag();
+      const rows = IMPORT_BATCH_ROWS * 12;
+      // Ten imports of twelve batches each, from ten admins (the cap is per account).
+      const importIds: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const other = await signedInUser(queueOnly, 'admin');
+        const res = await upload(rowsCsv(`${prefix}-${i}`, rows), other.token, queueOnly.url);
+        expect(res.status).toBe(202);
+        importIds.push(res.body.job_id);
+      }
+      runner = await startTestServer(
+        { WORKER_THREADS: '1', LOG_LEVEL: process.env.JOBS_LOG ?? 'silent' },
+        { target },
+      );
+      const db = runner.db;
+      const unfinishedImports = async () =>
+        (await db.models.Job.findAll({ where: { id: importIds } })).filter((j) => !isFinished(j.status))
+          .length;
+      // The bulk lane is busy: an import has taken the thread and written its first batch.
+      await waitFor(
+        async () => (await db.models.Patient.count({ where: { name: { [Op.like]: `${prefix}-%` } } })) > 0,
+        {
+          what: 'the first import batch',
+        },
+      );
+      const before = await unfinishedImports();
+      expect(before).toBeGreaterThanOrEqual(9);
+      const update = await trpcClient(runner.url, doctor.token).patients.updateAsync.mutate({
+        id: patientId,
+        age: 31,
+      });
+      await waitForJob(db, update.jobId, ['succeeded']);
+      // Strict FIFO would have run every queued import first; the update waited for one batch at
+      // most, in which at most one import (at its last batch) could finish.
+      expect(before - (await unfinishedImports())).toBeLessThanOrEqual(1);
 
-    await importsSettled();
-    for (let i = 0; i < 10; i++) {
-      const names = await namesOf(`${prefix}-${i}`);
-      expect(names).toHaveLength(rows);
-      expect(new Set(names).size).toBe(rows);
-    }
-    const done = await t.db.models.Job.findAll({ where: { id: importIds } });
-    for (const job of done) {
-      expect(job).toMatchObject({ status: 'succeeded', attempts: 1, interruptions: 0 });
-      expect(job.result).toMatchObject({ rows, imported: rows, rejected: 0 });
+      await waitFor(async () => (await unfinishedImports()) === 0, {
+        what: 'every import to finish',
+        timeoutMs: 120_000,
+      });
+      for (let i = 0; i < 10; i++) {
+        const names = await namesOf(`${prefix}-${i}`, db);
+        expect(names).toHaveLength(rows);
+        expect(new Set(names).size).toBe(rows);
+      }
+      const done = await db.models.Job.findAll({ where: { id: importIds } });
+      for (const job of done) {
+        expect(job).toMatchObject({ status: 'succeeded', attempts: 1, interruptions: 0 });
+        expect(job.result).toMatchObject({ rows, imported: rows, rejected: 0 });
+      }
+    } finally {
+      await runner?.close(0);
+      await queueOnly.close(0);
+      await target.drop();
     }
   }, 180_000);
 

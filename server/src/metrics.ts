@@ -40,12 +40,25 @@ export class Metrics {
   /** The read-your-writes wait of requests that needed a position (read replicas). */
   readonly readWait: Histogram<'target'>;
 
-  constructor(db: Database, events: EventFeed, replicas: ReadReplicas | null = null) {
+  private processMetricsStarted = false;
+
+  /**
+   * Starts the process metrics (CPU, memory, GC, event-loop lag) of prom-client; `/metrics` calls
+   * it on its first scrape, so a server nobody scrapes (production without METRICS=on, or a
+   * development server nobody watches) runs none of their timers. The lag and GC histograms count
+   * from then on; CPU and memory are read at each scrape and are whole from the first.
+   */
+  startProcessMetrics(): void {
+    if (this.processMetricsStarted) return;
+    this.processMetricsStarted = true;
     // The event-loop lag is sampled by a timer: prom-client's default (every 10 ms) wakes an idle
     // server 100 times a second, most of its idle CPU. Once a second: a stall of a second or more
     // is always recorded, a shorter one when a sample falls in it (on this VM every wake-up of an
     // idle process costs about half a millisecond of CPU).
     collectDefaultMetrics({ register: this.registry, prefix: 'hdms_', eventLoopMonitoringPrecision: 1_000 });
+  }
+
+  constructor(db: Database, events: EventFeed, replicas: ReadReplicas | null = null) {
     const registers = [this.registry];
     this.requests = new Counter({
       name: 'hdms_http_requests_total',
@@ -167,6 +180,7 @@ export function mountMetrics(
       c.header('WWW-Authenticate', 'Bearer realm="metrics"');
       return c.json({ error: 'Metrics need the METRICS_TOKEN bearer token' }, 401);
     }
+    metrics.startProcessMetrics();
     const text = await metrics.registry.metrics();
     return c.body(text, 200, { 'Content-Type': metrics.registry.contentType });
   });

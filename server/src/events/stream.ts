@@ -271,7 +271,7 @@ class Subscriber {
           index = this.take(page, index);
           if (this.recheckFirst) {
             this.recheckFirst = false;
-            await this.recheck();
+            await this.recheck(true);
           }
         }
         this.flush();
@@ -316,7 +316,7 @@ class Subscriber {
       if (this.recheckFirst) {
         // An event about the subscriber's own standing: nothing later goes out before a recheck.
         this.recheckFirst = false;
-        this.startRecheck();
+        this.startRecheck(true);
         break;
       }
     }
@@ -425,9 +425,9 @@ class Subscriber {
     return recheckIsDue(this.checkedAt, this.expiresAt, this.scope);
   }
 
-  private startRecheck(): void {
+  private startRecheck(fresh = false): void {
     this.rechecking = true;
-    this.recheck().then(
+    this.recheck(fresh).then(
       () => {
         this.rechecking = false;
         schedule(this);
@@ -440,8 +440,8 @@ class Subscriber {
    * Checks the subscriber's credentials and loads its scope again (`recheckSubscriber`); throws
    * UNAUTHORIZED when they no longer hold.
    */
-  private async recheck(): Promise<void> {
-    const { actor, scope, expiresAt } = await recheckSubscriber(this.request.services, this.actor);
+  private async recheck(fresh = false): Promise<void> {
+    const { actor, scope, expiresAt } = await recheckSubscriber(this.request.services, this.actor, { fresh });
     this.actor = actor;
     this.scope = scope;
     this.key = scopeKeyOf(actor, scope);

@@ -75,16 +75,59 @@ export function concernsSubscriber(actor: Actor, event: StoredEvent): boolean {
   );
 }
 
+/** What a recheck found: the subscriber as they stand now, their scope, their credentials' end. */
+export interface Rechecked {
+  actor: Actor;
+  scope: AccessScope;
+  expiresAt: Date | undefined;
+}
+
+/**
+ * The periodic rechecks in flight, per database and credential (a session or a service token):
+ * the subscriptions of one credential fall due in the same tick (a dashboard's streams, opened
+ * together, recheck together every minute) and share one check rather than each making its own.
+ */
+const inFlight = new WeakMap<object, Map<string, Promise<Rechecked>>>();
+
+/** The key of the credential `actor` acts with. */
+function credentialOf(actor: Actor): string {
+  return actor.type === 'service' ? `service:${actor.id}` : `session:${actor.sessionToken}`;
+}
+
 /**
  * The subscriber as they stand now, and their scope: credentials checked again (`recheckCaller`)
  * and the scope loaded again (`loadScope`: a consent revoked, an emergency access ended or
  * expired). UNAUTHORIZED when they may no longer act; FORBIDDEN while their account must still
  * enroll in MFA (`MFA_REQUIRED_ROLES`).
+ *
+ * A periodic recheck (`fresh` false) joins one of the same credential already in flight, which
+ * started at most moments earlier. A recheck that an event about the subscriber's standing asked
+ * for (`fresh`) never joins one: it must see the change that event announced, so it reads anew
+ * (and later periodic ones may join it).
  */
-export async function recheckSubscriber(
+export function recheckSubscriber(
   services: SubscriptionServices,
   actor: Actor,
-): Promise<{ actor: Actor; scope: AccessScope; expiresAt: Date | undefined }> {
+  options: { fresh?: boolean } = {},
+): Promise<Rechecked> {
+  let running = inFlight.get(services.db);
+  if (!running) {
+    running = new Map();
+    inFlight.set(services.db, running);
+  }
+  const key = credentialOf(actor);
+  const joined = options.fresh ? undefined : running.get(key);
+  if (joined) return joined;
+  const check = checkSubscriber(services, actor);
+  running.set(key, check);
+  const forget = () => {
+    if (running.get(key) === check) running.delete(key);
+  };
+  check.then(forget, forget);
+  return check;
+}
+
+async function checkSubscriber(services: SubscriptionServices, actor: Actor): Promise<Rechecked> {
   const caller = await recheckCaller(services, actor);
   if (!caller.actor) throw unauthorized(caller.refusal ?? 'Your session has ended; sign in again');
   const mfaRefusal = mfaEnrollmentRefusal(caller.actor, services.config.mfaRequiredRoles, false);
@@ -198,8 +241,8 @@ export async function* followEvents(
   signal?.addEventListener('abort', onAbort, { once: true });
 
   /** Checks the subscriber's credentials and scope again; ends the subscription if they no longer hold. */
-  const recheck = async () => {
-    ({ actor, scope, expiresAt } = await recheckSubscriber(services, actor));
+  const recheck = async (fresh = false) => {
+    ({ actor, scope, expiresAt } = await recheckSubscriber(services, actor, { fresh }));
     checkedAt = Date.now();
   };
 
@@ -212,7 +255,7 @@ export async function* followEvents(
       if (stored.id <= last) continue;
       last = stored.id;
       if (isInternal(stored)) {
-        if (concernsSubscriber(actor, stored)) await recheck();
+        if (concernsSubscriber(actor, stored)) await recheck(true);
         continue;
       }
       if (!passesFilter(stored, types, filter.patientId)) continue;

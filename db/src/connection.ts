@@ -10,6 +10,7 @@ import {
 } from 'sequelize';
 import { mysqlDriver, timeoutError } from './drivers/mysql';
 import { type SqliteBusyMode, type SqliteCallGuard, type SqliteDriver, sqliteDriver } from './drivers/sqlite';
+import { type CommitWatch, watchSqliteFile } from './drivers/sqliteWatch';
 import { initModels, type Models } from './models/index';
 
 /** Where the data lives, parsed from a `DATABASE_URL`. */
@@ -279,6 +280,12 @@ export interface Database {
   readonly recordsPositions: boolean;
   /** SQLite: switches how this database's connections meet a locked database (no effect on MySQL). */
   setSqliteBusy(mode: SqliteBusyMode): void;
+  /**
+   * SQLite file: calls `onChange` on each write to the file by any process (`drivers/sqliteWatch.ts`
+   * tells what that does and does not mean). Null on MySQL, for `:memory:`, and when the system
+   * refuses a watch: poll instead.
+   */
+  watchCommits(onChange: () => void): CommitWatch | null;
   /** Closes every connection, once; later calls wait for the same close. */
   close(): Promise<void>;
 }
@@ -771,6 +778,8 @@ export async function createDatabase(databaseUrl: string, options: DatabaseOptio
     setSqliteBusy(mode) {
       sqlite?.setBusy(mode);
     },
+    watchCommits: (onChange) =>
+      target.dialect === 'sqlite' ? watchSqliteFile(target.storage, onChange) : null,
     close() {
       closing ??= queue.then(async () => {
         try {

@@ -17,6 +17,7 @@ export {
 } from './connection';
 export { type DatabaseFailure, databaseFailureOf } from './failures';
 export type { SqliteBusyMode, SqliteCallGuard } from './drivers/sqlite';
+export { type CommitWatch, watchSqliteFile } from './drivers/sqliteWatch';
 export { appliedMigrations, createMigrator, migrateToLatest, migrateDown } from './migrator';
 export { migrations, type Migration } from './migrations/index';
 export * from './models/index';

@@ -12,10 +12,13 @@
  *   second server process of the same database (goal p95 < 300 ms);
  * - idle CPU ms per second of the server, with no subscriber and with 100 idle ones (goal <= 3),
  *   over 60 s (one round of the subscriptions' minute rechecks) after 45 s of quiet, beside its floor (`idleFloor.mjs`); `--part idle`: only these.
+ *   Measured twice: the server as `npm start` runs it (TypeScript through tsx, whose esbuild
+ *   service pings its host thread every second) and built (`npm run start:prod`'s plain
+ *   JavaScript, built into server/dist/bench).
  * Subscribers use service tokens (no password hashing); `--profile-server DIR` writes the
  * server's CPU profile there.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { cpus, loadavg } from 'node:os';
@@ -66,16 +69,30 @@ function freshBenchDatabase(): Promise<TestDatabase> {
   return freshDatabase(values.db ? 'mysql' : 'sqlite', values.db);
 }
 
+/** How the server runs: as `npm start` runs it (`source`, through tsx) or built (`start:prod`). */
+type Entry = 'source' | 'built';
+
+/** Where `built` is built (gitignored, like server/dist). */
+const BUILT_DIR = 'server/dist/bench';
+
+/** Builds the server into `BUILT_DIR`, once. */
+function buildServer(): void {
+  const built = spawnSync(process.execPath, ['server/scripts/build.mjs', BUILT_DIR], { stdio: 'inherit' });
+  if (built.status !== 0) throw new Error('the server build failed');
+}
+
 /** Starts the server in a child process and waits for /healthz. */
 async function startServerProcess(
   databaseUrl: string,
   port: number,
   env: Record<string, string> = {},
+  entry: Entry = 'source',
 ): Promise<ChildProcess> {
   const profile = values['profile-server']
     ? ['--cpu-prof', `--cpu-prof-dir=${values['profile-server']}`]
     : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'server/src/index.ts'], {
+  const main = entry === 'built' ? [`${BUILT_DIR}/index.js`] : ['--import', 'tsx', 'server/src/index.ts'];
+  const child = spawn(process.execPath, [...profile, ...main], {
     env: {
       ...process.env,
       PORT: String(port),
@@ -226,11 +243,11 @@ interface Started {
   target: TestDatabase;
 }
 
-async function start(env: Record<string, string> = {}): Promise<Started> {
+async function start(env: Record<string, string> = {}, entry: Entry = 'source'): Promise<Started> {
   const target = await freshBenchDatabase();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const server = await startServerProcess(target.url, port, env);
+  const server = await startServerProcess(target.url, port, env, entry);
   const { client: admin } = await signIn(url, ADMIN.username, ADMIN.password);
   return { url, server, admin, target };
 }
@@ -321,6 +338,7 @@ async function idleAndLatency(): Promise<void> {
     for (const r of idle.splice(0, 900)) r.close();
     const idleHundred = await idleCpu(s.server.pid!);
     for (const r of idle) r.close();
+    const built = await builtIdleCpu();
     const floorNone = await floorCpu(s.target.url, 1, 1, IDLE_WINDOW_S);
     const floorHundred = await floorCpu(s.target.url, 4, 2, IDLE_WINDOW_S);
     rows.push('');
@@ -334,18 +352,37 @@ async function idleAndLatency(): Promise<void> {
       );
       await latencyRows(s, token!, patient!.id);
     }
-    row('idle CPU, no subscriber', `${idleNone.toFixed(1)} ms/s`, '<= 3');
+    row('idle CPU, no subscriber (npm start: tsx)', `${idleNone.toFixed(1)} ms/s`, '<= 3');
+    row('idle CPU, no subscriber (built: npm run start:prod)', `${built.none.toFixed(1)} ms/s`, '<= 3');
     row(
       '(floor: bare Node + driver reading the event table once a second, one 1 s timer)',
       `${floorNone.toFixed(1)} ms/s`,
       '',
     );
-    row('idle CPU, 100 idle subscribers', `${idleHundred.toFixed(1)} ms/s`, '<= 3');
+    row('idle CPU, 100 idle subscribers (npm start: tsx)', `${idleHundred.toFixed(1)} ms/s`, '<= 3');
+    row('idle CPU, 100 idle subscribers (built)', `${built.hundred.toFixed(1)} ms/s`, '<= 3');
     row(
       '(floor: the same reading 4 times a second, the 250 ms bound, two 1 s timers)',
       `${floorHundred.toFixed(1)} ms/s`,
       '',
     );
+  } finally {
+    await stop(s);
+  }
+}
+
+/** Idle CPU of the built server (`start:prod`), with no subscriber and with 100 of one account. */
+async function builtIdleCpu(): Promise<{ none: number; hundred: number }> {
+  buildServer();
+  const s = await start({ EVENTS_MAX_PER_ACCOUNT: '1000' }, 'built');
+  try {
+    const [token] = await tokens(s, 1);
+    const none = await idleCpu(s.server.pid!);
+    const readers: Reader[] = [];
+    for (let i = 0; i < 100; i++) readers.push(await openReader(s.url, token!));
+    const hundred = await idleCpu(s.server.pid!);
+    for (const r of readers) r.close();
+    return { none, hundred };
   } finally {
     await stop(s);
   }

@@ -1,4 +1,4 @@
-import { type Database, eventsRepo, jobsRepo, positionsRepo } from '@hdms/db';
+import { type CommitWatch, type Database, eventsRepo, jobsRepo, positionsRepo } from '@hdms/db';
 import type { EventFacts } from '../domain/access/policy';
 import { safeError, tooManyRequests } from '../domain/errors';
 import { Waker } from '../lib/waker';
@@ -19,6 +19,11 @@ import {
  * while no one is subscribed or following (`follow`: the job dispatcher hears of other instances'
  * jobs this way, so an instance has one poll of the shared tables, not two). It also holds the
  * subscription caps (`Admission`).
+ *
+ * On a SQLite file the operating system tells of every write to it (`Database.watchCommits`), so
+ * the feed need not poll to notice other processes' commits: after `NOTIFIED_WINDOW_MS` without a
+ * write it backs off past 250 ms, up to `WATCHED_POLL_MS` (a safety net), and the next write wakes
+ * it at once and puts it back on the 250 ms bound (a write can come before its commit is visible).
  */
 
 /** One committed event as read from the table. */
@@ -129,6 +134,8 @@ export interface EventFeedOptions {
   minPollMs?: number;
   /** The longest poll interval when idle (default and upper bound 250 ms). */
   maxPollMs?: number;
+  /** SQLite file, watched: the longest poll interval once the file is quiet (default `WATCHED_POLL_MS`). */
+  watchedPollMs?: number;
 }
 
 /** Who a subscription counts against, and the caps (EVENTS_MAX_PER_ACCOUNT, EVENTS_MAX_SUBSCRIPTIONS). */
@@ -148,12 +155,22 @@ export const MAX_POLL_MS = 250;
  */
 export const FOLLOW_POLL_MS = 1_000;
 
+/**
+ * SQLite file, watched: the longest poll interval once the file has not been written for
+ * `NOTIFIED_WINDOW_MS` (a safety net: a write to the file wakes the feed at once).
+ */
+export const WATCHED_POLL_MS = 5_000;
+
+/** SQLite file, watched: how long after the file's last write the feed keeps its 250 ms bound. */
+export const NOTIFIED_WINDOW_MS = 2_000;
+
 /** The event feed of one server process (see the top of this file). */
 export class EventFeed {
   private readonly db: Database;
   private readonly logger: Logger;
   private readonly minPollMs: number;
   private readonly maxPollMs: number;
+  private readonly watchedPollMs: number;
   private pollMs: number;
   private readonly listeners = new Set<FeedListener>();
   /** In-process followers (`follow`): told of event types, not subscriptions. */
@@ -169,6 +186,12 @@ export class EventFeed {
   private stopped = false;
   private unsubscribe: () => void = () => undefined;
   private lastFailureLog = 0;
+  /** The watch on a SQLite file while the loop runs (null: none, poll). */
+  private watch: CommitWatch | null = null;
+  /** When the watched file was last written (0: not since the loop started). */
+  private writtenAt = 0;
+  /** True while the loop sleeps longer than `maxPollMs` (a write to the file then wakes it). */
+  private sleepingLong = false;
   /** Told, for each page read, how long after its newest event's commit it was read (metrics). */
   onLag: ((seconds: number) => void) | null = null;
 
@@ -177,6 +200,7 @@ export class EventFeed {
     this.logger = logger.child({ component: 'events' });
     this.maxPollMs = Math.min(MAX_POLL_MS, options.maxPollMs ?? MAX_POLL_MS);
     this.minPollMs = Math.min(this.maxPollMs, options.minPollMs ?? 25);
+    this.watchedPollMs = Math.max(this.maxPollMs, options.watchedPollMs ?? WATCHED_POLL_MS);
     this.pollMs = this.minPollMs;
   }
 
@@ -302,7 +326,24 @@ export class EventFeed {
     await this.loopDone;
   }
 
+  /** A write to the watched SQLite file: back on the 250 ms bound, and awake if sleeping past it. */
+  private written(): void {
+    this.writtenAt = Date.now();
+    if (this.sleepingLong) {
+      this.pollMs = this.minPollMs;
+      this.wake();
+    }
+  }
+
+  /** The longest sleep after a read that found nothing. */
+  private longestPoll(): number {
+    if (this.watch?.active && Date.now() - this.writtenAt > NOTIFIED_WINDOW_MS) return this.watchedPollMs;
+    return this.listeners.size > 0 ? this.maxPollMs : Math.max(this.maxPollMs, FOLLOW_POLL_MS);
+  }
+
   private async loop(): Promise<void> {
+    this.writtenAt = Date.now();
+    this.watch = this.db.base.watchCommits(() => this.written());
     try {
       while (!this.stopped && (this.listeners.size > 0 || this.followers.size > 0)) {
         this.waker.reset();
@@ -335,11 +376,14 @@ export class EventFeed {
         }
         if (count === EVENT_PAGE_SIZE) continue;
         // Idle: back off (an own commit, and the first subscription, wake the feed at once).
-        const longest = this.listeners.size > 0 ? this.maxPollMs : Math.max(this.maxPollMs, FOLLOW_POLL_MS);
-        this.pollMs = count > 0 ? this.minPollMs : Math.min(longest, this.pollMs * 2);
+        this.pollMs = count > 0 ? this.minPollMs : Math.min(this.longestPoll(), this.pollMs * 2);
+        this.sleepingLong = this.pollMs > this.maxPollMs;
         await this.waker.sleep(this.pollMs);
+        this.sleepingLong = false;
       }
     } finally {
+      this.watch?.close();
+      this.watch = null;
       this.ready = null;
     }
   }

@@ -21,7 +21,7 @@ import {
  * The server's own writer of `events.onChange` streams, beside tRPC's, with exactly the frames
  * tRPC v11's `sseStreamProducer` writes for `httpSubscriptionLink` (so the SDK and `lastEventId`
  * resume work unchanged): a `connected` event with the client options, each event as `data:`
- * (superjson) and `id:` (tracked), `ping` events after `pingMs` without a write, and an error as
+ * (superjson) and `id:` (tracked), `ping` events (in rounds every `pingMs`), and an error as
  * a `serialized-error` event (tRPC's error shape) that ends the stream.
  *
  * What it does differently: a page of events is decided once per distinct actor scope and each
@@ -65,7 +65,7 @@ const ATTACH_TIMEOUT_MS = 10_000;
 export interface StreamOptions {
   /** The `connected` event's data (tRPC's `sse.client`). */
   client: object;
-  /** A ping after this long without a write (tRPC's `sse.ping.intervalMs`). */
+  /** How often idle streams are pinged (tRPC's `sse.ping.intervalMs`; `tick` tells how). */
   pingMs: number;
   /** The error shape of an error the stream ends with (tRPC's `getErrorShape`). */
   formatError(error: unknown): unknown;
@@ -121,10 +121,16 @@ function runSlice(): void {
 const open = new Set<Subscriber>();
 let ticker: NodeJS.Timeout | null = null;
 
+/** The last tick's time: a tick is a ping round when it is the first of its `pingMs` window. */
+let lastTickAt = 0;
+
 function track(subscriber: Subscriber): void {
   open.add(subscriber);
   ticker ??= setInterval(() => {
-    for (const s of open) s.tick();
+    const now = Date.now();
+    const previous = lastTickAt;
+    lastTickAt = now;
+    for (const s of open) s.tick(now, previous);
   }, 1000).unref();
 }
 
@@ -405,17 +411,25 @@ class Subscriber {
     }
   }
 
-  /** Once a second: a ping after `pingMs` without a write, the bounds, the periodic recheck. */
-  tick(): void {
+  /**
+   * Once a second (`now`; the previous tick was at `previous`): the ping, the bounds, the periodic
+   * recheck. Pings go out in rounds, once every `pingMs` of the clock, to every stream with
+   * nothing unsent that wrote nothing for half of it: an idle stream gets one every `pingMs`, a
+   * stream is never silent for more than 1.5 × `pingMs` (+ a tick), and the pings of all idle
+   * streams share one wake-up of the process instead of one each.
+   */
+  tick(now: number, previous: number): void {
     if (this.closed) return;
     // Opened for a Node response that never came to take it (the answer was replaced on its way).
-    if (!this.controller && !this.connection && Date.now() - this.openedAt > ATTACH_TIMEOUT_MS) {
+    if (!this.controller && !this.connection && now - this.openedAt > ATTACH_TIMEOUT_MS) {
       this.close();
       return;
     }
-    if (Date.now() - this.lastWrite >= this.options.pingMs && this.pending.length === 0) {
+    const pingMs = this.options.pingMs;
+    const round = Math.floor(now / pingMs) !== Math.floor(previous / pingMs);
+    if (round && now - this.lastWrite >= pingMs / 2 && this.pending.length === 0) {
       this.write(PING_FRAME);
-      this.lastWrite = Date.now();
+      this.lastWrite = now;
     }
     this.checkBounds();
     if (this.live && !this.rechecking && this.recheckDue()) this.startRecheck();

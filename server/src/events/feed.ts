@@ -188,7 +188,7 @@ export class EventFeed {
   private lastFailureLog = 0;
   /** The watch on a SQLite file while the loop runs (null: none, poll). */
   private watch: CommitWatch | null = null;
-  /** When the watched file was last written (0: not since the loop started). */
+  /** When the watched file was last written (the start of the loop, until it is). */
   private writtenAt = 0;
   /** True while the loop sleeps longer than `maxPollMs` (a write to the file then wakes it). */
   private sleepingLong = false;

@@ -89,4 +89,15 @@ describe('subscription rechecks', () => {
     await expect(recheckSubscriber(services(), actor)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
     expect(tokenReads).toBe(1);
   });
+
+  it("shares one check among subscriptions opened through different requests' views of the database", async () => {
+    const actor = await serviceActor();
+    // What a request's context holds with read replicas on: its own view of the same database.
+    const viewOf = () => ({ ...services(), db: { ...services().db } });
+    tokenReads = 0;
+    const checks = [recheckSubscriber(viewOf(), actor), recheckSubscriber(viewOf(), actor)];
+    expect(checks[1]).toBe(checks[0]);
+    await Promise.all(checks);
+    expect(tokenReads).toBe(1);
+  });
 });

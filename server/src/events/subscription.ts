@@ -110,10 +110,11 @@ export function recheckSubscriber(
   actor: Actor,
   options: { fresh?: boolean } = {},
 ): Promise<Rechecked> {
-  let running = inFlight.get(services.db);
+  // Keyed on the database itself, not the request's view of it (read replicas give each request one).
+  let running = inFlight.get(services.db.base);
   if (!running) {
     running = new Map();
-    inFlight.set(services.db, running);
+    inFlight.set(services.db.base, running);
   }
   const key = credentialOf(actor);
   const joined = options.fresh ? undefined : running.get(key);
